@@ -1,0 +1,166 @@
+// The C ABI for errors, models and states. Every function funnels through api::guard so that no
+// exception crosses the boundary.
+#include <cstring>
+#include <string>
+
+#include "api/api_common.h"
+#include "api/handles.h"
+#include "core/log.h"
+#include "state/snapshot.h"
+
+using namespace rwkvrt;
+
+namespace rwkvrt::api {
+
+namespace {
+thread_local std::string t_last_error;
+}
+
+void set_error(const std::string &message) { t_last_error = message; }
+void clear_error() { t_last_error.clear(); }
+
+} // namespace rwkvrt::api
+
+namespace {
+
+#define RWKVRT_STR2(x) #x
+#define RWKVRT_STR(x) RWKVRT_STR2(x)
+constexpr const char *kVersion =
+    RWKVRT_STR(RWKVRT_VERSION_MAJOR) "." RWKVRT_STR(RWKVRT_VERSION_MINOR) "." RWKVRT_STR(RWKVRT_VERSION_PATCH);
+
+ModelOptions model_options(const rwkvrt_load_options *o) {
+    ModelOptions m;
+    if (!o) return m;
+    // Read only the fields the caller's struct has (it may predate fields appended later).
+    rwkvrt_load_options full = rwkvrt_load_options_default();
+    if (o->struct_size < sizeof(size_t) || o->struct_size > sizeof full)
+        fail(RWKVRT_ERR_ARGUMENT, "options->struct_size is ", o->struct_size,
+             "; initialise options with rwkvrt_load_options_default()");
+    std::memcpy(&full, o, o->struct_size);
+    m.n_threads = full.n_threads;
+    m.use_mmap = full.use_mmap != 0;
+    if (full.weight_type) {
+        DType t;
+        if (!dtype_from_name(full.weight_type, &t) || (t != DType::F32 && t != DType::F16 && t != DType::BF16 && t != DType::Q8_0))
+            fail(RWKVRT_ERR_ARGUMENT, "weight_type '", full.weight_type, "' is not one of f32, f16, bf16, q8_0");
+        m.weight_type = t;
+    }
+    return m;
+}
+
+} // namespace
+
+extern "C" {
+
+const char *rwkvrt_version(void) { return kVersion; }
+
+const char *rwkvrt_status_name(rwkvrt_status status) {
+    switch (status) {
+    case RWKVRT_OK: return "RWKVRT_OK";
+    case RWKVRT_ERR_ARGUMENT: return "RWKVRT_ERR_ARGUMENT";
+    case RWKVRT_ERR_IO: return "RWKVRT_ERR_IO";
+    case RWKVRT_ERR_FORMAT: return "RWKVRT_ERR_FORMAT";
+    case RWKVRT_ERR_UNSUPPORTED: return "RWKVRT_ERR_UNSUPPORTED";
+    case RWKVRT_ERR_MISMATCH: return "RWKVRT_ERR_MISMATCH";
+    case RWKVRT_ERR_CORRUPT: return "RWKVRT_ERR_CORRUPT";
+    case RWKVRT_ERR_TOKEN: return "RWKVRT_ERR_TOKEN";
+    case RWKVRT_ERR_NOMEM: return "RWKVRT_ERR_NOMEM";
+    case RWKVRT_ERR_BUFFER: return "RWKVRT_ERR_BUFFER";
+    case RWKVRT_ERR_INTERNAL: return "RWKVRT_ERR_INTERNAL";
+    }
+    return "RWKVRT_UNKNOWN_STATUS";
+}
+
+const char *rwkvrt_last_error(void) { return api::t_last_error.c_str(); }
+
+void rwkvrt_log_set(rwkvrt_log_callback callback, void *user_data) { log_set(callback, user_data); }
+
+rwkvrt_load_options rwkvrt_load_options_default(void) {
+    rwkvrt_load_options o{};
+    o.struct_size = sizeof o;
+    o.n_threads = 0;
+    o.weight_type = nullptr;
+    o.use_mmap = 1;
+    return o;
+}
+
+rwkvrt_status rwkvrt_model_load(const char *path, const rwkvrt_load_options *options, rwkvrt_model **out) {
+    return api::guard([&] {
+        api::require(path, "path");
+        api::require(out, "out");
+        auto handle = std::make_unique<rwkvrt_model>();
+        handle->impl = std::make_unique<Model>(path, model_options(options));
+        const HParams &hp = handle->impl->hparams();
+        log(LogLevel::info, cat("loaded ", path, ": ", arch_name(hp.arch), ", ", hp.n_layer, " layers, n_embd ", hp.n_embd,
+                                ", vocab ", hp.n_vocab, " (", handle->impl->format(), ")"));
+        *out = handle.release();
+    });
+}
+
+void rwkvrt_model_free(rwkvrt_model *model) { delete model; }
+
+const char *rwkvrt_model_arch(const rwkvrt_model *model) { return model ? arch_name(model->impl->hparams().arch) : ""; }
+int32_t rwkvrt_model_n_vocab(const rwkvrt_model *model) { return model ? int32_t(model->impl->hparams().n_vocab) : 0; }
+int32_t rwkvrt_model_n_layer(const rwkvrt_model *model) { return model ? int32_t(model->impl->hparams().n_layer) : 0; }
+int32_t rwkvrt_model_n_embd(const rwkvrt_model *model) { return model ? int32_t(model->impl->hparams().n_embd) : 0; }
+const char *rwkvrt_model_weight_type(const rwkvrt_model *model) { return model ? dtype_name(model->impl->arch().weight_dtype()) : ""; }
+
+rwkvrt_status rwkvrt_state_new(const rwkvrt_model *model, rwkvrt_state **out) {
+    return api::guard([&] {
+        api::require(model, "model");
+        api::require(out, "out");
+        auto handle = std::make_unique<rwkvrt_state>();
+        handle->impl = std::make_unique<State>(*model->impl);
+        *out = handle.release();
+    });
+}
+
+void rwkvrt_state_free(rwkvrt_state *state) { delete state; }
+
+rwkvrt_status rwkvrt_state_reset(rwkvrt_state *state) {
+    return api::guard([&] {
+        api::require(state, "state");
+        state->impl->reset();
+    });
+}
+
+rwkvrt_status rwkvrt_state_copy(rwkvrt_state *dst, const rwkvrt_state *src) {
+    return api::guard([&] {
+        api::require(dst, "dst");
+        api::require(src, "src");
+        dst->impl->copy_from(*src->impl);
+    });
+}
+
+rwkvrt_status rwkvrt_feed(const rwkvrt_model *model, rwkvrt_state *state, const int32_t *tokens, size_t n_tokens,
+                          float *logits) {
+    return api::guard([&] {
+        api::require(model, "model");
+        api::require(state, "state");
+        api::require(tokens, "tokens");
+        model->impl->feed(*state->impl, tokens, n_tokens, logits);
+    });
+}
+
+size_t rwkvrt_state_snapshot_size(const rwkvrt_state *state) { return state ? snapshot_size(*state->impl) : 0; }
+
+rwkvrt_status rwkvrt_state_snapshot(const rwkvrt_state *state, void *buf, size_t cap, size_t *written) {
+    return api::guard([&] {
+        api::require(state, "state");
+        api::require(buf, "buf");
+        const size_t need = snapshot_size(*state->impl);
+        if (cap < need) fail(RWKVRT_ERR_BUFFER, "the snapshot needs ", need, " bytes; the buffer has ", cap);
+        write_snapshot(*state->impl, static_cast<uint8_t *>(buf));
+        if (written) *written = need;
+    });
+}
+
+rwkvrt_status rwkvrt_state_restore(rwkvrt_state *state, const void *buf, size_t len) {
+    return api::guard([&] {
+        api::require(state, "state");
+        api::require(buf, "buf");
+        read_snapshot(*state->impl, static_cast<const uint8_t *>(buf), len);
+    });
+}
+
+} // extern "C"

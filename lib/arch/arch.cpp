@@ -1,0 +1,39 @@
+#include "arch/arch.h"
+
+#include <algorithm>
+
+namespace rwkvrt {
+
+const char *arch_name(Arch arch) {
+    switch (arch) {
+    case Arch::rwkv4: return "rwkv4";
+    case Arch::rwkv5_0: return "rwkv5.0";
+    case Arch::rwkv5_1: return "rwkv5.1";
+    case Arch::rwkv5_2: return "rwkv5.2";
+    case Arch::rwkv6: return "rwkv6";
+    case Arch::rwkv7: return "rwkv7";
+    }
+    return "unknown";
+}
+
+size_t ArchModel::wkv_floats_per_layer() const {
+    if (hp_.arch == Arch::rwkv4) return size_t(3 * hp_.dim_att);
+    return size_t(hp_.n_head * hp_.head_size * hp_.head_size);
+}
+
+LayerState ArchModel::layer(float *state, int64_t i) const {
+    float *base = state + size_t(i) * layer_floats();
+    return {base, base + hp_.n_embd, base + 2 * hp_.n_embd};
+}
+
+void ArchModel::init_state(float *state) const {
+    std::fill(state, state + state_floats(), 0.0f);
+    if (hp_.arch != Arch::rwkv4) return;
+    // v4's running maximum pp starts at −1e30: −inf would give inf − inf = NaN in the first step.
+    for (int64_t i = 0; i < hp_.n_layer; ++i) {
+        float *pp = layer(state, i).wkv + 2 * hp_.dim_att;
+        std::fill(pp, pp + hp_.dim_att, -1e30f);
+    }
+}
+
+} // namespace rwkvrt

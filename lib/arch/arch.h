@@ -1,0 +1,81 @@
+// What every RWKV version provides: its hyper-parameters, its state layout and its forward pass.
+// One file per version (rwkv4.cpp … rwkv7.cpp) builds an ArchModel from a TensorFile; detect.cpp
+// decides which one from the tensor names and shapes.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/dtype.h"
+
+namespace rwkvrt {
+
+class TensorFile;
+
+enum class Arch : uint32_t { rwkv4 = 1, rwkv5_0 = 2, rwkv5_1 = 3, rwkv5_2 = 4, rwkv6 = 5, rwkv7 = 6 };
+const char *arch_name(Arch arch); // the spec's naming: "rwkv4", "rwkv5.0", …
+
+struct HParams {
+    Arch arch = Arch::rwkv7;
+    int64_t n_vocab = 0;
+    int64_t n_embd = 0;  // C
+    int64_t n_layer = 0; // L
+    int64_t dim_att = 0; // C_att
+    int64_t dim_ffn = 0; // F
+    int64_t n_head = 0;  // H (v5+); C_att for v4, whose recurrence is per channel
+    int64_t head_size = 0; // N (v5+); 1 for v4
+};
+
+// Per-layer state: [x_prev_att (C)][x_prev_ffn (C)][recurrence]. The recurrence is v4's aa, bb, pp
+// (C_att each) or the H × N × N matrices of v5+ (key-major for v5/v6, value-major for v7, as each
+// kernel reads them). Sizes come from the model; docs/STATE_FORMAT.md describes the layout.
+struct LayerState {
+    float *att_x;
+    float *ffn_x;
+    float *wkv;
+};
+
+struct LoadConfig {
+    std::optional<DType> weight_type; // convert the large matrices to this type; nullopt = as stored
+};
+
+struct RunConfig {
+    int n_threads = 1;
+};
+
+class ArchModel {
+public:
+    explicit ArchModel(const HParams &hp) : hp_(hp) {}
+    virtual ~ArchModel() = default;
+
+    const HParams &hparams() const { return hp_; }
+    size_t wkv_floats_per_layer() const;
+    size_t layer_floats() const { return size_t(2 * hp_.n_embd) + wkv_floats_per_layer(); }
+    size_t state_floats() const { return size_t(hp_.n_layer) * layer_floats(); }
+    LayerState layer(float *state, int64_t i) const;
+    void init_state(float *state) const; // the state of an empty context
+
+    // Feeds T ≥ 1 tokens (already validated) through every layer, updating state. If logits is not
+    // null it receives the n_vocab logits after the last token.
+    virtual void forward(float *state, const int32_t *tokens, int64_t T, float *logits, const RunConfig &run) const = 0;
+
+    // The element type of the large matrices, for `rwkvrt info`.
+    virtual DType weight_dtype() const = 0;
+
+private:
+    HParams hp_;
+};
+
+// Detects the version (strictly: the exact tensor set and shapes) and builds its model.
+// Throws Error(RWKVRT_ERR_UNSUPPORTED / RWKVRT_ERR_FORMAT) naming the tensor at fault.
+std::unique_ptr<ArchModel> build_model(const TensorFile &file, const LoadConfig &config);
+
+std::unique_ptr<ArchModel> build_rwkv4(const TensorFile &file, const LoadConfig &config);
+std::unique_ptr<ArchModel> build_rwkv5(const TensorFile &file, const LoadConfig &config, Arch arch);
+std::unique_ptr<ArchModel> build_rwkv6(const TensorFile &file, const LoadConfig &config);
+std::unique_ptr<ArchModel> build_rwkv7(const TensorFile &file, const LoadConfig &config);
+
+} // namespace rwkvrt

@@ -1,0 +1,207 @@
+// RWKV-7 "Goose" (spec §2.5, §4.5). One code path for any T: matrix products over all tokens,
+// then the recurrence token by token (kernels/wkv.cpp).
+#include <algorithm>
+#include <cmath>
+
+#include "arch/blocks.h"
+#include "core/error.h"
+#include "kernels/norm.h"
+#include "kernels/wkv.h"
+
+namespace rwkvrt {
+
+namespace {
+
+struct Layer {
+    Norm ln1, ln2, ln_x;
+    std::vector<float> x_r, x_w, x_k, x_v, x_a, x_g; // token-shift mixes (weight of the previous token)
+    std::vector<float> w0, a0, v0, k_k, k_a, r_k;
+    Matrix w1, w2, a1, a2, v1, v2, g1, g2; // low-rank paths, as (out, in)
+    Matrix receptance, key, value, output;
+    std::vector<float> ffn_x_k;
+    Matrix ffn_key, ffn_value;
+};
+
+class Rwkv7 final : public ArchModel {
+public:
+    Rwkv7(const HParams &hp, Ends ends, std::vector<Layer> layers, int64_t max_rank)
+        : ArchModel(hp), ends_(std::move(ends)), layers_(std::move(layers)), max_rank_(max_rank) {}
+
+    DType weight_dtype() const override { return layers_[0].key.dtype; }
+
+    void forward(float *state, const int32_t *tokens, int64_t T, float *logits, const RunConfig &run) const override {
+        const HParams &hp = hparams();
+        const int64_t C = hp.n_embd, H = hp.n_head, N = hp.head_size;
+        const size_t TC = size_t(T * C);
+        Scratch s(21 * TC + size_t(T * std::max(hp.dim_ffn, max_rank_)));
+        float *X = s.take(TC), *A = s.take(TC), *P = s.take(TC);
+        float *xr = s.take(TC), *xw = s.take(TC), *xk = s.take(TC), *xv = s.take(TC), *xa = s.take(TC), *xg = s.take(TC);
+        float *r = s.take(TC), *k = s.take(TC), *v = s.take(TC), *w = s.take(TC), *aa = s.take(TC), *g = s.take(TC);
+        float *kk = s.take(TC), *v_first = s.take(TC), *y = s.take(TC), *out = s.take(TC), *ka = s.take(TC), *kb = s.take(TC);
+        float *wide = s.take(size_t(T * std::max(hp.dim_ffn, max_rank_)));
+
+        ends_.embed(tokens, T, X);
+        for (int64_t l = 0; l < hp.n_layer; ++l) {
+            const Layer &L = layers_[size_t(l)];
+            const LayerState st = layer(state, l);
+
+            // Time mix.
+            L.ln1.layer_norm(X, A, T);
+            token_shift(A, T, C, st.att_x, P);
+            for (int64_t t = 0; t < T; ++t)
+                for (int64_t c = 0; c < C; ++c) {
+                    const size_t i = size_t(t * C + c);
+                    const float a = A[i], sx = P[i] - a;
+                    xr[i] = a + sx * L.x_r[c];
+                    xw[i] = a + sx * L.x_w[c];
+                    xk[i] = a + sx * L.x_k[c];
+                    xv[i] = a + sx * L.x_v[c];
+                    xa[i] = a + sx * L.x_a[c];
+                    xg[i] = a + sx * L.x_g[c];
+                }
+            linear(L.receptance, xr, T, r, run.n_threads);
+            linear(L.key, xk, T, k, run.n_threads);
+            linear(L.value, xv, T, v, run.n_threads);
+            low_rank(L.w1, L.w2, xw, T, wide, w, run, [](float z) { return std::tanh(z); });
+            low_rank(L.a1, L.a2, xa, T, wide, aa, run, [](float z) { return z; });
+            low_rank(L.g1, L.g2, xg, T, wide, g, run, sigmoid);
+            if (l > 0) low_rank(L.v1, L.v2, xv, T, wide, out, run, [](float z) { return z; });
+
+            for (int64_t t = 0; t < T; ++t) {
+                for (int64_t c = 0; c < C; ++c) {
+                    const size_t i = size_t(t * C + c);
+                    w[i] = std::exp(-0.606531f * sigmoid(L.w0[c] + w[i]));
+                    aa[i] = sigmoid(L.a0[c] + aa[i]);
+                    kk[i] = k[i] * L.k_k[c];
+                    k[i] = k[i] * (1.0f + (aa[i] - 1.0f) * L.k_a[c]);
+                    if (l == 0) v_first[i] = v[i];
+                    else v[i] += (v_first[i] - v[i]) * sigmoid(L.v0[c] + out[i]);
+                }
+                for (int64_t h = 0; h < H; ++h) { // kk: per-head L2 normalisation
+                    float *p = kk + t * C + h * N;
+                    double norm = 0;
+                    for (int64_t j = 0; j < N; ++j) norm += double(p[j]) * p[j];
+                    const float inv = 1.0f / std::max(float(std::sqrt(norm)), 1e-12f);
+                    for (int64_t j = 0; j < N; ++j) p[j] *= inv;
+                }
+            }
+            for (size_t i = 0; i < TC; ++i) {
+                ka[i] = -kk[i];
+                kb[i] = kk[i] * aa[i];
+            }
+            wkv7(T, H, N, r, w, k, v, ka, kb, st.wkv, y, run.n_threads);
+            group_norm(y, y, T, C, N, L.ln_x.weight.data(), L.ln_x.bias.data(), kGroupNormEps);
+            for (int64_t t = 0; t < T; ++t)
+                for (int64_t h = 0; h < H; ++h) { // the "bonus": (r · k · r_k) v per head
+                    const int64_t o = t * C + h * N;
+                    float bonus = 0;
+                    for (int64_t j = 0; j < N; ++j) bonus += r[o + j] * k[o + j] * L.r_k[size_t(h * N + j)];
+                    for (int64_t j = 0; j < N; ++j) y[o + j] = (y[o + j] + bonus * v[o + j]) * g[o + j];
+                }
+            linear(L.output, y, T, out, run.n_threads);
+            for (size_t i = 0; i < TC; ++i) X[i] += out[i];
+
+            // Channel mix.
+            L.ln2.layer_norm(X, A, T);
+            token_shift(A, T, C, st.ffn_x, P);
+            for (int64_t t = 0; t < T; ++t)
+                for (int64_t c = 0; c < C; ++c) {
+                    const size_t i = size_t(t * C + c);
+                    xk[i] = A[i] + (P[i] - A[i]) * L.ffn_x_k[c];
+                }
+            linear(L.ffn_key, xk, T, wide, run.n_threads);
+            for (size_t i = 0; i < size_t(T * hp.dim_ffn); ++i) {
+                const float z = std::max(wide[i], 0.0f);
+                wide[i] = z * z;
+            }
+            linear(L.ffn_value, wide, T, out, run.n_threads);
+            for (size_t i = 0; i < TC; ++i) X[i] += out[i];
+        }
+        if (logits) ends_.logits(X + (T - 1) * C, logits, run.n_threads);
+    }
+
+private:
+    // y = act(x·W1)·W2 over T rows; `mid` holds the T × rank intermediate.
+    template <class Act>
+    static void low_rank(const Matrix &W1, const Matrix &W2, const float *x, int64_t T, float *mid, float *y,
+                         const RunConfig &run, Act act) {
+        linear(W1, x, T, mid, run.n_threads);
+        for (int64_t i = 0; i < T * W1.rows; ++i) mid[i] = act(mid[i]);
+        linear(W2, mid, T, y, run.n_threads);
+    }
+
+    Ends ends_;
+    std::vector<Layer> layers_;
+    int64_t max_rank_;
+};
+
+int64_t rank_of(const WeightLoader &w, const std::string &name) {
+    const TensorView &t = w.get(name);
+    if (t.shape.size() != 2) fail(RWKVRT_ERR_FORMAT, "'", w.path(), "': tensor '", name, "' has shape ", t.shape_str(), ", expected a matrix");
+    return t.shape[1];
+}
+
+} // namespace
+
+std::unique_ptr<ArchModel> build_rwkv7(const TensorFile &file, const LoadConfig &config) {
+    WeightLoader w(file, config, Arch::rwkv7);
+    HParams hp = common_hparams(file, Arch::rwkv7);
+    const int64_t C = hp.n_embd;
+    const TensorView &r_k = w.get("blocks.0.att.r_k");
+    if (r_k.shape.size() != 2 || r_k.shape[0] * r_k.shape[1] != C)
+        fail(RWKVRT_ERR_FORMAT, "'", file.path(), "': tensor 'blocks.0.att.r_k' has shape ", r_k.shape_str(),
+             ", expected (n_head, head_size) with n_head·head_size = n_embd = ", C);
+    hp.n_head = r_k.shape[0];
+    hp.head_size = r_k.shape[1];
+    if (hp.dim_att != C)
+        fail(RWKVRT_ERR_FORMAT, "'", file.path(), "': 'blocks.0.att.key.weight' has ", hp.dim_att, " rows; RWKV-7 needs dim_att = n_embd = ", C);
+    const int64_t Dw = rank_of(w, "blocks.0.att.w1"), Da = rank_of(w, "blocks.0.att.a1"),
+                  Dg = rank_of(w, "blocks.0.att.g1");
+    const int64_t Dv = hp.n_layer > 1 ? rank_of(w, "blocks.1.att.v1") : 0;
+
+    Ends ends;
+    ends.load(w, hp);
+    std::vector<Layer> layers(size_t(hp.n_layer));
+    for (int64_t i = 0; i < hp.n_layer; ++i) {
+        Layer &L = layers[size_t(i)];
+        const std::string p = "blocks." + std::to_string(i) + ".";
+        L.ln1.load(w, p + "ln1", C);
+        L.ln2.load(w, p + "ln2", C);
+        L.ln_x.load(w, p + "att.ln_x", C);
+        L.x_r = w.vec(p + "att.x_r", {1, 1, C});
+        L.x_w = w.vec(p + "att.x_w", {1, 1, C});
+        L.x_k = w.vec(p + "att.x_k", {1, 1, C});
+        L.x_v = w.vec(p + "att.x_v", {1, 1, C});
+        L.x_a = w.vec(p + "att.x_a", {1, 1, C});
+        L.x_g = w.vec(p + "att.x_g", {1, 1, C});
+        L.w0 = w.vec(p + "att.w0", {1, 1, C});
+        L.a0 = w.vec(p + "att.a0", {1, 1, C});
+        L.k_k = w.vec(p + "att.k_k", {1, 1, C});
+        L.k_a = w.vec(p + "att.k_a", {1, 1, C});
+        L.r_k = w.vec(p + "att.r_k", {hp.n_head, hp.head_size});
+        L.w1 = w.lora(p + "att.w1", C, Dw);
+        L.w2 = w.lora(p + "att.w2", Dw, C);
+        L.a1 = w.lora(p + "att.a1", C, Da);
+        L.a2 = w.lora(p + "att.a2", Da, C);
+        L.g1 = w.lora(p + "att.g1", C, Dg);
+        L.g2 = w.lora(p + "att.g2", Dg, C);
+        if (i > 0) {
+            L.v0 = w.vec(p + "att.v0", {1, 1, C});
+            L.v1 = w.lora(p + "att.v1", C, Dv);
+            L.v2 = w.lora(p + "att.v2", Dv, C);
+        } else { // layer 0's value-residual parameters are unused; some releases ship dummies
+            for (const char *name : {"att.v0", "att.v1", "att.v2"}) w.accept_unused(p + name);
+        }
+        L.receptance = w.linear(p + "att.receptance.weight", C, C);
+        L.key = w.linear(p + "att.key.weight", C, C);
+        L.value = w.linear(p + "att.value.weight", C, C);
+        L.output = w.linear(p + "att.output.weight", C, C);
+        L.ffn_x_k = w.vec(p + "ffn.x_k", {1, 1, C});
+        L.ffn_key = w.linear(p + "ffn.key.weight", hp.dim_ffn, C);
+        L.ffn_value = w.linear(p + "ffn.value.weight", C, hp.dim_ffn);
+    }
+    w.finish();
+    return std::make_unique<Rwkv7>(hp, std::move(ends), std::move(layers), std::max({Dw, Da, Dg, Dv}));
+}
+
+} // namespace rwkvrt

@@ -1,0 +1,118 @@
+#include "arch/weights.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+
+namespace rwkvrt {
+
+namespace {
+
+std::vector<int64_t> squeezed(const std::vector<int64_t> &shape) {
+    std::vector<int64_t> out;
+    for (int64_t d : shape)
+        if (d != 1) out.push_back(d);
+    return out;
+}
+
+std::string shape_str(const std::vector<int64_t> &shape) {
+    TensorView t;
+    t.shape = shape;
+    return t.shape_str();
+}
+
+} // namespace
+
+const TensorView &WeightLoader::get(const std::string &name) const {
+    const TensorView *t = file_.find(name);
+    if (!t) fail(RWKVRT_ERR_FORMAT, "'", file_.path(), "': tensor '", name, "' is missing (required by ", arch_name(arch_), ")");
+    return *t;
+}
+
+const TensorView &WeightLoader::take(const std::string &name) {
+    const TensorView &t = get(name);
+    used_.insert(name);
+    return t;
+}
+
+std::vector<float> WeightLoader::vec(const std::string &name, std::initializer_list<int64_t> shape) {
+    const TensorView &t = take(name);
+    if (squeezed(t.shape) != squeezed(std::vector<int64_t>(shape)))
+        fail(RWKVRT_ERR_FORMAT, "'", file_.path(), "': tensor '", name, "' has shape ", t.shape_str(), ", expected ",
+             shape_str(shape), " for ", arch_name(arch_));
+    std::vector<float> out(size_t(t.numel()));
+    to_f32(t.dtype, t.data, out.data(), out.size());
+    return out;
+}
+
+void WeightLoader::check_2d(const TensorView &t, int64_t rows, int64_t cols) const {
+    if (t.shape.size() != 2 || t.shape[0] != rows || t.shape[1] != cols)
+        fail(RWKVRT_ERR_FORMAT, "'", file_.path(), "': tensor '", t.name, "' has shape ", t.shape_str(), ", expected (",
+             rows, ", ", cols, ") for ", arch_name(arch_));
+}
+
+Matrix WeightLoader::table(const std::string &name, int64_t rows, int64_t cols) {
+    const TensorView &t = take(name);
+    check_2d(t, rows, cols);
+    Matrix m;
+    m.rows = rows;
+    m.cols = cols;
+    m.dtype = t.dtype;
+    m.data = t.data;
+    return m;
+}
+
+Matrix WeightLoader::linear(const std::string &name, int64_t out, int64_t in) {
+    Matrix m = table(name, out, in);
+    if (config_.weight_type && *config_.weight_type != m.dtype) return convert_matrix(m, *config_.weight_type, name.c_str());
+    return m;
+}
+
+Matrix WeightLoader::lora(const std::string &name, int64_t in, int64_t out) {
+    const TensorView &t = take(name);
+    check_2d(t, in, out);
+    std::vector<float> src(size_t(in * out));
+    to_f32(t.dtype, t.data, src.data(), src.size());
+    Matrix m;
+    m.rows = out;
+    m.cols = in;
+    m.owned.resize(src.size() * sizeof(float));
+    auto *dst = reinterpret_cast<float *>(m.owned.data());
+    for (int64_t i = 0; i < in; ++i)
+        for (int64_t o = 0; o < out; ++o) dst[o * in + i] = src[size_t(i * out + o)];
+    m.data = m.owned.data();
+    return m;
+}
+
+void WeightLoader::finish() const {
+    for (const TensorView &t : file_.tensors())
+        if (!used_.count(t.name))
+            fail(RWKVRT_ERR_UNSUPPORTED, "'", file_.path(), "': unexpected tensor '", t.name, "' ", t.shape_str(),
+                 " for ", arch_name(arch_), " (a variant this version of rwkvrt does not run)");
+}
+
+HParams common_hparams(const TensorFile &file, Arch arch) {
+    auto require = [&](const char *name) -> const TensorView & {
+        const TensorView *t = file.find(name);
+        if (!t) fail(RWKVRT_ERR_FORMAT, "'", file.path(), "': tensor '", name, "' is missing");
+        return *t;
+    };
+    HParams hp;
+    hp.arch = arch;
+    const TensorView &emb = require("emb.weight");
+    if (emb.shape.size() != 2 || emb.shape[0] < 1 || emb.shape[1] < 1)
+        fail(RWKVRT_ERR_FORMAT, "'", file.path(), "': tensor 'emb.weight' has shape ", emb.shape_str(), ", expected (n_vocab, n_embd)");
+    hp.n_vocab = emb.shape[0];
+    hp.n_embd = emb.shape[1];
+    while (file.find("blocks." + std::to_string(hp.n_layer) + ".ln1.weight")) ++hp.n_layer;
+    if (hp.n_layer == 0) fail(RWKVRT_ERR_FORMAT, "'", file.path(), "': tensor 'blocks.0.ln1.weight' is missing");
+    const TensorView &key = require("blocks.0.att.key.weight");
+    const TensorView &ffn = require("blocks.0.ffn.key.weight");
+    if (key.shape.size() != 2 || ffn.shape.size() != 2)
+        fail(RWKVRT_ERR_FORMAT, "'", file.path(), "': att.key / ffn.key weights must be matrices");
+    hp.dim_att = key.shape[0];
+    hp.dim_ffn = ffn.shape[0];
+    return hp;
+}
+
+} // namespace rwkvrt

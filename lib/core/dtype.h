@@ -1,0 +1,56 @@
+// Element types of stored tensors and the conversions between them.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string_view>
+
+namespace rwkvrt {
+
+enum class DType : uint8_t {
+    F32,
+    F16,
+    BF16,
+    Q8_0, // ggml block: fp16 scale + 32 int8
+    Q5_0, // ggml block: fp16 scale, 32 high bits, 16 bytes of nibbles
+    Q5_1, // ggml block: fp16 scale, fp16 min, 32 high bits, 16 bytes of nibbles
+    Q4_0, // ggml block: fp16 scale, 16 bytes of nibbles
+    Q4_1, // ggml block: fp16 scale, fp16 min, 16 bytes of nibbles
+};
+
+// Elements per block (1 for plain types) and bytes per block.
+struct DTypeInfo {
+    const char *name;
+    int block_elems;
+    int block_bytes;
+};
+const DTypeInfo &dtype_info(DType t);
+inline const char *dtype_name(DType t) { return dtype_info(t).name; }
+bool dtype_from_name(std::string_view name, DType *out);
+
+// Bytes for n elements (n must be a multiple of the block size for block types).
+size_t dtype_bytes(DType t, size_t n);
+
+inline float bf16_to_f32(uint16_t h) {
+    uint32_t bits = uint32_t(h) << 16;
+    float f;
+    std::memcpy(&f, &bits, 4);
+    return f;
+}
+
+inline uint16_t f32_to_bf16(float f) { // round to nearest even; NaN stays NaN
+    uint32_t bits;
+    std::memcpy(&bits, &f, 4);
+    if ((bits & 0x7fffffffu) > 0x7f800000u) return uint16_t((bits >> 16) | 0x40);
+    bits += 0x7fffu + ((bits >> 16) & 1);
+    return uint16_t(bits >> 16);
+}
+
+float f16_to_f32(uint16_t h);
+uint16_t f32_to_f16(float f);
+
+// Converts n elements of type t at src to float. For block types n must be a multiple of the block.
+void to_f32(DType t, const void *src, float *dst, size_t n);
+
+} // namespace rwkvrt

@@ -1,0 +1,65 @@
+#include "formats/tensor_file.h"
+
+#include "core/error.h"
+
+namespace rwkvrt {
+
+int64_t TensorView::numel() const {
+    int64_t n = 1;
+    for (int64_t d : shape) n *= d;
+    return n;
+}
+
+std::string TensorView::shape_str() const {
+    std::string s = "(";
+    for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+    return s + ")";
+}
+
+const TensorView *TensorFile::find(std::string_view name) const {
+    auto it = index_.find(std::string(name));
+    return it == index_.end() ? nullptr : &tensors_[it->second];
+}
+
+void TensorFile::add(TensorView tensor) {
+    if (index_.count(tensor.name)) fail(RWKVRT_ERR_FORMAT, "'", path(), "': tensor '", tensor.name, "' appears twice");
+    for (int64_t d : tensor.shape)
+        if (d < 0) fail(RWKVRT_ERR_FORMAT, "'", path(), "': tensor '", tensor.name, "' has a negative dimension");
+    const int64_t n = tensor.numel();
+    if (n % dtype_info(tensor.dtype).block_elems != 0)
+        fail(RWKVRT_ERR_FORMAT, "'", path(), "': tensor '", tensor.name, "' of type ", dtype_name(tensor.dtype),
+             " has ", n, " elements, not a whole number of blocks");
+    if (dtype_bytes(tensor.dtype, size_t(n)) != tensor.nbytes)
+        fail(RWKVRT_ERR_FORMAT, "'", path(), "': tensor '", tensor.name, "' ", tensor.shape_str(), " of type ",
+             dtype_name(tensor.dtype), " needs ", dtype_bytes(tensor.dtype, size_t(n)), " bytes but has ", tensor.nbytes);
+    index_.emplace(tensor.name, tensors_.size());
+    tensors_.push_back(std::move(tensor));
+}
+
+uint8_t *TensorFile::own(size_t nbytes) {
+    owned_.emplace_back(nbytes);
+    return owned_.back().data();
+}
+
+void TensorFile::replace(TensorView tensor) {
+    auto it = index_.find(tensor.name);
+    if (it == index_.end()) fail(RWKVRT_ERR_INTERNAL, "replace of unknown tensor '", tensor.name, "'");
+    tensors_[it->second] = std::move(tensor);
+}
+
+std::unique_ptr<TensorFile> open_tensor_file(const std::string &path, bool use_mmap) {
+    auto file = std::make_unique<MappedFile>(path, use_mmap);
+    const uint8_t *p = file->data();
+    const size_t n = file->size();
+    if (n == 0) fail(RWKVRT_ERR_FORMAT, "'", path, "' is empty");
+    if (n >= 4 && p[0] == 'P' && p[1] == 'K' && p[2] == 3 && p[3] == 4) return read_pth(std::move(file));
+    if (n >= 4 && p[0] == 0x66 && p[1] == 0x6d && p[2] == 0x67 && p[3] == 0x67) return read_rwkvcpp_bin(std::move(file));
+    if (n >= 4 && p[0] == 'G' && p[1] == 'G' && p[2] == 'U' && p[3] == 'F')
+        fail(RWKVRT_ERR_UNSUPPORTED, "'", path, "' is a GGUF file; this build does not read GGUF yet");
+    if (n >= 9 && p[8] == '{') return read_safetensors(std::move(file));
+    if (n >= 2 && p[0] == 0x80 && p[1] <= 5)
+        fail(RWKVRT_ERR_UNSUPPORTED, "'", path, "' is a legacy (non-zip) PyTorch pickle; re-save it with torch.save() from PyTorch >= 1.6");
+    fail(RWKVRT_ERR_FORMAT, "'", path, "' is not a model file rwkvrt knows (.pth, rwkv.cpp .bin, .safetensors)");
+}
+
+} // namespace rwkvrt

@@ -1,0 +1,69 @@
+// The one in-memory form every file format is read into: named tensors with an element type and a
+// PyTorch-order shape, in the conventions of the official .pth checkpoints (names, orientation, raw
+// parameters). Readers for formats that store transformed parameters (rwkv.cpp .bin, GGUF) undo the
+// transforms here, so the forward passes know one convention only.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "core/dtype.h"
+#include "formats/mapped_file.h"
+
+namespace rwkvrt {
+
+struct TensorView {
+    std::string name;
+    DType dtype = DType::F32;
+    std::vector<int64_t> shape; // PyTorch order, outermost first; {} for a scalar
+    const uint8_t *data = nullptr; // row-major, contiguous; into the file or an owned buffer
+    size_t nbytes = 0;
+
+    int64_t numel() const;
+    std::string shape_str() const; // "(768, 2048)"
+};
+
+class TensorFile {
+public:
+    explicit TensorFile(std::unique_ptr<MappedFile> file, std::string format)
+        : file_(std::move(file)), format_(std::move(format)) {}
+
+    const std::string &format() const { return format_; } // "pth", "rwkv.cpp", "safetensors"
+    const std::string &path() const { return file_->path(); }
+    const MappedFile &file() const { return *file_; }
+
+    const std::vector<TensorView> &tensors() const { return tensors_; }
+    const TensorView *find(std::string_view name) const;
+
+    // Adds a tensor whose data lives in the file (checked to lie inside it) or in owned storage.
+    void add(TensorView tensor);
+    // Storage for tensors a reader had to transform; the pointer stays valid for the file's life.
+    uint8_t *own(size_t nbytes);
+    // Replaces a tensor (same name) by a transformed copy.
+    void replace(TensorView tensor);
+
+private:
+    std::unique_ptr<MappedFile> file_;
+    std::string format_;
+    std::vector<TensorView> tensors_;
+    std::unordered_map<std::string, size_t> index_;
+    std::deque<std::vector<uint8_t>> owned_;
+};
+
+// Opens a model file of any supported format, detected from its first bytes.
+// Throws Error: RWKVRT_ERR_IO, RWKVRT_ERR_FORMAT (truncated, malformed, unknown bytes),
+// RWKVRT_ERR_UNSUPPORTED (a known format this library cannot read).
+std::unique_ptr<TensorFile> open_tensor_file(const std::string &path, bool use_mmap);
+
+// The readers, one per format (formats/<name>.cpp). Each validates every offset and size against
+// the file and throws Error(RWKVRT_ERR_FORMAT) naming what is wrong.
+std::unique_ptr<TensorFile> read_pth(std::unique_ptr<MappedFile> file);
+std::unique_ptr<TensorFile> read_rwkvcpp_bin(std::unique_ptr<MappedFile> file);
+std::unique_ptr<TensorFile> read_safetensors(std::unique_ptr<MappedFile> file);
+
+} // namespace rwkvrt

@@ -1,0 +1,15 @@
+// Dot products of one stored weight row with an fp32 vector, one function per storage type.
+// Picked once per matrix; SIMD variants are selected at run time for the machine (kernels/dot.cpp).
+#pragma once
+
+#include <cstdint>
+
+#include "core/dtype.h"
+
+namespace rwkvrt {
+
+using DotFn = float (*)(const uint8_t *row, const float *x, int64_t n);
+
+DotFn dot_kernel(DType dtype);
+
+} // namespace rwkvrt

@@ -1,0 +1,37 @@
+// A weight matrix in any storage type, and the one operation the forward passes apply to it.
+// Forward passes never look at the element type: a new type (or a faster kernel for one) is added
+// here and in kernels/linear.cpp without touching lib/arch.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "core/dtype.h"
+
+namespace rwkvrt {
+
+// y = W·x with W stored row-major as (rows = outputs, cols = inputs), like torch's nn.Linear weight.
+struct Matrix {
+    int64_t rows = 0;
+    int64_t cols = 0;
+    DType dtype = DType::F32;
+    const uint8_t *data = nullptr; // rows × cols elements; into the mapped file or into `owned`
+    std::vector<uint8_t> owned;
+
+    size_t row_bytes() const { return dtype_bytes(dtype, size_t(cols)); }
+    const uint8_t *row(int64_t r) const { return data + size_t(r) * row_bytes(); }
+    size_t nbytes() const { return size_t(rows) * row_bytes(); }
+};
+
+// Y (T × W.rows) = X (T × W.cols) · Wᵀ, all row-major fp32 activations. T = 1 is a matrix-vector
+// product (generation); T > 1 a matrix product through BLAS (prefill).
+void linear(const Matrix &W, const float *X, int64_t T, float *Y, int n_threads);
+
+// Y (T × cols) = the rows `ids` of W, as fp32 (embedding lookup).
+void gather_rows(const Matrix &W, const int32_t *ids, int64_t T, float *Y);
+
+// A copy of src converted to dtype (f32, f16, bf16, q8_0); cols must be a multiple of the block size
+// for block types (throws RWKVRT_ERR_UNSUPPORTED naming `what` otherwise).
+Matrix convert_matrix(const Matrix &src, DType dtype, const char *what);
+
+} // namespace rwkvrt

@@ -1,0 +1,42 @@
+// One conversation: the model's recurrent state (fixed size) and a little bookkeeping. Work buffers
+// are never kept here, so an idle conversation costs only its state.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace rwkvrt {
+
+class Model;
+
+class State {
+public:
+    explicit State(const Model &model);
+
+    const Model &model() const { return *model_; }
+    float *data() { return data_.data(); }
+    const float *data() const { return data_.data(); }
+    size_t floats() const { return data_.size(); }
+
+    uint64_t n_tokens() const { return n_tokens_; }
+    void add_tokens(uint64_t n) { n_tokens_ += n; }
+
+    // Application data saved with the state (e.g. a transcript); opaque bytes.
+    const std::string &metadata() const { return metadata_; }
+    void set_metadata(std::string bytes) { metadata_ = std::move(bytes); }
+
+    void reset();                     // the state of an empty context; keeps the metadata
+    void copy_from(const State &src); // same model required (RWKVRT_ERR_MISMATCH otherwise)
+
+    // Replaces everything at once (used by restore after all checks passed).
+    void assign(std::vector<float> data, uint64_t n_tokens, std::string metadata);
+
+private:
+    const Model *model_;
+    std::vector<float> data_;
+    uint64_t n_tokens_ = 0;
+    std::string metadata_;
+};
+
+} // namespace rwkvrt

@@ -1,0 +1,55 @@
+// Helpers for tests that drive models through the C API.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "rwkvrt.h"
+#include "testdata.h"
+
+namespace th {
+
+using ModelPtr = std::unique_ptr<rwkvrt_model, decltype(&rwkvrt_model_free)>;
+using StatePtr = std::unique_ptr<rwkvrt_state, decltype(&rwkvrt_state_free)>;
+
+inline ModelPtr load(const std::string &path, const char *weight_type = nullptr, int threads = 0) {
+    rwkvrt_load_options o = rwkvrt_load_options_default();
+    o.weight_type = weight_type;
+    o.n_threads = threads;
+    rwkvrt_model *m = nullptr;
+    const rwkvrt_status st = rwkvrt_model_load(path.c_str(), &o, &m);
+    REQUIRE_MESSAGE(st == RWKVRT_OK, path, ": ", rwkvrt_last_error());
+    return ModelPtr(m, rwkvrt_model_free);
+}
+
+inline StatePtr new_state(const rwkvrt_model *m) {
+    rwkvrt_state *s = nullptr;
+    REQUIRE(rwkvrt_state_new(m, &s) == RWKVRT_OK);
+    return StatePtr(s, rwkvrt_state_free);
+}
+
+// Logits after feeding `tokens` to a fresh state, in one call or one token per call.
+inline std::vector<float> logits_after(const rwkvrt_model *m, const std::vector<int32_t> &tokens, bool one_by_one = false) {
+    StatePtr s = new_state(m);
+    std::vector<float> out(size_t(rwkvrt_model_n_vocab(m)));
+    if (one_by_one) {
+        for (int32_t t : tokens) REQUIRE(rwkvrt_feed(m, s.get(), &t, 1, out.data()) == RWKVRT_OK);
+    } else {
+        REQUIRE(rwkvrt_feed(m, s.get(), tokens.data(), tokens.size(), out.data()) == RWKVRT_OK);
+    }
+    return out;
+}
+
+inline double max_abs_diff(const std::vector<float> &a, const std::vector<float> &b) {
+    REQUIRE(a.size() == b.size());
+    double d = 0;
+    for (size_t i = 0; i < a.size(); ++i) d = std::max(d, std::fabs(double(a[i]) - double(b[i])));
+    return d;
+}
+
+inline const std::vector<int32_t> kPromptIn = {34, 105, 110}; // the bytes "in (with the quote)
+
+} // namespace th
