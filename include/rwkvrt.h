@@ -62,6 +62,7 @@ extern "C" {
 
 typedef struct rwkvrt_model rwkvrt_model; /* immutable after load; shareable across threads */
 typedef struct rwkvrt_state rwkvrt_state; /* one conversation's fixed-size recurrent state */
+typedef struct rwkvrt_sampler rwkvrt_sampler; /* logits to tokens; one thread at a time */
 
 /* Status codes. Values are never renumbered; new ones are only appended. */
 typedef enum rwkvrt_status {
@@ -128,6 +129,9 @@ RWKVRT_API int32_t rwkvrt_model_n_embd(const rwkvrt_model *model);
 /* The storage type of the large matrices: "f32", "f16", "bf16", "q8_0", "q5_0", "q5_1", "q4_0", "q4_1".
  * Static storage. */
 RWKVRT_API const char *rwkvrt_model_weight_type(const rwkvrt_model *model);
+/* The number of weights (parameters) and the bytes they take in the model file. */
+RWKVRT_API int64_t rwkvrt_model_n_params(const rwkvrt_model *model);
+RWKVRT_API int64_t rwkvrt_model_weight_bytes(const rwkvrt_model *model);
 
 /* ---------------------------------------------------------------------------------------------- */
 /* States                                                                                          */
@@ -154,25 +158,173 @@ RWKVRT_API rwkvrt_status rwkvrt_state_copy(rwkvrt_state *dst, const rwkvrt_state
 RWKVRT_API rwkvrt_status rwkvrt_feed(const rwkvrt_model *model, rwkvrt_state *state,
                                      const int32_t *tokens, size_t n_tokens, float *logits);
 
-/* The number of bytes rwkvrt_state_snapshot() writes for this state. */
+/* The number of bytes rwkvrt_state_snapshot() writes for this state now (fixed for a model, plus the
+ * metadata's length). 0 for NULL. */
 RWKVRT_API size_t rwkvrt_state_snapshot_size(const rwkvrt_state *state);
 
-/* Writes a self-describing copy of the state (see docs/STATE_FORMAT.md) into buf.
+/* Writes a self-describing copy of the state into buf: its exact f32 values, the token count and the
+ * metadata, in the format of state files (docs/STATE_FORMAT.md), so a snapshot written to a file can
+ * be loaded with rwkvrt_state_load() and a state file's bytes restored with rwkvrt_state_restore().
  * - cap: the size of buf; RWKVRT_ERR_BUFFER if smaller than rwkvrt_state_snapshot_size().
  * - written: NULL, or receives the number of bytes written. */
 RWKVRT_API rwkvrt_status rwkvrt_state_snapshot(const rwkvrt_state *state, void *buf, size_t cap,
                                                size_t *written);
 
-/* Replaces the state with a snapshot. RWKVRT_ERR_MISMATCH if the snapshot was taken on another model,
- * RWKVRT_ERR_CORRUPT if its bytes were damaged, RWKVRT_ERR_FORMAT if it is no snapshot at all,
- * RWKVRT_ERR_UNSUPPORTED if a newer library wrote it. On failure the state is unchanged. */
+/* Replaces the state, its token count and its metadata with a snapshot, or a state file's bytes (any
+ * value type; a sampler state in them is ignored). RWKVRT_ERR_MISMATCH if the snapshot was taken on
+ * another model, RWKVRT_ERR_CORRUPT if its bytes were damaged or truncated, RWKVRT_ERR_FORMAT if it is
+ * no snapshot at all, RWKVRT_ERR_UNSUPPORTED if a newer library wrote it. On failure the state is
+ * unchanged. */
 RWKVRT_API rwkvrt_status rwkvrt_state_restore(rwkvrt_state *state, const void *buf, size_t len);
+
+/* State files. A state file holds the same bytes as a snapshot (docs/STATE_FORMAT.md): the state, the
+ * number of tokens fed, the metadata and optionally a sampler's state, with the model's shape and a
+ * fingerprint of its weights and a checksum. A file saved by this version stays loadable by later
+ * versions; loading refuses, with a message naming the difference, a file made for another model, a
+ * damaged file or one from a newer library: it never yields a silently wrong state.
+ * The fingerprint is of the weights as stored in the model file: the same file, loaded with any
+ * weight_type, accepts its states; another checkpoint, or the same model converted to another file
+ * or type, refuses them. */
+
+typedef struct rwkvrt_state_save_options {
+    size_t struct_size;            /* set by rwkvrt_state_save_options_default(); fields are only ever appended */
+    const char *value_type;        /* NULL or "f32" (default): exact. "f16" or "bf16": half the size; the
+                                    * continuation then differs slightly (see docs/STATE_FORMAT.md). f16
+                                    * saves values beyond +-65504 as +-65504 (logged as a warning). */
+    const rwkvrt_sampler *sampler; /* NULL, or a sampler whose whole state is saved in the file too, so that
+                                    * generation resumes exactly (rwkvrt_state_load_ex()). */
+} rwkvrt_state_save_options;
+
+/* The defaults: f32 values, no sampler. */
+RWKVRT_API rwkvrt_state_save_options rwkvrt_state_save_options_default(void);
+
+/* Saves the state to a file, with the defaults (exact f32 values, no sampler). See rwkvrt_state_save_ex(). */
+RWKVRT_API rwkvrt_status rwkvrt_state_save(const rwkvrt_state *state, const char *path);
+
+/* Saves the state to a file, replacing it atomically: the bytes go to a temporary file in the same
+ * folder (named path + ".tmp<pid>-<n>"), which is flushed to disk and renamed over path; then the
+ * folder is flushed. A crash, a full disk or any failure leaves path either as it was or completely
+ * saved, never partly written. On failure the temporary file is removed (a process killed mid-save
+ * leaves it behind). path is replaced as a file even if it is a symbolic link.
+ * - options: NULL for the defaults.
+ * Returns RWKVRT_ERR_IO with the system's reason (no space, quota, file size limit, permission,
+ * missing folder), RWKVRT_ERR_ARGUMENT. */
+RWKVRT_API rwkvrt_status rwkvrt_state_save_ex(const rwkvrt_state *state, const char *path,
+                                              const rwkvrt_state_save_options *options);
+
+/* Replaces the state with one saved by rwkvrt_state_save() on the same model (same weights file).
+ * A sampler state in the file is ignored. See rwkvrt_state_load_ex() for the errors. */
+RWKVRT_API rwkvrt_status rwkvrt_state_load(rwkvrt_state *state, const char *path);
+
+/* Replaces the state, and the sampler's state if the file holds one, with those saved in a file.
+ * - sampler: NULL, or a sampler that receives the saved sampler state (options included), so that
+ *   it continues exactly as the saved one would have. Left unchanged when the file holds none.
+ * - sampler_loaded: NULL, or receives 1 if the sampler was replaced, 0 if not.
+ * Returns RWKVRT_ERR_IO (cannot read), RWKVRT_ERR_FORMAT (not a state file), RWKVRT_ERR_CORRUPT
+ * (truncated or damaged), RWKVRT_ERR_UNSUPPORTED (written in a newer format), RWKVRT_ERR_MISMATCH
+ * (saved on another model: the message names both shapes or both weight fingerprints; or a sampler
+ * state for another vocabulary size). On failure neither the state nor the sampler changes. */
+RWKVRT_API rwkvrt_status rwkvrt_state_load_ex(rwkvrt_state *state, const char *path, rwkvrt_sampler *sampler,
+                                              int *sampler_loaded);
+
+/* Replaces the state with the initial state of a state-tuning file (RWKV-LM or RWKV-PEFT "state
+ * tuning": a .pth or .safetensors file holding blocks.<i>.att.time_state of shape (heads, head_size,
+ * head_size) for every layer i). The token shifts start at zero; the token count is 0; the metadata is
+ * kept. rwkvrt_state_reset() returns to the untuned empty state: to start several conversations from
+ * a tuned state, load it once and rwkvrt_state_copy() it.
+ * Such files carry no fingerprint: one trained on another base model of the same shape loads without
+ * error, so use the file with the exact model it was trained on.
+ * Returns RWKVRT_ERR_MISMATCH (a layer missing, a tensor not for this model, a wrong shape; all named),
+ * RWKVRT_ERR_FORMAT (no time_state tensor, or a malformed file), RWKVRT_ERR_UNSUPPORTED (RWKV-4, which
+ * has no state matrices), RWKVRT_ERR_IO. On failure the state is unchanged. */
+RWKVRT_API rwkvrt_status rwkvrt_state_load_initial(rwkvrt_state *state, const char *path);
+
+/* The number of tokens fed since the state was created or reset, including those before the snapshot
+ * or file it was restored from. 0 for NULL. */
+RWKVRT_API uint64_t rwkvrt_state_n_tokens(const rwkvrt_state *state);
+
+/* Sets the application's metadata kept with the state (e.g. the transcript, a chat template name):
+ * opaque bytes saved in snapshots and state files. rwkvrt_state_reset() and
+ * rwkvrt_state_load_initial() keep it, rwkvrt_state_copy() copies it, a restore or load replaces it.
+ * - data: len bytes, copied; may be NULL when len is 0, which clears the metadata. */
+RWKVRT_API rwkvrt_status rwkvrt_state_set_metadata(rwkvrt_state *state, const void *data, size_t len);
+
+/* The state's metadata.
+ * - data: receives a pointer to its bytes, owned by the state, followed by a zero byte (not counted),
+ *   so text metadata is a C string. Valid until the next call that changes or frees the state.
+ * - len: receives the number of bytes (0 if none was set). */
+RWKVRT_API rwkvrt_status rwkvrt_state_get_metadata(const rwkvrt_state *state, const void **data, size_t *len);
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Tokenizers                                                                                      */
 /* ---------------------------------------------------------------------------------------------- */
 
-/* (tokenizer API) */
+/* A tokenizer is independent of any model and immutable once made: any number of threads may use
+ * one at the same time. */
+typedef struct rwkvrt_tokenizer rwkvrt_tokenizer;
+
+/* Loads a tokenizer. Its kind is recognized from the file's content, not its name:
+ * - "world": the RWKV World vocabulary (rwkv_vocab_v20230424.txt) of every v5, v6 and v7 World and
+ *   G1 model: 65536 ids, greedy longest match over the bytes;
+ * - "bpe": a Hugging Face tokenizer.json with a byte-level BPE model (the GPT-NeoX 20B tokenizer of
+ *   RWKV-4 Pile and Raven models), encoding exactly as the tokenizers library does;
+ * - "sentencepiece": a sentencepiece .model file.
+ * - path: the file.
+ * - out: receives the tokenizer; free it with rwkvrt_tokenizer_free().
+ * Returns RWKVRT_ERR_IO (cannot read), RWKVRT_ERR_FORMAT (not a tokenizer file, or a malformed one;
+ * the message names the line or entry), RWKVRT_ERR_UNSUPPORTED (a tokenizer.json that uses a feature
+ * this library lacks, e.g. a WordPiece model), RWKVRT_ERR_ARGUMENT. */
+RWKVRT_API rwkvrt_status rwkvrt_tokenizer_load(const char *path, rwkvrt_tokenizer **out);
+
+/* Makes the tokenizer of models with 256 tokens ("bytes"): token id = byte value, 0..255.
+ * - out: receives the tokenizer; free it with rwkvrt_tokenizer_free(). */
+RWKVRT_API rwkvrt_status rwkvrt_tokenizer_new_bytes(rwkvrt_tokenizer **out);
+
+/* Frees a tokenizer. NULL is allowed. */
+RWKVRT_API void rwkvrt_tokenizer_free(rwkvrt_tokenizer *tok);
+
+/* "world", "bpe", "sentencepiece" or "bytes" (static storage); "" for NULL. */
+RWKVRT_API const char *rwkvrt_tokenizer_kind(const rwkvrt_tokenizer *tok);
+
+/* The number of token ids, which matches rwkvrt_model_n_vocab() of the models that use this
+ * tokenizer (World: 65536, GPT-NeoX 20B: 50277, bytes: 256); 0 for NULL. Every id in [0, n_vocab)
+ * can be decoded; some decode to nothing (World id 0, the end of text, and the unused ids 65530 to
+ * 65535; special tokens such as "<|endoftext|>"; sentencepiece control pieces). */
+RWKVRT_API int32_t rwkvrt_tokenizer_n_vocab(const rwkvrt_tokenizer *tok);
+
+/* Encodes text into token ids. The text may hold any bytes: World, BPE and bytes tokenizers encode
+ * every byte, so rwkvrt_detokenize() gives back exactly the input, valid UTF-8 or not;
+ * sentencepiece follows its model (normalization, unknown characters). No begin- or end-of-text
+ * token is added. BPE tokenizers recognize their special tokens (e.g. "<|endoftext|>") in the text.
+ * - text: len bytes; may be NULL when len is 0.
+ * - tokens: room for cap ids; may be NULL when cap is 0.
+ * - n_tokens: receives the number of ids the text encodes to, also when that is more than cap.
+ * Returns RWKVRT_ERR_BUFFER when cap is too small; tokens is then left untouched: call again with
+ * at least *n_tokens of room. Empty text gives 0 tokens. */
+RWKVRT_API rwkvrt_status rwkvrt_tokenize(const rwkvrt_tokenizer *tok, const char *text, size_t len,
+                                         int32_t *tokens, size_t cap, size_t *n_tokens);
+
+/* Decodes token ids into text: the concatenation of each token's bytes (see rwkvrt_token_to_bytes()),
+ * except for sentencepiece, which decodes as the sentencepiece library does (it drops the space
+ * its models add at the start and writes U+FFFD for byte pieces that do not form UTF-8). The result
+ * is not NUL-terminated and need not be valid UTF-8 (a character may be split across tokens).
+ * - tokens: n_tokens ids; may be NULL when n_tokens is 0.
+ * - text: room for cap bytes; may be NULL when cap is 0.
+ * - len: receives the number of bytes of the text, also when that is more than cap.
+ * Returns RWKVRT_ERR_TOKEN, naming the id, for an id outside [0, n_vocab) (nothing is written),
+ * RWKVRT_ERR_BUFFER when cap is too small (text is left untouched; call again with *len bytes). */
+RWKVRT_API rwkvrt_status rwkvrt_detokenize(const rwkvrt_tokenizer *tok, const int32_t *tokens,
+                                           size_t n_tokens, char *text, size_t cap, size_t *len);
+
+/* The bytes one token stands for in running text, for streaming output: they may be part of a
+ * UTF-8 character (hold such a tail back until the next tokens complete it), and are empty for ids
+ * that decode to nothing.
+ * - buf: room for cap bytes; may be NULL when cap is 0. Not NUL-terminated.
+ * - len: receives the number of bytes, also when that is more than cap.
+ * Returns RWKVRT_ERR_TOKEN for an id outside [0, n_vocab), RWKVRT_ERR_BUFFER when cap is too small
+ * (buf is left untouched). */
+RWKVRT_API rwkvrt_status rwkvrt_token_to_bytes(const rwkvrt_tokenizer *tok, int32_t token, char *buf,
+                                               size_t cap, size_t *len);
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Sampling                                                                                        */
@@ -184,7 +336,7 @@ RWKVRT_API rwkvrt_status rwkvrt_state_restore(rwkvrt_state *state, const void *b
  * time; it may move between threads.
  *
  * The chain. rwkvrt_sample() works in this order (ChatRWKV's PIPELINE, with llama.cpp's repetition
- * penalty and min-p added); every step works on a copy of the logits in double precision:
+ * penalty and min-p added), on a copy of the logits in double precision:
  *   1. bias        logit[t] += bias[t] for each token given to rwkvrt_sampler_set_logit_bias();
  *                  a bias of -INFINITY bans the token.
  *   2. repetition  for each recorded token t (multiplicative, as in llama.cpp):
@@ -193,12 +345,13 @@ RWKVRT_API rwkvrt_status rwkvrt_state_restore(rwkvrt_state *state, const void *b
  *      frequency   logit[t] -= presence_penalty + count[t] * frequency_penalty
  *   4. greedy      if temperature is 0: the token with the largest logit (the lowest id among equals);
  *                  steps 5-8 are skipped and no random number is drawn.
- *   5. softmax     p = softmax(logit), at temperature 1. Tokens are ranked by p, then by lower id.
+ *   5. softmax     p = softmax(logit), at temperature 1. Tokens are ranked by p, a tie going to the
+ *                  lower id.
  *   6. truncation  three cuts, each measured on this same p, so the order they run in does not matter:
- *                  a token survives if it passes all three. The most probable token always survives.
- *                  - top_k: the top_k highest-ranked tokens (exactly top_k; a tie goes to the lower id).
- *                  - top_p: the highest-ranked tokens until their probabilities sum to at least top_p,
- *                    plus every token exactly as probable as the last one kept (ties are kept).
+ *                  a token survives if it passes all three. The top-ranked token always survives.
+ *                  - top_k: the top_k highest-ranked tokens.
+ *                  - top_p: the highest-ranked tokens, up to and including the first one at which
+ *                    their probabilities sum to at least top_p (top_p = 0 keeps the top-ranked only).
  *                  - min_p: the tokens with p >= min_p * max(p).
  *   7. temperature reweights the survivors: q[t] proportional to p[t]^(1/temperature), which equals
  *                  exp(logit[t] / temperature). As in ChatRWKV, temperature comes after truncation: it
@@ -214,25 +367,23 @@ RWKVRT_API rwkvrt_status rwkvrt_state_restore(rwkvrt_state *state, const void *b
  * only if it passes them to rwkvrt_sampler_accept() (ChatRWKV counts generated tokens only, and
  * forgets them at each reply).
  *
- * Determinism. The generator is the library's own (xoshiro256** seeded through splitmix64), and the
- * chain uses no platform-specific random distribution: given the same options, seed, recorded tokens
- * and bit-identical logits, every platform returns the same tokens. The residual risk is the last-bit
- * rounding of exp() in the system's math library (and compilers that fuse a multiply-add), which can
- * change a choice only when a random number or a cumulative probability falls within about 1e-15 of a
- * boundary. Note that the logits themselves may differ in their last bits between machines and thread
- * counts.
+ * Determinism. The generator is the library's own (xoshiro256** seeded through splitmix64, one number
+ * per non-greedy draw), no platform-specific random distribution is used, and sums run in a fixed
+ * order: given the same options, seed, recorded tokens and bit-identical logits, every platform returns
+ * the same tokens. The residual risk is the last-bit rounding of exp() and log() in the system's math
+ * library (and compilers that fuse a multiply-add): in double precision it changes a choice only when a
+ * random number or a cumulative probability falls within about 1e-15 of a boundary. The logits
+ * themselves may differ in their last bits between machines and thread counts.
  *
  * Settings of the official RWKV chat demo: temperature 1.0, top_p 0.3, presence_penalty 0.5,
  * frequency_penalty 0.5, penalty_decay 0.996, token 0 (end of text) banned, and
  * rwkvrt_sampler_reset_penalties() before each reply. */
 
-typedef struct rwkvrt_sampler rwkvrt_sampler; /* one thread at a time */
-
 typedef struct rwkvrt_sampler_options {
     size_t struct_size;       /* set by rwkvrt_sampler_options_default(); fields are only ever appended */
     float temperature;        /* >= 0, finite. 0 = greedy. Default 1. */
     int32_t top_k;            /* >= 0. 0 (default) = off; values >= n_vocab keep every token. */
-    float top_p;              /* [0, 1]. 1 (default) = off; 0 keeps only the most probable token(s). */
+    float top_p;              /* [0, 1]. 1 (default) = off; 0 keeps only the most probable token. */
     float min_p;              /* [0, 1]. 0 (default) = off. */
     float repetition_penalty; /* > 0, finite. 1 (default) = off; > 1 discourages recorded tokens. */
     float presence_penalty;   /* finite. 0 (default) = off; > 0 discourages recorded tokens. */
@@ -293,11 +444,78 @@ RWKVRT_API rwkvrt_status rwkvrt_sampler_state_save(const rwkvrt_sampler *sampler
                                                    size_t *written);
 
 /* Replaces the sampler's whole state, options included, with a saved one: the sampler then continues
- * exactly as the saved one would have. RWKVRT_ERR_FORMAT if buf is no sampler state (or is truncated),
- * RWKVRT_ERR_UNSUPPORTED if a newer library wrote it, RWKVRT_ERR_CORRUPT if its bytes were damaged,
- * RWKVRT_ERR_MISMATCH if it was saved by a sampler with another n_vocab. On failure the sampler is
- * unchanged. */
+ * exactly as the saved one would have. RWKVRT_ERR_FORMAT if buf is no sampler state,
+ * RWKVRT_ERR_UNSUPPORTED if a newer library wrote it, RWKVRT_ERR_CORRUPT if its bytes were damaged or
+ * truncated, RWKVRT_ERR_MISMATCH if it was saved by a sampler with another n_vocab. On failure the
+ * sampler is unchanged. */
 RWKVRT_API rwkvrt_status rwkvrt_sampler_state_load(rwkvrt_sampler *sampler, const void *buf, size_t len);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Generation                                                                                      */
+/* ---------------------------------------------------------------------------------------------- */
+
+/* A generator runs the loop: feed a prompt, then repeatedly sample a token, feed it back and hand out
+ * its text. Pieces are always whole UTF-8 characters (bytes that can never form one are passed through
+ * as they are). Generation stops after max_tokens tokens, when the end-of-text token is sampled (it is
+ * neither fed nor emitted), or when the text contains a stop string (the stop string and anything
+ * after it are not emitted; the state has consumed the tokens that produced it, as a chat needs for
+ * its next turn).
+ *
+ * A generator borrows its model, state, tokenizer and sampler: they must outlive it, and the state
+ * and sampler must not be used elsewhere while it runs. One thread at a time. */
+
+typedef struct rwkvrt_generator rwkvrt_generator;
+
+typedef enum rwkvrt_stop_reason {
+    RWKVRT_STOP_NONE = 0,        /* still running */
+    RWKVRT_STOP_MAX_TOKENS = 1,  /* max_tokens tokens were generated */
+    RWKVRT_STOP_END_TOKEN = 2,   /* the end-of-text token was sampled */
+    RWKVRT_STOP_STRING = 3       /* a stop string appeared */
+} rwkvrt_stop_reason;
+
+typedef struct rwkvrt_generate_options {
+    size_t struct_size;      /* set by rwkvrt_generate_options_default(); fields are only ever appended */
+    int32_t max_tokens;      /* >= 0; default 256 */
+    const char *const *stop; /* n_stop non-empty stop strings (copied); default none */
+    size_t n_stop;
+    int32_t end_token;       /* -1 (default): the tokenizer's end of text (id 0 for World and BPE, none for
+                                the byte tokenizer); -2: none; else a token id */
+} rwkvrt_generate_options;
+
+RWKVRT_API rwkvrt_generate_options rwkvrt_generate_options_default(void);
+
+/* Creates a generator and feeds the prompt.
+ * - prompt, prompt_len: text to feed first (tokenized with tokenizer). May be empty only if
+ *   initial_logits is given.
+ * - initial_logits: NULL, or n_vocab logits to continue from without a prompt (e.g. saved with a
+ *   session after an earlier generation, from rwkvrt_generator_logits()).
+ * - options: NULL for the defaults.
+ * RWKVRT_ERR_MISMATCH if the tokenizer's or sampler's vocabulary does not fit the model (a tokenizer
+ * made for another model family gives gibberish), RWKVRT_ERR_ARGUMENT for an empty prompt without
+ * logits or a bad option. */
+RWKVRT_API rwkvrt_status rwkvrt_generator_new(const rwkvrt_model *model, rwkvrt_state *state,
+                                              const rwkvrt_tokenizer *tokenizer, rwkvrt_sampler *sampler,
+                                              const char *prompt, size_t prompt_len,
+                                              const float *initial_logits,
+                                              const rwkvrt_generate_options *options,
+                                              rwkvrt_generator **out);
+
+/* Produces the next piece of text.
+ * - buf, cap: receives the piece (not NUL-terminated). If cap is too small, RWKVRT_ERR_BUFFER with *len
+ *   set to the size needed; call again with a larger buffer to get the same piece.
+ * - len: receives the piece's length; 0 together with *done = 1 at the end.
+ * - done: receives 1 once generation has stopped (then see rwkvrt_generator_stop_reason()). */
+RWKVRT_API rwkvrt_status rwkvrt_generate_next(rwkvrt_generator *gen, char *buf, size_t cap, size_t *len,
+                                              int *done);
+
+RWKVRT_API rwkvrt_stop_reason rwkvrt_generator_stop_reason(const rwkvrt_generator *gen);
+/* The number of tokens generated so far. */
+RWKVRT_API size_t rwkvrt_generator_n_tokens(const rwkvrt_generator *gen);
+/* The n_vocab logits after the last token fed; valid until the next call on gen. */
+RWKVRT_API const float *rwkvrt_generator_logits(const rwkvrt_generator *gen);
+
+/* Frees a generator (not what it borrows). NULL is allowed. */
+RWKVRT_API void rwkvrt_generator_free(rwkvrt_generator *gen);
 
 #ifdef __cplusplus
 }

@@ -1,12 +1,11 @@
-// The C ABI for errors, models and states. Every function funnels through api::guard so that no
-// exception crosses the boundary.
+// The C ABI for errors, models and states (saving and restoring states: state_api.cpp). Every function
+// funnels through api::guard so that no exception crosses the boundary.
 #include <cstring>
 #include <string>
 
 #include "api/api_common.h"
 #include "api/handles.h"
 #include "core/log.h"
-#include "state/snapshot.h"
 
 using namespace rwkvrt;
 
@@ -104,6 +103,8 @@ int32_t rwkvrt_model_n_vocab(const rwkvrt_model *model) { return model ? int32_t
 int32_t rwkvrt_model_n_layer(const rwkvrt_model *model) { return model ? int32_t(model->impl->hparams().n_layer) : 0; }
 int32_t rwkvrt_model_n_embd(const rwkvrt_model *model) { return model ? int32_t(model->impl->hparams().n_embd) : 0; }
 const char *rwkvrt_model_weight_type(const rwkvrt_model *model) { return model ? dtype_name(model->impl->arch().weight_dtype()) : ""; }
+int64_t rwkvrt_model_n_params(const rwkvrt_model *model) { return model ? int64_t(model->impl->n_params()) : 0; }
+int64_t rwkvrt_model_weight_bytes(const rwkvrt_model *model) { return model ? int64_t(model->impl->weight_bytes()) : 0; }
 
 rwkvrt_status rwkvrt_state_new(const rwkvrt_model *model, rwkvrt_state **out) {
     return api::guard([&] {
@@ -139,27 +140,6 @@ rwkvrt_status rwkvrt_feed(const rwkvrt_model *model, rwkvrt_state *state, const 
         api::require(state, "state");
         api::require(tokens, "tokens");
         model->impl->feed(*state->impl, tokens, n_tokens, logits);
-    });
-}
-
-size_t rwkvrt_state_snapshot_size(const rwkvrt_state *state) { return state ? snapshot_size(*state->impl) : 0; }
-
-rwkvrt_status rwkvrt_state_snapshot(const rwkvrt_state *state, void *buf, size_t cap, size_t *written) {
-    return api::guard([&] {
-        api::require(state, "state");
-        api::require(buf, "buf");
-        const size_t need = snapshot_size(*state->impl);
-        if (cap < need) fail(RWKVRT_ERR_BUFFER, "the snapshot needs ", need, " bytes; the buffer has ", cap);
-        write_snapshot(*state->impl, static_cast<uint8_t *>(buf));
-        if (written) *written = need;
-    });
-}
-
-rwkvrt_status rwkvrt_state_restore(rwkvrt_state *state, const void *buf, size_t len) {
-    return api::guard([&] {
-        api::require(state, "state");
-        api::require(buf, "buf");
-        read_snapshot(*state->impl, static_cast<const uint8_t *>(buf), len);
     });
 }
 

@@ -4,7 +4,9 @@
 #include <memory>
 
 #include "model/model.h"
+#include "sampling/sampler.h"
 #include "state/state.h"
+#include "tokenizers/tokenizer.h"
 
 struct rwkvrt_model {
     std::unique_ptr<rwkvrt::Model> impl;
@@ -12,4 +14,12 @@ struct rwkvrt_model {
 
 struct rwkvrt_state {
     std::unique_ptr<rwkvrt::State> impl;
+};
+
+struct rwkvrt_tokenizer {
+    std::unique_ptr<rwkvrt::Tokenizer> impl;
+};
+
+struct rwkvrt_sampler {
+    std::unique_ptr<rwkvrt::Sampler> impl;
 };

@@ -40,4 +40,117 @@ void token_shift(const float *A, int64_t T, int64_t C, float *x_prev, float *P) 
     std::copy(A + (T - 1) * C, A + T * C, x_prev);
 }
 
+std::vector<float> load_mix(WeightLoader &w, const std::string &name, int64_t C, bool weights_current) {
+    std::vector<float> mu = w.vec(name, {1, 1, C});
+    if (weights_current)
+        for (float &m : mu) m = 1.0f - m;
+    return mu;
+}
+
+void mix(const float *A, const float *P, const float *mu, int64_t T, int64_t C, float *out) {
+    for (int64_t t = 0; t < T; ++t)
+        for (int64_t c = 0; c < C; ++c) {
+            const int64_t i = t * C + c;
+            out[i] = A[i] + (P[i] - A[i]) * mu[c];
+        }
+}
+
+void ChannelMix::load(WeightLoader &w, const std::string &prefix, const HParams &hp) {
+    const bool v6 = hp.arch == Arch::rwkv6; // v6 renamed time_mix_* to time_maa_* and flipped its meaning
+    const std::string mix_name = prefix + (v6 ? "time_maa_" : "time_mix_");
+    mix_k = load_mix(w, mix_name + "k", hp.n_embd, !v6);
+    mix_r = load_mix(w, mix_name + "r", hp.n_embd, !v6);
+    key = w.linear(prefix + "key.weight", hp.dim_ffn, hp.n_embd);
+    receptance = w.linear(prefix + "receptance.weight", hp.n_embd, hp.n_embd);
+    value = w.linear(prefix + "value.weight", hp.n_embd, hp.dim_ffn);
+}
+
+size_t ChannelMix::scratch_floats(const HParams &hp, int64_t T) { return size_t(T * (3 * hp.n_embd + hp.dim_ffn)); }
+
+void ChannelMix::forward(const float *A, const float *P, int64_t T, float *out, Scratch &s, int n_threads) const {
+    const int64_t C = receptance.rows, F = key.rows;
+    float *xk = s.take(size_t(T * C)), *xr = s.take(size_t(T * C)), *r = s.take(size_t(T * C));
+    float *hidden = s.take(size_t(T * F));
+    mix(A, P, mix_k.data(), T, C, xk);
+    mix(A, P, mix_r.data(), T, C, xr);
+    linear(key, xk, T, hidden, n_threads);
+    for (int64_t i = 0; i < T * F; ++i) {
+        const float z = std::max(hidden[i], 0.0f);
+        hidden[i] = z * z;
+    }
+    linear(value, hidden, T, out, n_threads);
+    linear(receptance, xr, T, r, n_threads);
+    for (int64_t i = 0; i < T * C; ++i) out[i] *= sigmoid(r[i]);
+}
+
+namespace {
+
+struct ClassicLayer {
+    Norm ln1, ln2;
+    std::unique_ptr<TimeMix> att;
+    ChannelMix ffn;
+};
+
+class ClassicModel final : public ArchModel {
+public:
+    ClassicModel(const HParams &hp, Ends ends, std::vector<ClassicLayer> layers)
+        : ArchModel(hp), ends_(std::move(ends)), layers_(std::move(layers)) {}
+
+    DType weight_dtype() const override { return layers_[0].ffn.key.dtype; }
+
+    void forward(float *state, const int32_t *tokens, int64_t T, float *logits, const RunConfig &run) const override {
+        const HParams &hp = hparams();
+        const int64_t C = hp.n_embd;
+        const size_t TC = size_t(T * C);
+        Scratch s(4 * TC + std::max(layers_[0].att->scratch_floats(T), ChannelMix::scratch_floats(hp, T)));
+        float *X = s.take(TC), *A = s.take(TC), *P = s.take(TC), *out = s.take(TC);
+        const size_t work = s.mark();
+
+        ends_.embed(tokens, T, X);
+        for (int64_t l = 0; l < hp.n_layer; ++l) {
+            const ClassicLayer &L = layers_[size_t(l)];
+            const LayerState st = layer(state, l);
+
+            L.ln1.layer_norm(X, A, T);
+            token_shift(A, T, C, st.att_x, P);
+            L.att->forward(A, P, T, st.wkv, out, s, run);
+            s.release(work);
+            for (size_t i = 0; i < TC; ++i) X[i] += out[i];
+
+            L.ln2.layer_norm(X, A, T);
+            token_shift(A, T, C, st.ffn_x, P);
+            L.ffn.forward(A, P, T, out, s, run.n_threads);
+            s.release(work);
+            for (size_t i = 0; i < TC; ++i) X[i] += out[i];
+        }
+        if (logits) ends_.logits(X + (T - 1) * C, logits, run.n_threads);
+    }
+
+private:
+    Ends ends_;
+    std::vector<ClassicLayer> layers_;
+};
+
+} // namespace
+
+std::unique_ptr<ArchModel> build_classic(WeightLoader &w, const HParams &hp, const TimeMixLoader &load_att) {
+    Ends ends;
+    ends.load(w, hp);
+    std::vector<ClassicLayer> layers(size_t(hp.n_layer));
+    for (int64_t i = 0; i < hp.n_layer; ++i) {
+        ClassicLayer &L = layers[size_t(i)];
+        const std::string p = "blocks." + std::to_string(i) + ".";
+        // State-tuned files (spec §7.5) carry the initial recurrent state, which this loader does not apply.
+        if (w.has(p + "att.time_state"))
+            fail(RWKVRT_ERR_UNSUPPORTED, "'", w.path(), "': tensor '", p, "att.time_state' makes this a state-tuned ",
+                 arch_name(hp.arch), " checkpoint; loading its initial state is not supported");
+        L.ln1.load(w, p + "ln1", hp.n_embd);
+        L.ln2.load(w, p + "ln2", hp.n_embd);
+        L.att = load_att(w, p + "att.");
+        L.ffn.load(w, p + "ffn.", hp);
+    }
+    w.finish();
+    return std::make_unique<ClassicModel>(hp, std::move(ends), std::move(layers));
+}
+
 } // namespace rwkvrt

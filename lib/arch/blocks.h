@@ -1,9 +1,12 @@
 // Pieces every version's forward pass shares: norms, the embedding and output head, token shift,
-// and per-call scratch memory.
+// per-call scratch memory; and the layer skeleton and channel mix of v4, v5 and v6.
 #pragma once
 
+#include <cassert>
 #include <cmath>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -42,10 +45,14 @@ class Scratch {
 public:
     explicit Scratch(size_t floats) : buf_(floats) {}
     float *take(size_t n) {
+        assert(used_ + n <= buf_.size());
         float *p = buf_.data() + used_;
         used_ += n;
         return p;
     }
+    // Buffers taken after mark() are handed back by release(): every layer reuses the same memory.
+    size_t mark() const { return used_; }
+    void release(size_t mark) { used_ = mark; }
 
 private:
     std::vector<float> buf_;
@@ -53,5 +60,40 @@ private:
 };
 
 inline float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
+inline float silu(float x) { return x * sigmoid(x); }
+
+// Token-shift mixes are kept as the weight of the previous token, the v6/v7 convention (spec §3.3):
+// mixed = x + (prev − x)·μ. v4/v5 files store the weight of the current token, x·μ + prev·(1 − μ);
+// load_mix(…, weights_current = true) turns those around.
+std::vector<float> load_mix(WeightLoader &w, const std::string &name, int64_t C, bool weights_current);
+// out = A + (P − A)·μ for T rows of C.
+void mix(const float *A, const float *P, const float *mu, int64_t T, int64_t C, float *out);
+
+// The channel mix of v4, v5 and v6 (spec §4.2.2, §4.4): σ(Wr·xr) ⊙ Wv·relu²(Wk·xk).
+struct ChannelMix {
+    std::vector<float> mix_k, mix_r; // weight of the previous token
+    Matrix key, receptance, value;
+
+    void load(WeightLoader &w, const std::string &prefix, const HParams &hp); // prefix "blocks.i.ffn."
+    static size_t scratch_floats(const HParams &hp, int64_t T);
+    // A: the ln2 output, P: its token-shifted rows (T × C each); out: T × C.
+    void forward(const float *A, const float *P, int64_t T, float *out, Scratch &s, int n_threads) const;
+};
+
+// What distinguishes v4, v5 and v6: the time mix. It reads the ln1 output A and its token-shifted
+// rows P (T × C), advances the layer's recurrence `wkv` and writes the block's output (T × C).
+class TimeMix {
+public:
+    virtual ~TimeMix() = default;
+    virtual size_t scratch_floats(int64_t T) const = 0;
+    virtual void forward(const float *A, const float *P, int64_t T, float *wkv, float *out, Scratch &s,
+                         const RunConfig &run) const = 0;
+};
+
+// Builds a v4/v5/v6 model around the skeleton of spec §4.1: emb → ln0, then per layer
+// x += TimeMix(ln1(x)), x += ChannelMix(ln2(x)), then ln_out → head. load_att loads one layer's time
+// mix from the prefix "blocks.i.att."; every tensor is checked and unexpected ones refused.
+using TimeMixLoader = std::function<std::unique_ptr<TimeMix>(WeightLoader &w, const std::string &prefix)>;
+std::unique_ptr<ArchModel> build_classic(WeightLoader &w, const HParams &hp, const TimeMixLoader &load_att);
 
 } // namespace rwkvrt

@@ -159,6 +159,10 @@ std::unique_ptr<TensorFile> read_rwkvcpp_bin(std::unique_ptr<MappedFile> file) {
             if (dim <= 0) fail(RWKVRT_ERR_FORMAT, "'", path, "': tensor at offset ", off, " has dimension ", dim);
             t.shape.push_back(dim);
         }
+        double elements = 1; // in double: three int32 dimensions can overflow int64
+        for (int64_t d : t.shape) elements *= double(d);
+        if (elements > double(size))
+            fail(RWKVRT_ERR_FORMAT, "'", path, "': tensor at offset ", off, " has more elements than the file has bytes");
         off += size_t(4 * n_dims);
         t.name.assign(reinterpret_cast<const char *>(p + off), size_t(key_len));
         off += size_t(key_len);

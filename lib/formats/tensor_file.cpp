@@ -23,15 +23,19 @@ const TensorView *TensorFile::find(std::string_view name) const {
 
 void TensorFile::add(TensorView tensor) {
     if (index_.count(tensor.name)) fail(RWKVRT_ERR_FORMAT, "'", path(), "': tensor '", tensor.name, "' appears twice");
+    int64_t n = 1;
     for (int64_t d : tensor.shape)
-        if (d < 0) fail(RWKVRT_ERR_FORMAT, "'", path(), "': tensor '", tensor.name, "' has a negative dimension");
-    const int64_t n = tensor.numel();
+        if (d < 0 || __builtin_mul_overflow(n, d, &n) || n > (int64_t(1) << 50))
+            fail(RWKVRT_ERR_FORMAT, "'", path(), "': tensor '", tensor.name, "' has an impossible shape ", tensor.shape_str());
     if (n % dtype_info(tensor.dtype).block_elems != 0)
         fail(RWKVRT_ERR_FORMAT, "'", path(), "': tensor '", tensor.name, "' of type ", dtype_name(tensor.dtype),
              " has ", n, " elements, not a whole number of blocks");
     if (dtype_bytes(tensor.dtype, size_t(n)) != tensor.nbytes)
         fail(RWKVRT_ERR_FORMAT, "'", path(), "': tensor '", tensor.name, "' ", tensor.shape_str(), " of type ",
              dtype_name(tensor.dtype), " needs ", dtype_bytes(tensor.dtype, size_t(n)), " bytes but has ", tensor.nbytes);
+    const uint8_t *begin = file_->data(), *end = begin + file_->size();
+    if (tensor.data >= begin && tensor.data < end && size_t(end - tensor.data) < tensor.nbytes)
+        fail(RWKVRT_ERR_FORMAT, "'", path(), "': tensor '", tensor.name, "' runs past the end of the file");
     index_.emplace(tensor.name, tensors_.size());
     tensors_.push_back(std::move(tensor));
 }

@@ -47,6 +47,12 @@ size_t Model::weight_bytes() const {
     return n;
 }
 
+size_t Model::n_params() const {
+    size_t n = 0;
+    for (const TensorView &t : file_->tensors()) n += size_t(t.numel());
+    return n;
+}
+
 void Model::feed(State &state, const int32_t *tokens, size_t n, float *logits) const {
     if (&state.model() != this) fail(RWKVRT_ERR_MISMATCH, "the state belongs to another model");
     if (n == 0) fail(RWKVRT_ERR_ARGUMENT, "n_tokens is 0");

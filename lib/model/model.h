@@ -31,8 +31,9 @@ public:
     int n_threads() const { return n_threads_; }
     // XXH3-64 of every tensor's name, type, shape and bytes as stored, in name order.
     uint64_t fingerprint() const { return fingerprint_; }
-    // Bytes of weights held (mapped or in memory).
+    // Bytes of weights held (mapped or in memory), and their number.
     size_t weight_bytes() const;
+    size_t n_params() const;
 
     // Feeds tokens to state (which must belong to this model). Validates every id before touching
     // the state, so a bad id leaves it unchanged. Long inputs are fed in chunks of kChunk tokens.

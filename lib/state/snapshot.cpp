@@ -1,9 +1,15 @@
+// docs/STATE_FORMAT.md is the specification of these bytes; keep the two in step.
 #include "state/snapshot.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <optional>
 #include <xxhash.h>
 
+#include "core/dtype.h"
 #include "core/error.h"
+#include "core/log.h"
 #include "model/model.h"
 #include "rwkvrt.h"
 #include "state/state.h"
@@ -16,15 +22,23 @@ constexpr char kMagic[8] = {'R', 'W', 'K', 'V', 'S', 'T', 'A', 'T'};
 constexpr uint32_t kFormatVersion = 1;
 constexpr size_t kHeaderSize = 112;
 constexpr size_t kChecksumSize = 8;
-constexpr uint32_t kStateF32 = 0;
+// Every version starts with magic, format version, header size and library version, and ends with
+// the checksum, so any reader can tell damage from a newer format.
+constexpr size_t kEnvelopeSize = 20 + kChecksumSize;
+constexpr float kF16Max = 65504.0f;
+constexpr float kRwkv4NoHistory = -1e30f; // v4's initial pp; see ArchModel::init_state
 
 // Little-endian field access (the format is LE on every host).
+void put16(uint8_t *p, uint16_t v) { p[0] = uint8_t(v); p[1] = uint8_t(v >> 8); }
 void put32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; ++i) p[i] = uint8_t(v >> (8 * i)); }
 void put64(uint8_t *p, uint64_t v) { for (int i = 0; i < 8; ++i) p[i] = uint8_t(v >> (8 * i)); }
+uint16_t get16(const uint8_t *p) { return uint16_t(p[0] | p[1] << 8); }
 uint32_t get32(const uint8_t *p) { uint32_t v = 0; for (int i = 0; i < 4; ++i) v |= uint32_t(p[i]) << (8 * i); return v; }
 uint64_t get64(const uint8_t *p) { uint64_t v = 0; for (int i = 0; i < 8; ++i) v |= uint64_t(p[i]) << (8 * i); return v; }
 
 uint32_t library_version() { return RWKVRT_VERSION_MAJOR << 16 | RWKVRT_VERSION_MINOR << 8 | RWKVRT_VERSION_PATCH; }
+
+std::string version_str(uint32_t v) { return cat(v >> 16, ".", (v >> 8) & 0xff, ".", v & 0xff); }
 
 std::string hex(uint64_t v) {
     char buf[19];
@@ -32,10 +46,33 @@ std::string hex(uint64_t v) {
     return buf;
 }
 
+std::optional<size_t> value_bytes(uint32_t dtype) {
+    switch (StateDType(dtype)) {
+    case StateDType::f32: return 4;
+    case StateDType::f16:
+    case StateDType::bf16: return 2;
+    }
+    return std::nullopt;
+}
+
+// The file size a version-1 header describes, or nullopt if its fields cannot describe one.
+std::optional<uint64_t> declared_size(const uint8_t *data) {
+    const std::optional<size_t> vb = value_bytes(get32(data + 24));
+    const uint64_t header = get32(data + 12), values = get64(data + 88), meta = get64(data + 96),
+                   sampler = get64(data + 104);
+    uint64_t payload, total;
+    if (!vb || __builtin_mul_overflow(values, *vb, &payload) || __builtin_add_overflow(header, meta, &total) ||
+        __builtin_add_overflow(total, sampler, &total) || __builtin_add_overflow(total, payload, &total) ||
+        __builtin_add_overflow(total, kChecksumSize, &total))
+        return std::nullopt;
+    return total;
+}
+
 } // namespace
 
 size_t snapshot_size(const State &state, const SnapshotExtras &extras) {
-    return kHeaderSize + state.metadata().size() + extras.sampler.size() + state.floats() * 4 + kChecksumSize;
+    return kHeaderSize + state.metadata().size() + extras.sampler.size() +
+           state.floats() * *value_bytes(uint32_t(extras.dtype)) + kChecksumSize;
 }
 
 void write_snapshot(const State &state, uint8_t *out, const SnapshotExtras &extras) {
@@ -46,8 +83,8 @@ void write_snapshot(const State &state, uint8_t *out, const SnapshotExtras &extr
     put32(out + 12, kHeaderSize);
     put32(out + 16, library_version());
     put32(out + 20, static_cast<uint32_t>(hp.arch));
-    put32(out + 24, kStateF32);
-    put32(out + 28, 0); // flags
+    put32(out + 24, static_cast<uint32_t>(extras.dtype));
+    put32(out + 28, 0); // flags: no optional feature is defined yet
     put64(out + 32, uint64_t(hp.n_vocab));
     put64(out + 40, uint64_t(hp.n_embd));
     put64(out + 48, uint64_t(hp.n_layer));
@@ -63,59 +100,116 @@ void write_snapshot(const State &state, uint8_t *out, const SnapshotExtras &extr
     p += state.metadata().size();
     std::memcpy(p, extras.sampler.data(), extras.sampler.size());
     p += extras.sampler.size();
-    for (size_t i = 0; i < state.floats(); ++i, p += 4) {
-        uint32_t bits;
-        std::memcpy(&bits, state.data() + i, 4);
-        put32(p, bits);
+    const float *v = state.data();
+    switch (extras.dtype) {
+    case StateDType::f32:
+        for (size_t i = 0; i < state.floats(); ++i, p += 4) {
+            uint32_t bits;
+            std::memcpy(&bits, v + i, 4);
+            put32(p, bits);
+        }
+        break;
+    case StateDType::f16: {
+        // Saturate rather than overflow to inf, which would poison the next step with inf − inf.
+        size_t clamped = 0;
+        for (size_t i = 0; i < state.floats(); ++i, p += 2) {
+            float x = v[i];
+            if (std::isfinite(x) && std::fabs(x) > kF16Max) {
+                clamped += x != kRwkv4NoHistory; // −65504 still means "no history" to v4
+                x = std::copysign(kF16Max, x);
+            }
+            put16(p, f32_to_f16(x));
+        }
+        if (clamped)
+            log(LogLevel::warning, cat(clamped, " state values exceed the f16 range and were saved as ±65504; "
+                                                "save this state as bf16 or f32 to keep them"));
+        break;
+    }
+    case StateDType::bf16:
+        for (size_t i = 0; i < state.floats(); ++i, p += 2) put16(p, f32_to_bf16(v[i]));
+        break;
     }
     put64(p, XXH3_64bits(out, size_t(p - out)));
 }
 
-void read_snapshot(State &state, const uint8_t *data, size_t len, SnapshotExtras *extras) {
-    if (len < 12 || std::memcmp(data, kMagic, 8) != 0) fail(RWKVRT_ERR_FORMAT, "not an rwkvrt state (bad magic)");
+Snapshot parse_snapshot(const Model &model, const uint8_t *data, size_t len) {
+    if (len == 0) fail(RWKVRT_ERR_FORMAT, "not an rwkvrt state: it is empty");
+    if (std::memcmp(data, kMagic, std::min(len, sizeof kMagic)) != 0)
+        fail(RWKVRT_ERR_FORMAT, "not an rwkvrt state (it does not start with \"RWKVSTAT\")");
+    if (len < kEnvelopeSize) fail(RWKVRT_ERR_CORRUPT, "state is truncated: ", len, " bytes");
     const uint32_t version = get32(data + 8);
-    if (version > kFormatVersion)
-        fail(RWKVRT_ERR_UNSUPPORTED, "state format version ", version, " is newer than this library reads (", kFormatVersion, ")");
+    const size_t body = len - kChecksumSize;
+    if (XXH3_64bits(data, body) != get64(data + body)) {
+        const std::optional<uint64_t> declared = version == 1 && len >= kHeaderSize + kChecksumSize
+                                                     ? declared_size(data) : std::nullopt;
+        if (declared && *declared != len)
+            fail(RWKVRT_ERR_CORRUPT, "state is truncated or damaged: its header describes ", *declared,
+                 " bytes, there are ", len);
+        fail(RWKVRT_ERR_CORRUPT, "state checksum mismatch: the bytes were damaged");
+    }
+    // From here on the bytes are as written; what remains wrong was written so.
     if (version == 0) fail(RWKVRT_ERR_FORMAT, "state format version 0 is invalid");
-    if (len < kHeaderSize + kChecksumSize) fail(RWKVRT_ERR_CORRUPT, "state is truncated (", len, " bytes)");
-    const uint64_t header_size = get32(data + 12);
-    const uint64_t meta_len = get64(data + 96), sampler_len = get64(data + 104), floats = get64(data + 88);
-    const uint64_t body = len - kChecksumSize;
-    // Sizes first (without overflow), then the checksum over everything, then the meaning.
-    if (header_size < kHeaderSize || header_size > body || meta_len > body || sampler_len > body ||
-        floats > body / 4 || header_size + meta_len + sampler_len + floats * 4 != body)
-        fail(RWKVRT_ERR_CORRUPT, "state is truncated or its section sizes are damaged (", len, " bytes)");
-    if (XXH3_64bits(data, body) != get64(data + body)) fail(RWKVRT_ERR_CORRUPT, "state checksum mismatch: the bytes were damaged");
-    if (get32(data + 24) != kStateF32) fail(RWKVRT_ERR_UNSUPPORTED, "state element type ", get32(data + 24), " is not supported");
+    if (version > kFormatVersion)
+        fail(RWKVRT_ERR_UNSUPPORTED, "the state is in format version ", version, ", written by rwkvrt ",
+             version_str(get32(data + 16)), "; this library (", version_str(library_version()),
+             ") reads versions up to ", kFormatVersion);
+    if (len < kHeaderSize + kChecksumSize || get32(data + 12) < kHeaderSize)
+        fail(RWKVRT_ERR_FORMAT, "state header is shorter than format version 1 requires");
+    const uint32_t dtype = get32(data + 24), flags = get32(data + 28);
+    if (!value_bytes(dtype)) fail(RWKVRT_ERR_UNSUPPORTED, "state value type ", dtype, " is unknown (0 f32, 1 f16, 2 bf16)");
+    if (flags != 0) fail(RWKVRT_ERR_UNSUPPORTED, "state uses optional features this library lacks (flags ", flags, ")");
+    const std::optional<uint64_t> declared = declared_size(data);
+    if (!declared || *declared != len)
+        fail(RWKVRT_ERR_FORMAT, "state section sizes do not add up to its length (", len, " bytes)");
 
-    const Model &model = state.model();
     const HParams &hp = model.hparams();
     const uint32_t arch = get32(data + 20);
-    const uint64_t n_embd = get64(data + 40), n_layer = get64(data + 48), n_head = get64(data + 56),
-                   head_size = get64(data + 64), n_vocab = get64(data + 32), fp = get64(data + 72);
+    const uint64_t n_vocab = get64(data + 32), n_embd = get64(data + 40), n_layer = get64(data + 48),
+                   n_head = get64(data + 56), head_size = get64(data + 64), fp = get64(data + 72);
     if (arch != static_cast<uint32_t>(hp.arch) || n_embd != uint64_t(hp.n_embd) || n_layer != uint64_t(hp.n_layer) ||
         n_head != uint64_t(hp.n_head) || head_size != uint64_t(hp.head_size) || n_vocab != uint64_t(hp.n_vocab))
-        fail(RWKVRT_ERR_MISMATCH, "the state is for another model shape (arch ",
-             arch >= 1 && arch <= 6 ? arch_name(Arch(arch)) : "unknown", ", ", n_layer, " layers, n_embd ", n_embd,
+        fail(RWKVRT_ERR_MISMATCH, "the state is for another model shape (",
+             arch >= 1 && arch <= 6 ? arch_name(Arch(arch)) : "unknown arch", ", ", n_layer, " layers, n_embd ", n_embd,
              ", ", n_head, " heads of ", head_size, ", vocab ", n_vocab, "); this model is ", arch_name(hp.arch), ", ",
              hp.n_layer, " layers, n_embd ", hp.n_embd, ", ", hp.n_head, " heads of ", hp.head_size, ", vocab ", hp.n_vocab);
     if (fp != model.fingerprint())
         fail(RWKVRT_ERR_MISMATCH, "the state was made with other weights of the same shape (model fingerprint ", hex(fp),
              "; this model is ", hex(model.fingerprint()), ")");
-    if (floats != state.floats()) fail(RWKVRT_ERR_CORRUPT, "state payload has ", floats, " values, expected ", state.floats());
+    const uint64_t n_values = get64(data + 88);
+    if (n_values != model.arch().state_floats())
+        fail(RWKVRT_ERR_FORMAT, "state payload has ", n_values, " values; this model's state has ", model.arch().state_floats());
 
-    const uint8_t *p = data + header_size;
-    std::string metadata(reinterpret_cast<const char *>(p), meta_len);
+    Snapshot s;
+    const uint64_t meta_len = get64(data + 96), sampler_len = get64(data + 104);
+    const uint8_t *p = data + get32(data + 12);
+    s.n_tokens = get64(data + 80);
+    s.metadata.assign(reinterpret_cast<const char *>(p), meta_len);
     p += meta_len;
-    std::string sampler(reinterpret_cast<const char *>(p), sampler_len);
+    s.extras.sampler.assign(reinterpret_cast<const char *>(p), sampler_len);
     p += sampler_len;
-    std::vector<float> values(floats);
-    for (size_t i = 0; i < floats; ++i, p += 4) {
-        const uint32_t bits = get32(p);
-        std::memcpy(&values[i], &bits, 4);
+    s.extras.dtype = StateDType(dtype);
+    s.values.resize(n_values);
+    switch (s.extras.dtype) {
+    case StateDType::f32:
+        for (size_t i = 0; i < n_values; ++i, p += 4) {
+            const uint32_t bits = get32(p);
+            std::memcpy(&s.values[i], &bits, 4);
+        }
+        break;
+    case StateDType::f16:
+        for (size_t i = 0; i < n_values; ++i, p += 2) s.values[i] = f16_to_f32(get16(p));
+        break;
+    case StateDType::bf16:
+        for (size_t i = 0; i < n_values; ++i, p += 2) s.values[i] = bf16_to_f32(get16(p));
+        break;
     }
-    state.assign(std::move(values), get64(data + 80), std::move(metadata));
-    if (extras) extras->sampler = std::move(sampler);
+    return s;
+}
+
+void read_snapshot(State &state, const uint8_t *data, size_t len, SnapshotExtras *extras) {
+    Snapshot s = parse_snapshot(state.model(), data, len);
+    state.assign(std::move(s.values), s.n_tokens, std::move(s.metadata));
+    if (extras) *extras = std::move(s.extras);
 }
 
 } // namespace rwkvrt

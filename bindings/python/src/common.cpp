@@ -1,0 +1,125 @@
+#include "common.h"
+
+#include <limits>
+
+namespace rwkvrt_py {
+
+void raise_status(rwkvrt_status status, const std::string &message) {
+    // rwkvrt/_errors.py maps status names to exception classes: the one place that mapping lives.
+    py::object err = py::module_::import("rwkvrt._errors").attr("_make_error")(rwkvrt_status_name(status), message);
+    PyErr_SetObject(reinterpret_cast<PyObject *>(Py_TYPE(err.ptr())), err.ptr());
+    throw py::error_already_set();
+}
+
+void raise_status(rwkvrt_status status) { raise_status(status, rwkvrt_last_error()); }
+
+Exclusive::Exclusive(std::atomic<bool> &busy, const char *what) : busy_(busy) {
+    if (busy_.exchange(true))
+        throw std::runtime_error(std::string("this ") + what +
+                                 " is in use by another thread; use one per thread (see copy())");
+}
+
+Model::Model(std::string path_, int threads_, std::string weight_type_, bool mmap_)
+    : path(std::move(path_)), threads(threads_), weight_type(std::move(weight_type_)), mmap(mmap_) {
+    rwkvrt_load_options options = rwkvrt_load_options_default();
+    options.n_threads = threads;
+    options.weight_type = weight_type.empty() ? nullptr : weight_type.c_str();
+    options.use_mmap = mmap ? 1 : 0;
+    rwkvrt_status status;
+    {
+        py::gil_scoped_release nogil; // loading reads the whole file
+        status = rwkvrt_model_load(path.c_str(), &options, &handle);
+    }
+    check(status);
+}
+
+State::State(std::shared_ptr<Model> model_) : model(std::move(model_)) {
+    check(rwkvrt_state_new(model->handle, &handle));
+}
+
+std::shared_ptr<Tokenizer> Tokenizer::byte_level() {
+    rwkvrt_tokenizer *handle = nullptr;
+    check(rwkvrt_tokenizer_new_bytes(&handle));
+    return std::make_shared<Tokenizer>(handle, std::string());
+}
+
+Sampler::Sampler(const rwkvrt_sampler_options &options, int32_t n_vocab_) : n_vocab(n_vocab_) {
+    check(rwkvrt_sampler_new(&options, n_vocab, &handle));
+}
+
+bool SamplingKeywords::any() const {
+    return temperature || top_p || min_p || repetition_penalty || presence_penalty || frequency_penalty ||
+           penalty_decay || top_k || seed;
+}
+
+rwkvrt_sampler_options SamplingKeywords::options() const {
+    rwkvrt_sampler_options o = rwkvrt_sampler_options_default();
+    if (temperature) o.temperature = *temperature;
+    if (top_k) o.top_k = *top_k;
+    if (top_p) o.top_p = *top_p;
+    if (min_p) o.min_p = *min_p;
+    if (repetition_penalty) o.repetition_penalty = *repetition_penalty;
+    if (presence_penalty) o.presence_penalty = *presence_penalty;
+    if (frequency_penalty) o.frequency_penalty = *frequency_penalty;
+    if (penalty_decay) o.penalty_decay = *penalty_decay;
+    if (seed) o.seed = *seed;
+    return o;
+}
+
+namespace {
+
+int32_t checked_id(long long id) {
+    if (id < std::numeric_limits<int32_t>::min() || id > std::numeric_limits<int32_t>::max())
+        raise_status(RWKVRT_ERR_TOKEN, "token id " + std::to_string(id) + " does not fit in 32 bits");
+    return static_cast<int32_t>(id);
+}
+
+} // namespace
+
+std::vector<int32_t> token_ids(py::handle tokens) {
+    if (PyLong_Check(tokens.ptr())) {
+        int overflow = 0;
+        const long long id = PyLong_AsLongLongAndOverflow(tokens.ptr(), &overflow);
+        if (overflow)
+            raise_status(RWKVRT_ERR_TOKEN, "token id " + py::str(tokens).cast<std::string>() + " is out of range");
+        return {checked_id(id)};
+    }
+    py::array array = py::module_::import("numpy").attr("asarray")(tokens);
+    if (array.ndim() > 1)
+        throw py::type_error("tokens must be a flat sequence of ints, got " + std::to_string(array.ndim()) +
+                             " dimensions");
+    if (array.size() == 0) return {};
+    const char kind = array.dtype().kind();
+    if (kind != 'i' && kind != 'u')
+        throw py::type_error("tokens must be ints, got " + py::str(array.dtype()).cast<std::string>() +
+                             (kind == 'U' || kind == 'S' ? " (encode text with a Tokenizer first)" : ""));
+    auto ids = py::array_t<long long, py::array::forcecast>::ensure(array);
+    std::vector<int32_t> out(size_t(ids.size()));
+    const long long *p = ids.data();
+    for (size_t i = 0; i < out.size(); ++i) out[i] = checked_id(p[i]);
+    return out;
+}
+
+std::string text_bytes(py::handle text, const char *what) {
+    if (py::isinstance<py::str>(text)) return text.attr("encode")("utf-8").cast<std::string>();
+    if (!PyObject_CheckBuffer(text.ptr()))
+        throw py::type_error(std::string(what) + " must be str or bytes, got " +
+                             py::type::of(text).attr("__name__").cast<std::string>());
+    PyObject *bytes = PyBytes_FromObject(text.ptr());
+    if (!bytes) throw py::error_already_set();
+    return py::reinterpret_steal<py::bytes>(bytes).cast<std::string>();
+}
+
+std::string c_string(std::string s, const char *what) {
+    if (s.find('\0') != std::string::npos)
+        raise_status(RWKVRT_ERR_ARGUMENT, std::string(what) + " contains a NUL character, which the C API cannot take");
+    return s;
+}
+
+std::string fs_path(py::handle path) {
+    return c_string(py::module_::import("os").attr("fsencode")(path).cast<std::string>(), "the path");
+}
+
+py::object fs_decode(const std::string &path) { return py::module_::import("os").attr("fsdecode")(py::bytes(path)); }
+
+} // namespace rwkvrt_py

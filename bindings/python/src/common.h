@@ -1,0 +1,154 @@
+// Shared by the binding files: the wrapper objects that own the C handles, status checking and the
+// argument conversions every class needs.
+//
+// Ownership: every wrapper is held by std::shared_ptr, and whatever a C handle borrows is held by the
+// wrapper that uses it (a State holds its Model, a Generation holds all four), so Python can drop its
+// references in any order. The wrappers never touch Python objects, so they may die without the GIL.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include "rwkvrt.h"
+
+namespace py = pybind11;
+
+namespace rwkvrt_py {
+
+// Raises the rwkvrt.Error subclass for status, with this thread's rwkvrt_last_error() as the message.
+// Call it right after the failing C call, on the same thread, with the GIL held.
+[[noreturn]] void raise_status(rwkvrt_status status);
+// Raises the rwkvrt.Error subclass for status with a message of the binding's own.
+[[noreturn]] void raise_status(rwkvrt_status status, const std::string &message);
+
+inline void check(rwkvrt_status status) {
+    if (status != RWKVRT_OK) raise_status(status);
+}
+
+// Marks an object that the C API lets only one thread use at a time (a state, a sampler, a
+// generator) as busy for one call, so that two Python threads sharing it get an exception instead
+// of a data race. Taken and released with the GIL held.
+class Exclusive {
+public:
+    Exclusive(std::atomic<bool> &busy, const char *what);
+    ~Exclusive() { busy_.store(false); }
+    Exclusive(const Exclusive &) = delete;
+    Exclusive &operator=(const Exclusive &) = delete;
+
+private:
+    std::atomic<bool> &busy_;
+};
+
+struct Model {
+    rwkvrt_model *handle = nullptr;
+    std::string path; // absolute, file-system encoded: the model pickles as a reference to its file
+    int threads = 0;
+    std::string weight_type; // "" = as stored
+    bool mmap = true;
+
+    Model(std::string path, int threads, std::string weight_type, bool mmap);
+    ~Model() { rwkvrt_model_free(handle); }
+    Model(const Model &) = delete;
+    Model &operator=(const Model &) = delete;
+    int32_t n_vocab() const { return rwkvrt_model_n_vocab(handle); }
+};
+
+struct State {
+    std::shared_ptr<Model> model;
+    rwkvrt_state *handle = nullptr;
+    std::atomic<bool> busy{false};
+
+    explicit State(std::shared_ptr<Model> model);
+    ~State() { rwkvrt_state_free(handle); }
+    State(const State &) = delete;
+    State &operator=(const State &) = delete;
+};
+
+struct Tokenizer {
+    rwkvrt_tokenizer *handle = nullptr;
+    std::string path; // "" for the byte tokenizer
+
+    explicit Tokenizer(rwkvrt_tokenizer *handle, std::string path) : handle(handle), path(std::move(path)) {}
+    ~Tokenizer() { rwkvrt_tokenizer_free(handle); }
+    Tokenizer(const Tokenizer &) = delete;
+    Tokenizer &operator=(const Tokenizer &) = delete;
+    static std::shared_ptr<Tokenizer> byte_level();
+};
+
+struct Sampler {
+    rwkvrt_sampler *handle = nullptr;
+    int32_t n_vocab = 0;
+    std::atomic<bool> busy{false};
+
+    Sampler(const rwkvrt_sampler_options &options, int32_t n_vocab);
+    ~Sampler() { rwkvrt_sampler_free(handle); }
+    Sampler(const Sampler &) = delete;
+    Sampler &operator=(const Sampler &) = delete;
+};
+
+// The sampling keywords shared by Sampler(...) and Model.generate(...): None leaves an option at the
+// library's default.
+struct SamplingKeywords {
+    std::optional<float> temperature;
+    std::optional<int32_t> top_k;
+    std::optional<float> top_p, min_p, repetition_penalty, presence_penalty, frequency_penalty, penalty_decay;
+    std::optional<uint64_t> seed;
+
+    bool any() const;
+    rwkvrt_sampler_options options() const;
+};
+
+// Token ids from a Python int, a sequence of ints or a 1-D integer array. Ids that do not fit in
+// int32 raise rwkvrt.TokenError; the C API checks the vocabulary range.
+std::vector<int32_t> token_ids(py::handle tokens);
+// Text as bytes: str is encoded as UTF-8, bytes-like objects are taken as they are. what names the
+// argument in the TypeError for anything else.
+std::string text_bytes(py::handle text, const char *what);
+// s, checked to hold no NUL byte: the C API takes NUL-terminated strings, which would cut it short.
+// what names it in the rwkvrt.ArgumentError otherwise.
+std::string c_string(std::string s, const char *what);
+// A path argument (str, bytes or os.PathLike) as the bytes the file system uses.
+std::string fs_path(py::handle path);
+// Those bytes back as the str os.fsdecode() gives.
+py::object fs_decode(const std::string &path);
+
+// A running generation: the C generator and everything it borrows.
+struct Generation {
+    std::shared_ptr<Model> model;
+    std::shared_ptr<State> state;
+    std::shared_ptr<Tokenizer> tokenizer;
+    std::shared_ptr<Sampler> sampler;
+    rwkvrt_generator *handle = nullptr;
+    std::atomic<bool> busy{false};
+    std::string piece = std::string(256, '\0'); // grows when a piece does not fit
+    bool done = false;
+
+    Generation() = default;
+    ~Generation() { rwkvrt_generator_free(handle); } // before the members it borrows
+    Generation(const Generation &) = delete;
+    Generation &operator=(const Generation &) = delete;
+};
+
+// The classes are declared first and filled in afterwards, so every signature in the docstrings
+// names the Python classes, whatever order they refer to each other in.
+using ModelClass = py::class_<Model, std::shared_ptr<Model>>;
+using StateClass = py::class_<State, std::shared_ptr<State>>;
+using TokenizerClass = py::class_<Tokenizer, std::shared_ptr<Tokenizer>>;
+using SamplerClass = py::class_<Sampler, std::shared_ptr<Sampler>>;
+using GenerationClass = py::class_<Generation, std::shared_ptr<Generation>>;
+
+void bind_model(ModelClass &cls);
+void bind_state(StateClass &cls);
+void bind_tokenizer(TokenizerClass &cls);
+void bind_sampler(SamplerClass &cls);
+// Generation, and Model.generate() which makes one.
+void bind_generation(GenerationClass &cls, ModelClass &model_cls);
+
+} // namespace rwkvrt_py

@@ -1,0 +1,119 @@
+// rwkvrt.Model: the weights, immutable and shared by any number of states and threads.
+#include "common.h"
+
+#include <pybind11/stl.h>
+
+namespace rwkvrt_py {
+
+namespace {
+
+std::shared_ptr<Model> load(const py::object &path, std::optional<int> threads, std::optional<std::string> weight_type,
+                            bool mmap) {
+    // Absolute, so that a pickled model (which stores the path) still loads after a chdir.
+    const std::string absolute = fs_path(py::module_::import("os.path").attr("abspath")(path));
+    return std::make_shared<Model>(absolute, threads.value_or(0), c_string(weight_type.value_or(""), "weight_type"),
+                                   mmap);
+}
+
+py::array_t<float> feed(const Model &model, State &state, const py::object &tokens) {
+    const std::vector<int32_t> ids = token_ids(tokens);
+    if (ids.empty()) raise_status(RWKVRT_ERR_ARGUMENT, "no tokens to feed: pass at least one token id");
+    // The logits are written straight into the array that is returned.
+    py::array_t<float> logits(model.n_vocab());
+    float *out = logits.mutable_data();
+    Exclusive use(state.busy, "State");
+    rwkvrt_status status;
+    {
+        py::gil_scoped_release nogil;
+        status = rwkvrt_feed(model.handle, state.handle, ids.data(), ids.size(), out);
+    }
+    check(status);
+    return logits;
+}
+
+} // namespace
+
+void bind_model(ModelClass &cls) {
+    cls.doc() = R"(An RWKV model: the weights, loaded once and shared.
+
+A model is immutable: any number of threads may use it at the same time, each
+with its own State. The file format (.pth, rwkv.cpp .bin, .safetensors) and the
+RWKV version (4, 5.x, 6, 7) are detected from the file's content.
+
+Example::
+
+    model = rwkvrt.Model("model.pth")
+    state = model.new_state()
+    logits = model.feed(state, [34, 105, 110])   # numpy float32, n_vocab values
+
+Pickling a Model stores its absolute path and load options, not its weights:
+unpickling loads the file again from that path.)";
+
+    cls.def(py::init(&load), py::arg("path"), py::kw_only(), py::arg("threads") = py::none(),
+            py::arg("weight_type") = py::none(), py::arg("mmap") = true,
+            R"(Loads a model file.
+
+Args:
+    path: the model file (str or os.PathLike).
+    threads: threads one feed() call uses; None = one per core.
+    weight_type: None keeps the stored type; "f32", "f16", "bf16" or "q8_0"
+        converts the large matrices at load.
+    mmap: map the file instead of reading it, where its layout allows.
+
+Raises:
+    FileError: the file cannot be read.
+    FormatError: the file is malformed or truncated.
+    UnsupportedError: a valid file of an architecture this library does not run.
+    ArgumentError: a bad option.)")
+        .def_property_readonly(
+            "path", [](const Model &m) { return fs_decode(m.path); }, "The absolute path the model was loaded from.")
+        .def_property_readonly(
+            "arch", [](const Model &m) { return rwkvrt_model_arch(m.handle); },
+            R"("rwkv4", "rwkv5.0", "rwkv5.1", "rwkv5.2", "rwkv6" or "rwkv7".)")
+        .def_property_readonly("n_vocab", &Model::n_vocab, "The number of tokens (the length of the logits).")
+        .def_property_readonly("n_layer", [](const Model &m) { return rwkvrt_model_n_layer(m.handle); })
+        .def_property_readonly("n_embd", [](const Model &m) { return rwkvrt_model_n_embd(m.handle); })
+        .def_property_readonly(
+            "weight_type", [](const Model &m) { return rwkvrt_model_weight_type(m.handle); },
+            R"(The storage type of the large matrices, e.g. "f32", "bf16", "q5_1".)")
+        .def(
+            "new_state", [](const std::shared_ptr<Model> &m) { return std::make_shared<State>(m); },
+            "A fresh State (an empty context) for this model.")
+        .def("feed", &feed, py::arg("state"), py::arg("tokens"),
+             R"(Feeds tokens to state, advancing it, and returns the logits after the last one.
+
+Args:
+    state: a State of this model.
+    tokens: one token id, a sequence of ids or a 1-D integer array (at least one).
+
+Returns:
+    A new float32 numpy array of n_vocab logits.
+
+A long input is processed in one pass (prefill); the result equals feeding the
+tokens one at a time. The GIL is released meanwhile, so threads feeding
+different states run in parallel.
+
+Raises:
+    TokenError: an id outside [0, n_vocab); the state is then unchanged.
+    ModelMismatchError: the state belongs to another model.)")
+        .def("__copy__", [](py::object self) { return self; })
+        .def(
+            "__deepcopy__", [](py::object self, py::handle) { return self; }, py::arg("memo"))
+        .def(py::pickle(
+            [](const Model &m) {
+                return py::make_tuple(fs_decode(m.path), m.threads,
+                                      m.weight_type.empty() ? py::object(py::none()) : py::str(m.weight_type), m.mmap);
+            },
+            [](const py::tuple &t) {
+                return std::make_shared<Model>(fs_path(t[0]), t[1].cast<int>(),
+                                               t[2].is_none() ? std::string() : t[2].cast<std::string>(),
+                                               t[3].cast<bool>());
+            }))
+        .def("__repr__", [](const Model &m) {
+            return py::str("<rwkvrt.Model {} n_layer={} n_embd={} n_vocab={} {} path={!r}>")
+                .format(rwkvrt_model_arch(m.handle), rwkvrt_model_n_layer(m.handle), rwkvrt_model_n_embd(m.handle),
+                        m.n_vocab(), rwkvrt_model_weight_type(m.handle), fs_decode(m.path));
+        });
+}
+
+} // namespace rwkvrt_py

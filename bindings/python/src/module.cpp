@@ -1,0 +1,22 @@
+// The extension module rwkvrt._rwkvrt; the package rwkvrt re-exports it (bindings/python/rwkvrt).
+#include "common.h"
+
+PYBIND11_MODULE(_rwkvrt, m) {
+    using namespace rwkvrt_py;
+    m.doc() = "The compiled part of rwkvrt: a thin layer over the C API of librwkvrt.";
+    m.attr("__version__") = rwkvrt_version();
+
+    ModelClass model(m, "Model");
+    StateClass state(m, "State");
+    TokenizerClass tokenizer(m, "Tokenizer");
+    SamplerClass sampler(m, "Sampler");
+    GenerationClass generation(m, "Generation");
+    bind_model(model);
+    bind_state(state);
+    bind_tokenizer(tokenizer);
+    bind_sampler(sampler);
+    bind_generation(generation, model);
+    // Users (and pickles) find the classes in the package, which re-exports them.
+    for (py::handle cls : {model.ptr(), state.ptr(), tokenizer.ptr(), sampler.ptr(), generation.ptr()})
+        cls.attr("__module__") = "rwkvrt";
+}

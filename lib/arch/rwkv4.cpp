@@ -1,0 +1,58 @@
+// RWKV-4 (spec §2.2, §4.2): a per-channel recurrence in numerically stable log-sum-exp form.
+#include "arch/blocks.h"
+#include "kernels/wkv.h"
+
+namespace rwkvrt {
+
+namespace {
+
+class TimeMix4 final : public TimeMix {
+public:
+    TimeMix4(WeightLoader &w, const std::string &p, const HParams &hp) : C_(hp.n_embd), Ca_(hp.dim_att) {
+        mix_k_ = load_mix(w, p + "time_mix_k", C_, true);
+        mix_v_ = load_mix(w, p + "time_mix_v", C_, true);
+        mix_r_ = load_mix(w, p + "time_mix_r", C_, true);
+        decay_ = w.vec(p + "time_decay", {Ca_});
+        for (float &d : decay_) d = -std::exp(d); // the kernel's w, < 0
+        first_ = w.vec(p + "time_first", {Ca_});  // used raw
+        key_ = w.linear(p + "key.weight", Ca_, C_);
+        value_ = w.linear(p + "value.weight", Ca_, C_);
+        receptance_ = w.linear(p + "receptance.weight", Ca_, C_);
+        output_ = w.linear(p + "output.weight", C_, Ca_);
+    }
+
+    size_t scratch_floats(int64_t T) const override { return size_t(T * (3 * C_ + 4 * Ca_)); }
+
+    void forward(const float *A, const float *P, int64_t T, float *wkv, float *out, Scratch &s,
+                 const RunConfig &run) const override {
+        const size_t TC = size_t(T * C_), TCa = size_t(T * Ca_);
+        float *xk = s.take(TC), *xv = s.take(TC), *xr = s.take(TC);
+        float *r = s.take(TCa), *k = s.take(TCa), *v = s.take(TCa), *y = s.take(TCa);
+        mix(A, P, mix_k_.data(), T, C_, xk);
+        mix(A, P, mix_v_.data(), T, C_, xv);
+        mix(A, P, mix_r_.data(), T, C_, xr);
+        linear(key_, xk, T, k, run.n_threads);
+        linear(value_, xv, T, v, run.n_threads);
+        linear(receptance_, xr, T, r, run.n_threads);
+        wkv4(T, Ca_, k, v, decay_.data(), first_.data(), wkv, wkv + Ca_, wkv + 2 * Ca_, y);
+        for (size_t i = 0; i < TCa; ++i) y[i] *= sigmoid(r[i]); // v4 alone gates the time mix with σ(r)
+        linear(output_, y, T, out, run.n_threads);
+    }
+
+private:
+    int64_t C_, Ca_;
+    std::vector<float> mix_k_, mix_v_, mix_r_, decay_, first_;
+    Matrix key_, value_, receptance_, output_;
+};
+
+} // namespace
+
+std::unique_ptr<ArchModel> build_rwkv4(const TensorFile &file, const LoadConfig &config) {
+    WeightLoader w(file, config, Arch::rwkv4);
+    HParams hp = common_hparams(file, Arch::rwkv4);
+    hp.n_head = hp.dim_att; // one "head" per channel
+    hp.head_size = 1;
+    return build_classic(w, hp, [&](WeightLoader &lw, const std::string &p) { return std::make_unique<TimeMix4>(lw, p, hp); });
+}
+
+} // namespace rwkvrt

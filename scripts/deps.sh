@@ -1,0 +1,23 @@
+# Sourced by the scripts: installs the Debian packages the build and tests need, when missing.
+# Idempotent; needs root (or sudo) only when something is missing.
+RWKVRT_DEBIAN_PACKAGES=(
+  build-essential cmake ninja-build pkg-config
+  libeigen3-dev libopenblas-dev libxxhash-dev nlohmann-json3-dev libcli11-dev libhwy-dev
+  libsentencepiece-dev sentencepiece doctest-dev
+  pybind11-dev python3-dev python3-venv python3-pip python3-wheel python3-setuptools
+  python3-pybind11 python3-numpy python3-pytest
+)
+
+ensure_deps() {
+  local missing=()
+  for p in "${RWKVRT_DEBIAN_PACKAGES[@]}" "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "Installing Debian packages: ${missing[*]}"
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo=sudo
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -q >/dev/null
+  $sudo apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+}

@@ -1,0 +1,68 @@
+"""Threads: the GIL is released while the library works, so threads on different states of one model
+run in parallel, and give exactly what sequential runs give."""
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+import rwkvrt
+
+LONG_INPUT = np.arange(600) % 256  # about half a second on one core for the tiny model
+
+
+def generate(model, prompt, seed):
+    state = model.new_state()
+    text = "".join(model.generate(state, prompt, seed=seed, max_tokens=150, top_p=0.9))
+    return text, bytes(state)
+
+
+def test_two_threads_generate_what_sequential_runs_do(model):
+    jobs = [("Once upon a time", 1), ("User: hi\n\nAssistant:", 2)]
+    sequential = [generate(model, *job) for job in jobs]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        parallel = list(pool.map(lambda job: generate(model, *job), jobs))
+    assert parallel == sequential
+    assert sequential[0] != sequential[1]
+
+
+def test_feed_releases_the_gil(model):
+    one_core = rwkvrt.Model(model.path, threads=1)
+    state = one_core.new_state()
+    took = []
+
+    def work():
+        start = time.perf_counter()
+        one_core.feed(state, LONG_INPUT)
+        took.append(time.perf_counter() - start)
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    # Were the GIL held during feed, this loop would stall for the whole call.
+    last, longest_stall = time.perf_counter(), 0.0
+    while worker.is_alive():
+        now = time.perf_counter()
+        longest_stall, last = max(longest_stall, now - last), now
+    worker.join()
+    assert longest_stall < took[0] / 3
+
+
+def test_one_state_used_by_two_threads_at_once_is_refused(model):
+    one_core = rwkvrt.Model(model.path, threads=1)
+    state = one_core.new_state()
+    started = threading.Event()
+
+    def work():
+        started.set()
+        one_core.feed(state, LONG_INPUT)
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    started.wait()
+    time.sleep(0.1)  # the worker is inside feed by now
+    with pytest.raises(RuntimeError, match="in use by another thread"):
+        one_core.feed(state, [1])
+    worker.join()
+    assert state.n_tokens == len(LONG_INPUT)  # the refused call fed nothing
