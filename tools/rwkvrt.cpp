@@ -203,6 +203,7 @@ int cmd_generate(const ModelArgs &a, const SamplerArgs &sa, const GenerateArgs &
     Generator gen(raw);
     stream(gen.get());
     std::printf("\n");
+    std::fflush(stdout);
     if (!g.session.empty()) {
         const std::string meta = session_metadata(rwkvrt_generator_logits(gen.get()), n_vocab);
         check(rwkvrt_state_set_metadata(state.get(), meta.data(), meta.size()), "cannot record the session");

@@ -10,9 +10,7 @@ namespace rwkvrt {
 
 class Rng {
 public:
-    explicit Rng(uint64_t seed) { reseed(seed); }
-
-    void reseed(uint64_t seed) {
+    explicit Rng(uint64_t seed) {
         // splitmix64 spreads any seed (0 included) over the whole state; it cannot yield all zeros.
         for (uint64_t &word : s_) {
             seed += 0x9e3779b97f4a7c15ull;

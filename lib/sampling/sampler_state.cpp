@@ -21,6 +21,7 @@
 //        .     8  u64 XXH3_64bits of every byte before it
 #include "sampling/sampler.h"
 
+#include <array>
 #include <bit>
 #include <cmath>
 #include <cstring>
@@ -55,7 +56,6 @@ public:
     void i32(int32_t v) { u32(uint32_t(v)); }
     void f32(float v) { u32(std::bit_cast<uint32_t>(v)); }
     void f64(double v) { u64(std::bit_cast<uint64_t>(v)); }
-    uint8_t *pos() const { return p_; }
 
 private:
     uint8_t *p_;
