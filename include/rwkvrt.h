@@ -292,10 +292,15 @@ RWKVRT_API const char *rwkvrt_tokenizer_kind(const rwkvrt_tokenizer *tok);
  * 65535; special tokens such as "<|endoftext|>"; sentencepiece control pieces). */
 RWKVRT_API int32_t rwkvrt_tokenizer_n_vocab(const rwkvrt_tokenizer *tok);
 
-/* Encodes text into token ids. The text may hold any bytes: World, BPE and bytes tokenizers encode
- * every byte, so rwkvrt_detokenize() gives back exactly the input, valid UTF-8 or not;
- * sentencepiece follows its model (normalization, unknown characters). No begin- or end-of-text
- * token is added. BPE tokenizers recognize their special tokens (e.g. "<|endoftext|>") in the text.
+/* Encodes text into token ids. No begin- or end-of-text token is added. The text may hold any bytes:
+ * - World and bytes tokenizers encode every byte as it is: rwkvrt_detokenize() gives back exactly
+ *   the input, valid UTF-8 or not.
+ * - BPE normalizes as its tokenizer.json says (NFC for GPT-NeoX), recognizes its special tokens
+ *   (e.g. "<|endoftext|>", which decode to nothing) and keeps ill-formed bytes, except those its
+ *   vocabulary lacks (GPT-NeoX: C0, C1 and F5 to FF, never part of UTF-8), which become U+FFFD.
+ *   Other text decodes back exactly.
+ * - sentencepiece follows its model (normalization, unknown characters); ill-formed bytes become
+ *   U+FFFD.
  * - text: len bytes; may be NULL when len is 0.
  * - tokens: room for cap ids; may be NULL when cap is 0.
  * - n_tokens: receives the number of ids the text encodes to, also when that is more than cap.

@@ -18,7 +18,6 @@ namespace rwkvrt {
 
 namespace {
 
-constexpr char kMagic[8] = {'R', 'W', 'K', 'V', 'S', 'T', 'A', 'T'};
 constexpr uint32_t kFormatVersion = 1;
 constexpr size_t kHeaderSize = 112;
 constexpr size_t kChecksumSize = 8;
@@ -78,7 +77,7 @@ size_t snapshot_size(const State &state, const SnapshotExtras &extras) {
 void write_snapshot(const State &state, uint8_t *out, const SnapshotExtras &extras) {
     const HParams &hp = state.model().hparams();
     std::memset(out, 0, kHeaderSize);
-    std::memcpy(out, kMagic, 8);
+    std::memcpy(out, kStateMagic.data(), kStateMagic.size());
     put32(out + 8, kFormatVersion);
     put32(out + 12, kHeaderSize);
     put32(out + 16, library_version());
@@ -134,7 +133,7 @@ void write_snapshot(const State &state, uint8_t *out, const SnapshotExtras &extr
 
 Snapshot parse_snapshot(const Model &model, const uint8_t *data, size_t len) {
     if (len == 0) fail(RWKVRT_ERR_FORMAT, "not an rwkvrt state: it is empty");
-    if (std::memcmp(data, kMagic, std::min(len, sizeof kMagic)) != 0)
+    if (std::memcmp(data, kStateMagic.data(), std::min(len, kStateMagic.size())) != 0)
         fail(RWKVRT_ERR_FORMAT, "not an rwkvrt state (it does not start with \"RWKVSTAT\")");
     if (len < kEnvelopeSize) fail(RWKVRT_ERR_CORRUPT, "state is truncated: ", len, " bytes");
     const uint32_t version = get32(data + 8);

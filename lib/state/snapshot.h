@@ -5,12 +5,16 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace rwkvrt {
 
 class Model;
 class State;
+
+// Every snapshot starts with these bytes.
+inline constexpr std::string_view kStateMagic = "RWKVSTAT";
 
 // The payload's element type. f16 and bf16 halve the file at a small cost in accuracy.
 enum class StateDType : uint32_t { f32 = 0, f16 = 1, bf16 = 2 };

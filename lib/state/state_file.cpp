@@ -1,7 +1,9 @@
 #include "state/state_file.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstring>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <system_error>
@@ -81,21 +83,24 @@ void write_file_atomically(const std::string &path, const uint8_t *data, size_t 
              "; after a power loss the file may be the previous one");
 }
 
-std::vector<uint8_t> read_whole_file(const std::string &path) {
+std::vector<uint8_t> read_whole_file(const std::string &path, std::string_view prefix) {
     Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (fd.get() < 0) fail(RWKVRT_ERR_IO, "cannot open '", path, "': ", reason(errno));
     struct stat st;
     if (::fstat(fd.get(), &st) != 0) fail(RWKVRT_ERR_IO, "cannot read '", path, "': ", reason(errno));
     if (!S_ISREG(st.st_mode)) fail(RWKVRT_ERR_IO, "cannot read '", path, "': not a regular file");
-    std::vector<uint8_t> out(size_t(st.st_size));
+    std::vector<uint8_t> out(std::max(size_t(st.st_size), prefix.size()));
     size_t done = 0;
     for (;;) {
         if (done == out.size()) out.resize(out.size() + 4096); // the file may have grown meanwhile
-        const ssize_t n = ::read(fd.get(), out.data() + done, out.size() - done);
+        // The prefix is read on its own, so that a wrong file costs no more than its first bytes.
+        const size_t want = done < prefix.size() ? prefix.size() - done : out.size() - done;
+        const ssize_t n = ::read(fd.get(), out.data() + done, want);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) fail(RWKVRT_ERR_IO, "cannot read '", path, "': ", reason(errno));
         if (n == 0) break;
         done += size_t(n);
+        if (done <= prefix.size() && std::memcmp(out.data(), prefix.data(), done) != 0) break;
     }
     out.resize(done);
     return out;
@@ -108,7 +113,7 @@ void save_state_file(const State &state, const std::string &path, const Snapshot
 }
 
 Snapshot read_state_file(const Model &model, const std::string &path) {
-    const std::vector<uint8_t> bytes = read_whole_file(path);
+    const std::vector<uint8_t> bytes = read_whole_file(path, kStateMagic);
     try {
         return parse_snapshot(model, bytes.data(), bytes.size());
     } catch (const Error &e) {

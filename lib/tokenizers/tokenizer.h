@@ -22,8 +22,10 @@ public:
     // "world", "bpe", "sentencepiece" or "bytes".
     virtual const char *kind() const = 0;
 
-    // Any bytes, valid UTF-8 or not. World, BPE and bytes encode every byte so that decode gives the
-    // input back; sentencepiece follows its model (normalization, unknown pieces).
+    // Any bytes, valid UTF-8 or not; no begin- or end-of-text token is added. World and bytes encode
+    // every byte as it is, so decode() gives the input back. BPE normalizes (NFC), matches special
+    // tokens in the text and keeps ill-formed bytes except those its vocabulary lacks (U+FFFD
+    // instead); sentencepiece follows its model (normalization, unknown pieces, U+FFFD).
     virtual std::vector<int32_t> encode(std::string_view text) const = 0;
 
     // The tokens' text. Throws Error(RWKVRT_ERR_TOKEN) naming the first id outside [0, n_vocab()).
@@ -49,7 +51,7 @@ private:
     std::vector<uint32_t> offsets_{0};
 };
 
-// Loads a tokenizer file, recognizing its kind from the content: a World vocabulary (lines
+// Loads a tokenizer file, recognizing its kind from the content: a World vocabulary (lines such as
 // "1 '\x00' 1"), a tokenizer.json (a JSON object with a "model"), a sentencepiece model (protobuf).
 // Throws Error: RWKVRT_ERR_IO (cannot read), RWKVRT_ERR_FORMAT (none of these, or malformed; World
 // errors name the line), RWKVRT_ERR_UNSUPPORTED (a tokenizer.json feature this library lacks).

@@ -26,7 +26,8 @@ char32_t decode_utf8(const uint8_t *&p, const uint8_t *end);
 // Appends cp as UTF-8, or the raw byte for kRawByte + byte.
 void append_utf8(std::string &out, char32_t cp);
 
-// \p{L} (Lu Ll Lt Lm Lo), \p{N} (Nd Nl No) and \s (White_Space) as Oniguruma sees them.
+// \p{L} (Lu Ll Lt Lm Lo), \p{N} (Nd Nl No) and \s (White_Space, as in Oniguruma, not Python's
+// str.isspace()), from Unicode 14.0 data.
 bool is_letter(char32_t cp);
 bool is_number(char32_t cp);
 bool is_space(char32_t cp);

@@ -14,6 +14,7 @@ namespace rwkvrt {
 namespace {
 
 constexpr int32_t kWorldVocab = 65536; // ids 0 (end of text), 1..65529 in the file, padding to 65535
+constexpr size_t kMaxTokenBytes = 512;  // the real file's longest is 128; the trie builder recurses per byte
 
 struct Entry {
     std::string bytes;
@@ -152,6 +153,8 @@ std::vector<Entry> parse_vocab(std::string_view text, const std::string &name) {
         if (int64_t(bytes.size()) != length)
             fail(RWKVRT_ERR_FORMAT, name, ":", line_no, ": the literal has ", bytes.size(), " bytes but the line says ", length);
         if (bytes.empty()) fail(RWKVRT_ERR_FORMAT, name, ":", line_no, ": empty token");
+        if (bytes.size() > kMaxTokenBytes)
+            fail(RWKVRT_ERR_FORMAT, name, ":", line_no, ": token longer than ", kMaxTokenBytes, " bytes");
         entries.push_back({std::move(bytes), int32_t(id), line_no});
     }
     return entries;
@@ -302,7 +305,6 @@ private:
 
     std::vector<Unit> units_;
     std::vector<uint32_t> next_free_; // while building: for a taken slot, a later slot to look at
-
 };
 
 } // namespace
