@@ -27,7 +27,9 @@
  * - rwkvrt_state: one conversation's fixed-size recurrent state (its size does not grow with the
  *   context). A state is used by one thread at a time; it may move between threads. Two threads may
  *   feed two different states of the same model concurrently.
- * - rwkvrt_sampler, rwkvrt_tokenizer: independent of any model; one thread at a time each.
+ * - rwkvrt_tokenizer: independent of any model; immutable once loaded, so any number of threads may
+ *   use one at the same time.
+ * - rwkvrt_sampler, rwkvrt_generator: one thread at a time each; they may move between threads.
  *
  * Errors
  * ------

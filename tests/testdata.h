@@ -34,14 +34,18 @@ inline std::vector<float> read_floats(const std::string &file) {
     return out;
 }
 
-// A scratch directory unique to this test process.
+// A scratch directory unique to this test process, removed when it exits.
 inline std::string scratch_dir() {
-    static std::string d = [] {
-        auto p = std::filesystem::temp_directory_path() / ("rwkvrt-tests-" + std::to_string(::getpid()));
-        std::filesystem::create_directories(p);
-        return p.string();
-    }();
-    return d;
+    struct Dir {
+        std::filesystem::path path = std::filesystem::temp_directory_path() / ("rwkvrt-tests-" + std::to_string(::getpid()));
+        Dir() { std::filesystem::create_directories(path); }
+        ~Dir() {
+            std::error_code ignored;
+            std::filesystem::remove_all(path, ignored);
+        }
+    };
+    static Dir d;
+    return d.path.string();
 }
 
 } // namespace testdata

@@ -366,7 +366,7 @@ private:
         }
     }
 
-    static constexpr int64_t kMaxVocab = 1 << 24;
+    static constexpr int64_t kMaxVocab = 1 << 21; // far above real vocabularies; bounds what a bad id allocates
 
     std::string name_;
     bool nfc_ = false, add_prefix_space_ = false, use_regex_ = true, ignore_merges_ = false, lacks_any_byte_ = false;

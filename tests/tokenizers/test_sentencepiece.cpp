@@ -5,7 +5,7 @@
 
 #include <fstream>
 
-#include "fixtures.h"
+#include "tokenizer_helpers.h"
 
 using tok_test::error_of;
 using Ids = std::vector<int32_t>;

@@ -1,5 +1,5 @@
 // The Unicode helpers: UTF-8 well-formedness, character classes, NFC, and the streaming decoder.
-#include "fixtures.h"
+#include "tokenizer_helpers.h"
 #include "tokenizers/unicode.h"
 
 using namespace rwkvrt::unicode;

@@ -1,7 +1,7 @@
 // Byte-level BPE with the GPT-NeoX 20B tokenizer.json. Expected ids beyond the spec's ("Hello world",
 // "\n", "\n\n", " ") were checked with an independent Python implementation (the `regex` module's
 // GPT-2 pattern, unicodedata NFC, GPT-2's original merge loop, leftmost-longest added tokens).
-#include "fixtures.h"
+#include "tokenizer_helpers.h"
 #include "tokenizers/unicode.h"
 
 using rwkvrt::make_bpe_tokenizer;

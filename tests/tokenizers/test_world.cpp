@@ -1,6 +1,6 @@
 // The RWKV World tokenizer: the spec's test vectors (section 8.1), the file format's traps, greedy
 // longest match, round trips and errors.
-#include "fixtures.h"
+#include "tokenizer_helpers.h"
 
 using rwkvrt::make_world_tokenizer;
 using tok_test::error_of;
@@ -138,6 +138,7 @@ TEST_CASE("world: malformed vocabularies name the line") {
         {"2 'zz' 2\n", "already defined"},
         {"257 '\\x00' 1\n", "the same bytes"},
         {"257 '' 0\n", "empty token"},
+        {"257 '" + std::string(600, 'a') + "' 600\n", "longer than 512"},
     };
     for (const Case &c : cases) {
         CAPTURE(c.extra);

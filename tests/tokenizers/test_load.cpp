@@ -1,7 +1,7 @@
 // Recognizing the kind from the content, the byte tokenizer, and files that are no tokenizer.
 #include <fstream>
 
-#include "fixtures.h"
+#include "tokenizer_helpers.h"
 
 using tok_test::error_of;
 using Ids = std::vector<int32_t>;

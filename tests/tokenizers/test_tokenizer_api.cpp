@@ -1,7 +1,7 @@
 // The tokenizer C API: buffer conventions, statuses and messages.
 #include <cstring>
 
-#include "fixtures.h"
+#include "tokenizer_helpers.h"
 #include "rwkvrt.h"
 
 namespace {
