@@ -95,3 +95,22 @@ TEST_CASE("cli: chat keeps its conversation in a session file across processes")
     CHECK(second.status == 0);
     CHECK(second.out.find("[resumed") != std::string::npos);
 }
+
+TEST_CASE("cli: chat with the World tokenizer on a World-vocabulary model") {
+    REQUIRE_TESTDATA();
+    const std::string dir = testdata::scratch_dir();
+    const Run made = run("random-model --arch rwkv7 --layers 1 --embd 32 --head-size 16 --vocab 65536 -o " + dir + "/world.safetensors");
+    REQUIRE(made.status == 0);
+    const std::string args = "chat -m " + dir + "/world.safetensors -t " + testdata::path("tokenizers/rwkv_vocab_v20230424.txt") +
+                             " -n 8 --seed 2 --session " + dir + "/world.session";
+    const Run first = run(args, "你好, who are you?\n");
+    CHECK(first.status == 0);
+    CHECK(first.out.find("Assistant:") != std::string::npos);
+    const Run second = run(args, "Tell me more.\n");
+    CHECK(second.status == 0);
+    CHECK(second.out.find("[resumed") != std::string::npos);
+    // The byte tokenizer does not fit this model: refused with a clear message.
+    const Run bytes = run("generate -m " + dir + "/world.safetensors -p hi -n 2");
+    CHECK(bytes.status != 0);
+    CHECK(bytes.out.find("pass its tokenizer") != std::string::npos);
+}
