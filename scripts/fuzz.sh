@@ -24,8 +24,11 @@ if ! command -v clang++ >/dev/null || ! echo "$probe" | clang++ -x c++ -fsanitiz
     $sudo apt-get install -y clang libclang-rt-14-dev
 fi
 
+# Highway's f16 conversions call compiler-rt builtins (__gnu_h2f_ieee) that libgcc lacks on x86.
+builtins=$(clang++ -print-libgcc-file-name -rtlib=compiler-rt)
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRWKVRT_SANITIZE=address,undefined,fuzzer-no-link \
+    -DCMAKE_CXX_STANDARD_LIBRARIES="$builtins" \
     -DRWKVRT_BUILD_FUZZERS=ON -DRWKVRT_BUILD_EXAMPLES=OFF >/dev/null
 cmake --build "$build" --target fuzz_state fuzz_state_seeds -j2
 

@@ -1,5 +1,6 @@
 // Dot products of one stored weight row with an fp32 vector, one function per storage type.
-// Picked once per matrix; SIMD variants are selected at run time for the machine (kernels/dot.cpp).
+// Picked once per matrix; the SIMD variant is chosen at run time for the machine (kernels/dot.cpp).
+// The result is the dot of the row as to_f32 converts it, up to the order of the additions.
 #pragma once
 
 #include <cstdint>

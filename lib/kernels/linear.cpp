@@ -1,61 +1,180 @@
-#include "kernels/matrix.h"
+// Compiled once per SIMD target (Highway's foreach_target); the best one the CPU runs is called.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/linear.cpp"
+#include "hwy/foreach_target.h" // IWYU pragma: keep
 
-#include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <new>
+
+#include <omp.h>
 
 #include "core/error.h"
+#include "hwy/aligned_allocator.h"
+#include "hwy/cache_control.h"
+#include "hwy/highway.h"
+#include "kernels/convert-inl.h"
+#include "kernels/convert.h"
 #include "kernels/dot.h"
+#include "kernels/matrix.h"
 
+HWY_BEFORE_NAMESPACE();
+namespace rwkvrt {
+namespace HWY_NAMESPACE {
+
+// The matrix product Y = X·Wᵀ for T > 1, computed as Yᵀ = W·Xᵀ so that the weights need no
+// transposition: each weight element is converted to fp32 once, by the row converters, into a panel
+// of kMR rows whose elements are broadcast against vectors of tokens. Xᵀ is packed once, in panels of
+// NV vectors of tokens (zero-padded). Each task is a band of weight rows; it walks the inputs in
+// blocks of kc so that the block of packed Xᵀ it reuses for every row of the band stays in L2, and
+// accumulates the band's Yᵀ in a buffer of its own, written back transposed at the end.
+
+// Weight rows per micro-tile: kMR × 2 vector accumulators, the broadcast and two token vectors fit
+// the 16 registers of AVX2.
+constexpr size_t kMR = 6;
+constexpr size_t kBandTiles = 8;
+
+template <int NV>
+HWY_INLINE void Fma(VF a, VF b0, VF b1, VF &c0, VF &c1) {
+    c0 = hn::MulAdd(a, b0, c0);
+    if constexpr (NV == 2) c1 = hn::MulAdd(a, b1, c1);
+}
+
+template <int NV>
+HWY_INLINE void StoreTile(DF df, VF c0, VF c1, float *out, bool add) {
+    const size_t L = hn::Lanes(df);
+    if (add) c0 = hn::Add(c0, hn::LoadU(df, out));
+    hn::StoreU(c0, df, out);
+    if constexpr (NV == 2) {
+        if (add) c1 = hn::Add(c1, hn::LoadU(df, out + L));
+        hn::StoreU(c1, df, out + L);
+    }
+}
+
+// c[i][0 .. NV·lanes) (+)= Σ_k a[i·lda + k] · b[k][·] for i < kMR; b packed as kc rows of NV vectors.
+template <int NV>
+HWY_NOINLINE void MicroTile(const float *HWY_RESTRICT a, size_t lda, const float *HWY_RESTRICT b, size_t kc,
+                            float *HWY_RESTRICT c, size_t ldc, bool add) {
+    const DF df;
+    const size_t L = hn::Lanes(df);
+    VF c00 = hn::Zero(df), c01 = hn::Zero(df), c10 = hn::Zero(df), c11 = hn::Zero(df), c20 = hn::Zero(df),
+       c21 = hn::Zero(df), c30 = hn::Zero(df), c31 = hn::Zero(df), c40 = hn::Zero(df), c41 = hn::Zero(df),
+       c50 = hn::Zero(df), c51 = hn::Zero(df);
+    for (size_t k = 0; k < kc; ++k, b += NV * L) {
+        const VF b0 = hn::LoadU(df, b);
+        const VF b1 = NV == 2 ? hn::LoadU(df, b + L) : b0;
+        Fma<NV>(hn::Set(df, a[k]), b0, b1, c00, c01);
+        Fma<NV>(hn::Set(df, a[lda + k]), b0, b1, c10, c11);
+        Fma<NV>(hn::Set(df, a[2 * lda + k]), b0, b1, c20, c21);
+        Fma<NV>(hn::Set(df, a[3 * lda + k]), b0, b1, c30, c31);
+        Fma<NV>(hn::Set(df, a[4 * lda + k]), b0, b1, c40, c41);
+        Fma<NV>(hn::Set(df, a[5 * lda + k]), b0, b1, c50, c51);
+    }
+    StoreTile<NV>(df, c00, c01, c, add);
+    StoreTile<NV>(df, c10, c11, c + ldc, add);
+    StoreTile<NV>(df, c20, c21, c + 2 * ldc, add);
+    StoreTile<NV>(df, c30, c31, c + 3 * ldc, add);
+    StoreTile<NV>(df, c40, c41, c + 4 * ldc, add);
+    StoreTile<NV>(df, c50, c51, c + 5 * ldc, add);
+}
+
+void Gemm(const Matrix &W, const float *X, int64_t T, float *Y, int n_threads) {
+    const DF df;
+    const size_t L = hn::Lanes(df);
+    const size_t K = size_t(W.cols), N = size_t(W.rows), rows = size_t(T), rb = W.row_bytes();
+    const int nv = rows > L ? 2 : 1;
+    const size_t pw = size_t(nv) * L; // tokens per panel
+    const size_t panels = (rows + pw - 1) / pw, tp = panels * pw;
+    // kc inputs of all tokens in 256 KiB; a multiple of 64, so block types convert whole blocks.
+    const size_t kc_max = std::min(K, std::max<size_t>(128, (size_t(1) << 16) / tp / 64 * 64));
+    // Below ~1 MFLOP one thread is faster than waking the others.
+    const int threads = 2.0 * double(rows) * double(N) * double(K) < 1e6 ? 1 : n_threads;
+    // Bands of up to kBandTiles micro-tiles of rows (the packed block is reused that often), at least 4 per thread.
+    const size_t tiles = (N + kMR - 1) / kMR;
+    const size_t band_tiles = std::clamp<size_t>(tiles / (4 * size_t(threads)), 1, kBandTiles);
+    const int64_t bands = int64_t((tiles + band_tiles - 1) / band_tiles);
+    // Xᵀ as [panel][k][pw], then for each thread a panel of converted weights and its band's Yᵀ.
+    const size_t a_size = kMR * kc_max, yt_size = band_tiles * kMR * tp;
+    const auto buffer = hwy::AllocateAligned<float>(K * tp + size_t(threads) * (a_size + yt_size));
+    if (!buffer) throw std::bad_alloc();
+    float *const xp = buffer.get();
+#pragma omp parallel num_threads(threads)
+    {
+        float *const a = xp + K * tp + size_t(omp_get_thread_num()) * (a_size + yt_size);
+        float *const yt = a + a_size;
+#pragma omp for schedule(static)
+        for (int64_t p = 0; p < int64_t(panels); ++p) {
+            // By 16 inputs: one cache line of each row of X read at a time, into 16 lines of the
+            // panel that stay in L1 (rows of X a power of two apart would evict each other).
+            float *dst = xp + size_t(p) * K * pw;
+            const size_t t0 = size_t(p) * pw, n = std::min(pw, rows - t0);
+            for (size_t k0 = 0; k0 < K; k0 += 16) {
+                const size_t kn = std::min<size_t>(16, K - k0);
+                for (size_t j = 0; j < pw; ++j)
+                    for (size_t k = k0; k < k0 + kn; ++k) dst[k * pw + j] = j < n ? X[(t0 + j) * K + k] : 0.0f;
+            }
+        }
+        // Dynamic: on a shared machine the threads that run take more of the bands.
+#pragma omp for schedule(dynamic)
+        for (int64_t band = 0; band < bands; ++band) {
+            const size_t r0 = size_t(band) * band_tiles * kMR, r1 = std::min(N, r0 + band_tiles * kMR);
+            for (size_t k0 = 0; k0 < K; k0 += kc_max) {
+                const size_t kc = std::min(kc_max, K - k0);
+                const size_t k0_bytes = dtype_bytes(W.dtype, k0), seg_bytes = dtype_bytes(W.dtype, kc);
+                for (size_t n0 = r0; n0 < r1; n0 += kMR) {
+                    for (size_t i = 0; i < kMR; ++i) {
+                        float *ai = a + i * kc_max;
+                        if (n0 + i < N) ConvertRow(W.dtype, W.data + (n0 + i) * rb + k0_bytes, ai, kc);
+                        else std::fill_n(ai, kc, 0.0f);
+                    }
+                    // The next rows' weights come from memory in short strided pieces, which the
+                    // hardware prefetcher picks up late: ask for them while this tile computes.
+                    for (size_t n = n0 + kMR; n < std::min(n0 + 2 * kMR, r1); ++n)
+                        for (size_t off = 0; off < seg_bytes; off += 64) hwy::Prefetch(W.data + n * rb + k0_bytes + off);
+                    float *c = yt + (n0 - r0) * tp;
+                    for (size_t p = 0; p < panels; ++p) {
+                        const float *b = xp + p * K * pw + k0 * pw;
+                        if (nv == 2) MicroTile<2>(a, kc_max, b, kc, c + p * pw, tp, k0 > 0);
+                        else MicroTile<1>(a, kc_max, b, kc, c + p * pw, tp, k0 > 0);
+                    }
+                }
+            }
+            // Transposed back through a small buffer by 16 tokens, for the same reason.
+            float tile[16 * kBandTiles * kMR];
+            const size_t width = r1 - r0;
+            for (size_t t0 = 0; t0 < rows; t0 += 16) {
+                const size_t tn = std::min<size_t>(16, rows - t0);
+                for (size_t n = 0; n < width; ++n)
+                    for (size_t t = 0; t < tn; ++t) tile[t * width + n] = yt[n * tp + t0 + t];
+                for (size_t t = 0; t < tn; ++t) std::memcpy(Y + (t0 + t) * N + r0, tile + t * width, width * 4);
+            }
+        }
+    }
+}
+
+} // namespace HWY_NAMESPACE
+} // namespace rwkvrt
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
 namespace rwkvrt {
 
+HWY_EXPORT(Gemm);
+
 namespace {
-
-using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using ConstMap = Eigen::Map<const RowMajor>;
-using Map = Eigen::Map<RowMajor>;
-
-// Rows of a non-f32 matrix converted per tile for the BLAS product: big enough to keep sgemm
-// efficient, small enough to stay in cache.
-constexpr int64_t kTileRows = 128;
 
 void matvec(const Matrix &W, const float *x, float *y, int n_threads) {
     const DotFn dot = dot_kernel(W.dtype);
-    const int64_t rows = W.rows;
     const size_t rb = W.row_bytes();
     // Small products are not worth waking threads for.
     const int threads = W.nbytes() < (1u << 18) ? 1 : n_threads;
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t r = 0; r < rows; ++r) y[r] = dot(W.data + size_t(r) * rb, x, W.cols);
+    // Chunks of about 64 KiB of weights, handed out dynamically: on a shared machine the threads
+    // that the OS runs take more of them.
+    const int64_t chunk = std::max<int64_t>(1, int64_t((size_t(64) << 10) / rb));
+#pragma omp parallel for num_threads(threads) schedule(dynamic, chunk)
+    for (int64_t r = 0; r < W.rows; ++r) y[r] = dot(W.data + size_t(r) * rb, x, W.cols);
 }
-
-} // namespace
-
-void linear(const Matrix &W, const float *X, int64_t T, float *Y, int n_threads) {
-    if (T == 1) {
-        matvec(W, X, Y, n_threads);
-        return;
-    }
-    ConstMap x(X, T, W.cols);
-    Map y(Y, T, W.rows);
-    if (W.dtype == DType::F32) {
-        y.noalias() = x * ConstMap(reinterpret_cast<const float *>(W.data), W.rows, W.cols).transpose();
-        return;
-    }
-    std::vector<float> tile(size_t(std::min(kTileRows, W.rows) * W.cols));
-    for (int64_t r0 = 0; r0 < W.rows; r0 += kTileRows) {
-        const int64_t n = std::min(kTileRows, W.rows - r0);
-        to_f32(W.dtype, W.row(r0), tile.data(), size_t(n * W.cols));
-        y.middleCols(r0, n).noalias() = x * ConstMap(tile.data(), n, W.cols).transpose();
-    }
-}
-
-void gather_rows(const Matrix &W, const int32_t *ids, int64_t T, float *Y) {
-    for (int64_t t = 0; t < T; ++t) to_f32(W.dtype, W.row(ids[t]), Y + t * W.cols, size_t(W.cols));
-}
-
-namespace {
 
 void quantize_q8_0_row(const float *x, int64_t n, uint8_t *out) {
     for (int64_t b = 0; b < n / 32; ++b, x += 32, out += 34) {
@@ -72,6 +191,15 @@ void quantize_q8_0_row(const float *x, int64_t n, uint8_t *out) {
 
 } // namespace
 
+void linear(const Matrix &W, const float *X, int64_t T, float *Y, int n_threads) {
+    if (T == 1) matvec(W, X, Y, n_threads);
+    else HWY_DYNAMIC_DISPATCH(Gemm)(W, X, T, Y, n_threads);
+}
+
+void gather_rows(const Matrix &W, const int32_t *ids, int64_t T, float *Y) {
+    for (int64_t t = 0; t < T; ++t) convert_to_f32(W.dtype, W.row(ids[t]), Y + t * W.cols, size_t(W.cols));
+}
+
 Matrix convert_matrix(const Matrix &src, DType dtype, const char *what) {
     const int block = dtype_info(dtype).block_elems;
     if (src.cols % block != 0)
@@ -85,23 +213,13 @@ Matrix convert_matrix(const Matrix &src, DType dtype, const char *what) {
     out.data = out.owned.data();
     std::vector<float> row(size_t(src.cols));
     for (int64_t r = 0; r < src.rows; ++r) {
-        to_f32(src.dtype, src.row(r), row.data(), row.size());
+        convert_to_f32(src.dtype, src.row(r), row.data(), row.size());
         uint8_t *dst = out.owned.data() + size_t(r) * out.row_bytes();
         switch (dtype) {
         case DType::F32:
-            std::memcpy(dst, row.data(), row.size() * 4);
-            break;
         case DType::F16:
-            for (int64_t c = 0; c < src.cols; ++c) {
-                const uint16_t h = f32_to_f16(row[size_t(c)]);
-                std::memcpy(dst + 2 * c, &h, 2);
-            }
-            break;
         case DType::BF16:
-            for (int64_t c = 0; c < src.cols; ++c) {
-                const uint16_t h = f32_to_bf16(row[size_t(c)]);
-                std::memcpy(dst + 2 * c, &h, 2);
-            }
+            convert_from_f32(dtype, row.data(), dst, row.size());
             break;
         case DType::Q8_0:
             quantize_q8_0_row(row.data(), src.cols, dst);
@@ -114,3 +232,4 @@ Matrix convert_matrix(const Matrix &src, DType dtype, const char *what) {
 }
 
 } // namespace rwkvrt
+#endif

@@ -45,21 +45,21 @@ std::string folder_of(const std::string &path) {
 }
 
 // Creates a new file next to path, named <path>.tmp<pid>-<n>; O_EXCL never reuses an existing one.
-std::pair<int, std::string> create_temporary(const std::string &path) {
+int create_temporary(const std::string &path, std::string *tmp) {
     static std::atomic<unsigned> counter{0};
     for (;;) {
-        std::string tmp = cat(path, ".tmp", ::getpid(), "-", counter++);
-        const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd >= 0) return {fd, std::move(tmp)};
-        if (errno != EEXIST) fail(RWKVRT_ERR_IO, "cannot save '", path, "': cannot create '", tmp, "': ", reason(errno));
+        *tmp = cat(path, ".tmp", ::getpid(), "-", counter++);
+        const int fd = ::open(tmp->c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd >= 0) return fd;
+        if (errno != EEXIST) fail(RWKVRT_ERR_IO, "cannot save '", path, "': cannot create '", *tmp, "': ", reason(errno));
     }
 }
 
 } // namespace
 
 void write_file_atomically(const std::string &path, const uint8_t *data, size_t len) {
-    auto [raw_fd, tmp] = create_temporary(path);
-    Fd fd(raw_fd);
+    std::string tmp;
+    Fd fd(create_temporary(path, &tmp));
     auto give_up = [&](const char *what, int err) {
         ::unlink(tmp.c_str());
         fail(RWKVRT_ERR_IO, "cannot save '", path, "': ", what, " '", tmp, "' failed: ", reason(err),

@@ -35,7 +35,7 @@ bool documented(rwkvrt_status st) {
 void try_bytes(const uint8_t *data, size_t size) {
     // In memory: an exact-size heap copy, so that ASan sees any read past the end.
     std::vector<uint8_t> copy(data, data + size);
-    check(documented(rwkvrt_state_restore(g_state, size ? copy.data() : "", size)), "restore: undocumented status");
+    check(documented(rwkvrt_state_restore(g_state, size ? static_cast<const void *>(copy.data()) : "", size)), "restore: undocumented status");
     // Through a file, with the sampler state (if any) parsed by the sampler.
     FILE *f = std::fopen(g_file.c_str(), "wb");
     check(f && std::fwrite(data, 1, size, f) == size && std::fclose(f) == 0, "cannot write the input file");

@@ -125,9 +125,8 @@ TEST_CASE("state file sizes, and the accuracy cost of f16 and bf16 values") {
             for (size_t i = 0; i < got.size(); ++i) worst = std::max(worst, th::max_abs_diff(got[i], want[i]));
             report += cat_report("; ", type, " file ", 120 + 2 * n_values, " bytes, max |dlogit| ", first,
                                  " at the first step, ", worst, " over ", got.size(), " steps");
-            // Rounding the state to 11 (f16) or 8 (bf16) significant bits moves the logits by about as
-            // much relative to their size.
-            CHECK(worst < scale * (std::string(type) == "f16" ? 2e-3 : 1.6e-2));
+            // Measured on the five tiny models: at most 1.5e-4 (f16) and 8e-4 (bf16) of the largest logit.
+            CHECK(worst < scale * (std::string(type) == "f16" ? 1e-3 : 5e-3));
         }
         MESSAGE(report);
     }

@@ -1,0 +1,222 @@
+// Per-target SIMD decoding of stored weights to fp32 vectors, shared by the dot kernels (dot.cpp), the
+// bulk converters (convert.cpp) and the matrix product (linear.cpp). Included once per Highway target
+// through foreach_target.h, hence the toggling include guard.
+#if defined(RWKVRT_KERNELS_CONVERT_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef RWKVRT_KERNELS_CONVERT_INL_H_
+#undef RWKVRT_KERNELS_CONVERT_INL_H_
+#else
+#define RWKVRT_KERNELS_CONVERT_INL_H_
+#endif
+
+#include <cstdint>
+#include <cstring>
+
+#include "core/dtype.h"
+#include "hwy/highway.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace rwkvrt {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// At most 16 lanes, so that a 32-element block is a whole number of vectors and the 16 nibble bytes of
+// a q4/q5 block fill at least one.
+using DF = hn::CappedTag<float, 16>;
+using VF = hn::Vec<DF>;
+
+HWY_INLINE uint16_t LoadU16(const uint8_t *p) {
+    uint16_t v;
+    std::memcpy(&v, p, 2);
+    return v;
+}
+
+HWY_INLINE uint32_t LoadU32(const uint8_t *p) {
+    uint32_t v;
+    std::memcpy(&v, p, 4);
+    return v;
+}
+
+// Exact f16 → f32 for block scales and row tails, inline because it runs once per block.
+HWY_INLINE float HalfToFloat(uint16_t h) {
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+    return _cvtsh_ss(h); // F16C
+#else
+    const uint32_t em = h & 0x7fffu, exp = em >> 10;
+    uint32_t bits;
+    if (exp == 0) {
+        const float f = float(em) * (1.0f / 16777216.0f); // zero or subnormal: m · 2⁻²⁴
+        std::memcpy(&bits, &f, 4);
+    } else {
+        bits = (em << 13) + (exp == 31 ? 224u << 23 : 112u << 23); // rebias; inf/nan to exponent 255
+    }
+    bits |= uint32_t(h & 0x8000u) << 16;
+    float f;
+    std::memcpy(&f, &bits, 4);
+    return f;
+#endif
+}
+
+HWY_INLINE float BF16ToFloat(uint16_t h) {
+    const uint32_t bits = uint32_t(h) << 16;
+    float f;
+    std::memcpy(&f, &bits, 4);
+    return f;
+}
+
+HWY_INLINE VF LoadF32(DF df, const uint8_t *p) { return hn::LoadU(df, reinterpret_cast<const float *>(p)); }
+
+HWY_INLINE VF LoadBF16(DF df, const uint8_t *p) {
+    const hn::Rebind<uint16_t, DF> du16;
+    const hn::RebindToUnsigned<DF> du32;
+    const auto h = hn::LoadU(du16, reinterpret_cast<const uint16_t *>(p));
+    return hn::BitCast(df, hn::ShiftLeft<16>(hn::PromoteTo(du32, h)));
+}
+
+HWY_INLINE VF LoadF16(DF df, const uint8_t *p) {
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+    // F16C. Highway's emulation on older targets turns inf/nan into finite numbers, hence ours below.
+    const hn::Rebind<hwy::float16_t, DF> dh;
+    return hn::PromoteTo(df, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t *>(p)));
+#else
+    const hn::Rebind<uint16_t, DF> du16;
+    const hn::RebindToUnsigned<DF> du32;
+    const hn::RebindToSigned<DF> di32;
+    const auto h = hn::PromoteTo(du32, hn::LoadU(du16, reinterpret_cast<const uint16_t *>(p)));
+    const auto em = hn::And(h, hn::Set(du32, 0x7fffu));
+    const auto exp = hn::ShiftRight<10>(em);
+    auto normal = hn::Add(hn::ShiftLeft<13>(em), hn::Set(du32, 112u << 23));
+    normal = hn::IfThenElse(hn::Eq(exp, hn::Set(du32, 31u)), hn::Add(normal, hn::Set(du32, 112u << 23)), normal);
+    const auto sub = hn::BitCast(du32, hn::Mul(hn::ConvertTo(df, hn::BitCast(di32, em)), hn::Set(df, 1.0f / 16777216.0f)));
+    const auto bits = hn::IfThenElse(hn::Eq(exp, hn::Zero(du32)), sub, normal);
+    return hn::BitCast(df, hn::Or(hn::ShiftLeft<16>(hn::And(h, hn::Set(du32, 0x8000u))), bits));
+#endif
+}
+
+// ggml blocks of 32: Quant(df, block, j) gives the integer values of elements j .. j+lanes-1 as floats;
+// an element is d·q, or d·q + m when kHasMin.
+struct BlockQ8_0 {
+    static constexpr int kBytes = 34;
+    static constexpr bool kHasMin = false;
+    static float Scale(const uint8_t *b) { return HalfToFloat(LoadU16(b)); }
+    static float Min(const uint8_t *) { return 0.0f; }
+    static VF Quant(DF df, const uint8_t *b, size_t j) {
+        const hn::Rebind<int8_t, DF> di8;
+        const hn::RebindToSigned<DF> di32;
+        return hn::ConvertTo(df, hn::PromoteTo(di32, hn::LoadU(di8, reinterpret_cast<const int8_t *>(b + 2 + j))));
+    }
+};
+
+// Element j < 16 is the low nibble of byte j, element 16 + j its high nibble.
+HWY_INLINE hn::Vec<hn::RebindToUnsigned<DF>> Nibbles(DF, const uint8_t *qs, size_t j) {
+    const hn::Rebind<uint8_t, DF> du8;
+    const hn::RebindToUnsigned<DF> du32;
+    const auto bytes = hn::PromoteTo(du32, hn::LoadU(du8, qs + (j & 15)));
+    return j < 16 ? hn::And(bytes, hn::Set(du32, 15u)) : hn::ShiftRight<4>(bytes);
+}
+
+// The fifth bit of elements j .. j+lanes-1 (bit j+i of qh), as 16 or 0.
+HWY_INLINE hn::Vec<hn::RebindToUnsigned<DF>> HighBits(DF, uint32_t qh, size_t j) {
+    static constexpr uint32_t kBit[16] = {1u << 0, 1u << 1, 1u << 2,  1u << 3,  1u << 4,  1u << 5,  1u << 6,  1u << 7,
+                                          1u << 8, 1u << 9, 1u << 10, 1u << 11, 1u << 12, 1u << 13, 1u << 14, 1u << 15};
+    const hn::RebindToUnsigned<DF> du32;
+    const auto set = hn::TestBit(hn::Set(du32, qh >> j), hn::LoadU(du32, kBit));
+    return hn::IfThenElseZero(set, hn::Set(du32, 16u));
+}
+
+struct BlockQ4_0 {
+    static constexpr int kBytes = 18;
+    static constexpr bool kHasMin = false;
+    static float Scale(const uint8_t *b) { return HalfToFloat(LoadU16(b)); }
+    static float Min(const uint8_t *) { return 0.0f; }
+    static VF Quant(DF df, const uint8_t *b, size_t j) {
+        const hn::RebindToSigned<DF> di32;
+        return hn::ConvertTo(df, hn::Sub(hn::BitCast(di32, Nibbles(df, b + 2, j)), hn::Set(di32, 8)));
+    }
+};
+
+struct BlockQ4_1 {
+    static constexpr int kBytes = 20;
+    static constexpr bool kHasMin = true;
+    static float Scale(const uint8_t *b) { return HalfToFloat(LoadU16(b)); }
+    static float Min(const uint8_t *b) { return HalfToFloat(LoadU16(b + 2)); }
+    static VF Quant(DF df, const uint8_t *b, size_t j) {
+        const hn::RebindToSigned<DF> di32;
+        return hn::ConvertTo(df, hn::BitCast(di32, Nibbles(df, b + 4, j)));
+    }
+};
+
+struct BlockQ5_0 {
+    static constexpr int kBytes = 22;
+    static constexpr bool kHasMin = false;
+    static float Scale(const uint8_t *b) { return HalfToFloat(LoadU16(b)); }
+    static float Min(const uint8_t *) { return 0.0f; }
+    static VF Quant(DF df, const uint8_t *b, size_t j) {
+        const hn::RebindToSigned<DF> di32;
+        const auto q = hn::Or(Nibbles(df, b + 6, j), HighBits(df, LoadU32(b + 2), j));
+        return hn::ConvertTo(df, hn::Sub(hn::BitCast(di32, q), hn::Set(di32, 16)));
+    }
+};
+
+struct BlockQ5_1 {
+    static constexpr int kBytes = 24;
+    static constexpr bool kHasMin = true;
+    static float Scale(const uint8_t *b) { return HalfToFloat(LoadU16(b)); }
+    static float Min(const uint8_t *b) { return HalfToFloat(LoadU16(b + 2)); }
+    static VF Quant(DF df, const uint8_t *b, size_t j) {
+        const hn::RebindToSigned<DF> di32;
+        const auto q = hn::Or(Nibbles(df, b + 8, j), HighBits(df, LoadU32(b + 4), j));
+        return hn::ConvertTo(df, hn::BitCast(di32, q));
+    }
+};
+
+// Converts n elements of a plain (f32, f16, bf16) row.
+template <class Load, class Scalar>
+HWY_INLINE void ConvertPlain(const uint8_t *src, size_t elem_bytes, float *dst, size_t n, Load load, Scalar scalar) {
+    const DF df;
+    const size_t L = hn::Lanes(df);
+    size_t i = 0;
+    for (; i + L <= n; i += L) hn::StoreU(load(df, src + i * elem_bytes), df, dst + i);
+    for (; i < n; ++i) dst[i] = scalar(src + i * elem_bytes);
+}
+
+template <class Block>
+HWY_INLINE void ConvertBlocks(const uint8_t *src, float *dst, size_t n) {
+    const DF df;
+    const size_t L = hn::Lanes(df);
+    for (size_t b = 0; b < n / 32; ++b, src += Block::kBytes, dst += 32) {
+        const auto d = hn::Set(df, Block::Scale(src));
+        const auto m = hn::Set(df, Block::Min(src));
+        for (size_t j = 0; j < 32; j += L) {
+            const VF q = Block::Quant(df, src, j);
+            hn::StoreU(Block::kHasMin ? hn::MulAdd(q, d, m) : hn::Mul(q, d), df, dst + j);
+        }
+    }
+}
+
+// Converts n elements of type t at src to fp32 (n a multiple of 32 for block types).
+HWY_INLINE void ConvertRow(DType t, const uint8_t *src, float *dst, size_t n) {
+    switch (t) {
+    case DType::F32:
+        std::memcpy(dst, src, n * 4);
+        return;
+    case DType::F16:
+        return ConvertPlain(
+            src, 2, dst, n, [](DF df, const uint8_t *p) { return LoadF16(df, p); },
+            [](const uint8_t *p) { return HalfToFloat(LoadU16(p)); });
+    case DType::BF16:
+        return ConvertPlain(
+            src, 2, dst, n, [](DF df, const uint8_t *p) { return LoadBF16(df, p); },
+            [](const uint8_t *p) { return BF16ToFloat(LoadU16(p)); });
+    case DType::Q8_0: return ConvertBlocks<BlockQ8_0>(src, dst, n);
+    case DType::Q5_0: return ConvertBlocks<BlockQ5_0>(src, dst, n);
+    case DType::Q5_1: return ConvertBlocks<BlockQ5_1>(src, dst, n);
+    case DType::Q4_0: return ConvertBlocks<BlockQ4_0>(src, dst, n);
+    case DType::Q4_1: return ConvertBlocks<BlockQ4_1>(src, dst, n);
+    }
+}
+
+} // namespace HWY_NAMESPACE
+} // namespace rwkvrt
+HWY_AFTER_NAMESPACE();
+
+#endif // RWKVRT_KERNELS_CONVERT_INL_H_

@@ -1,0 +1,313 @@
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "core/dtype.h"
+#include "core/error.h"
+#include "hwy/targets.h"
+#include "kernels/convert.h"
+#include "kernels/dot.h"
+#include "kernels/matrix.h"
+#include "kernels/wkv.h"
+
+using namespace rwkvrt;
+
+namespace {
+
+constexpr DType kAllTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q8_0,
+                               DType::Q5_0, DType::Q5_1, DType::Q4_0, DType::Q4_1};
+
+// Runs f once per SIMD target compiled in and supported by this CPU, with the kernels dispatched to it.
+template <class F>
+void for_each_target(F f) {
+    for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
+        hwy::SetSupportedTargetsForTest(target);
+        hwy::GetChosenTarget().Update(hwy::SupportedTargets());
+        CAPTURE(hwy::TargetName(target));
+        f();
+    }
+    hwy::SetSupportedTargetsForTest(0);
+    hwy::GetChosenTarget().Update(hwy::SupportedTargets());
+}
+
+void put_u16(uint8_t *p, uint16_t v) { std::memcpy(p, &v, 2); }
+
+// n random elements of type t: plain types from normal floats over a wide range of magnitudes
+// (f16 subnormals included); block types with random quants and finite fp16 scales.
+std::vector<uint8_t> random_row(DType t, size_t n, std::mt19937 &rng) {
+    std::vector<uint8_t> out(dtype_bytes(t, n));
+    std::normal_distribution<float> normal;
+    std::uniform_int_distribution<int> exponent(-20, 4), byte(0, 255);
+    auto value = [&] { return std::ldexp(normal(rng), exponent(rng)); };
+    switch (t) {
+    case DType::F32:
+        for (size_t i = 0; i < n; ++i) {
+            const float f = value();
+            std::memcpy(out.data() + 4 * i, &f, 4);
+        }
+        break;
+    case DType::F16:
+        for (size_t i = 0; i < n; ++i) put_u16(out.data() + 2 * i, f32_to_f16(value()));
+        break;
+    case DType::BF16:
+        for (size_t i = 0; i < n; ++i) put_u16(out.data() + 2 * i, f32_to_bf16(value()));
+        break;
+    default: {
+        const DTypeInfo &info = dtype_info(t);
+        const bool has_min = t == DType::Q4_1 || t == DType::Q5_1;
+        for (size_t b = 0; b < n / 32; ++b) {
+            uint8_t *blk = out.data() + b * size_t(info.block_bytes);
+            for (int i = 0; i < info.block_bytes; ++i) blk[i] = uint8_t(byte(rng));
+            put_u16(blk, f32_to_f16(value()));
+            if (has_min) put_u16(blk + 2, f32_to_f16(value()));
+        }
+    }
+    }
+    return out;
+}
+
+std::vector<float> random_vector(size_t n, std::mt19937 &rng) {
+    std::normal_distribution<float> normal;
+    std::vector<float> x(n);
+    for (float &v : x) v = normal(rng);
+    return x;
+}
+
+std::vector<float> reference_f32(DType t, const uint8_t *row, size_t n) {
+    std::vector<float> w(n);
+    to_f32(t, row, w.data(), n);
+    return w;
+}
+
+// Σ w·x in double, and Σ |w·x| to scale the tolerance of a float sum.
+struct Ref {
+    double dot = 0, abs = 0;
+};
+Ref reference_dot(const std::vector<float> &w, const float *x) {
+    Ref r;
+    for (size_t i = 0; i < w.size(); ++i) {
+        r.dot += double(w[i]) * x[i];
+        r.abs += std::fabs(double(w[i]) * x[i]);
+    }
+    return r;
+}
+
+// Float sums of up to a few thousand terms, in any order: well inside 1e-5 of Σ |w·x|.
+void check_close(double got, const Ref &r) { CHECK(std::fabs(got - r.dot) <= 1e-5 * r.abs + 1e-30); }
+
+std::vector<size_t> lengths(DType t) {
+    if (dtype_info(t).block_elems > 1) return {32, 64, 96, 160, 352, 1024, 32 * 37};
+    return {1, 2, 3, 5, 7, 8, 9, 15, 16, 17, 31, 33, 63, 65, 100, 257, 1000, 1031};
+}
+
+Matrix random_matrix(DType t, int64_t rows, int64_t cols, std::mt19937 &rng) {
+    Matrix m;
+    m.rows = rows;
+    m.cols = cols;
+    m.dtype = t;
+    for (int64_t r = 0; r < rows; ++r) {
+        const std::vector<uint8_t> row = random_row(t, size_t(cols), rng);
+        m.owned.insert(m.owned.end(), row.begin(), row.end());
+    }
+    m.data = m.owned.data();
+    return m;
+}
+
+} // namespace
+
+TEST_CASE("kernels: dot products match a double-precision reference for every type, length and target") {
+    for_each_target([] {
+        std::mt19937 rng(7);
+        for (DType t : kAllTypes) {
+            CAPTURE(dtype_name(t));
+            const DotFn dot = dot_kernel(t);
+            for (size_t n : lengths(t)) {
+                CAPTURE(n);
+                const std::vector<uint8_t> row = random_row(t, n, rng);
+                const std::vector<float> x = random_vector(n, rng);
+                check_close(dot(row.data(), x.data(), int64_t(n)), reference_dot(reference_f32(t, row.data(), n), x.data()));
+            }
+        }
+    });
+}
+
+TEST_CASE("kernels: bulk conversion gives the values of to_f32") {
+    for_each_target([] {
+        std::mt19937 rng(11);
+        SUBCASE("every f16 and bf16 value, nan as nan") {
+            std::vector<uint8_t> all(65536 * 2);
+            for (uint32_t i = 0; i < 65536; ++i) put_u16(all.data() + 2 * i, uint16_t(i));
+            for (DType t : {DType::F16, DType::BF16}) {
+                CAPTURE(dtype_name(t));
+                std::vector<float> fast(65536), ref(65536);
+                convert_to_f32(t, all.data(), fast.data(), 65536);
+                to_f32(t, all.data(), ref.data(), 65536);
+                size_t mismatches = 0;
+                for (size_t i = 0; i < 65536; ++i) {
+                    const bool same = std::isnan(ref[i]) ? std::isnan(fast[i]) : std::memcmp(&fast[i], &ref[i], 4) == 0;
+                    mismatches += !same;
+                }
+                CHECK(mismatches == 0);
+            }
+        }
+        SUBCASE("every type, odd lengths") {
+            // d·q is exact in fp32 for the block types, so fusing d·q + m changes nothing either.
+            for (DType t : kAllTypes) {
+                CAPTURE(dtype_name(t));
+                for (size_t n : lengths(t)) {
+                    CAPTURE(n);
+                    const std::vector<uint8_t> row = random_row(t, n, rng);
+                    const std::vector<float> ref = reference_f32(t, row.data(), n);
+                    std::vector<float> fast(n);
+                    convert_to_f32(t, row.data(), fast.data(), n);
+                    CHECK(std::memcmp(fast.data(), ref.data(), n * 4) == 0);
+                }
+            }
+        }
+    });
+}
+
+TEST_CASE("kernels: bulk conversion to f16 and bf16 rounds like f32_to_f16 and f32_to_bf16") {
+    for_each_target([] {
+        std::mt19937 rng(13);
+        std::normal_distribution<float> normal;
+        std::uniform_int_distribution<int> exponent(-30, 18);
+        std::uniform_int_distribution<uint32_t> half(0, 0x7bfe);
+        // Wide magnitudes, exact ties between neighbouring halves and bfloats, and the edges.
+        std::vector<float> x;
+        for (int i = 0; i < 600; ++i) x.push_back(std::ldexp(normal(rng), exponent(rng)));
+        for (int i = 0; i < 200; ++i) {
+            const uint16_t h = uint16_t(half(rng));
+            x.push_back((f16_to_f32(h) + f16_to_f32(uint16_t(h + 1))) / 2);
+            const uint32_t tie = uint32_t(half(rng)) << 16 | 0x8000u;
+            float f;
+            std::memcpy(&f, &tie, 4);
+            x.push_back(f);
+        }
+        for (float f : {0.0f, -0.0f, 65504.0f, 65519.99f, 65520.0f, -70000.0f, 6e-8f, 3e-8f, 1e-40f, INFINITY, -INFINITY})
+            x.push_back(f);
+        for (DType t : {DType::F16, DType::BF16}) {
+            CAPTURE(dtype_name(t));
+            for (bool with_nan : {false, true}) {
+                std::vector<float> in = x;
+                if (with_nan) in.insert(in.end() - 5, NAN);
+                std::vector<uint16_t> fast(in.size());
+                convert_from_f32(t, in.data(), fast.data(), in.size());
+                size_t mismatches = 0;
+                for (size_t i = 0; i < in.size(); ++i)
+                    mismatches += fast[i] != (t == DType::F16 ? f32_to_f16(in[i]) : f32_to_bf16(in[i]));
+                CHECK(mismatches == 0);
+            }
+        }
+    });
+}
+
+TEST_CASE("kernels: linear with T > 1 agrees with T = 1 for every type, and with any thread count") {
+    for_each_target([] {
+        std::mt19937 rng(3);
+        struct Shape {
+            int64_t rows, cols, T;
+        };
+        // Row counts off the micro-tile, token counts off the vector width, inputs over several blocks.
+        const Shape shapes[] = {{1, 32, 2}, {7, 64, 3}, {13, 96, 9}, {50, 2048, 40}, {37, 320, 17}, {64, 1024, 33}};
+        for (DType t : kAllTypes) {
+            CAPTURE(dtype_name(t));
+            for (const Shape &s : shapes) {
+                CAPTURE(s.rows);
+                CAPTURE(s.cols);
+                CAPTURE(s.T);
+                const Matrix W = random_matrix(t, s.rows, s.cols, rng);
+                const std::vector<float> X = random_vector(size_t(s.T * s.cols), rng);
+                std::vector<float> Y(size_t(s.T * s.rows)), Y3(Y.size()), y(size_t(s.rows));
+                linear(W, X.data(), s.T, Y.data(), 1);
+                linear(W, X.data(), s.T, Y3.data(), 3);
+                CHECK(std::memcmp(Y.data(), Y3.data(), Y.size() * 4) == 0);
+                for (int64_t tok = 0; tok < s.T; ++tok) {
+                    const float *x = X.data() + tok * s.cols;
+                    linear(W, x, 1, y.data(), 2);
+                    for (int64_t r = 0; r < s.rows; ++r) {
+                        const Ref ref = reference_dot(reference_f32(t, W.row(r), size_t(s.cols)), x);
+                        check_close(Y[size_t(tok * s.rows + r)], ref);
+                        check_close(y[size_t(r)], ref);
+                    }
+                }
+            }
+        }
+    });
+}
+
+TEST_CASE("kernels: convert_matrix round trips") {
+    std::mt19937 rng(5);
+    const Matrix src = random_matrix(DType::F32, 5, 96, rng);
+    const auto *s = reinterpret_cast<const float *>(src.data);
+    auto as_f32 = [](const Matrix &m) {
+        std::vector<float> out(size_t(m.rows * m.cols));
+        gather_rows(m, std::vector<int32_t>{0, 1, 2, 3, 4}.data(), m.rows, out.data());
+        return out;
+    };
+    SUBCASE("f16 and bf16 hold the rounded values, and come back unchanged") {
+        for (DType t : {DType::F16, DType::BF16}) {
+            CAPTURE(dtype_name(t));
+            const Matrix half = convert_matrix(src, t, "w");
+            const std::vector<float> back = as_f32(half);
+            for (size_t i = 0; i < back.size(); ++i) {
+                const float rounded = t == DType::F16 ? f16_to_f32(f32_to_f16(s[i])) : bf16_to_f32(f32_to_bf16(s[i]));
+                CHECK(back[i] == rounded);
+            }
+            const Matrix again = convert_matrix(convert_matrix(half, DType::F32, "w"), t, "w");
+            CHECK(again.owned == half.owned);
+        }
+    }
+    SUBCASE("q8_0 is within half a step of each block's scale") {
+        const Matrix q = convert_matrix(src, DType::Q8_0, "w");
+        const std::vector<float> back = as_f32(q);
+        for (size_t b = 0; b < back.size() / 32; ++b) {
+            float amax = 0;
+            for (size_t j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(s[b * 32 + j]));
+            for (size_t j = 0; j < 32; ++j) CHECK(std::fabs(back[b * 32 + j] - s[b * 32 + j]) <= 0.5f * amax / 127 * 1.01f);
+        }
+        const Matrix again = convert_matrix(convert_matrix(q, DType::F32, "w"), DType::Q8_0, "w");
+        CHECK(again.owned == q.owned);
+    }
+    SUBCASE("block types need whole blocks") {
+        const Matrix odd = random_matrix(DType::F32, 2, 40, rng);
+        CHECK_THROWS_AS(convert_matrix(odd, DType::Q8_0, "w"), Error);
+    }
+}
+
+TEST_CASE("kernels: wkv7 matches the recurrence written out in double precision") {
+    for_each_target([] {
+        std::mt19937 rng(9);
+        for (int64_t N : {4, 11, 64}) {
+            CAPTURE(N);
+            const int64_t T = 3, H = 2, C = H * N;
+            const std::vector<float> r = random_vector(size_t(T * C), rng), k = random_vector(size_t(T * C), rng),
+                                     v = random_vector(size_t(T * C), rng), a = random_vector(size_t(T * C), rng),
+                                     b = random_vector(size_t(T * C), rng);
+            std::vector<float> w(size_t(T * C));
+            std::uniform_real_distribution<float> decay(0.5f, 1.0f);
+            for (float &x : w) x = decay(rng);
+            std::vector<float> S = random_vector(size_t(H * N * N), rng), y(size_t(T * C));
+            std::vector<double> Sd(S.begin(), S.end());
+            wkv7(T, H, N, r.data(), w.data(), k.data(), v.data(), a.data(), b.data(), S.data(), y.data(), 2);
+            for (int64_t t = 0; t < T; ++t)
+                for (int64_t h = 0; h < H; ++h)
+                    for (int64_t i = 0; i < N; ++i) {
+                        const int64_t o = t * C + h * N;
+                        double *row = Sd.data() + (h * N + i) * N;
+                        double sa = 0, out = 0, mag = 0;
+                        for (int64_t j = 0; j < N; ++j) sa += double(a[size_t(o + j)]) * row[j];
+                        for (int64_t j = 0; j < N; ++j) {
+                            row[j] = row[j] * w[size_t(o + j)] + sa * b[size_t(o + j)] + double(v[size_t(o + i)]) * k[size_t(o + j)];
+                            out += row[j] * r[size_t(o + j)];
+                            mag += std::fabs(row[j] * r[size_t(o + j)]);
+                        }
+                        CHECK(std::fabs(y[size_t(o + i)] - out) <= 1e-4 * (mag + 1));
+                    }
+            for (size_t i = 0; i < S.size(); ++i) CHECK(std::fabs(S[i] - Sd[i]) <= 1e-4 * (std::fabs(Sd[i]) + 1));
+        }
+    });
+}
