@@ -184,17 +184,17 @@ RWKVRT_API rwkvrt_status rwkvrt_state_restore(rwkvrt_state *state, const void *b
  * fingerprint of its weights and a checksum. A file saved by this version stays loadable by later
  * versions; loading refuses, with a message naming the difference, a file made for another model, a
  * damaged file or one from a newer library: it never yields a silently wrong state.
- * The fingerprint is of the weights as stored in the model file: the same file, loaded with any
- * weight_type, accepts its states; another checkpoint, or the same model converted to another file
- * or type, refuses them. */
+ * The fingerprint is of the weights as stored in the model file: the same file loaded with any
+ * weight_type, or the same tensors in another file format, accepts its states; another checkpoint, or
+ * the same model stored in another type (e.g. converted to fp16), refuses them. */
 
 typedef struct rwkvrt_state_save_options {
-    size_t struct_size;            /* set by rwkvrt_state_save_options_default(); fields are only ever appended */
-    const char *value_type;        /* NULL or "f32" (default): exact. "f16" or "bf16": half the size; the
-                                    * continuation then differs slightly (see docs/STATE_FORMAT.md). f16
-                                    * saves values beyond +-65504 as +-65504 (logged as a warning). */
-    const rwkvrt_sampler *sampler; /* NULL, or a sampler whose whole state is saved in the file too, so that
-                                    * generation resumes exactly (rwkvrt_state_load_ex()). */
+    size_t struct_size; /* set by rwkvrt_state_save_options_default(); fields are only ever appended */
+    const char *value_type; /* NULL or "f32" (default): exact. "f16" or "bf16": half the size; the
+                             * continuation then differs slightly (see docs/STATE_FORMAT.md). f16 saves
+                             * values beyond +-65504 as +-65504 (logged as a warning). */
+    const rwkvrt_sampler *sampler; /* NULL, or a sampler whose whole state is saved in the file too, so
+                                    * that generation resumes exactly (rwkvrt_state_load_ex()). */
 } rwkvrt_state_save_options;
 
 /* The defaults: f32 values, no sampler. */
@@ -214,7 +214,7 @@ RWKVRT_API rwkvrt_status rwkvrt_state_save(const rwkvrt_state *state, const char
 RWKVRT_API rwkvrt_status rwkvrt_state_save_ex(const rwkvrt_state *state, const char *path,
                                               const rwkvrt_state_save_options *options);
 
-/* Replaces the state with one saved by rwkvrt_state_save() on the same model (same weights file).
+/* Replaces the state with one saved by rwkvrt_state_save() on the same model (the same weights).
  * A sampler state in the file is ignored. See rwkvrt_state_load_ex() for the errors. */
 RWKVRT_API rwkvrt_status rwkvrt_state_load(rwkvrt_state *state, const char *path);
 
@@ -255,7 +255,8 @@ RWKVRT_API rwkvrt_status rwkvrt_state_set_metadata(rwkvrt_state *state, const vo
  * - data: receives a pointer to its bytes, owned by the state, followed by a zero byte (not counted),
  *   so text metadata is a C string. Valid until the next call that changes or frees the state.
  * - len: receives the number of bytes (0 if none was set). */
-RWKVRT_API rwkvrt_status rwkvrt_state_get_metadata(const rwkvrt_state *state, const void **data, size_t *len);
+RWKVRT_API rwkvrt_status rwkvrt_state_get_metadata(const rwkvrt_state *state, const void **data,
+                                                   size_t *len);
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Tokenizers                                                                                      */

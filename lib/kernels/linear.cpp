@@ -28,7 +28,8 @@ namespace HWY_NAMESPACE {
 // of kMR rows whose elements are broadcast against vectors of tokens. Xᵀ is packed once, in panels of
 // NV vectors of tokens (zero-padded). Each task is a band of weight rows; it walks the inputs in
 // blocks of kc so that the block of packed Xᵀ it reuses for every row of the band stays in L2, and
-// accumulates the band's Yᵀ in a buffer of its own, written back transposed at the end.
+// accumulates the band's Yᵀ in a buffer of its own, written back transposed at the end. Panels and
+// bands are handed out dynamically: on a shared machine the threads that run take more of them.
 
 // Weight rows per micro-tile: kMR × 2 vector accumulators, the broadcast and two token vectors fit
 // the 16 registers of AVX2.
@@ -103,7 +104,7 @@ void Gemm(const Matrix &W, const float *X, int64_t T, float *Y, int n_threads) {
     {
         float *const a = xp + K * tp + size_t(omp_get_thread_num()) * (a_size + yt_size);
         float *const yt = a + a_size;
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic)
         for (int64_t p = 0; p < int64_t(panels); ++p) {
             // By 16 inputs: one cache line of each row of X read at a time, into 16 lines of the
             // panel that stay in L1 (rows of X a power of two apart would evict each other).
@@ -115,7 +116,6 @@ void Gemm(const Matrix &W, const float *X, int64_t T, float *Y, int n_threads) {
                     for (size_t k = k0; k < k0 + kn; ++k) dst[k * pw + j] = j < n ? X[(t0 + j) * K + k] : 0.0f;
             }
         }
-        // Dynamic: on a shared machine the threads that run take more of the bands.
 #pragma omp for schedule(dynamic)
         for (int64_t band = 0; band < bands; ++band) {
             const size_t r0 = size_t(band) * band_tiles * kMR, r1 = std::min(N, r0 + band_tiles * kMR);

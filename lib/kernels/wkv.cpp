@@ -22,9 +22,10 @@ void Wkv7(int64_t T, int64_t H, int64_t N, const float *r, const float *w, const
     using V = hn::Vec<decltype(df)>;
     const int64_t L = int64_t(hn::Lanes(df));
     const int64_t C = H * N;
-    // One token's step (about 10 flops per state element) is not worth waking threads for.
+    // One token's step (about 10 flops per state element) is not worth waking threads for. Heads are
+    // handed out dynamically: on a shared machine the threads that run take more of them.
     const int threads = H > 1 && T * H * N * N >= (int64_t(1) << 18) ? n_threads : 1;
-#pragma omp parallel for num_threads(threads) schedule(static)
+#pragma omp parallel for num_threads(threads) schedule(dynamic)
     for (int64_t h = 0; h < H; ++h) {
         float *Sh = S + h * N * N;
         for (int64_t t = 0; t < T; ++t) {

@@ -176,7 +176,8 @@ Snapshot parse_snapshot(const Model &model, const uint8_t *data, size_t len) {
              "; this model is ", hex(model.fingerprint()), ")");
     const uint64_t n_values = get64(data + 88);
     if (n_values != model.arch().state_floats())
-        fail(RWKVRT_ERR_FORMAT, "state payload has ", n_values, " values; this model's state has ", model.arch().state_floats());
+        fail(RWKVRT_ERR_FORMAT, "state payload has ", n_values, " values; this model's state has ",
+             model.arch().state_floats());
 
     Snapshot s;
     const uint64_t meta_len = get64(data + 96), sampler_len = get64(data + 104);

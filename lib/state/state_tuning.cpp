@@ -17,13 +17,14 @@ namespace {
 constexpr std::string_view kPrefix = "blocks.", kSuffix = ".att.time_state";
 
 // The layer of a name "blocks.<i>.att.time_state" (i in canonical decimal), or nullopt.
-std::optional<int64_t> tuned_layer(std::string_view name) {
-    if (!name.starts_with(kPrefix) || !name.ends_with(kSuffix)) return std::nullopt;
-    const std::string_view digits = name.substr(kPrefix.size(), name.size() - kPrefix.size() - kSuffix.size());
-    int64_t i = -1;
-    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), i);
-    if (ec != std::errc() || end != digits.data() + digits.size() || digits.empty() || (digits[0] == '0' && digits.size() > 1))
+std::optional<uint64_t> tuned_layer(std::string_view name) {
+    if (name.size() <= kPrefix.size() + kSuffix.size() || !name.starts_with(kPrefix) || !name.ends_with(kSuffix))
         return std::nullopt;
+    const std::string_view digits = name.substr(kPrefix.size(), name.size() - kPrefix.size() - kSuffix.size());
+    uint64_t i = 0; // unsigned: from_chars then takes digits only, no sign
+    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), i);
+    const bool canonical = digits[0] != '0' || digits.size() == 1;
+    if (ec != std::errc() || end != digits.data() + digits.size() || !canonical) return std::nullopt;
     return i;
 }
 
@@ -49,9 +50,9 @@ void load_initial_state(State &state, const std::string &path) {
     std::vector<std::string> unexpected, missing, problems;
     bool any_time_state = false;
     for (const TensorView &t : file->tensors()) {
-        const std::optional<int64_t> i = tuned_layer(t.name);
+        const std::optional<uint64_t> i = tuned_layer(t.name);
         any_time_state |= i.has_value();
-        if (i && *i < hp.n_layer) layers[size_t(*i)] = &t;
+        if (i && *i < uint64_t(hp.n_layer)) layers[size_t(*i)] = &t;
         else unexpected.push_back(t.name);
     }
     if (!any_time_state)

@@ -35,7 +35,8 @@ bool documented(rwkvrt_status st) {
 void try_bytes(const uint8_t *data, size_t size) {
     // In memory: an exact-size heap copy, so that ASan sees any read past the end.
     std::vector<uint8_t> copy(data, data + size);
-    check(documented(rwkvrt_state_restore(g_state, size ? static_cast<const void *>(copy.data()) : "", size)), "restore: undocumented status");
+    const void *bytes = size ? static_cast<const void *>(copy.data()) : "";
+    check(documented(rwkvrt_state_restore(g_state, bytes, size)), "restore: undocumented status");
     // Through a file, with the sampler state (if any) parsed by the sampler.
     FILE *f = std::fopen(g_file.c_str(), "wb");
     check(f && std::fwrite(data, 1, size, f) == size && std::fclose(f) == 0, "cannot write the input file");
@@ -52,6 +53,7 @@ extern "C" int LLVMFuzzerInitialize(int *, char ***) {
     check(rwkvrt_sampler_new(nullptr, rwkvrt_model_n_vocab(g_model), &g_sampler) == RWKVRT_OK, "cannot create a sampler");
     const char *tmp = std::getenv("TMPDIR");
     g_file = std::string(tmp ? tmp : "/tmp") + "/fuzz_state." + std::to_string(::getpid()) + ".rwkvstate";
+    std::atexit([] { std::remove(g_file.c_str()); });
     return 0;
 }
 

@@ -23,7 +23,8 @@ int main(int argc, char **argv) {
         }
         rwkvrt_state *s = nullptr;
         rwkvrt_sampler *sampler = nullptr;
-        if (rwkvrt_state_new(m, &s) != RWKVRT_OK || rwkvrt_sampler_new(nullptr, rwkvrt_model_n_vocab(m), &sampler) != RWKVRT_OK) {
+        if (rwkvrt_state_new(m, &s) != RWKVRT_OK ||
+            rwkvrt_sampler_new(nullptr, rwkvrt_model_n_vocab(m), &sampler) != RWKVRT_OK) {
             std::fprintf(stderr, "%s\n", rwkvrt_last_error());
             return 1;
         }

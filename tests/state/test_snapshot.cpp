@@ -13,14 +13,21 @@ using sh::Bytes;
 
 void put32(Bytes &b, size_t at, uint32_t v) { for (int i = 0; i < 4; ++i) b[at + i] = uint8_t(v >> (8 * i)); }
 void put64(Bytes &b, size_t at, uint64_t v) { for (int i = 0; i < 8; ++i) b[at + i] = uint8_t(v >> (8 * i)); }
-uint32_t get32(const Bytes &b, size_t at) { uint32_t v = 0; for (int i = 0; i < 4; ++i) v |= uint32_t(b[at + i]) << (8 * i); return v; }
-uint64_t get64(const Bytes &b, size_t at) { uint64_t v = 0; for (int i = 0; i < 8; ++i) v |= uint64_t(b[at + i]) << (8 * i); return v; }
+uint64_t get(const Bytes &b, size_t at, int n) {
+    uint64_t v = 0;
+    for (int i = 0; i < n; ++i) v |= uint64_t(b[at + size_t(i)]) << (8 * i);
+    return v;
+}
+uint32_t get32(const Bytes &b, size_t at) { return uint32_t(get(b, at, 4)); }
+uint64_t get64(const Bytes &b, size_t at) { return get(b, at, 8); }
 
 // Recomputes the trailing checksum, so a test reaches the checks behind it.
 void fix_checksum(Bytes &b) { put64(b, b.size() - 8, XXH3_64bits(b.data(), b.size() - 8)); }
 
 // An empty input still passes a valid pointer: the format's check is under test, not the argument's.
-rwkvrt_status restore(rwkvrt_state *s, const Bytes &b) { return rwkvrt_state_restore(s, b.empty() ? "" : (const void *)b.data(), b.size()); }
+rwkvrt_status restore(rwkvrt_state *s, const Bytes &b) {
+    return rwkvrt_state_restore(s, b.empty() ? "" : static_cast<const void *>(b.data()), b.size());
+}
 
 std::string last_error() { return rwkvrt_last_error(); }
 
@@ -222,10 +229,17 @@ TEST_CASE("every kind of damage gets its documented status and leaves the state 
         th::StatePtr t = th::new_state(bf16.get());
         CHECK(restore(t.get(), good) == RWKVRT_ERR_MISMATCH);
         CHECK_MESSAGE(last_error().find("fingerprint") != std::string::npos, last_error());
-        // Converting the weights at load keeps the fingerprint: the file is the same.
-        th::ModelPtr converted = th::load(testdata::path("pth/tiny-rwkv-7v0-834K-fp32.pth"), "bf16");
-        th::StatePtr u = th::new_state(converted.get());
-        CHECK(restore(u.get(), good) == RWKVRT_OK);
+        // Converting the weights at load keeps the fingerprint: the file is the same. So do the same
+        // tensors in another container; another stored type does not.
+        auto restores_into = [&](const std::string &rel, const char *weight_type = nullptr) {
+            th::ModelPtr model = th::load(testdata::path(rel), weight_type);
+            th::StatePtr u = th::new_state(model.get());
+            return restore(u.get(), good);
+        };
+        CHECK(restores_into("pth/tiny-rwkv-7v0-834K-fp32.pth", "bf16") == RWKVRT_OK);
+        CHECK(restores_into("safetensors/tiny-rwkv-7v0-834K-fp32.safetensors") == RWKVRT_OK);
+        CHECK(restores_into("rwkvcpp/tiny-rwkv-7v0-834K-FP32.bin") == RWKVRT_OK);
+        CHECK(restores_into("rwkvcpp/tiny-rwkv-7v0-834K-FP16.bin") == RWKVRT_ERR_MISMATCH);
     }
 }
 
@@ -254,7 +268,8 @@ TEST_CASE("a deterministic corpus of mutated snapshots: documented statuses only
                 if (field + 8 <= b.size()) put64(b, field, v);
                 break;
             }
-            case 5: b.erase(b.begin() + ptrdiff_t(at), b.begin() + ptrdiff_t(std::min(b.size(), at + 1 + rng() % 64))); break;
+            case 5: b.erase(b.begin() + ptrdiff_t(at), b.begin() + ptrdiff_t(std::min(b.size(), at + 1 + rng() % 64)));
+                break;
             }
         }
         if (rng() % 2 && b.size() >= 16) fix_checksum(b);

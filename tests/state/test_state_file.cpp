@@ -28,7 +28,8 @@ SamplerPtr new_sampler(float temperature, uint64_t seed) {
 }
 
 // Generates n tokens from the state's logits; the state and the sampler advance.
-std::vector<int32_t> generate(const rwkvrt_model *m, rwkvrt_state *s, rwkvrt_sampler *sampler, std::vector<float> logits, int n) {
+std::vector<int32_t> generate(const rwkvrt_model *m, rwkvrt_state *s, rwkvrt_sampler *sampler,
+                              std::vector<float> logits, int n) {
     std::vector<int32_t> out;
     for (int i = 0; i < n; ++i) {
         int32_t t = 0;

@@ -112,7 +112,8 @@ TEST_CASE("a state-tuning file for another model is refused, naming what does no
     auto expect = [&](const std::vector<Tensor> &tensors, rwkvrt_status want, std::vector<std::string> needles) {
         write_safetensors(path, tensors);
         CHECK(rwkvrt_state_load_initial(s.get(), path.c_str()) == want);
-        for (const std::string &n : needles) CHECK_MESSAGE(last_error().find(n) != std::string::npos, last_error(), " lacks ", n);
+        for (const std::string &n : needles)
+            CHECK_MESSAGE(last_error().find(n) != std::string::npos, last_error(), " lacks ", n);
         CHECK(sh::snapshot(s.get()) == before);
     };
 
@@ -124,8 +125,12 @@ TEST_CASE("a state-tuning file for another model is refused, naming what does no
     t.push_back({"blocks." + std::to_string(hp.n_layer) + ".att.time_state", {hp.n_head, hp.head_size, hp.head_size},
                  std::vector<float>(size_t(hp.n_head * hp.head_size * hp.head_size))});
     t.push_back({"blocks.0.att.time_decay", {4}, {1, 2, 3, 4}});
+    t.push_back({"blocks.-1.att.time_state", {1}, {0}}); // not layer -1, nor layer 1
+    t.push_back({"blocks.01.att.time_state", {1}, {0}});
+    t.push_back({"blocks.att.time_state", {1}, {0}});
     expect(t, RWKVRT_ERR_MISMATCH,
-           {"unexpected blocks." + std::to_string(hp.n_layer) + ".att.time_state, blocks.0.att.time_decay"});
+           {"unexpected blocks." + std::to_string(hp.n_layer) +
+                ".att.time_state, blocks.0.att.time_decay, blocks.-1.att.time_state, blocks.01.att.time_state and 1 more"});
 
     t = tuning_tensors(hp);
     t[2].shape = {hp.n_head, hp.head_size * hp.head_size};
@@ -134,7 +139,8 @@ TEST_CASE("a state-tuning file for another model is refused, naming what does no
     expect({{"emb.weight", {2, 2}, {1, 2, 3, 4}}}, RWKVRT_ERR_FORMAT, {"not a state-tuning file"});
 
     // A model file is not a state-tuning file either.
-    CHECK(rwkvrt_state_load_initial(s.get(), testdata::path("pth/tiny-rwkv-7v0-834K-fp32.pth").c_str()) == RWKVRT_ERR_FORMAT);
+    const std::string model_file = testdata::path("pth/tiny-rwkv-7v0-834K-fp32.pth");
+    CHECK(rwkvrt_state_load_initial(s.get(), model_file.c_str()) == RWKVRT_ERR_FORMAT);
     CHECK(rwkvrt_state_load_initial(s.get(), (path + ".missing").c_str()) == RWKVRT_ERR_IO);
     CHECK(sh::snapshot(s.get()) == before);
 }
