@@ -1,6 +1,7 @@
 // Shared by the C shim files: the boundary where C++ exceptions become status codes.
 #pragma once
 
+#include <cstring>
 #include <new>
 #include <string>
 
@@ -39,6 +40,16 @@ rwkvrt_status guard(Fn &&fn) noexcept {
 template <class T>
 void require(const T *p, const char *name) {
     if (!p) fail(RWKVRT_ERR_ARGUMENT, name, " is NULL");
+}
+
+// The caller's options over `defaults`: only the struct_size bytes the caller's struct has are read,
+// since it may predate fields appended later. `factory` names the *_default() function in the message.
+template <class Options>
+Options read_options(const Options &given, Options defaults, const char *factory) {
+    if (given.struct_size < sizeof(size_t) || given.struct_size > sizeof defaults)
+        fail(RWKVRT_ERR_ARGUMENT, "options->struct_size is ", given.struct_size, "; initialise options with ", factory, "()");
+    std::memcpy(&defaults, &given, given.struct_size);
+    return defaults;
 }
 
 } // namespace rwkvrt::api

@@ -30,12 +30,7 @@ constexpr const char *kVersion =
 ModelOptions model_options(const rwkvrt_load_options *o) {
     ModelOptions m;
     if (!o) return m;
-    // Read only the fields the caller's struct has (it may predate fields appended later).
-    rwkvrt_load_options full = rwkvrt_load_options_default();
-    if (o->struct_size < sizeof(size_t) || o->struct_size > sizeof full)
-        fail(RWKVRT_ERR_ARGUMENT, "options->struct_size is ", o->struct_size,
-             "; initialise options with rwkvrt_load_options_default()");
-    std::memcpy(&full, o, o->struct_size);
+    const rwkvrt_load_options full = api::read_options(*o, rwkvrt_load_options_default(), "rwkvrt_load_options_default");
     m.n_threads = full.n_threads;
     m.use_mmap = full.use_mmap != 0;
     if (full.weight_type) {

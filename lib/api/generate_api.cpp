@@ -20,11 +20,7 @@ namespace {
 GenerateOptions generate_options(const rwkvrt_generate_options *o) {
     GenerateOptions g;
     if (!o) return g;
-    rwkvrt_generate_options full = rwkvrt_generate_options_default();
-    if (o->struct_size < sizeof(size_t) || o->struct_size > sizeof full)
-        fail(RWKVRT_ERR_ARGUMENT, "options->struct_size is ", o->struct_size,
-             "; initialise options with rwkvrt_generate_options_default()");
-    std::memcpy(&full, o, o->struct_size);
+    const rwkvrt_generate_options full = api::read_options(*o, rwkvrt_generate_options_default(), "rwkvrt_generate_options_default");
     g.max_tokens = full.max_tokens;
     g.end_token = full.end_token;
     if (full.n_stop && !full.stop) fail(RWKVRT_ERR_ARGUMENT, "options->stop is NULL but n_stop is ", full.n_stop);

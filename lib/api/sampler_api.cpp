@@ -12,12 +12,7 @@ namespace {
 
 SamplerOptions sampler_options(const rwkvrt_sampler_options *o) {
     if (!o) return SamplerOptions{};
-    // Read only the fields the caller's struct has (it may predate fields appended later).
-    rwkvrt_sampler_options full = rwkvrt_sampler_options_default();
-    if (o->struct_size < sizeof(size_t) || o->struct_size > sizeof full)
-        fail(RWKVRT_ERR_ARGUMENT, "options->struct_size is ", o->struct_size,
-             "; initialise options with rwkvrt_sampler_options_default()");
-    std::memcpy(&full, o, o->struct_size);
+    const rwkvrt_sampler_options full = api::read_options(*o, rwkvrt_sampler_options_default(), "rwkvrt_sampler_options_default");
     return SamplerOptions{full.temperature,      full.top_k,            full.top_p,
                           full.min_p,            full.repetition_penalty, full.presence_penalty,
                           full.frequency_penalty, full.penalty_decay,    full.seed};

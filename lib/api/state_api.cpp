@@ -22,13 +22,8 @@ StateDType value_type(const char *name) {
 }
 
 rwkvrt_state_save_options save_options(const rwkvrt_state_save_options *o) {
-    rwkvrt_state_save_options full = rwkvrt_state_save_options_default();
-    if (!o) return full;
-    // Read only the fields the caller's struct has (it may predate fields appended later).
-    if (o->struct_size < sizeof(size_t) || o->struct_size > sizeof full)
-        fail(RWKVRT_ERR_ARGUMENT, "options->struct_size is ", o->struct_size,
-             "; initialise options with rwkvrt_state_save_options_default()");
-    std::memcpy(&full, o, o->struct_size);
+    if (!o) return rwkvrt_state_save_options_default();
+    const rwkvrt_state_save_options full = api::read_options(*o, rwkvrt_state_save_options_default(), "rwkvrt_state_save_options_default");
     return full;
 }
 
