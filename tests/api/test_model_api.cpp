@@ -49,7 +49,7 @@ TEST_CASE("token mode, sequence mode and chunked feeding agree") {
         const std::vector<float> seq = th::logits_after(m.get(), tokens);
         const std::vector<float> one = th::logits_after(m.get(), tokens, true);
         const double d = th::max_abs_diff(seq, one);
-        MESSAGE(file, ": token mode vs sequence mode max |diff| = ", d);
+        MESSAGE(std::string(file), ": token mode vs sequence mode max |diff| = ", d);
         CHECK(d <= 1e-4);
     }
 }
