@@ -54,15 +54,17 @@ def test_one_state_used_by_two_threads_at_once_is_refused(model):
     state = one_core.new_state()
     started = threading.Event()
 
+    very_long = np.arange(30000) % 256  # seconds of work, so the second call surely overlaps it
+
     def work():
         started.set()
-        one_core.feed(state, LONG_INPUT)
+        one_core.feed(state, very_long)
 
     worker = threading.Thread(target=work)
     worker.start()
     started.wait()
-    time.sleep(0.1)  # the worker is inside feed by now
+    time.sleep(0.05)  # the worker is inside feed by now
     with pytest.raises(RuntimeError, match="in use by another thread"):
         one_core.feed(state, [1])
     worker.join()
-    assert state.n_tokens == len(LONG_INPUT)  # the refused call fed nothing
+    assert state.n_tokens == len(very_long)  # the refused call fed nothing
