@@ -1,0 +1,97 @@
+// rwkvrt chat: a conversation in the RWKV World format, saved after every turn.
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <regex>
+
+#include "cli/common.h"
+
+namespace rwkvrt_cli {
+
+namespace {
+
+struct ChatArgs {
+    ModelArgs model;
+    SamplerArgs sampler;
+    std::string session;
+    int max_tokens = 512;
+    bool think = false;
+};
+
+// User text may not contain the turn separator "\n\n" (spec §10.1).
+std::string clean_turn(std::string text) {
+    text = std::regex_replace(text, std::regex("\r\n"), "\n");
+    text = std::regex_replace(text, std::regex("\n{2,}"), "\n");
+    const size_t b = text.find_first_not_of(" \t\n"), e = text.find_last_not_of(" \t\n");
+    return b == std::string::npos ? std::string() : text.substr(b, e - b + 1);
+}
+
+int run_chat(const ChatArgs &c) {
+    Model model = load_model(c.model);
+    const int32_t n_vocab = rwkvrt_model_n_vocab(model.get());
+    Tokenizer tok = tokenizer_for(model.get(), c.model.tokenizer);
+    State state = new_state(model.get());
+    Sampler sampler = c.sampler.make(n_vocab);
+    const bool world = std::strcmp(rwkvrt_tokenizer_kind(tok.get()), "bytes") != 0;
+    if (world) check(rwkvrt_sampler_set_logit_bias(sampler.get(), 0, -INFINITY), "cannot ban end-of-text");
+    if (!c.session.empty() && file_exists(c.session)) {
+        check(rwkvrt_state_load_ex(state.get(), c.session.c_str(), sampler.get(), nullptr), "cannot resume " + c.session);
+        std::fprintf(stderr, "[resumed %s: %llu tokens of conversation]\n", c.session.c_str(),
+                     static_cast<unsigned long long>(rwkvrt_state_n_tokens(state.get())));
+    }
+    const char *stop[] = {"\n\n"};
+    std::string line;
+    bool separated = true; // the state ends with "\n\n" (or is empty)
+    while (std::fputs("User: ", stdout), std::fflush(stdout), std::getline(std::cin, line)) {
+        const std::string text = clean_turn(line);
+        if (text.empty()) continue;
+        const std::string prompt = (separated ? "" : "\n\n") + std::string("User: ") + text + "\n\nAssistant:" + (c.think ? " <think" : "");
+        check(rwkvrt_sampler_reset_penalties(sampler.get()), "sampler");
+        rwkvrt_generate_options opt = rwkvrt_generate_options_default();
+        opt.max_tokens = c.max_tokens;
+        opt.stop = stop;
+        opt.n_stop = 1;
+        rwkvrt_generator *raw = nullptr;
+        check(rwkvrt_generator_new(model.get(), state.get(), tok.get(), sampler.get(), prompt.data(), prompt.size(),
+                                   nullptr, &opt, &raw),
+              "cannot start the reply");
+        Generator gen(raw);
+        std::fputs("Assistant:", stdout);
+        stream(gen.get());
+        std::fputs("\n\n", stdout);
+        separated = rwkvrt_generator_stop_reason(gen.get()) == RWKVRT_STOP_STRING;
+        if (!c.session.empty()) {
+            rwkvrt_state_save_options so = rwkvrt_state_save_options_default();
+            so.sampler = sampler.get();
+            if (!separated) { // end the turn in the saved state too
+                const char *sep = "\n\n";
+                std::vector<int32_t> ids(8);
+                size_t n = 0;
+                check(rwkvrt_tokenize(tok.get(), sep, 2, ids.data(), ids.size(), &n), "tokenize");
+                check(rwkvrt_feed(model.get(), state.get(), ids.data(), n, nullptr), "feed");
+                separated = true;
+            }
+            check(rwkvrt_state_save_ex(state.get(), c.session.c_str(), &so), "cannot save the conversation");
+        }
+    }
+    return 0;
+}
+
+} // namespace
+
+void add_chat(CLI::App &app, Commands &out) {
+    auto c = std::make_shared<ChatArgs>();
+    c->sampler.o.top_p = 0.3f; // the official chat demo's settings (spec §9.2)
+    c->sampler.o.presence_penalty = 0.5f;
+    c->sampler.o.frequency_penalty = 0.5f;
+    CLI::App *cmd = app.add_subcommand("chat", "Chat in the RWKV World format (User: ... / Assistant: ...)");
+    c->model.add(cmd);
+    c->sampler.add(cmd);
+    cmd->add_option("--session", c->session, "Conversation file: continued if it exists, saved after every turn");
+    cmd->add_option("-n,--max-tokens", c->max_tokens, "Longest reply in tokens")->capture_default_str();
+    cmd->add_flag("--think", c->think, "Let G1 models reason first (the prompt ends with \"<think\")");
+    out.push_back({cmd, [c] { return run_chat(*c); }});
+}
+
+} // namespace rwkvrt_cli

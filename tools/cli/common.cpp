@@ -1,0 +1,123 @@
+#include "cli/common.h"
+
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+
+namespace rwkvrt_cli {
+
+void check(rwkvrt_status st, const std::string &what) {
+    if (st != RWKVRT_OK) throw Failure{what + ": " + rwkvrt_last_error()};
+}
+
+void ModelArgs::add(CLI::App *cmd) {
+    cmd->add_option("-m,--model", path, "Model file (.pth, rwkv.cpp .bin, .safetensors)")->required();
+    cmd->add_option("-t,--tokenizer", tokenizer,
+                    "Tokenizer file (World vocab .txt, tokenizer.json, sentencepiece .model); "
+                    "vocab-256 models use bytes by default");
+    cmd->add_option("--threads", threads, "Threads (0 = one per core)")->check(CLI::NonNegativeNumber);
+    cmd->add_option("--weight-type", weight_type, "Convert the large matrices at load: f32, f16, bf16, q8_0");
+}
+
+Model load_model(const ModelArgs &a) {
+    rwkvrt_load_options opt = rwkvrt_load_options_default();
+    opt.n_threads = a.threads;
+    if (!a.weight_type.empty()) opt.weight_type = a.weight_type.c_str();
+    rwkvrt_model *m = nullptr;
+    check(rwkvrt_model_load(a.path.c_str(), &opt, &m), "cannot load the model");
+    return Model(m);
+}
+
+State new_state(const rwkvrt_model *m) {
+    rwkvrt_state *s = nullptr;
+    check(rwkvrt_state_new(m, &s), "cannot create a state");
+    return State(s);
+}
+
+Tokenizer load_tokenizer(const std::string &path) {
+    rwkvrt_tokenizer *t = nullptr;
+    check(path.empty() ? rwkvrt_tokenizer_new_bytes(&t) : rwkvrt_tokenizer_load(path.c_str(), &t),
+          path.empty() ? "cannot create the byte tokenizer" : "cannot load the tokenizer");
+    return Tokenizer(t);
+}
+
+Tokenizer tokenizer_for(const rwkvrt_model *m, const std::string &path) {
+    const int32_t n_vocab = rwkvrt_model_n_vocab(m);
+    if (path.empty() && n_vocab != 256)
+        throw Failure{"this model has a vocabulary of " + std::to_string(n_vocab) +
+                      " tokens: pass its tokenizer with -t (e.g. rwkv_vocab_v20230424.txt for World models)"};
+    Tokenizer t = load_tokenizer(path);
+    if (rwkvrt_tokenizer_n_vocab(t.get()) != n_vocab)
+        throw Failure{"the tokenizer has " + std::to_string(rwkvrt_tokenizer_n_vocab(t.get())) +
+                      " tokens but the model's vocabulary has " + std::to_string(n_vocab) +
+                      ": this tokenizer does not belong to this model"};
+    return t;
+}
+
+void SamplerArgs::add(CLI::App *cmd) {
+    cmd->add_option("--temperature", o.temperature, "Temperature (0 = greedy)")->capture_default_str();
+    cmd->add_option("--top-k", o.top_k, "Keep the k most probable tokens (0 = off)")->capture_default_str();
+    cmd->add_option("--top-p", o.top_p, "Nucleus: keep tokens up to this cumulative probability")->capture_default_str();
+    cmd->add_option("--min-p", o.min_p, "Keep tokens with p >= min_p * max p")->capture_default_str();
+    cmd->add_option("--repetition-penalty", o.repetition_penalty, "Multiplicative penalty on seen tokens (1 = off)")->capture_default_str();
+    cmd->add_option("--presence-penalty", o.presence_penalty, "Subtracted from the logits of seen tokens")->capture_default_str();
+    cmd->add_option("--frequency-penalty", o.frequency_penalty, "Subtracted per (decayed) occurrence")->capture_default_str();
+    cmd->add_option("--penalty-decay", o.penalty_decay, "Decay of occurrence counts per token")->capture_default_str();
+    cmd->add_option("--seed", o.seed, "Random seed (same seed, same tokens)")->capture_default_str();
+}
+
+Sampler SamplerArgs::make(int32_t n_vocab) const {
+    rwkvrt_sampler *s = nullptr;
+    check(rwkvrt_sampler_new(&o, n_vocab, &s), "invalid sampler options");
+    return Sampler(s);
+}
+
+namespace {
+constexpr char kSessionTag[] = "rwkvrt-cli-session-1";
+}
+
+std::string session_metadata(const float *logits, int32_t n_vocab) {
+    std::string m(kSessionTag, sizeof kSessionTag);
+    m.append(reinterpret_cast<const char *>(logits), size_t(n_vocab) * sizeof(float));
+    return m;
+}
+
+bool session_logits(const rwkvrt_state *state, int32_t n_vocab, std::vector<float> *logits) {
+    const void *data = nullptr;
+    size_t len = 0;
+    check(rwkvrt_state_get_metadata(state, &data, &len), "cannot read the session");
+    if (len != sizeof kSessionTag + size_t(n_vocab) * sizeof(float) || std::memcmp(data, kSessionTag, sizeof kSessionTag) != 0)
+        return false;
+    logits->resize(size_t(n_vocab));
+    std::memcpy(logits->data(), static_cast<const char *>(data) + sizeof kSessionTag, logits->size() * sizeof(float));
+    return true;
+}
+
+bool file_exists(const std::string &path) { return std::ifstream(path).good(); }
+
+std::string read_all(std::istream &in) { return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()}; }
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+std::string stream(rwkvrt_generator *gen) {
+    std::string text, piece(256, '\0');
+    for (;;) {
+        size_t len = 0;
+        int done = 0;
+        rwkvrt_status st = rwkvrt_generate_next(gen, piece.data(), piece.size(), &len, &done);
+        if (st == RWKVRT_ERR_BUFFER) {
+            piece.resize(len);
+            continue;
+        }
+        check(st, "generation failed");
+        if (done) return text;
+        std::fwrite(piece.data(), 1, len, stdout);
+        std::fflush(stdout);
+        text.append(piece.data(), len);
+    }
+}
+
+} // namespace rwkvrt_cli

@@ -1,0 +1,83 @@
+// What every rwkvrt subcommand shares: RAII owners of the C handles, the model/tokenizer/sampler
+// options, and Failure, the one way a command reports a problem to main().
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <chrono>
+#include <functional>
+#include <istream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "rwkvrt.h"
+
+namespace rwkvrt_cli {
+
+struct Failure {
+    std::string message;
+};
+
+// Throws Failure("what: <the library's message>") unless st is RWKVRT_OK.
+void check(rwkvrt_status st, const std::string &what);
+
+template <class T, void (*Free)(T *)>
+struct Deleter {
+    void operator()(T *p) const { Free(p); }
+};
+using Model = std::unique_ptr<rwkvrt_model, Deleter<rwkvrt_model, rwkvrt_model_free>>;
+using State = std::unique_ptr<rwkvrt_state, Deleter<rwkvrt_state, rwkvrt_state_free>>;
+using Tokenizer = std::unique_ptr<rwkvrt_tokenizer, Deleter<rwkvrt_tokenizer, rwkvrt_tokenizer_free>>;
+using Sampler = std::unique_ptr<rwkvrt_sampler, Deleter<rwkvrt_sampler, rwkvrt_sampler_free>>;
+using Generator = std::unique_ptr<rwkvrt_generator, Deleter<rwkvrt_generator, rwkvrt_generator_free>>;
+
+struct ModelArgs {
+    std::string path;
+    int threads = 0;
+    std::string weight_type;
+    std::string tokenizer;
+
+    void add(CLI::App *cmd);
+};
+
+Model load_model(const ModelArgs &a);
+State new_state(const rwkvrt_model *m);
+Tokenizer load_tokenizer(const std::string &path);
+// The model's tokenizer, refusing one whose vocabulary does not fit (the usual cause of gibberish).
+Tokenizer tokenizer_for(const rwkvrt_model *m, const std::string &path);
+
+struct SamplerArgs {
+    rwkvrt_sampler_options o = rwkvrt_sampler_options_default();
+
+    void add(CLI::App *cmd);
+    Sampler make(int32_t n_vocab) const;
+};
+
+// A CLI session file is a state file whose metadata holds the logits after the last token fed, so a
+// generation can continue without a new prompt exactly as if it had never stopped.
+std::string session_metadata(const float *logits, int32_t n_vocab);
+bool session_logits(const rwkvrt_state *state, int32_t n_vocab, std::vector<float> *logits);
+
+bool file_exists(const std::string &path);
+std::string read_all(std::istream &in);
+double seconds_since(std::chrono::steady_clock::time_point t0);
+
+// Runs a generator to the end, printing each piece as it comes. Returns the text.
+std::string stream(rwkvrt_generator *gen);
+
+// A subcommand: its CLI11 parser and what runs when it was chosen. Each commands/*.cpp adds its own.
+struct Command {
+    CLI::App *app;
+    std::function<int()> run;
+};
+using Commands = std::vector<Command>;
+
+void add_info(CLI::App &app, Commands &out);
+void add_generate(CLI::App &app, Commands &out);
+void add_chat(CLI::App &app, Commands &out);
+void add_tokenize(CLI::App &app, Commands &out);
+void add_bench(CLI::App &app, Commands &out);
+void add_random_model(CLI::App &app, Commands &out);
+
+} // namespace rwkvrt_cli
