@@ -78,7 +78,8 @@ typedef enum rwkvrt_status {
     RWKVRT_ERR_TOKEN,       /* a token id outside [0, n_vocab) */
     RWKVRT_ERR_NOMEM,       /* an allocation failed */
     RWKVRT_ERR_BUFFER,      /* the caller's buffer is too small */
-    RWKVRT_ERR_INTERNAL     /* a bug in rwkvrt; please report it with rwkvrt_last_error() */
+    RWKVRT_ERR_INTERNAL,    /* a bug in rwkvrt; please report it with rwkvrt_last_error() */
+    RWKVRT_ERR_CANCELLED    /* a progress callback asked to stop; see rwkvrt_feed_options */
 } rwkvrt_status;
 
 /* The library version, "MAJOR.MINOR.PATCH". Static storage. */
@@ -524,6 +525,102 @@ RWKVRT_API const float *rwkvrt_generator_logits(const rwkvrt_generator *gen);
 
 /* Frees a generator (not what it borrows). NULL is allowed. */
 RWKVRT_API void rwkvrt_generator_free(rwkvrt_generator *gen);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Many conversations at once                                                                      */
+/* ---------------------------------------------------------------------------------------------- */
+
+/* Feeds n_seqs sequences in one pass: states[i] receives n_tokens[i] >= 1 tokens from tokens[i];
+ * logits[i] is NULL or receives that sequence's n_vocab logits after its last token.
+ * Every projection of all sequences' tokens is one matrix product, so B conversations decoding one
+ * token each cost little more than one: this is the call a server makes at every step. Sequences may
+ * mix decoding (1 token) and prompts (many). The result equals feeding each sequence alone with
+ * rwkvrt_feed() up to the order of floating-point additions (max abs logit difference <= 1e-5).
+ * All or nothing: an id outside [0, n_vocab) in any sequence (RWKVRT_ERR_TOKEN), the same state twice,
+ * a NULL pointer or n_tokens[i] == 0 (RWKVRT_ERR_ARGUMENT), or a state of another model
+ * (RWKVRT_ERR_MISMATCH) changes no state; the message names the sequence and the problem.
+ * No state may be in use by another call at the same time. */
+RWKVRT_API rwkvrt_status rwkvrt_feed_batch(const rwkvrt_model *model, size_t n_seqs, rwkvrt_state *const *states,
+                                           const int32_t *const *tokens, const size_t *n_tokens,
+                                           float *const *logits);
+
+/* Progress and cancellation of long feeds.
+ * The callback receives the number of tokens fed so far and the total of the call (summed over the
+ * sequences of a batch). It is called from the calling thread, about every few milliseconds of work
+ * (between layers), never concurrently with itself for one call. Returning nonzero stops the feed:
+ * the call returns RWKVRT_ERR_CANCELLED and every state is exactly the state after the tokens it had
+ * completely consumed (a whole prefix of its input; rwkvrt_state_n_tokens() says how many), as if the
+ * call had been given only those. No logits are written on cancellation. */
+typedef int (*rwkvrt_progress_callback)(uint64_t tokens_done, uint64_t tokens_total, void *user_data);
+
+typedef struct rwkvrt_feed_options {
+    size_t struct_size;                /* set by rwkvrt_feed_options_default(); fields are only appended */
+    rwkvrt_progress_callback progress; /* NULL = none */
+    void *user_data;                   /* passed to progress */
+} rwkvrt_feed_options;
+
+RWKVRT_API rwkvrt_feed_options rwkvrt_feed_options_default(void);
+
+/* rwkvrt_feed() and rwkvrt_feed_batch() with options (NULL = the defaults). */
+RWKVRT_API rwkvrt_status rwkvrt_feed_ex(const rwkvrt_model *model, rwkvrt_state *state, const int32_t *tokens,
+                                        size_t n_tokens, float *logits, const rwkvrt_feed_options *options);
+RWKVRT_API rwkvrt_status rwkvrt_feed_batch_ex(const rwkvrt_model *model, size_t n_seqs,
+                                              rwkvrt_state *const *states, const int32_t *const *tokens,
+                                              const size_t *n_tokens, float *const *logits,
+                                              const rwkvrt_feed_options *options);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Experimental: may still change in a minor version                                              */
+/* ---------------------------------------------------------------------------------------------- */
+
+/* A prefix-state cache: states keyed by the exact token sequence that produced them, so a prompt that
+ * starts with a cached prefix (a shared system prompt, an earlier turn) feeds only the rest.
+ * Entries live in memory under a byte budget with least-recently-used eviction and, when a folder is
+ * given, also as state files there (written atomically, verified by checksum and model fingerprint
+ * when read back: a damaged or foreign file is deleted and never used; entries found in the folder at
+ * creation are available at once). Lookups compare the stored tokens, never only a hash.
+ * Thread-safe: any number of threads may use one cache at the same time. It belongs to one model. */
+typedef struct rwkvrt_prefix_cache rwkvrt_prefix_cache;
+
+typedef struct rwkvrt_prefix_cache_options {
+    size_t struct_size;    /* set by rwkvrt_prefix_cache_options_default(); fields are only appended */
+    size_t max_bytes;      /* memory budget for the states held in RAM; default 256 MiB */
+    const char *dir;       /* NULL (default): memory only; else an existing folder for state files */
+    size_t max_disk_bytes; /* budget for the folder's files, 0 (default) = unlimited */
+} rwkvrt_prefix_cache_options;
+
+RWKVRT_API rwkvrt_prefix_cache_options rwkvrt_prefix_cache_options_default(void);
+
+/* Creates a cache for model (which must outlive it). RWKVRT_ERR_IO if dir cannot be read. */
+RWKVRT_API rwkvrt_status rwkvrt_prefix_cache_new(const rwkvrt_model *model,
+                                                 const rwkvrt_prefix_cache_options *options,
+                                                 rwkvrt_prefix_cache **out);
+RWKVRT_API void rwkvrt_prefix_cache_free(rwkvrt_prefix_cache *cache);
+
+/* Finds the longest cached prefix of tokens[0, n_tokens) and restores it into state (state, token
+ * count; the metadata is kept). *matched receives its length; 0 when nothing matched, and then the
+ * state is unchanged. To get logits for the next token, look up all but the last token of a prompt
+ * and feed the rest (at least one token). */
+RWKVRT_API rwkvrt_status rwkvrt_prefix_cache_lookup(rwkvrt_prefix_cache *cache, const int32_t *tokens,
+                                                    size_t n_tokens, rwkvrt_state *state, size_t *matched);
+
+/* Stores a copy of state as the state after tokens[0, n_tokens) (n_tokens >= 1), replacing an equal
+ * entry. Insert at points other prompts will share: the end of a system prompt, the end of a turn. */
+RWKVRT_API rwkvrt_status rwkvrt_prefix_cache_insert(rwkvrt_prefix_cache *cache, const int32_t *tokens,
+                                                    size_t n_tokens, const rwkvrt_state *state);
+
+typedef struct rwkvrt_prefix_cache_stats {
+    size_t struct_size;    /* set by the caller to sizeof(rwkvrt_prefix_cache_stats) */
+    uint64_t hits;         /* lookups that matched a prefix */
+    uint64_t misses;       /* lookups that matched nothing */
+    uint64_t tokens_saved; /* tokens that matched, summed over the hits */
+    uint64_t entries;      /* entries known (in memory or on disk) */
+    uint64_t bytes_used;   /* bytes of states held in memory */
+    uint64_t disk_bytes;   /* bytes of state files in the folder */
+} rwkvrt_prefix_cache_stats;
+
+RWKVRT_API rwkvrt_status rwkvrt_prefix_cache_get_stats(const rwkvrt_prefix_cache *cache,
+                                                       rwkvrt_prefix_cache_stats *stats);
 
 #ifdef __cplusplus
 }

@@ -1,6 +1,7 @@
 #include "arch/arch.h"
 
 #include <algorithm>
+#include <cstring>
 
 namespace rwkvrt {
 
@@ -34,6 +35,26 @@ void ArchModel::init_state(float *state) const {
         float *pp = layer(state, i).wkv + 2 * hp_.dim_att;
         std::fill(pp, pp + hp_.dim_att, -1e30f);
     }
+}
+
+void ArchModel::token_shift(const Step &step, int64_t l, bool ffn, const float *A, float *P) const {
+    const int64_t C = hp_.n_embd;
+    for (const StepSeq &q : step.seqs) {
+        const LayerState st = layer(q.state, l);
+        float *x_prev = ffn ? st.ffn_x : st.att_x;
+        const float *a = A + q.row0 * C;
+        float *p = P + q.row0 * C;
+        std::memcpy(p, x_prev, size_t(C) * sizeof(float));
+        std::memcpy(p + C, a, size_t((q.T - 1) * C) * sizeof(float));
+        std::memcpy(x_prev, a + (q.T - 1) * C, size_t(C) * sizeof(float));
+    }
+}
+
+std::vector<WkvSegment> ArchModel::segments(const Step &step, int64_t l) const {
+    std::vector<WkvSegment> segs;
+    segs.reserve(step.seqs.size());
+    for (const StepSeq &q : step.seqs) segs.push_back({q.row0, q.T, layer(q.state, l).wkv});
+    return segs;
 }
 
 } // namespace rwkvrt

@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "core/dtype.h"
+#include "exec/engine.h"
+#include "kernels/wkv.h"
 
 namespace rwkvrt {
 
@@ -42,8 +44,21 @@ struct LoadConfig {
     std::optional<DType> weight_type; // convert the large matrices to this type; nullopt = as stored
 };
 
-struct RunConfig {
-    int n_threads = 1;
+// One sequence of a forward step: its new tokens are rows [row0, row0 + T) of the step.
+struct StepSeq {
+    float *state;   // the sequence's whole state (ArchModel::state_floats())
+    int64_t row0;
+    int64_t T;      // ≥ 1
+    float *logits;  // nullptr, or receives the n_vocab logits after the sequence's last row
+};
+
+// A forward step over B sequences: their tokens are the consecutive rows of one R × C activation
+// matrix, so every projection of every sequence is one matrix product, and only the token shift and
+// the recurrence look at sequence boundaries.
+struct Step {
+    const int32_t *tokens; // R token ids, already validated
+    int64_t rows;          // R
+    std::vector<StepSeq> seqs;
 };
 
 class ArchModel {
@@ -58,12 +73,21 @@ public:
     LayerState layer(float *state, int64_t i) const;
     void init_state(float *state) const; // the state of an empty context
 
-    // Feeds T ≥ 1 tokens (already validated) through every layer, updating state. If logits is not
-    // null it receives the n_vocab logits after the last token.
-    virtual void forward(float *state, const int32_t *tokens, int64_t T, float *logits, const RunConfig &run) const = 0;
+    // Feeds a step's tokens through every layer, updating each sequence's state, and writes the logits
+    // the sequences asked for. Calls ctx.checkpoint() between layers; if that throws, the states are
+    // partly updated and the caller restores them.
+    virtual void forward(const Step &step, ExecContext &ctx) const = 0;
+
 
     // The element type of the large matrices, for `rwkvrt info`.
     virtual DType weight_dtype() const = 0;
+
+protected:
+    // Token shift of the R × C rows A (the input of the norm of layer l's time mix, or of its channel
+    // mix when ffn): per sequence, P[row0] = its x_prev, P[t] = A[t−1]; then x_prev = its last row.
+    void token_shift(const Step &step, int64_t l, bool ffn, const float *A, float *P) const;
+    // Each sequence's rows and its recurrent state for layer l.
+    std::vector<WkvSegment> segments(const Step &step, int64_t l) const;
 
 private:
     HParams hp_;

@@ -28,16 +28,28 @@ void Ends::embed(const int32_t *tokens, int64_t T, float *X) const {
     ln0.layer_norm(X, X, T);
 }
 
-void Ends::logits(const float *x_last, float *out, int n_threads) const {
-    std::vector<float> x(size_t(emb.cols));
-    ln_out.layer_norm(x_last, x.data(), 1);
-    linear(head, x.data(), 1, out, n_threads);
+size_t Ends::logits_floats(const Step &step, const HParams &hp) {
+    size_t k = 0;
+    for (const StepSeq &q : step.seqs) k += q.logits != nullptr;
+    return k * size_t(hp.n_embd + hp.n_vocab);
 }
 
-void token_shift(const float *A, int64_t T, int64_t C, float *x_prev, float *P) {
-    std::copy(x_prev, x_prev + C, P);
-    std::copy(A, A + (T - 1) * C, P + C);
-    std::copy(A + (T - 1) * C, A + T * C, x_prev);
+void Ends::logits(const Step &step, const float *X, Scratch &s, ThreadPool &pool) const {
+    const int64_t C = emb.cols, V = head.rows;
+    std::vector<const StepSeq *> wanted;
+    for (const StepSeq &q : step.seqs)
+        if (q.logits) wanted.push_back(&q);
+    if (wanted.empty()) return;
+    const int64_t K = int64_t(wanted.size());
+    float *x = s.take(size_t(K * C));
+    for (int64_t i = 0; i < K; ++i) ln_out.layer_norm(X + (wanted[size_t(i)]->row0 + wanted[size_t(i)]->T - 1) * C, x + i * C, 1);
+    if (K == 1) {
+        linear(head, x, 1, wanted[0]->logits, pool);
+        return;
+    }
+    float *out = s.take(size_t(K * V));
+    linear(head, x, K, out, pool);
+    for (int64_t i = 0; i < K; ++i) std::copy_n(out + i * V, V, wanted[size_t(i)]->logits);
 }
 
 std::vector<float> load_mix(WeightLoader &w, const std::string &name, int64_t C, bool weights_current) {
@@ -67,19 +79,19 @@ void ChannelMix::load(WeightLoader &w, const std::string &prefix, const HParams 
 
 size_t ChannelMix::scratch_floats(const HParams &hp, int64_t T) { return size_t(T * (3 * hp.n_embd + hp.dim_ffn)); }
 
-void ChannelMix::forward(const float *A, const float *P, int64_t T, float *out, Scratch &s, int n_threads) const {
+void ChannelMix::forward(const float *A, const float *P, int64_t T, float *out, Scratch &s, ThreadPool &pool) const {
     const int64_t C = receptance.rows, F = key.rows;
     float *xk = s.take(size_t(T * C)), *xr = s.take(size_t(T * C)), *r = s.take(size_t(T * C));
     float *hidden = s.take(size_t(T * F));
     mix(A, P, mix_k.data(), T, C, xk);
     mix(A, P, mix_r.data(), T, C, xr);
-    linear(key, xk, T, hidden, n_threads);
+    linear(key, xk, T, hidden, pool);
     for (int64_t i = 0; i < T * F; ++i) {
         const float z = std::max(hidden[i], 0.0f);
         hidden[i] = z * z;
     }
-    linear(value, hidden, T, out, n_threads);
-    linear(receptance, xr, T, r, n_threads);
+    linear(value, hidden, T, out, pool);
+    linear(receptance, xr, T, r, pool);
     for (int64_t i = 0; i < T * C; ++i) out[i] *= sigmoid(r[i]);
 }
 
@@ -98,32 +110,34 @@ public:
 
     DType weight_dtype() const override { return layers_[0].ffn.key.dtype; }
 
-    void forward(float *state, const int32_t *tokens, int64_t T, float *logits, const RunConfig &run) const override {
+    void forward(const Step &step, ExecContext &ctx) const override {
         const HParams &hp = hparams();
-        const int64_t C = hp.n_embd;
+        const int64_t C = hp.n_embd, T = step.rows;
         const size_t TC = size_t(T * C);
-        Scratch s(4 * TC + std::max(layers_[0].att->scratch_floats(T), ChannelMix::scratch_floats(hp, T)));
+        const size_t work_floats = std::max({layers_[0].att->scratch_floats(T), ChannelMix::scratch_floats(hp, T),
+                                             Ends::logits_floats(step, hp)});
+        Scratch s(ctx.activations, 4 * TC + work_floats);
         float *X = s.take(TC), *A = s.take(TC), *P = s.take(TC), *out = s.take(TC);
         const size_t work = s.mark();
 
-        ends_.embed(tokens, T, X);
+        ends_.embed(step.tokens, T, X);
         for (int64_t l = 0; l < hp.n_layer; ++l) {
+            ctx.checkpoint();
             const ClassicLayer &L = layers_[size_t(l)];
-            const LayerState st = layer(state, l);
 
             L.ln1.layer_norm(X, A, T);
-            token_shift(A, T, C, st.att_x, P);
-            L.att->forward(A, P, T, st.wkv, out, s, run);
+            token_shift(step, l, false, A, P);
+            L.att->forward(A, P, T, segments(step, l), out, s, ctx.pool);
             s.release(work);
             for (size_t i = 0; i < TC; ++i) X[i] += out[i];
 
             L.ln2.layer_norm(X, A, T);
-            token_shift(A, T, C, st.ffn_x, P);
-            L.ffn.forward(A, P, T, out, s, run.n_threads);
+            token_shift(step, l, true, A, P);
+            L.ffn.forward(A, P, T, out, s, ctx.pool);
             s.release(work);
             for (size_t i = 0; i < TC; ++i) X[i] += out[i];
         }
-        if (logits) ends_.logits(X + (T - 1) * C, logits, run.n_threads);
+        ends_.logits(step, X, s, ctx.pool);
     }
 
 private:

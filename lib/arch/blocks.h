@@ -1,5 +1,5 @@
-// Pieces every version's forward pass shares: norms, the embedding and output head, token shift,
-// per-call scratch memory; and the layer skeleton and channel mix of v4, v5 and v6.
+// Pieces every version's forward pass shares: norms, the embedding and output head, the step's
+// scratch memory; and the layer skeleton and channel mix of v4, v5 and v6.
 #pragma once
 
 #include <cassert>
@@ -33,17 +33,20 @@ struct Ends {
     Matrix head;
 
     void load(WeightLoader &w, const HParams &hp);
-    void embed(const int32_t *tokens, int64_t T, float *X) const;          // X: T × C
-    void logits(const float *x_last, float *out, int n_threads) const;      // out: n_vocab
+    void embed(const int32_t *tokens, int64_t T, float *X) const; // X: T × C
+    // The logits of every sequence that asked for them, from the last of its rows of X: their rows go
+    // through ln_out and the head together, as one matrix product.
+    static size_t logits_floats(const Step &step, const HParams &hp);
+    void logits(const Step &step, const float *X, class Scratch &s, ThreadPool &pool) const;
 };
 
-// Token shift of the T × C rows A: P[0] = x_prev, P[t] = A[t−1]; then x_prev = A[T−1].
-void token_shift(const float *A, int64_t T, int64_t C, float *x_prev, float *P);
-
-// Bump allocator for one forward call's activations, so a state never carries work buffers.
+// Bump allocator over the engine's activation buffer for one forward step, so a state never carries
+// work buffers and no step allocates once the buffer has grown to the largest step.
 class Scratch {
 public:
-    explicit Scratch(size_t floats) : buf_(floats) {}
+    Scratch(std::vector<float> &buf, size_t floats) : buf_(buf) {
+        if (buf_.size() < floats) buf_.resize(floats);
+    }
     float *take(size_t n) {
         assert(used_ + n <= buf_.size());
         float *p = buf_.data() + used_;
@@ -55,7 +58,7 @@ public:
     void release(size_t mark) { used_ = mark; }
 
 private:
-    std::vector<float> buf_;
+    std::vector<float> &buf_;
     size_t used_ = 0;
 };
 
@@ -77,17 +80,17 @@ struct ChannelMix {
     void load(WeightLoader &w, const std::string &prefix, const HParams &hp); // prefix "blocks.i.ffn."
     static size_t scratch_floats(const HParams &hp, int64_t T);
     // A: the ln2 output, P: its token-shifted rows (T × C each); out: T × C.
-    void forward(const float *A, const float *P, int64_t T, float *out, Scratch &s, int n_threads) const;
+    void forward(const float *A, const float *P, int64_t T, float *out, Scratch &s, ThreadPool &pool) const;
 };
 
 // What distinguishes v4, v5 and v6: the time mix. It reads the ln1 output A and its token-shifted
-// rows P (T × C), advances the layer's recurrence `wkv` and writes the block's output (T × C).
+// rows P (T × C), advances each sequence's recurrence (`segs`) and writes the block's output (T × C).
 class TimeMix {
 public:
     virtual ~TimeMix() = default;
     virtual size_t scratch_floats(int64_t T) const = 0;
-    virtual void forward(const float *A, const float *P, int64_t T, float *wkv, float *out, Scratch &s,
-                         const RunConfig &run) const = 0;
+    virtual void forward(const float *A, const float *P, int64_t T, const std::vector<WkvSegment> &segs, float *out,
+                         Scratch &s, ThreadPool &pool) const = 0;
 };
 
 // Builds a v4/v5/v6 model around the skeleton of spec §4.1: emb → ln0, then per layer

@@ -23,20 +23,20 @@ public:
 
     size_t scratch_floats(int64_t T) const override { return size_t(T * (3 * C_ + 4 * Ca_)); }
 
-    void forward(const float *A, const float *P, int64_t T, float *wkv, float *out, Scratch &s,
-                 const RunConfig &run) const override {
+    void forward(const float *A, const float *P, int64_t T, const std::vector<WkvSegment> &segs, float *out,
+                 Scratch &s, ThreadPool &pool) const override {
         const size_t TC = size_t(T * C_), TCa = size_t(T * Ca_);
         float *xk = s.take(TC), *xv = s.take(TC), *xr = s.take(TC);
         float *r = s.take(TCa), *k = s.take(TCa), *v = s.take(TCa), *y = s.take(TCa);
         mix(A, P, mix_k_.data(), T, C_, xk);
         mix(A, P, mix_v_.data(), T, C_, xv);
         mix(A, P, mix_r_.data(), T, C_, xr);
-        linear(key_, xk, T, k, run.n_threads);
-        linear(value_, xv, T, v, run.n_threads);
-        linear(receptance_, xr, T, r, run.n_threads);
-        wkv4(T, Ca_, k, v, decay_.data(), first_.data(), wkv, wkv + Ca_, wkv + 2 * Ca_, y);
+        linear(key_, xk, T, k, pool);
+        linear(value_, xv, T, v, pool);
+        linear(receptance_, xr, T, r, pool);
+        wkv4(segs.data(), int64_t(segs.size()), Ca_, k, v, decay_.data(), first_.data(), y, pool);
         for (size_t i = 0; i < TCa; ++i) y[i] *= sigmoid(r[i]); // v4 alone gates the time mix with σ(r)
-        linear(output_, y, T, out, run.n_threads);
+        linear(output_, y, T, out, pool);
     }
 
 private:

@@ -46,25 +46,25 @@ public:
 
     size_t scratch_floats(int64_t T) const override { return size_t(T * (4 * C_ + 5 * Ca_)); }
 
-    void forward(const float *A, const float *P, int64_t T, float *wkv, float *out, Scratch &s,
-                 const RunConfig &run) const override {
+    void forward(const float *A, const float *P, int64_t T, const std::vector<WkvSegment> &segs, float *out,
+                 Scratch &s, ThreadPool &pool) const override {
         const size_t TC = size_t(T * C_), TCa = size_t(T * Ca_);
         float *xk = s.take(TC), *xv = s.take(TC), *xr = s.take(TC), *xg = s.take(TC);
         float *r = s.take(TCa), *k = s.take(TCa), *v = s.take(TCa), *g = s.take(TCa), *y = s.take(TCa);
         mix(A, P, mix_k_.data(), T, C_, xk);
         mix(A, P, mix_v_.data(), T, C_, xv);
         mix(A, P, mix_r_.data(), T, C_, xr);
-        linear(key_, xk, T, k, run.n_threads);
-        linear(value_, xv, T, v, run.n_threads);
-        linear(receptance_, xr, T, r, run.n_threads);
-        wkv5(T, H_, N_, r, k, v, decay_.data(), 0, bonus_.data(), wkv, y, run.n_threads);
+        linear(key_, xk, T, k, pool);
+        linear(value_, xv, T, v, pool);
+        linear(receptance_, xr, T, r, pool);
+        wkv5(segs.data(), int64_t(segs.size()), H_, N_, r, k, v, decay_.data(), 0, bonus_.data(), y, pool);
         group_norm(y, y, T, Ca_, N_, ln_x_.weight.data(), ln_x_.bias.data(), kGroupNormEps);
         if (gated_) {
             mix(A, P, mix_g_.data(), T, C_, xg);
-            linear(gate_, xg, T, g, run.n_threads);
+            linear(gate_, xg, T, g, pool);
             for (size_t i = 0; i < TCa; ++i) y[i] *= silu(g[i]);
         }
-        linear(output_, y, T, out, run.n_threads);
+        linear(output_, y, T, out, pool);
     }
 
 private:

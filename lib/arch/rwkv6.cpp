@@ -57,8 +57,8 @@ public:
         return size_t(T * (7 * C_ + 6 * Ca_ + (kMixes + 1) * d_.mix + d_.decay));
     }
 
-    void forward(const float *A, const float *P, int64_t T, float *wkv, float *out, Scratch &s,
-                 const RunConfig &run) const override {
+    void forward(const float *A, const float *P, int64_t T, const std::vector<WkvSegment> &segs, float *out,
+                 Scratch &s, ThreadPool &pool) const override {
         const size_t TC = size_t(T * C_), TCa = size_t(T * Ca_);
         const int64_t D = d_.mix;
         float *xxx = s.take(TC), *m = s.take(TC), *z = s.take(size_t(T * kMixes * D)), *zn = s.take(size_t(T * D));
@@ -69,36 +69,36 @@ public:
 
         // Data-dependent token shift: z = tanh(xxx·W1) split into five rank-D inputs of W2[n].
         mix(A, P, maa_x_.data(), T, C_, xxx);
-        linear(maa_w1_, xxx, T, z, run.n_threads);
+        linear(maa_w1_, xxx, T, z, pool);
         for (size_t i = 0; i < size_t(T * kMixes * D); ++i) z[i] = std::tanh(z[i]);
         for (int n = 0; n < kMixes; ++n) {
             for (int64_t t = 0; t < T; ++t) std::copy_n(z + (t * kMixes + n) * D, D, zn + t * D);
-            linear(maa_w2_[n], zn, T, m, run.n_threads);
+            linear(maa_w2_[n], zn, T, m, pool);
             for (int64_t t = 0; t < T; ++t)
                 for (int64_t c = 0; c < C_; ++c) {
                     const int64_t i = t * C_ + c;
                     x[n][i] = A[i] + (P[i] - A[i]) * (maa_[n][size_t(c)] + m[i]);
                 }
         }
-        linear(receptance_, x[kR], T, r, run.n_threads);
-        linear(key_, x[kK], T, k, run.n_threads);
-        linear(value_, x[kV], T, v, run.n_threads);
-        linear(gate_, x[kG], T, g, run.n_threads);
+        linear(receptance_, x[kR], T, r, pool);
+        linear(key_, x[kK], T, k, pool);
+        linear(value_, x[kV], T, v, pool);
+        linear(gate_, x[kG], T, g, pool);
 
         // Decay per token and channel: exp(−exp(time_decay + tanh(xw·W1)·W2)).
-        linear(decay_w1_, x[kW], T, zd, run.n_threads);
+        linear(decay_w1_, x[kW], T, zd, pool);
         for (size_t i = 0; i < size_t(T * d_.decay); ++i) zd[i] = std::tanh(zd[i]);
-        linear(decay_w2_, zd, T, w, run.n_threads);
+        linear(decay_w2_, zd, T, w, pool);
         for (int64_t t = 0; t < T; ++t)
             for (int64_t c = 0; c < Ca_; ++c) {
                 float &wi = w[t * Ca_ + c];
                 wi = std::exp(-std::exp(decay_[size_t(c)] + wi));
             }
 
-        wkv5(T, H_, N_, r, k, v, w, Ca_, bonus_.data(), wkv, y, run.n_threads);
+        wkv5(segs.data(), int64_t(segs.size()), H_, N_, r, k, v, w, Ca_, bonus_.data(), y, pool);
         group_norm(y, y, T, Ca_, N_, ln_x_.weight.data(), ln_x_.bias.data(), kGroupNormEps);
         for (size_t i = 0; i < TCa; ++i) y[i] *= silu(g[i]);
-        linear(output_, y, T, out, run.n_threads);
+        linear(output_, y, T, out, pool);
     }
 
 private:

@@ -29,25 +29,26 @@ public:
 
     DType weight_dtype() const override { return layers_[0].key.dtype; }
 
-    void forward(float *state, const int32_t *tokens, int64_t T, float *logits, const RunConfig &run) const override {
+    void forward(const Step &step, ExecContext &ctx) const override {
         const HParams &hp = hparams();
-        const int64_t C = hp.n_embd, H = hp.n_head, N = hp.head_size;
+        const int64_t C = hp.n_embd, H = hp.n_head, N = hp.head_size, T = step.rows;
         const size_t TC = size_t(T * C);
-        Scratch s(21 * TC + size_t(T * std::max(hp.dim_ffn, max_rank_)));
+        ThreadPool &pool = ctx.pool;
+        Scratch s(ctx.activations, 21 * TC + size_t(T * std::max(hp.dim_ffn, max_rank_)) + Ends::logits_floats(step, hp));
         float *X = s.take(TC), *A = s.take(TC), *P = s.take(TC);
         float *xr = s.take(TC), *xw = s.take(TC), *xk = s.take(TC), *xv = s.take(TC), *xa = s.take(TC), *xg = s.take(TC);
         float *r = s.take(TC), *k = s.take(TC), *v = s.take(TC), *w = s.take(TC), *aa = s.take(TC), *g = s.take(TC);
         float *kk = s.take(TC), *v_first = s.take(TC), *y = s.take(TC), *out = s.take(TC), *ka = s.take(TC), *kb = s.take(TC);
         float *wide = s.take(size_t(T * std::max(hp.dim_ffn, max_rank_)));
 
-        ends_.embed(tokens, T, X);
+        ends_.embed(step.tokens, T, X);
         for (int64_t l = 0; l < hp.n_layer; ++l) {
+            ctx.checkpoint();
             const Layer &L = layers_[size_t(l)];
-            const LayerState st = layer(state, l);
 
             // Time mix.
             L.ln1.layer_norm(X, A, T);
-            token_shift(A, T, C, st.att_x, P);
+            token_shift(step, l, false, A, P);
             for (int64_t t = 0; t < T; ++t)
                 for (int64_t c = 0; c < C; ++c) {
                     const size_t i = size_t(t * C + c);
@@ -59,13 +60,13 @@ public:
                     xa[i] = a + sx * L.x_a[c];
                     xg[i] = a + sx * L.x_g[c];
                 }
-            linear(L.receptance, xr, T, r, run.n_threads);
-            linear(L.key, xk, T, k, run.n_threads);
-            linear(L.value, xv, T, v, run.n_threads);
-            low_rank(L.w1, L.w2, xw, T, wide, w, run, [](float z) { return std::tanh(z); });
-            low_rank(L.a1, L.a2, xa, T, wide, aa, run, [](float z) { return z; });
-            low_rank(L.g1, L.g2, xg, T, wide, g, run, sigmoid);
-            if (l > 0) low_rank(L.v1, L.v2, xv, T, wide, out, run, [](float z) { return z; });
+            linear(L.receptance, xr, T, r, pool);
+            linear(L.key, xk, T, k, pool);
+            linear(L.value, xv, T, v, pool);
+            low_rank(L.w1, L.w2, xw, T, wide, w, pool, [](float z) { return std::tanh(z); });
+            low_rank(L.a1, L.a2, xa, T, wide, aa, pool, [](float z) { return z; });
+            low_rank(L.g1, L.g2, xg, T, wide, g, pool, sigmoid);
+            if (l > 0) low_rank(L.v1, L.v2, xv, T, wide, out, pool, [](float z) { return z; });
 
             for (int64_t t = 0; t < T; ++t) {
                 for (int64_t c = 0; c < C; ++c) {
@@ -89,7 +90,8 @@ public:
                 ka[i] = -kk[i];
                 kb[i] = kk[i] * aa[i];
             }
-            wkv7(T, H, N, r, w, k, v, ka, kb, st.wkv, y, run.n_threads);
+            const std::vector<WkvSegment> segs = segments(step, l);
+            wkv7(segs.data(), int64_t(segs.size()), H, N, r, w, k, v, ka, kb, y, pool);
             group_norm(y, y, T, C, N, L.ln_x.weight.data(), L.ln_x.bias.data(), kGroupNormEps);
             for (int64_t t = 0; t < T; ++t)
                 for (int64_t h = 0; h < H; ++h) { // the "bonus": (r · k · r_k) v per head
@@ -98,36 +100,36 @@ public:
                     for (int64_t j = 0; j < N; ++j) bonus += r[o + j] * k[o + j] * L.r_k[size_t(h * N + j)];
                     for (int64_t j = 0; j < N; ++j) y[o + j] = (y[o + j] + bonus * v[o + j]) * g[o + j];
                 }
-            linear(L.output, y, T, out, run.n_threads);
+            linear(L.output, y, T, out, pool);
             for (size_t i = 0; i < TC; ++i) X[i] += out[i];
 
             // Channel mix.
             L.ln2.layer_norm(X, A, T);
-            token_shift(A, T, C, st.ffn_x, P);
+            token_shift(step, l, true, A, P);
             for (int64_t t = 0; t < T; ++t)
                 for (int64_t c = 0; c < C; ++c) {
                     const size_t i = size_t(t * C + c);
                     xk[i] = A[i] + (P[i] - A[i]) * L.ffn_x_k[c];
                 }
-            linear(L.ffn_key, xk, T, wide, run.n_threads);
+            linear(L.ffn_key, xk, T, wide, pool);
             for (size_t i = 0; i < size_t(T * hp.dim_ffn); ++i) {
                 const float z = std::max(wide[i], 0.0f);
                 wide[i] = z * z;
             }
-            linear(L.ffn_value, wide, T, out, run.n_threads);
+            linear(L.ffn_value, wide, T, out, pool);
             for (size_t i = 0; i < TC; ++i) X[i] += out[i];
         }
-        if (logits) ends_.logits(X + (T - 1) * C, logits, run.n_threads);
+        ends_.logits(step, X, s, pool);
     }
 
 private:
     // y = act(x·W1)·W2 over T rows; `mid` holds the T × rank intermediate.
     template <class Act>
     static void low_rank(const Matrix &W1, const Matrix &W2, const float *x, int64_t T, float *mid, float *y,
-                         const RunConfig &run, Act act) {
-        linear(W1, x, T, mid, run.n_threads);
+                         ThreadPool &pool, Act act) {
+        linear(W1, x, T, mid, pool);
         for (int64_t i = 0; i < T * W1.rows; ++i) mid[i] = act(mid[i]);
-        linear(W2, mid, T, y, run.n_threads);
+        linear(W2, mid, T, y, pool);
     }
 
     Ends ends_;

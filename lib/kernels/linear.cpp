@@ -8,9 +8,8 @@
 #include <cstring>
 #include <new>
 
-#include <omp.h>
-
 #include "core/error.h"
+#include "exec/thread_pool.h"
 #include "hwy/aligned_allocator.h"
 #include "hwy/cache_control.h"
 #include "hwy/highway.h"
@@ -80,7 +79,7 @@ HWY_NOINLINE void MicroTile(const float *HWY_RESTRICT a, size_t lda, const float
     StoreTile<NV>(df, c50, c51, c + 5 * ldc, add);
 }
 
-void Gemm(const Matrix &W, const float *X, int64_t T, float *Y, int n_threads) {
+void Gemm(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool &pool) {
     const DF df;
     const size_t L = hn::Lanes(df);
     const size_t K = size_t(W.cols), N = size_t(W.rows), rows = size_t(T), rb = W.row_bytes();
@@ -90,67 +89,60 @@ void Gemm(const Matrix &W, const float *X, int64_t T, float *Y, int n_threads) {
     // kc inputs of all tokens in 256 KiB; a multiple of 64, so block types convert whole blocks.
     const size_t kc_max = std::min(K, std::max<size_t>(128, (size_t(1) << 16) / tp / 64 * 64));
     // Below ~1 MFLOP one thread is faster than waking the others.
-    const int threads = 2.0 * double(rows) * double(N) * double(K) < 1e6 ? 1 : n_threads;
+    const int threads = 2.0 * double(rows) * double(N) * double(K) < 1e6 ? 1 : pool.size();
     // Bands of up to kBandTiles micro-tiles of rows (the packed block is reused that often), at least 4 per thread.
     const size_t tiles = (N + kMR - 1) / kMR;
     const size_t band_tiles = std::clamp<size_t>(tiles / (4 * size_t(threads)), 1, kBandTiles);
     const int64_t bands = int64_t((tiles + band_tiles - 1) / band_tiles);
-    // Xᵀ as [panel][k][pw], then for each thread a panel of converted weights and its band's Yᵀ.
+    // Xᵀ as [panel][k][pw], shared; each thread has a panel of converted weights and its band's Yᵀ.
     const size_t a_size = kMR * kc_max, yt_size = band_tiles * kMR * tp;
-    const auto buffer = hwy::AllocateAligned<float>(K * tp + size_t(threads) * (a_size + yt_size));
-    if (!buffer) throw std::bad_alloc();
-    float *const xp = buffer.get();
-#pragma omp parallel num_threads(threads)
-    {
-        float *const a = xp + K * tp + size_t(omp_get_thread_num()) * (a_size + yt_size);
-        float *const yt = a + a_size;
-#pragma omp for schedule(dynamic)
-        for (int64_t p = 0; p < int64_t(panels); ++p) {
-            // By 16 inputs: one cache line of each row of X read at a time, into 16 lines of the
-            // panel that stay in L1 (rows of X a power of two apart would evict each other).
-            float *dst = xp + size_t(p) * K * pw;
-            const size_t t0 = size_t(p) * pw, n = std::min(pw, rows - t0);
-            for (size_t k0 = 0; k0 < K; k0 += 16) {
-                const size_t kn = std::min<size_t>(16, K - k0);
-                for (size_t j = 0; j < pw; ++j)
-                    for (size_t k = k0; k < k0 + kn; ++k) dst[k * pw + j] = j < n ? X[(t0 + j) * K + k] : 0.0f;
-            }
+    float *const xp = pool.shared_buffer(K * tp * sizeof(float));
+    pool.run(int64_t(panels), threads, [&](int64_t p, int) {
+        // By 16 inputs: one cache line of each row of X read at a time, into 16 lines of the
+        // panel that stay in L1 (rows of X a power of two apart would evict each other).
+        float *dst = xp + size_t(p) * K * pw;
+        const size_t t0 = size_t(p) * pw, n = std::min(pw, rows - t0);
+        for (size_t k0 = 0; k0 < K; k0 += 16) {
+            const size_t kn = std::min<size_t>(16, K - k0);
+            for (size_t j = 0; j < pw; ++j)
+                for (size_t k = k0; k < k0 + kn; ++k) dst[k * pw + j] = j < n ? X[(t0 + j) * K + k] : 0.0f;
         }
-#pragma omp for schedule(dynamic)
-        for (int64_t band = 0; band < bands; ++band) {
-            const size_t r0 = size_t(band) * band_tiles * kMR, r1 = std::min(N, r0 + band_tiles * kMR);
-            for (size_t k0 = 0; k0 < K; k0 += kc_max) {
-                const size_t kc = std::min(kc_max, K - k0);
-                const size_t k0_bytes = dtype_bytes(W.dtype, k0), seg_bytes = dtype_bytes(W.dtype, kc);
-                for (size_t n0 = r0; n0 < r1; n0 += kMR) {
-                    for (size_t i = 0; i < kMR; ++i) {
-                        float *ai = a + i * kc_max;
-                        if (n0 + i < N) ConvertRow(W.dtype, W.data + (n0 + i) * rb + k0_bytes, ai, kc);
-                        else std::fill_n(ai, kc, 0.0f);
-                    }
-                    // The next rows' weights come from memory in short strided pieces, which the
-                    // hardware prefetcher picks up late: ask for them while this tile computes.
-                    for (size_t n = n0 + kMR; n < std::min(n0 + 2 * kMR, r1); ++n)
-                        for (size_t off = 0; off < seg_bytes; off += 64) hwy::Prefetch(W.data + n * rb + k0_bytes + off);
-                    float *c = yt + (n0 - r0) * tp;
-                    for (size_t p = 0; p < panels; ++p) {
-                        const float *b = xp + p * K * pw + k0 * pw;
-                        if (nv == 2) MicroTile<2>(a, kc_max, b, kc, c + p * pw, tp, k0 > 0);
-                        else MicroTile<1>(a, kc_max, b, kc, c + p * pw, tp, k0 > 0);
-                    }
+    });
+    pool.run(bands, threads, [&](int64_t band, int thread) {
+        float *const a = pool.thread_buffer(thread, (a_size + yt_size) * sizeof(float));
+        float *const yt = a + a_size;
+        const size_t r0 = size_t(band) * band_tiles * kMR, r1 = std::min(N, r0 + band_tiles * kMR);
+        for (size_t k0 = 0; k0 < K; k0 += kc_max) {
+            const size_t kc = std::min(kc_max, K - k0);
+            const size_t k0_bytes = dtype_bytes(W.dtype, k0), seg_bytes = dtype_bytes(W.dtype, kc);
+            for (size_t n0 = r0; n0 < r1; n0 += kMR) {
+                for (size_t i = 0; i < kMR; ++i) {
+                    float *ai = a + i * kc_max;
+                    if (n0 + i < N) ConvertRow(W.dtype, W.data + (n0 + i) * rb + k0_bytes, ai, kc);
+                    else std::fill_n(ai, kc, 0.0f);
+                }
+                // The next rows' weights come from memory in short strided pieces, which the
+                // hardware prefetcher picks up late: ask for them while this tile computes.
+                for (size_t n = n0 + kMR; n < std::min(n0 + 2 * kMR, r1); ++n)
+                    for (size_t off = 0; off < seg_bytes; off += 64) hwy::Prefetch(W.data + n * rb + k0_bytes + off);
+                float *c = yt + (n0 - r0) * tp;
+                for (size_t p = 0; p < panels; ++p) {
+                    const float *b = xp + p * K * pw + k0 * pw;
+                    if (nv == 2) MicroTile<2>(a, kc_max, b, kc, c + p * pw, tp, k0 > 0);
+                    else MicroTile<1>(a, kc_max, b, kc, c + p * pw, tp, k0 > 0);
                 }
             }
-            // Transposed back through a small buffer by 16 tokens, for the same reason.
-            float tile[16 * kBandTiles * kMR];
-            const size_t width = r1 - r0;
-            for (size_t t0 = 0; t0 < rows; t0 += 16) {
-                const size_t tn = std::min<size_t>(16, rows - t0);
-                for (size_t n = 0; n < width; ++n)
-                    for (size_t t = 0; t < tn; ++t) tile[t * width + n] = yt[n * tp + t0 + t];
-                for (size_t t = 0; t < tn; ++t) std::memcpy(Y + (t0 + t) * N + r0, tile + t * width, width * 4);
-            }
         }
-    }
+        // Transposed back through a small buffer by 16 tokens, for the same reason.
+        float tile[16 * kBandTiles * kMR];
+        const size_t width = r1 - r0;
+        for (size_t t0 = 0; t0 < rows; t0 += 16) {
+            const size_t tn = std::min<size_t>(16, rows - t0);
+            for (size_t n = 0; n < width; ++n)
+                for (size_t t = 0; t < tn; ++t) tile[t * width + n] = yt[n * tp + t0 + t];
+            for (size_t t = 0; t < tn; ++t) std::memcpy(Y + (t0 + t) * N + r0, tile + t * width, width * 4);
+        }
+    });
 }
 
 } // namespace HWY_NAMESPACE
@@ -164,16 +156,18 @@ HWY_EXPORT(Gemm);
 
 namespace {
 
-void matvec(const Matrix &W, const float *x, float *y, int n_threads) {
+void matvec(const Matrix &W, const float *x, float *y, ThreadPool &pool) {
     const DotFn dot = dot_kernel(W.dtype);
     const size_t rb = W.row_bytes();
     // Small products are not worth waking threads for.
-    const int threads = W.nbytes() < (1u << 18) ? 1 : n_threads;
+    const int threads = W.nbytes() < (1u << 18) ? 1 : pool.size();
     // Chunks of about 64 KiB of weights, handed out dynamically: on a shared machine the threads
     // that the OS runs take more of them.
     const int64_t chunk = std::max<int64_t>(1, int64_t((size_t(64) << 10) / rb));
-#pragma omp parallel for num_threads(threads) schedule(dynamic, chunk)
-    for (int64_t r = 0; r < W.rows; ++r) y[r] = dot(W.data + size_t(r) * rb, x, W.cols);
+    pool.run((W.rows + chunk - 1) / chunk, threads, [&](int64_t c, int) {
+        const int64_t end = std::min(W.rows, (c + 1) * chunk);
+        for (int64_t r = c * chunk; r < end; ++r) y[r] = dot(W.data + size_t(r) * rb, x, W.cols);
+    });
 }
 
 void quantize_q8_0_row(const float *x, int64_t n, uint8_t *out) {
@@ -191,9 +185,9 @@ void quantize_q8_0_row(const float *x, int64_t n, uint8_t *out) {
 
 } // namespace
 
-void linear(const Matrix &W, const float *X, int64_t T, float *Y, int n_threads) {
-    if (T == 1) matvec(W, X, Y, n_threads);
-    else HWY_DYNAMIC_DISPATCH(Gemm)(W, X, T, Y, n_threads);
+void linear(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool &pool) {
+    if (T == 1) matvec(W, X, Y, pool);
+    else HWY_DYNAMIC_DISPATCH(Gemm)(W, X, T, Y, pool);
 }
 
 void gather_rows(const Matrix &W, const int32_t *ids, int64_t T, float *Y) {

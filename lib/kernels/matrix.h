@@ -10,6 +10,8 @@
 
 namespace rwkvrt {
 
+class ThreadPool;
+
 // y = W·x with W stored row-major as (rows = outputs, cols = inputs), like torch's nn.Linear weight.
 struct Matrix {
     int64_t rows = 0;
@@ -23,9 +25,10 @@ struct Matrix {
     size_t nbytes() const { return size_t(rows) * row_bytes(); }
 };
 
-// Y (T × W.rows) = X (T × W.cols) · Wᵀ, all row-major fp32 activations. T = 1 is a matrix-vector
-// product (generation); T > 1 a matrix product through BLAS (prefill).
-void linear(const Matrix &W, const float *X, int64_t T, float *Y, int n_threads);
+// Y (T × W.rows) = X (T × W.cols) · Wᵀ, all row-major fp32 activations, on the pool's threads. T = 1
+// is a matrix-vector product (one conversation decoding); T > 1 a matrix product (prefill, or many
+// conversations decoding together).
+void linear(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool &pool);
 
 // Y (T × cols) = the rows `ids` of W, as fp32 (embedding lookup).
 void gather_rows(const Matrix &W, const int32_t *ids, int64_t T, float *Y);

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "exec/thread_pool.h"
 #include "hwy/highway.h"
 #include "kernels/wkv.h"
 
@@ -16,19 +17,22 @@ namespace hn = hwy::HWY_NAMESPACE;
 
 // One head's RWKV-7 step for each token: per state row i (a value), two dot products over the keys
 // with a row update in between, vectorised over the keys.
-void Wkv7(int64_t T, int64_t H, int64_t N, const float *r, const float *w, const float *k, const float *v,
-          const float *a, const float *b, float *S, float *y, int n_threads) {
+void Wkv7(const WkvSegment *segs, int64_t n_segs, int64_t H, int64_t N, const float *r, const float *w,
+          const float *k, const float *v, const float *a, const float *b, float *y, ThreadPool &pool) {
     const hn::ScalableTag<float> df;
     using V = hn::Vec<decltype(df)>;
     const int64_t L = int64_t(hn::Lanes(df));
     const int64_t C = H * N;
+    int64_t rows = 0;
+    for (int64_t s = 0; s < n_segs; ++s) rows += segs[s].T;
     // One token's step (about 10 flops per state element) is not worth waking threads for. Heads are
     // handed out dynamically: on a shared machine the threads that run take more of them.
-    const int threads = H > 1 && T * H * N * N >= (int64_t(1) << 18) ? n_threads : 1;
-#pragma omp parallel for num_threads(threads) schedule(dynamic)
-    for (int64_t h = 0; h < H; ++h) {
-        float *Sh = S + h * N * N;
-        for (int64_t t = 0; t < T; ++t) {
+    const int threads = rows * H * N * N >= (int64_t(1) << 18) ? pool.size() : 1;
+    pool.run(n_segs * H, threads, [&](int64_t task, int) {
+        const WkvSegment &seg = segs[task / H];
+        const int64_t h = task % H;
+        float *Sh = seg.S + h * N * N;
+        for (int64_t t = seg.row0; t < seg.row0 + seg.T; ++t) {
             const int64_t o = t * C + h * N;
             const float *rt = r + o, *wt = w + o, *kt = k + o, *vt = v + o, *at = a + o, *bt = b + o;
             for (int64_t i = 0; i < N; ++i) {
@@ -60,7 +64,7 @@ void Wkv7(int64_t T, int64_t H, int64_t N, const float *r, const float *w, const
                 y[o + i] = out;
             }
         }
-    }
+    });
 }
 
 } // namespace HWY_NAMESPACE
@@ -70,34 +74,39 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 namespace rwkvrt {
 
-void wkv4(int64_t T, int64_t C, const float *k, const float *v, const float *w, const float *u, float *aa,
-          float *bb, float *pp, float *y) {
-    for (int64_t t = 0; t < T; ++t) {
-        const float *kt = k + t * C, *vt = v + t * C;
-        float *yt = y + t * C;
-        for (int64_t c = 0; c < C; ++c) {
-            float ww = u[c] + kt[c];
-            float q = std::max(pp[c], ww);
-            float e1 = std::exp(pp[c] - q), e2 = std::exp(ww - q);
-            yt[c] = (e1 * aa[c] + e2 * vt[c]) / (e1 * bb[c] + e2);
-            ww = pp[c] + w[c];
-            q = std::max(ww, kt[c]);
-            e1 = std::exp(ww - q);
-            e2 = std::exp(kt[c] - q);
-            aa[c] = e1 * aa[c] + e2 * vt[c];
-            bb[c] = e1 * bb[c] + e2;
-            pp[c] = q;
+void wkv4(const WkvSegment *segs, int64_t n_segs, int64_t C, const float *k, const float *v, const float *w,
+          const float *u, float *y, ThreadPool &pool) {
+    pool.run(n_segs, n_segs > 1 ? pool.size() : 1, [&](int64_t s, int) {
+        const WkvSegment &seg = segs[s];
+        float *aa = seg.S, *bb = seg.S + C, *pp = seg.S + 2 * C;
+        for (int64_t t = seg.row0; t < seg.row0 + seg.T; ++t) {
+            const float *kt = k + t * C, *vt = v + t * C;
+            float *yt = y + t * C;
+            for (int64_t c = 0; c < C; ++c) {
+                float ww = u[c] + kt[c];
+                float q = std::max(pp[c], ww);
+                float e1 = std::exp(pp[c] - q), e2 = std::exp(ww - q);
+                yt[c] = (e1 * aa[c] + e2 * vt[c]) / (e1 * bb[c] + e2);
+                ww = pp[c] + w[c];
+                q = std::max(ww, kt[c]);
+                e1 = std::exp(ww - q);
+                e2 = std::exp(kt[c] - q);
+                aa[c] = e1 * aa[c] + e2 * vt[c];
+                bb[c] = e1 * bb[c] + e2;
+                pp[c] = q;
+            }
         }
-    }
+    });
 }
 
-void wkv5(int64_t T, int64_t H, int64_t N, const float *r, const float *k, const float *v, const float *w,
-          int64_t w_stride, const float *u, float *S, float *y, int n_threads) {
+void wkv5(const WkvSegment *segs, int64_t n_segs, int64_t H, int64_t N, const float *r, const float *k,
+          const float *v, const float *w, int64_t w_stride, const float *u, float *y, ThreadPool &pool) {
     const int64_t C = H * N;
-#pragma omp parallel for num_threads(H > 1 ? n_threads : 1) schedule(static)
-    for (int64_t h = 0; h < H; ++h) {
-        float *Sh = S + h * N * N;
-        for (int64_t t = 0; t < T; ++t) {
+    pool.run(n_segs * H, n_segs * H > 1 ? pool.size() : 1, [&](int64_t task, int) {
+        const WkvSegment &seg = segs[task / H];
+        const int64_t h = task % H;
+        float *Sh = seg.S + h * N * N;
+        for (int64_t t = seg.row0; t < seg.row0 + seg.T; ++t) {
             const int64_t o = t * C + h * N;
             const float *rt = r + o, *kt = k + o, *vt = v + o, *wt = w + t * w_stride + h * N, *uh = u + h * N;
             float *yt = y + o;
@@ -112,14 +121,14 @@ void wkv5(int64_t T, int64_t H, int64_t N, const float *r, const float *k, const
                 }
             }
         }
-    }
+    });
 }
 
 HWY_EXPORT(Wkv7);
 
-void wkv7(int64_t T, int64_t H, int64_t N, const float *r, const float *w, const float *k, const float *v,
-          const float *a, const float *b, float *S, float *y, int n_threads) {
-    HWY_DYNAMIC_DISPATCH(Wkv7)(T, H, N, r, w, k, v, a, b, S, y, n_threads);
+void wkv7(const WkvSegment *segs, int64_t n_segs, int64_t H, int64_t N, const float *r, const float *w,
+          const float *k, const float *v, const float *a, const float *b, float *y, ThreadPool &pool) {
+    HWY_DYNAMIC_DISPATCH(Wkv7)(segs, n_segs, H, N, r, w, k, v, a, b, y, pool);
 }
 
 } // namespace rwkvrt

@@ -1,22 +1,32 @@
-// The recurrences: the only sequential part of a forward pass. Each walks T tokens of row-major
-// T × C inputs (channel index = head·N + n) and updates the layer's recurrent state in place.
+// The recurrences: the only sequential part of a forward pass. Each walks the rows of its segments
+// in row-major R × C inputs (channel index = head·N + n) and updates each segment's recurrent state in
+// place. A segment is one sequence of a batch: its rows are consecutive tokens of one conversation.
+// Segments and heads are independent, so they are spread over the pool's threads.
 #pragma once
 
 #include <cstdint>
 
 namespace rwkvrt {
 
-// RWKV-4, per channel, numerically stable form. state = aa, bb, pp (C each); w = −exp(time_decay).
-void wkv4(int64_t T, int64_t C, const float *k, const float *v, const float *w, const float *u, float *aa,
-          float *bb, float *pp, float *y);
+class ThreadPool;
 
-// RWKV-5/6: key-major state S[h][i=key][j=value]. w is the decay per token (T × C; a per-model
+struct WkvSegment {
+    int64_t row0; // first row of the inputs
+    int64_t T;    // rows, in token order
+    float *S;     // this sequence's recurrent state for the layer
+};
+
+// RWKV-4, per channel, numerically stable form. S = aa, bb, pp (C each); w = −exp(time_decay).
+void wkv4(const WkvSegment *segs, int64_t n_segs, int64_t C, const float *k, const float *v, const float *w,
+          const float *u, float *y, ThreadPool &pool);
+
+// RWKV-5/6: key-major state S[h][i=key][j=value]. w is the decay per row (R × C; a per-model
 // constant is passed with w_stride = 0), u the bonus (C).
-void wkv5(int64_t T, int64_t H, int64_t N, const float *r, const float *k, const float *v, const float *w,
-          int64_t w_stride, const float *u, float *S, float *y, int n_threads);
+void wkv5(const WkvSegment *segs, int64_t n_segs, int64_t H, int64_t N, const float *r, const float *k,
+          const float *v, const float *w, int64_t w_stride, const float *u, float *y, ThreadPool &pool);
 
 // RWKV-7: value-major state S[h][i=value][j=key]; a = −kk, b = kk ⊙ aa, output from the new state.
-void wkv7(int64_t T, int64_t H, int64_t N, const float *r, const float *w, const float *k, const float *v,
-          const float *a, const float *b, float *S, float *y, int n_threads);
+void wkv7(const WkvSegment *segs, int64_t n_segs, int64_t H, int64_t N, const float *r, const float *w,
+          const float *k, const float *v, const float *a, const float *b, float *y, ThreadPool &pool);
 
 } // namespace rwkvrt

@@ -1,6 +1,9 @@
 #include "model/model.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <system_error>
 #include <thread>
 #include <vector>
 #include <xxhash.h>
@@ -31,15 +34,91 @@ uint64_t fingerprint_of(const TensorFile &file) {
     return digest;
 }
 
+// Claims every state of a call, or none: a state already claimed by another call is an error.
+class ClaimedStates {
+public:
+    explicit ClaimedStates(std::span<const FeedRequest> requests) {
+        for (size_t i = 0; i < requests.size(); ++i) {
+            if (!requests[i].state->try_claim()) {
+                release();
+                fail(RWKVRT_ERR_ARGUMENT, "sequence ", i, ": the state is in use by another call");
+            }
+            claimed_.push_back(requests[i].state);
+        }
+    }
+    ~ClaimedStates() { release(); }
+
+private:
+    void release() {
+        for (State *s : claimed_) s->release();
+        claimed_.clear();
+    }
+    std::vector<State *> claimed_;
+};
+
+void validate(const Model &model, std::span<const FeedRequest> requests) {
+    if (requests.empty()) fail(RWKVRT_ERR_ARGUMENT, "n_seqs is 0");
+    const int64_t vocab = model.hparams().n_vocab;
+    const bool one = requests.size() == 1;
+    const auto where = [&](size_t i) { return one ? std::string() : cat("sequence ", i, ": "); };
+    for (size_t i = 0; i < requests.size(); ++i) {
+        const FeedRequest &r = requests[i];
+        if (!r.state) fail(RWKVRT_ERR_ARGUMENT, where(i), "the state is NULL");
+        if (&r.state->model() != &model) fail(RWKVRT_ERR_MISMATCH, where(i), "the state belongs to another model");
+        if (r.n == 0) fail(RWKVRT_ERR_ARGUMENT, where(i), "n_tokens is 0");
+        if (!r.tokens) fail(RWKVRT_ERR_ARGUMENT, where(i), "tokens is NULL");
+        for (size_t t = 0; t < r.n; ++t)
+            if (r.tokens[t] < 0 || r.tokens[t] >= vocab)
+                fail(RWKVRT_ERR_TOKEN, where(i), "token ", r.tokens[t], " at position ", t,
+                     " is outside the vocabulary [0, ", vocab, ")");
+    }
+    std::vector<std::pair<const State *, size_t>> seen;
+    for (size_t i = 0; i < requests.size(); ++i) seen.emplace_back(requests[i].state, i);
+    std::sort(seen.begin(), seen.end());
+    for (size_t i = 1; i < seen.size(); ++i)
+        if (seen[i].first == seen[i - 1].first)
+            fail(RWKVRT_ERR_ARGUMENT, "sequences ", seen[i - 1].second, " and ", seen[i].second, " are the same state");
+}
+
+// Rows per sequence for the next step: water-filling of `budget` rows over the unfinished sequences,
+// so short ones (decoding) finish in one step and long prompts share what is left.
+void plan_step(const std::vector<size_t> &remaining, size_t budget, std::vector<size_t> &take) {
+    std::vector<size_t> order;
+    for (size_t i = 0; i < remaining.size(); ++i)
+        if (remaining[i] > 0) order.push_back(i);
+    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return remaining[a] < remaining[b]; });
+    std::fill(take.begin(), take.end(), 0);
+    size_t left = std::max(budget, order.size());
+    for (size_t k = 0; k < order.size(); ++k) {
+        const size_t share = std::max<size_t>(1, left / (order.size() - k));
+        take[order[k]] = std::min(remaining[order[k]], share);
+        left -= std::min(left, take[order[k]]);
+    }
+}
+
+bool all_finite(const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; ++i)
+        if (!std::isfinite(x[i])) return false;
+    return true;
+}
+
 } // namespace
 
 Model::Model(const std::string &path, const ModelOptions &options) {
-    if (options.n_threads < 0) fail(RWKVRT_ERR_ARGUMENT, "n_threads is ", options.n_threads, "; use 0 for one per core");
-    n_threads_ = options.n_threads ? options.n_threads : int(std::max(1u, std::thread::hardware_concurrency()));
+    if (options.n_threads < 0 || options.n_threads > kMaxThreads)
+        fail(RWKVRT_ERR_ARGUMENT, "n_threads is ", options.n_threads, "; use 1 to ", kMaxThreads, ", or 0 for one per core");
+    const int n_threads = options.n_threads ? options.n_threads : int(std::max(1u, std::thread::hardware_concurrency()));
     file_ = open_tensor_file(path, options.use_mmap);
     arch_ = build_model(*file_, LoadConfig{options.weight_type});
     fingerprint_ = fingerprint_of(*file_);
+    try {
+        engine_ = std::make_unique<Engine>(n_threads);
+    } catch (const std::system_error &e) {
+        fail(RWKVRT_ERR_ARGUMENT, "cannot start ", n_threads, " threads (", e.what(), "); ask for fewer");
+    }
 }
+
+Model::~Model() = default;
 
 size_t Model::weight_bytes() const {
     size_t n = 0;
@@ -53,21 +132,85 @@ size_t Model::n_params() const {
     return n;
 }
 
-void Model::feed(State &state, const int32_t *tokens, size_t n, float *logits) const {
-    if (&state.model() != this) fail(RWKVRT_ERR_MISMATCH, "the state belongs to another model");
-    if (n == 0) fail(RWKVRT_ERR_ARGUMENT, "n_tokens is 0");
+void Model::feed(State &state, const int32_t *tokens, size_t n, float *logits, const ProgressFn &progress) const {
+    const FeedRequest request{&state, tokens, n, logits};
+    feed_batch({&request, 1}, progress);
+}
+
+void Model::feed_batch(std::span<const FeedRequest> requests, const ProgressFn &progress) const {
+    validate(*this, requests);
+    ClaimedStates claimed(requests);
+    const size_t B = requests.size(), state_floats = arch_->state_floats();
     const int64_t vocab = hparams().n_vocab;
-    for (size_t i = 0; i < n; ++i)
-        if (tokens[i] < 0 || tokens[i] >= vocab)
-            fail(RWKVRT_ERR_TOKEN, "token ", tokens[i], " at position ", i, " is outside the vocabulary [0, ", vocab, ")");
-    const RunConfig run{n_threads_};
-    for (size_t done = 0; done < n;) {
-        const size_t chunk = std::min(kChunk, n - done);
-        const bool last = done + chunk == n;
-        arch_->forward(state.data(), tokens + done, int64_t(chunk), last ? logits : nullptr, run);
-        done += chunk;
-        state.add_tokens(chunk);
+
+    // Copies of the states at the start of the call and of the current step (the same for the first
+    // step), to undo a failed step: a feed never leaves a state half-advanced.
+    std::vector<float> at_call(B * state_floats), later_step;
+    std::vector<uint64_t> tokens_at_call(B);
+    for (size_t i = 0; i < B; ++i) {
+        std::memcpy(at_call.data() + i * state_floats, requests[i].state->data(), state_floats * sizeof(float));
+        tokens_at_call[i] = requests[i].state->n_tokens();
     }
+    const auto restore_call = [&] {
+        for (size_t i = 0; i < B; ++i) {
+            std::memcpy(requests[i].state->data(), at_call.data() + i * state_floats, state_floats * sizeof(float));
+            requests[i].state->set_n_tokens(tokens_at_call[i]);
+        }
+    };
+
+    uint64_t total = 0;
+    std::vector<size_t> remaining(B), done(B, 0), take(B);
+    for (size_t i = 0; i < B; ++i) total += remaining[i] = requests[i].n;
+    uint64_t fed = 0;
+    const std::function<bool()> stop = progress ? std::function<bool()>([&] { return progress(fed, total); })
+                                                : std::function<bool()>();
+    Step step;
+    std::vector<int32_t> rows;
+    while (fed < total) {
+        plan_step(remaining, kStepRows, take);
+        step.seqs.clear();
+        rows.clear();
+        for (size_t i = 0; i < B; ++i) {
+            if (take[i] == 0) continue;
+            const FeedRequest &r = requests[i];
+            const bool last = take[i] == remaining[i];
+            step.seqs.push_back({r.state->data(), int64_t(rows.size()), int64_t(take[i]), last ? r.logits : nullptr});
+            rows.insert(rows.end(), r.tokens + done[i], r.tokens + done[i] + take[i]);
+        }
+        step.tokens = rows.data();
+        step.rows = int64_t(rows.size());
+        const bool first = fed == 0;
+        if (!first) {
+            later_step.resize(B * state_floats);
+            for (size_t i = 0; i < B; ++i)
+                if (take[i]) std::memcpy(later_step.data() + i * state_floats, requests[i].state->data(), state_floats * sizeof(float));
+        }
+        try {
+            engine_->run(stop, [&](ExecContext &ctx) { arch_->forward(step, ctx); });
+        } catch (const Cancelled &) {
+            const float *at_step = first ? at_call.data() : later_step.data();
+            for (size_t i = 0; i < B; ++i)
+                if (take[i]) std::memcpy(requests[i].state->data(), at_step + i * state_floats, state_floats * sizeof(float));
+            fail(RWKVRT_ERR_CANCELLED, "cancelled by the progress callback after ", fed, " of ", total, " tokens");
+        } catch (...) {
+            restore_call();
+            throw;
+        }
+        for (size_t i = 0; i < B; ++i) {
+            if (!take[i]) continue;
+            requests[i].state->add_tokens(take[i]);
+            done[i] += take[i];
+            remaining[i] -= take[i];
+            fed += take[i];
+            if (remaining[i] == 0 && requests[i].logits && !all_finite(requests[i].logits, vocab)) {
+                restore_call();
+                fail(RWKVRT_ERR_CORRUPT, B == 1 ? std::string() : cat("sequence ", i, ": "),
+                     "the model computed non-finite logits (values out of range in its weights or the state); "
+                     "the state was left as it was before the call");
+            }
+        }
+    }
+    if (progress) progress(fed, total);
 }
 
 } // namespace rwkvrt

@@ -2,16 +2,30 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 
 #include "arch/arch.h"
+#include "exec/engine.h"
 #include "formats/tensor_file.h"
 
 namespace rwkvrt {
 
 class State;
+
+// One sequence of a batched feed: n ≥ 1 tokens for state; logits null or room for n_vocab floats.
+struct FeedRequest {
+    State *state;
+    const int32_t *tokens;
+    size_t n;
+    float *logits;
+};
+
+// Receives (tokens done, tokens total) between layers; returning true stops the feed.
+using ProgressFn = std::function<bool(uint64_t done, uint64_t total)>;
 
 struct ModelOptions {
     int n_threads = 0; // 0 = one per core
@@ -23,29 +37,38 @@ class Model {
 public:
     // Throws Error (IO, FORMAT, UNSUPPORTED) naming the file and the problem.
     Model(const std::string &path, const ModelOptions &options);
+    ~Model();
 
     const HParams &hparams() const { return arch_->hparams(); }
     const ArchModel &arch() const { return *arch_; }
     const std::string &path() const { return file_->path(); }
     const std::string &format() const { return file_->format(); }
-    int n_threads() const { return n_threads_; }
+    int n_threads() const { return engine_->n_threads(); }
     // XXH3-64 of every tensor's name, type, shape and bytes as stored, in name order.
     uint64_t fingerprint() const { return fingerprint_; }
     // Bytes of weights held (mapped or in memory), and their number.
     size_t weight_bytes() const;
     size_t n_params() const;
 
-    // Feeds tokens to state (which must belong to this model). Validates every id before touching
-    // the state, so a bad id leaves it unchanged. Long inputs are fed in chunks of kChunk tokens.
-    void feed(State &state, const int32_t *tokens, size_t n, float *logits) const;
+    // Feeds tokens to state (which must belong to this model): feed_batch with one sequence.
+    void feed(State &state, const int32_t *tokens, size_t n, float *logits, const ProgressFn &progress = {}) const;
 
-    static constexpr size_t kChunk = 256;
+    // Feeds every request's tokens to its state. All or nothing: every state, id and pointer is
+    // checked first (the error names the sequence), and if the feed fails later (cancelled by
+    // `progress`, non-finite logits) every state is restored: to the start of the step that was
+    // cancelled (so it holds exactly the tokens of the steps completed), or to the start of the call.
+    // Each step feeds up to kStepRows rows, shared fairly among the unfinished sequences, as one
+    // forward pass; concurrent callers' steps take turns on the model's threads.
+    void feed_batch(std::span<const FeedRequest> requests, const ProgressFn &progress = {}) const;
+
+    static constexpr size_t kStepRows = 256;
+    static constexpr int kMaxThreads = 1024;
 
 private:
     std::unique_ptr<TensorFile> file_;
     std::unique_ptr<ArchModel> arch_;
     uint64_t fingerprint_ = 0;
-    int n_threads_ = 1;
+    std::unique_ptr<Engine> engine_; // mutable state behind a const model: its threads and buffers
 };
 
 } // namespace rwkvrt

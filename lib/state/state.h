@@ -2,6 +2,7 @@
 // are never kept here, so an idle conversation costs only its state.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -21,6 +22,7 @@ public:
 
     uint64_t n_tokens() const { return n_tokens_; }
     void add_tokens(uint64_t n) { n_tokens_ += n; }
+    void set_n_tokens(uint64_t n) { n_tokens_ = n; }
 
     // Application data saved with the state (e.g. a transcript); opaque bytes.
     const std::string &metadata() const { return metadata_; }
@@ -32,7 +34,13 @@ public:
     // Replaces everything at once (used by restore after all checks passed).
     void assign(std::vector<float> data, uint64_t n_tokens, std::string metadata);
 
+    // A state is used by one call at a time: a call that changes it claims it first, and a second
+    // call that finds it claimed fails instead of racing (ClaimedStates in model.cpp).
+    bool try_claim() { return !busy_.exchange(true, std::memory_order_acquire); }
+    void release() { busy_.store(false, std::memory_order_release); }
+
 private:
+    std::atomic<bool> busy_{false};
     const Model *model_;
     std::vector<float> data_;
     uint64_t n_tokens_ = 0;

@@ -7,6 +7,7 @@
 
 #include "core/dtype.h"
 #include "core/error.h"
+#include "exec/thread_pool.h"
 #include "hwy/targets.h"
 #include "kernels/convert.h"
 #include "kernels/dot.h"
@@ -206,7 +207,8 @@ TEST_CASE("kernels: bulk conversion to f16 and bf16 rounds like f32_to_f16 and f
 }
 
 TEST_CASE("kernels: linear with T > 1 agrees with T = 1 for every type, and with any thread count") {
-    for_each_target([] {
+    ThreadPool one(1), two(2), three(3);
+    for_each_target([&] {
         std::mt19937 rng(3);
         struct Shape {
             int64_t rows, cols, T;
@@ -222,12 +224,12 @@ TEST_CASE("kernels: linear with T > 1 agrees with T = 1 for every type, and with
                 const Matrix W = random_matrix(t, s.rows, s.cols, rng);
                 const std::vector<float> X = random_vector(size_t(s.T * s.cols), rng);
                 std::vector<float> Y(size_t(s.T * s.rows)), Y3(Y.size()), y(size_t(s.rows));
-                linear(W, X.data(), s.T, Y.data(), 1);
-                linear(W, X.data(), s.T, Y3.data(), 3);
+                linear(W, X.data(), s.T, Y.data(), one);
+                linear(W, X.data(), s.T, Y3.data(), three);
                 CHECK(std::memcmp(Y.data(), Y3.data(), Y.size() * 4) == 0);
                 for (int64_t tok = 0; tok < s.T; ++tok) {
                     const float *x = X.data() + tok * s.cols;
-                    linear(W, x, 1, y.data(), 2);
+                    linear(W, x, 1, y.data(), two);
                     for (int64_t r = 0; r < s.rows; ++r) {
                         const Ref ref = reference_dot(reference_f32(t, W.row(r), size_t(s.cols)), x);
                         check_close(Y[size_t(tok * s.rows + r)], ref);
@@ -279,7 +281,8 @@ TEST_CASE("kernels: convert_matrix round trips") {
 }
 
 TEST_CASE("kernels: wkv7 matches the recurrence written out in double precision") {
-    for_each_target([] {
+    ThreadPool pool(2);
+    for_each_target([&] {
         std::mt19937 rng(9);
         for (int64_t N : {4, 11, 64}) {
             CAPTURE(N);
@@ -292,7 +295,8 @@ TEST_CASE("kernels: wkv7 matches the recurrence written out in double precision"
             for (float &x : w) x = decay(rng);
             std::vector<float> S = random_vector(size_t(H * N * N), rng), y(size_t(T * C));
             std::vector<double> Sd(S.begin(), S.end());
-            wkv7(T, H, N, r.data(), w.data(), k.data(), v.data(), a.data(), b.data(), S.data(), y.data(), 2);
+            const WkvSegment whole{0, T, S.data()};
+            wkv7(&whole, 1, H, N, r.data(), w.data(), k.data(), v.data(), a.data(), b.data(), y.data(), pool);
             for (int64_t t = 0; t < T; ++t)
                 for (int64_t h = 0; h < H; ++h)
                     for (int64_t i = 0; i < N; ++i) {
@@ -310,4 +314,50 @@ TEST_CASE("kernels: wkv7 matches the recurrence written out in double precision"
             for (size_t i = 0; i < S.size(); ++i) CHECK(std::fabs(S[i] - Sd[i]) <= 1e-4 * (std::fabs(Sd[i]) + 1));
         }
     });
+}
+
+TEST_CASE("kernels: the recurrences over a batch of segments equal each segment alone") {
+    ThreadPool pool(2);
+    std::mt19937 rng(11);
+    const int64_t H = 3, N = 8, C = H * N;
+    const int64_t lengths[] = {1, 5, 2, 1};
+    const int64_t R = 9;
+    const std::vector<float> r = random_vector(size_t(R * C), rng), k = random_vector(size_t(R * C), rng),
+                             v = random_vector(size_t(R * C), rng), a = random_vector(size_t(R * C), rng),
+                             b = random_vector(size_t(R * C), rng), u = random_vector(size_t(C), rng);
+    std::vector<float> w(size_t(R * C));
+    std::uniform_real_distribution<float> decay(0.5f, 1.0f);
+    for (float &x : w) x = decay(rng);
+    std::vector<float> w4 = random_vector(size_t(C), rng);
+    for (float &x : w4) x = -std::fabs(x);
+
+    const size_t state = size_t(H * N * N);
+    const std::vector<float> S0 = random_vector(4 * state, rng);
+    auto run = [&](const char *which, bool together, std::vector<float> &S, std::vector<float> &y) {
+        S = S0;
+        y.assign(size_t(R * C), 0.0f);
+        std::vector<WkvSegment> segs;
+        int64_t row = 0;
+        for (size_t i = 0; i < 4; ++i) {
+            segs.push_back({row, lengths[i], S.data() + i * state});
+            row += lengths[i];
+        }
+        const auto call = [&](const WkvSegment *sg, int64_t n) {
+            if (std::string(which) == "wkv7") wkv7(sg, n, H, N, r.data(), w.data(), k.data(), v.data(), a.data(), b.data(), y.data(), pool);
+            else if (std::string(which) == "wkv5") wkv5(sg, n, H, N, r.data(), k.data(), v.data(), w.data(), C, u.data(), y.data(), pool);
+            else wkv4(sg, n, C, k.data(), v.data(), w4.data(), u.data(), y.data(), pool);
+        };
+        if (together) call(segs.data(), int64_t(segs.size()));
+        else
+            for (const WkvSegment &sg : segs) call(&sg, 1);
+    };
+    for (const char *which : {"wkv4", "wkv5", "wkv7"}) {
+        CAPTURE(which);
+        std::vector<float> S1, y1, S2, y2;
+        run(which, true, S1, y1);
+        run(which, false, S2, y2);
+        CHECK(S1 == S2);
+        CHECK(y1 == y2);
+        CHECK(S1 != S0);
+    }
 }

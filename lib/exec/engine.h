@@ -1,0 +1,48 @@
+// The execution engine of one model: its thread pool, the activation buffer that every forward pass
+// reuses (sized by the largest step so far, never per call), and the lock that makes forward passes
+// of concurrent callers take turns, so the threads computing never exceed n_threads.
+#pragma once
+
+#include <functional>
+#include <mutex>
+#include <vector>
+
+#include "exec/thread_pool.h"
+
+namespace rwkvrt {
+
+// Thrown by ExecContext::checkpoint() when the caller asked to stop; Model catches it.
+struct Cancelled {};
+
+struct ExecContext {
+    ThreadPool &pool;
+    std::vector<float> &activations; // Scratch's backing store
+    const std::function<bool()> &stop; // empty, or true to stop now
+
+    // Called between layers: throws Cancelled if the caller asked to stop.
+    void checkpoint() const {
+        if (stop && stop()) throw Cancelled{};
+    }
+};
+
+class Engine {
+public:
+    explicit Engine(int n_threads) : pool_(n_threads) {}
+
+    int n_threads() const { return pool_.size(); }
+
+    // Runs fn(ExecContext &) while no other forward pass of this model runs.
+    template <class Fn>
+    void run(const std::function<bool()> &stop, Fn &&fn) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        ExecContext ctx{pool_, activations_, stop};
+        fn(ctx);
+    }
+
+private:
+    std::mutex mutex_;
+    ThreadPool pool_;
+    std::vector<float> activations_;
+};
+
+} // namespace rwkvrt

@@ -1,0 +1,62 @@
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "exec/thread_pool.h"
+
+using namespace rwkvrt;
+
+TEST_CASE("thread pool: every task runs exactly once, on threads below max_threads") {
+    for (int n_threads : {1, 2, 3, 8}) {
+        ThreadPool pool(n_threads);
+        CHECK(pool.size() == n_threads);
+        for (int64_t n_tasks : {0, 1, 2, 7, 1000}) {
+            for (int max_threads : {1, 2, n_threads}) {
+                CAPTURE(n_threads);
+                CAPTURE(n_tasks);
+                CAPTURE(max_threads);
+                std::vector<std::atomic<int>> runs(static_cast<size_t>(n_tasks));
+                std::atomic<int> bad_thread{0};
+                pool.run(n_tasks, max_threads, [&](int64_t t, int thread) {
+                    runs[size_t(t)].fetch_add(1);
+                    if (thread < 0 || thread >= std::min(max_threads, n_threads)) bad_thread.fetch_add(1);
+                });
+                int wrong = 0;
+                for (auto &r : runs) wrong += r.load() != 1;
+                CHECK(wrong == 0);
+                CHECK(bad_thread.load() == 0);
+            }
+        }
+    }
+}
+
+TEST_CASE("thread pool: many short jobs in a row, as a token's layers make") {
+    ThreadPool pool(2);
+    std::atomic<int64_t> sum{0};
+    for (int job = 0; job < 20000; ++job) pool.run(4, 2, [&](int64_t t, int) { sum.fetch_add(t); });
+    CHECK(sum.load() == 20000 * 6);
+}
+
+TEST_CASE("thread pool: a task's exception reaches the caller, and the pool keeps working") {
+    ThreadPool pool(3);
+    CHECK_THROWS_AS(pool.run(100, 3, [](int64_t t, int) {
+        if (t == 37) throw std::runtime_error("task 37");
+    }),
+                    std::runtime_error);
+    std::atomic<int> n{0};
+    pool.run(10, 3, [&](int64_t, int) { n.fetch_add(1); });
+    CHECK(n.load() == 10);
+}
+
+TEST_CASE("thread pool: per-thread buffers are aligned and keep their size") {
+    ThreadPool pool(2);
+    float *a = pool.thread_buffer(1, 100);
+    CHECK(reinterpret_cast<uintptr_t>(a) % 64 == 0);
+    CHECK(pool.thread_buffer(1, 50) == a);
+    float *s = pool.shared_buffer(1 << 20);
+    CHECK(reinterpret_cast<uintptr_t>(s) % 64 == 0);
+    s[(1 << 18) - 1] = 1.0f; // the whole size is usable
+}
