@@ -2,6 +2,7 @@
 // funnels through api::guard so that no exception crosses the boundary.
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "api/api_common.h"
 #include "api/handles.h"
@@ -61,6 +62,7 @@ const char *rwkvrt_status_name(rwkvrt_status status) {
     case RWKVRT_ERR_NOMEM: return "RWKVRT_ERR_NOMEM";
     case RWKVRT_ERR_BUFFER: return "RWKVRT_ERR_BUFFER";
     case RWKVRT_ERR_INTERNAL: return "RWKVRT_ERR_INTERNAL";
+    case RWKVRT_ERR_CANCELLED: return "RWKVRT_ERR_CANCELLED";
     }
     return "RWKVRT_UNKNOWN_STATUS";
 }
@@ -128,13 +130,48 @@ rwkvrt_status rwkvrt_state_copy(rwkvrt_state *dst, const rwkvrt_state *src) {
     });
 }
 
+rwkvrt_feed_options rwkvrt_feed_options_default(void) {
+    rwkvrt_feed_options o{};
+    o.struct_size = sizeof o;
+    return o;
+}
+
 rwkvrt_status rwkvrt_feed(const rwkvrt_model *model, rwkvrt_state *state, const int32_t *tokens, size_t n_tokens,
                           float *logits) {
+    return rwkvrt_feed_ex(model, state, tokens, n_tokens, logits, nullptr);
+}
+
+rwkvrt_status rwkvrt_feed_ex(const rwkvrt_model *model, rwkvrt_state *state, const int32_t *tokens, size_t n_tokens,
+                             float *logits, const rwkvrt_feed_options *options) {
+    return rwkvrt_feed_batch_ex(model, 1, &state, &tokens, &n_tokens, &logits, options);
+}
+
+rwkvrt_status rwkvrt_feed_batch(const rwkvrt_model *model, size_t n_seqs, rwkvrt_state *const *states,
+                                const int32_t *const *tokens, const size_t *n_tokens, float *const *logits) {
+    return rwkvrt_feed_batch_ex(model, n_seqs, states, tokens, n_tokens, logits, nullptr);
+}
+
+rwkvrt_status rwkvrt_feed_batch_ex(const rwkvrt_model *model, size_t n_seqs, rwkvrt_state *const *states,
+                                   const int32_t *const *tokens, const size_t *n_tokens, float *const *logits,
+                                   const rwkvrt_feed_options *options) {
     return api::guard([&] {
         api::require(model, "model");
-        api::require(state, "state");
+        if (n_seqs == 0) fail(RWKVRT_ERR_ARGUMENT, "n_seqs is 0");
+        api::require(states, "states");
         api::require(tokens, "tokens");
-        model->impl->feed(*state->impl, tokens, n_tokens, logits);
+        api::require(n_tokens, "n_tokens");
+        std::vector<FeedRequest> requests(n_seqs);
+        for (size_t i = 0; i < n_seqs; ++i) {
+            if (!states[i]) fail(RWKVRT_ERR_ARGUMENT, n_seqs == 1 ? "state is NULL" : cat("states[", i, "] is NULL"));
+            requests[i] = {states[i]->impl.get(), tokens[i], n_tokens[i], logits ? logits[i] : nullptr};
+        }
+        ProgressFn progress;
+        if (options) {
+            const rwkvrt_feed_options o = api::read_options(*options, rwkvrt_feed_options_default(), "rwkvrt_feed_options_default");
+            if (o.progress)
+                progress = [o](uint64_t done, uint64_t total) { return o.progress(done, total, o.user_data) != 0; };
+        }
+        model->impl->feed_batch(requests, progress);
     });
 }
 

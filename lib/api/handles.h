@@ -5,6 +5,7 @@
 
 #include "model/model.h"
 #include "sampling/sampler.h"
+#include "state/prefix_cache.h"
 #include "state/state.h"
 #include "tokenizers/tokenizer.h"
 
@@ -22,4 +23,8 @@ struct rwkvrt_tokenizer {
 
 struct rwkvrt_sampler {
     std::unique_ptr<rwkvrt::Sampler> impl;
+};
+
+struct rwkvrt_prefix_cache {
+    std::unique_ptr<rwkvrt::PrefixCache> impl;
 };

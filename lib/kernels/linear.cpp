@@ -86,8 +86,11 @@ void Gemm(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool &pool
     const int nv = rows > L ? 2 : 1;
     const size_t pw = size_t(nv) * L; // tokens per panel
     const size_t panels = (rows + pw - 1) / pw, tp = panels * pw;
-    // kc inputs of all tokens in 256 KiB; a multiple of 64, so block types convert whole blocks.
-    const size_t kc_max = std::min(K, std::max<size_t>(128, (size_t(1) << 16) / tp / 64 * 64));
+    // Inputs are summed in blocks of kc: the order of additions for one output is then the same
+    // whatever the number of rows, so a sequence gets bit-identical results fed alone or in any batch.
+    // 256 is a multiple of every block type's size (K-quants' super-blocks included) and keeps a step's
+    // packed block (kc × 256 rows) in L2.
+    const size_t kc_max = std::min<size_t>(K, 256);
     // Below ~1 MFLOP one thread is faster than waking the others.
     const int threads = 2.0 * double(rows) * double(N) * double(K) < 1e6 ? 1 : pool.size();
     // Bands of up to kBandTiles micro-tiles of rows (the packed block is reused that often), at least 4 per thread.

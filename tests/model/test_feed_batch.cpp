@@ -1,0 +1,294 @@
+// rwkvrt_feed_batch: many sequences in one pass equal each sequence fed alone, for every version;
+// all-or-nothing validation; progress and cancellation; states in use; thread counts.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "api/model_helpers.h"
+#include "arch/arch_checks.h"
+
+namespace {
+
+// Max |a − b|, failing the test on any NaN (std::max would drop it).
+double diff(const std::vector<float> &a, const std::vector<float> &b) {
+    REQUIRE(a.size() == b.size());
+    double d = 0;
+    for (size_t i = 0; i < a.size(); ++i) {
+        const double x = std::fabs(double(a[i]) - double(b[i]));
+        REQUIRE_MESSAGE(!std::isnan(x), "NaN at ", i);
+        d = std::max(d, x);
+    }
+    return d;
+}
+
+std::vector<int32_t> tokens_of(size_t n, uint32_t seed, int32_t vocab) {
+    std::vector<int32_t> t(n);
+    for (size_t i = 0; i < n; ++i) t[i] = int32_t((i * 2654435761u + seed * 40503u) % uint32_t(vocab));
+    return t;
+}
+
+struct Run {
+    std::vector<std::vector<float>> logits;
+    std::vector<std::vector<uint8_t>> states;
+};
+
+// Feeds each sequence's tokens in the given rounds: round r gives sequence i rounds[r][i] tokens
+// (0 = it sits out), all sequences of a round in one rwkvrt_feed_batch call, or one by one.
+Run feed_rounds(const rwkvrt_model *m, const std::vector<std::vector<int32_t>> &inputs,
+                const std::vector<std::vector<size_t>> &rounds, bool batched) {
+    const size_t B = inputs.size(), V = size_t(rwkvrt_model_n_vocab(m));
+    std::vector<th::StatePtr> states;
+    for (size_t i = 0; i < B; ++i) states.push_back(th::new_state(m));
+    Run out;
+    out.logits.assign(B, std::vector<float>(V));
+    std::vector<size_t> pos(B, 0);
+    for (const std::vector<size_t> &round : rounds) {
+        std::vector<rwkvrt_state *> s;
+        std::vector<const int32_t *> t;
+        std::vector<size_t> n;
+        std::vector<float *> l;
+        for (size_t i = 0; i < B; ++i) {
+            if (!round[i]) continue;
+            s.push_back(states[i].get());
+            t.push_back(inputs[i].data() + pos[i]);
+            n.push_back(round[i]);
+            l.push_back(out.logits[i].data());
+            pos[i] += round[i];
+        }
+        if (batched) {
+            REQUIRE_MESSAGE(rwkvrt_feed_batch(m, s.size(), s.data(), t.data(), n.data(), l.data()) == RWKVRT_OK, rwkvrt_last_error());
+        } else {
+            for (size_t j = 0; j < s.size(); ++j) REQUIRE(rwkvrt_feed(m, s[j], t[j], n[j], l[j]) == RWKVRT_OK);
+        }
+    }
+    for (size_t i = 0; i < B; ++i) out.states.push_back(ac::snapshot(states[i].get()));
+    return out;
+}
+
+// Decoding steps, prompts and a mix of both, batched against one by one.
+double batch_vs_alone(const rwkvrt_model *m, const std::string &what) {
+    const int32_t V = rwkvrt_model_n_vocab(m);
+    std::vector<std::vector<int32_t>> inputs;
+    for (uint32_t i = 0; i < 5; ++i) inputs.push_back(tokens_of(300, i + 1, V));
+    const std::vector<std::vector<size_t>> rounds = {
+        {7, 1, 40, 300 - 7 - 3 - 1 - 1, 1}, // prompts of every length with decoders; the 4th crosses a step
+        {1, 1, 1, 1, 1},                    // everybody decodes
+        {0, 1, 0, 1, 1},                    // some sit out
+        {1, 0, 0, 0, 1},
+    };
+    const Run batched = feed_rounds(m, inputs, rounds, true), alone = feed_rounds(m, inputs, rounds, false);
+    double d = 0;
+    for (size_t i = 0; i < inputs.size(); ++i) {
+        d = std::max(d, diff(batched.logits[i], alone.logits[i]));
+        CHECK(batched.states[i].size() == alone.states[i].size());
+    }
+    MESSAGE(what, ": max |logit(feed_batch) - logit(feed alone)| = ", d);
+    return d;
+}
+
+} // namespace
+
+TEST_CASE("feed_batch: equals feeding each sequence alone, for every version") {
+    struct Case {
+        const char *arch;
+        int64_t head_size;
+    };
+    for (const Case c : {Case{"rwkv4", 1}, Case{"rwkv5.0", 16}, Case{"rwkv5.1", 16}, Case{"rwkv5.2", 16}, Case{"rwkv6", 16}, Case{"rwkv7", 16}}) {
+        CAPTURE(c.arch);
+        rwkvrt_tools::RandomModelSpec spec;
+        spec.arch = c.arch;
+        spec.n_embd = 64;
+        spec.head_size = c.head_size == 1 ? 16 : c.head_size;
+        spec.n_layer = 3;
+        spec.n_vocab = 300;
+        const std::string path = ac::write_random(spec, std::string("batch-") + c.arch);
+        for (int threads : {1, 2}) {
+            th::ModelPtr m = th::load(path, nullptr, threads);
+            CHECK(batch_vs_alone(m.get(), std::string(c.arch) + ", " + std::to_string(threads) + " threads") <= 1e-5);
+        }
+    }
+}
+
+TEST_CASE("feed_batch: the tiny trained models of every version") {
+    REQUIRE_TESTDATA();
+    for (const char *file : {"pth/tiny-rwkv-4v0-660K-fp32.pth", "pth/tiny-rwkv-5v1-730K-fp32.pth", "pth/tiny-rwkv-5v2-730K-fp32.pth",
+                             "pth/tiny-rwkv-6v0-3m-fp32.pth", "pth/tiny-rwkv-7v0-834K-fp32.pth"}) {
+        CAPTURE(file);
+        th::ModelPtr m = th::load(testdata::path(file));
+        CHECK(batch_vs_alone(m.get(), file) <= 1e-5);
+    }
+}
+
+TEST_CASE("feed_batch: prompts are bit-identical to feeding alone") {
+    // When every sequence feeds at least two tokens, its rows go through the same matrix products alone
+    // or batched, whose order of additions does not depend on the other rows; the recurrences and
+    // token shifts are per sequence. (One token alone is a matrix-vector product, batched a row of a
+    // matrix product: the same sums in another order, hence the 1e-5 above.)
+    rwkvrt_tools::RandomModelSpec spec;
+    spec.n_embd = 64;
+    spec.n_vocab = 300;
+    th::ModelPtr m = th::load(ac::write_random(spec, "batch-prompts"), nullptr, 2);
+    std::vector<std::vector<int32_t>> inputs;
+    for (uint32_t i = 0; i < 3; ++i) inputs.push_back(tokens_of(600, i + 7, 300));
+    const std::vector<std::vector<size_t>> rounds = {{2, 300, 5}, {3, 2, 595}, {595, 298, 0}};
+    const Run batched = feed_rounds(m.get(), inputs, rounds, true), alone = feed_rounds(m.get(), inputs, rounds, false);
+    for (size_t i = 0; i < 3; ++i) {
+        CHECK(batched.logits[i] == alone.logits[i]);
+        CHECK(batched.states[i] == alone.states[i]);
+    }
+}
+
+TEST_CASE("feed_batch: all or nothing") {
+    rwkvrt_tools::RandomModelSpec spec;
+    spec.n_vocab = 300;
+    const std::string path = ac::write_random(spec, "batch-errors");
+    th::ModelPtr m = th::load(path), other = th::load(path);
+    th::StatePtr a = th::new_state(m.get()), b = th::new_state(m.get()), foreign = th::new_state(other.get());
+    const std::vector<int32_t> good = {1, 2, 3}, bad = {1, 300, 3};
+    const std::vector<uint8_t> a0 = ac::snapshot(a.get()), b0 = ac::snapshot(b.get());
+    auto call = [&](rwkvrt_state *s0, rwkvrt_state *s1, const std::vector<int32_t> &t1, size_t n1) {
+        rwkvrt_state *s[] = {s0, s1};
+        const int32_t *t[] = {good.data(), t1.data()};
+        const size_t n[] = {good.size(), n1};
+        return rwkvrt_feed_batch(m.get(), 2, s, t, n, nullptr);
+    };
+    CHECK(call(a.get(), b.get(), bad, bad.size()) == RWKVRT_ERR_TOKEN);
+    CHECK(std::string(rwkvrt_last_error()).find("sequence 1") != std::string::npos);
+    CHECK(call(a.get(), a.get(), good, good.size()) == RWKVRT_ERR_ARGUMENT);
+    CHECK(std::string(rwkvrt_last_error()).find("same state") != std::string::npos);
+    CHECK(call(a.get(), foreign.get(), good, good.size()) == RWKVRT_ERR_MISMATCH);
+    CHECK(std::string(rwkvrt_last_error()).find("sequence 1") != std::string::npos);
+    CHECK(call(a.get(), b.get(), good, 0) == RWKVRT_ERR_ARGUMENT);
+    CHECK(call(a.get(), nullptr, good, good.size()) == RWKVRT_ERR_ARGUMENT);
+    CHECK(rwkvrt_feed_batch(m.get(), 0, nullptr, nullptr, nullptr, nullptr) == RWKVRT_ERR_ARGUMENT);
+    CHECK(ac::snapshot(a.get()) == a0);
+    CHECK(ac::snapshot(b.get()) == b0);
+    CHECK(call(a.get(), b.get(), good, good.size()) == RWKVRT_OK);
+    CHECK(rwkvrt_state_n_tokens(a.get()) == 3);
+}
+
+namespace {
+
+struct Progress {
+    std::vector<std::pair<uint64_t, uint64_t>> calls;
+    uint64_t stop_after = UINT64_MAX; // stop at the first call that reports at least this many done
+    static int callback(uint64_t done, uint64_t total, void *user) {
+        auto *p = static_cast<Progress *>(user);
+        p->calls.emplace_back(done, total);
+        return done >= p->stop_after;
+    }
+};
+
+} // namespace
+
+TEST_CASE("feed: progress is reported and a cancelled feed leaves the state after whole steps") {
+    rwkvrt_tools::RandomModelSpec spec;
+    spec.n_vocab = 300;
+    th::ModelPtr m = th::load(ac::write_random(spec, "batch-progress"), nullptr, 2);
+    const std::vector<int32_t> prompt = tokens_of(700, 3, 300); // three steps of at most 256 rows
+
+    Progress p;
+    rwkvrt_feed_options o = rwkvrt_feed_options_default();
+    o.progress = Progress::callback;
+    o.user_data = &p;
+    th::StatePtr s = th::new_state(m.get());
+    REQUIRE(rwkvrt_feed_ex(m.get(), s.get(), prompt.data(), prompt.size(), nullptr, &o) == RWKVRT_OK);
+    REQUIRE(p.calls.size() > 3);
+    for (size_t i = 1; i < p.calls.size(); ++i) CHECK(p.calls[i].first >= p.calls[i - 1].first);
+    CHECK(p.calls.back() == std::pair<uint64_t, uint64_t>(700, 700));
+
+    SUBCASE("cancelled in the second step: the state holds the first step's tokens, exactly") {
+        Progress stop;
+        stop.stop_after = 1;
+        o.user_data = &stop;
+        th::StatePtr c = th::new_state(m.get());
+        std::vector<float> logits(300, 7.0f);
+        CHECK(rwkvrt_feed_ex(m.get(), c.get(), prompt.data(), prompt.size(), logits.data(), &o) == RWKVRT_ERR_CANCELLED);
+        CHECK(std::string(rwkvrt_status_name(RWKVRT_ERR_CANCELLED)) == "RWKVRT_ERR_CANCELLED");
+        const uint64_t fed = rwkvrt_state_n_tokens(c.get());
+        CHECK(fed == 256);
+        th::StatePtr ref = th::new_state(m.get());
+        REQUIRE(rwkvrt_feed(m.get(), ref.get(), prompt.data(), fed, nullptr) == RWKVRT_OK);
+        CHECK(ac::snapshot(c.get()) == ac::snapshot(ref.get()));
+        // Feeding the rest continues as if never interrupted.
+        std::vector<float> resumed(300), straight(300);
+        REQUIRE(rwkvrt_feed(m.get(), c.get(), prompt.data() + fed, prompt.size() - fed, resumed.data()) == RWKVRT_OK);
+        th::StatePtr whole = th::new_state(m.get());
+        REQUIRE(rwkvrt_feed(m.get(), whole.get(), prompt.data(), prompt.size(), straight.data()) == RWKVRT_OK);
+        CHECK(diff(resumed, straight) <= 1e-5);
+    }
+    SUBCASE("cancelled at once: nothing is fed") {
+        Progress stop;
+        stop.stop_after = 0;
+        o.user_data = &stop;
+        th::StatePtr c = th::new_state(m.get());
+        const std::vector<uint8_t> before = ac::snapshot(c.get());
+        CHECK(rwkvrt_feed_ex(m.get(), c.get(), prompt.data(), 1, nullptr, &o) == RWKVRT_ERR_CANCELLED);
+        CHECK(ac::snapshot(c.get()) == before);
+    }
+    SUBCASE("options with a bad struct_size are refused") {
+        rwkvrt_feed_options bad = o;
+        bad.struct_size = 1;
+        CHECK(rwkvrt_feed_ex(m.get(), s.get(), prompt.data(), 1, nullptr, &bad) == RWKVRT_ERR_ARGUMENT);
+    }
+}
+
+TEST_CASE("feed: a state in use by another call is refused, never raced") {
+    rwkvrt_tools::RandomModelSpec spec;
+    spec.n_vocab = 300;
+    th::ModelPtr m = th::load(ac::write_random(spec, "batch-busy"), nullptr, 1);
+    th::StatePtr s = th::new_state(m.get());
+    const std::vector<int32_t> prompt = tokens_of(256, 5, 300);
+    // The progress callback runs inside the first call: a second call on the state from there (the
+    // same thread, so no timing is involved) must find it claimed.
+    struct Ctx {
+        const rwkvrt_model *m;
+        rwkvrt_state *s;
+        rwkvrt_status inner = RWKVRT_OK;
+        std::string message;
+        bool tried = false;
+    } ctx{m.get(), s.get()};
+    rwkvrt_feed_options o = rwkvrt_feed_options_default();
+    o.user_data = &ctx;
+    o.progress = [](uint64_t, uint64_t, void *user) {
+        auto *c = static_cast<Ctx *>(user);
+        if (!c->tried) {
+            c->tried = true;
+            const int32_t t = 1;
+            std::thread other([c, t] {
+                c->inner = rwkvrt_feed(c->m, c->s, &t, 1, nullptr);
+                c->message = rwkvrt_last_error();
+            });
+            other.join();
+        }
+        return 0;
+    };
+    REQUIRE(rwkvrt_feed_ex(m.get(), s.get(), prompt.data(), prompt.size(), nullptr, &o) == RWKVRT_OK);
+    CHECK(ctx.tried);
+    CHECK(ctx.inner == RWKVRT_ERR_ARGUMENT);
+    CHECK(ctx.message.find("in use") != std::string::npos);
+    CHECK(rwkvrt_state_n_tokens(s.get()) == prompt.size());
+}
+
+TEST_CASE("load: n_threads is bounded") {
+    rwkvrt_tools::RandomModelSpec spec;
+    const std::string path = ac::write_random(spec, "batch-threads");
+    for (int n : {-1, 1025, 40000, 100000}) {
+        CAPTURE(n);
+        rwkvrt_load_options o = rwkvrt_load_options_default();
+        o.n_threads = n;
+        rwkvrt_model *m = nullptr;
+        CHECK(rwkvrt_model_load(path.c_str(), &o, &m) == RWKVRT_ERR_ARGUMENT);
+        CHECK(m == nullptr);
+    }
+    for (int n : {1, 3, 1024}) {
+        CAPTURE(n);
+        th::ModelPtr m = th::load(path, nullptr, n);
+        CHECK(th::logits_after(m.get(), {1, 2, 3}).size() == 256);
+    }
+}
