@@ -45,7 +45,7 @@
 #include <stdint.h>
 
 #define RWKVRT_VERSION_MAJOR 0
-#define RWKVRT_VERSION_MINOR 1
+#define RWKVRT_VERSION_MINOR 2
 #define RWKVRT_VERSION_PATCH 0
 
 #if defined(_WIN32)
@@ -81,6 +81,11 @@ typedef enum rwkvrt_status {
     RWKVRT_ERR_INTERNAL,    /* a bug in rwkvrt; please report it with rwkvrt_last_error() */
     RWKVRT_ERR_CANCELLED    /* a progress callback asked to stop; see rwkvrt_feed_options */
 } rwkvrt_status;
+
+/* Progress of a long feed: the tokens fed so far and the call's total (see rwkvrt_feed_options).
+ * Return 0 to go on, nonzero to stop the feed (RWKVRT_ERR_CANCELLED). It must not call rwkvrt
+ * functions on the same model. */
+typedef int (*rwkvrt_progress_callback)(uint64_t tokens_done, uint64_t tokens_total, void *user_data);
 
 /* The library version, "MAJOR.MINOR.PATCH". Static storage. */
 RWKVRT_API const char *rwkvrt_version(void);
@@ -489,6 +494,12 @@ typedef struct rwkvrt_generate_options {
     size_t n_stop;
     int32_t end_token;       /* -1 (default): the tokenizer's end of text (id 0 for World and BPE, none for
                                 the byte tokenizer); -2: none; else a token id */
+    /* Since 0.2: NULL (default), or a progress callback for the prompt's feed and each token's (see
+     * rwkvrt_feed_options). When it stops a feed, rwkvrt_generator_new() or rwkvrt_generate_next()
+     * returns RWKVRT_ERR_CANCELLED; the state then holds the tokens fed so far (the text handed out
+     * matches it), and the token being fed is dropped. */
+    rwkvrt_progress_callback progress;
+    void *progress_user_data;
 } rwkvrt_generate_options;
 
 RWKVRT_API rwkvrt_generate_options rwkvrt_generate_options_default(void);
@@ -544,14 +555,13 @@ RWKVRT_API rwkvrt_status rwkvrt_feed_batch(const rwkvrt_model *model, size_t n_s
                                            const int32_t *const *tokens, const size_t *n_tokens,
                                            float *const *logits);
 
-/* Progress and cancellation of long feeds.
+/* Progress and cancellation of long feeds (rwkvrt_progress_callback).
  * The callback receives the number of tokens fed so far and the total of the call (summed over the
  * sequences of a batch). It is called from the calling thread, about every few milliseconds of work
  * (between layers), never concurrently with itself for one call. Returning nonzero stops the feed:
  * the call returns RWKVRT_ERR_CANCELLED and every state is exactly the state after the tokens it had
  * completely consumed (a whole prefix of its input; rwkvrt_state_n_tokens() says how many), as if the
  * call had been given only those. No logits are written on cancellation. */
-typedef int (*rwkvrt_progress_callback)(uint64_t tokens_done, uint64_t tokens_total, void *user_data);
 
 typedef struct rwkvrt_feed_options {
     size_t struct_size;                /* set by rwkvrt_feed_options_default(); fields are only appended */
@@ -572,6 +582,12 @@ RWKVRT_API rwkvrt_status rwkvrt_feed_batch_ex(const rwkvrt_model *model, size_t 
 /* ---------------------------------------------------------------------------------------------- */
 /* Experimental: may still change in a minor version                                              */
 /* ---------------------------------------------------------------------------------------------- */
+
+/* The work of one token on the model as loaded, for benchmarks: flops receives two FLOPs per
+ * multiply-add of every matrix a token goes through (the output head included, as every decoded token
+ * needs its logits); bytes receives the bytes of weights one decoding step reads (every matrix in the
+ * type it was loaded as, one row of the embedding). */
+RWKVRT_API rwkvrt_status rwkvrt_model_work_per_token(const rwkvrt_model *model, double *flops, double *bytes);
 
 /* A prefix-state cache: states keyed by the exact token sequence that produced them, so a prompt that
  * starts with a cached prefix (a shared system prompt, an earlier turn) feeds only the rest.

@@ -103,6 +103,17 @@ const char *rwkvrt_model_weight_type(const rwkvrt_model *model) { return model ?
 int64_t rwkvrt_model_n_params(const rwkvrt_model *model) { return model ? int64_t(model->impl->n_params()) : 0; }
 int64_t rwkvrt_model_weight_bytes(const rwkvrt_model *model) { return model ? int64_t(model->impl->weight_bytes()) : 0; }
 
+rwkvrt_status rwkvrt_model_work_per_token(const rwkvrt_model *model, double *flops, double *bytes) {
+    return api::guard([&] {
+        api::require(model, "model");
+        api::require(flops, "flops");
+        api::require(bytes, "bytes");
+        const WorkPerToken &w = model->impl->arch().work_per_token();
+        *flops = w.flops;
+        *bytes = w.bytes;
+    });
+}
+
 rwkvrt_status rwkvrt_state_new(const rwkvrt_model *model, rwkvrt_state **out) {
     return api::guard([&] {
         api::require(model, "model");

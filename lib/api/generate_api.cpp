@@ -23,6 +23,10 @@ GenerateOptions generate_options(const rwkvrt_generate_options *o) {
     const rwkvrt_generate_options full = api::read_options(*o, rwkvrt_generate_options_default(), "rwkvrt_generate_options_default");
     g.max_tokens = full.max_tokens;
     g.end_token = full.end_token;
+    if (full.progress)
+        g.progress = [cb = full.progress, user = full.progress_user_data](uint64_t done, uint64_t total) {
+            return cb(done, total, user) != 0;
+        };
     if (full.n_stop && !full.stop) fail(RWKVRT_ERR_ARGUMENT, "options->stop is NULL but n_stop is ", full.n_stop);
     for (size_t i = 0; i < full.n_stop; ++i) {
         if (!full.stop[i]) fail(RWKVRT_ERR_ARGUMENT, "options->stop[", i, "] is NULL");
@@ -42,6 +46,8 @@ rwkvrt_generate_options rwkvrt_generate_options_default(void) {
     o.stop = nullptr;
     o.n_stop = 0;
     o.end_token = -1;
+    o.progress = nullptr;
+    o.progress_user_data = nullptr;
     return o;
 }
 

@@ -61,6 +61,15 @@ struct Step {
     std::vector<StepSeq> seqs;
 };
 
+// The cost of one token: two FLOPs per multiply-add of every matrix it goes through (the head
+// included, since every decoded token needs logits), and the bytes of weights one decoding step reads
+// (every matrix as stored, one row of the embedding). Vectors and the recurrence are left out: they
+// are under 1 % of either at every real shape.
+struct WorkPerToken {
+    double flops = 0;
+    double bytes = 0;
+};
+
 class ArchModel {
 public:
     explicit ArchModel(const HParams &hp) : hp_(hp) {}
@@ -82,6 +91,9 @@ public:
     // The element type of the large matrices, for `rwkvrt info`.
     virtual DType weight_dtype() const = 0;
 
+    const WorkPerToken &work_per_token() const { return work_; }
+    void set_work_per_token(const WorkPerToken &w) { work_ = w; }
+
 protected:
     // Token shift of the R × C rows A (the input of the norm of layer l's time mix, or of its channel
     // mix when ffn): per sequence, P[row0] = its x_prev, P[t] = A[t−1]; then x_prev = its last row.
@@ -91,6 +103,7 @@ protected:
 
 private:
     HParams hp_;
+    WorkPerToken work_;
 };
 
 // Detects the version (strictly: the exact tensor set and shapes) and builds its model.

@@ -164,7 +164,9 @@ std::unique_ptr<ArchModel> build_classic(WeightLoader &w, const HParams &hp, con
         L.ffn.load(w, p + "ffn.", hp);
     }
     w.finish();
-    return std::make_unique<ClassicModel>(hp, std::move(ends), std::move(layers));
+    auto model = std::make_unique<ClassicModel>(hp, std::move(ends), std::move(layers));
+    model->set_work_per_token(w.work());
+    return model;
 }
 
 } // namespace rwkvrt

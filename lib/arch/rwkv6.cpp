@@ -40,6 +40,7 @@ public:
             for (int64_t i = 0; i < d_.mix; ++i)
                 for (int64_t o = 0; o < C_; ++o) dst[o * d_.mix + i] = src[i * C_ + o];
             m.data = m.owned.data();
+            w.count(m);
         }
         decay_ = w.vec(p + "time_decay", {1, 1, Ca_});
         decay_w1_ = w.lora(p + "time_decay_w1", C_, d_.decay);

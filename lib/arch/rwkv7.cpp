@@ -203,7 +203,9 @@ std::unique_ptr<ArchModel> build_rwkv7(const TensorFile &file, const LoadConfig 
         L.ffn_value = w.linear(p + "ffn.value.weight", C, hp.dim_ffn);
     }
     w.finish();
-    return std::make_unique<Rwkv7>(hp, std::move(ends), std::move(layers), std::max({Dw, Da, Dg, Dv}));
+    auto model = std::make_unique<Rwkv7>(hp, std::move(ends), std::move(layers), std::max({Dw, Da, Dg, Dv}));
+    model->set_work_per_token(w.work());
+    return model;
 }
 
 } // namespace rwkvrt

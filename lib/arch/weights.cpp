@@ -52,6 +52,17 @@ void WeightLoader::check_2d(const TensorView &t, int64_t rows, int64_t cols) con
 }
 
 Matrix WeightLoader::table(const std::string &name, int64_t rows, int64_t cols) {
+    Matrix m = in_place(name, rows, cols);
+    work_.bytes += double(m.row_bytes()); // a token reads one row
+    return m;
+}
+
+void WeightLoader::count(const Matrix &m) {
+    work_.flops += 2.0 * double(m.rows) * double(m.cols);
+    work_.bytes += double(m.nbytes());
+}
+
+Matrix WeightLoader::in_place(const std::string &name, int64_t rows, int64_t cols) {
     const TensorView &t = take(name);
     check_2d(t, rows, cols);
     Matrix m;
@@ -63,8 +74,9 @@ Matrix WeightLoader::table(const std::string &name, int64_t rows, int64_t cols) 
 }
 
 Matrix WeightLoader::linear(const std::string &name, int64_t out, int64_t in) {
-    Matrix m = table(name, out, in);
-    if (config_.weight_type && *config_.weight_type != m.dtype) return convert_matrix(m, *config_.weight_type, name.c_str());
+    Matrix m = in_place(name, out, in);
+    if (config_.weight_type && *config_.weight_type != m.dtype) m = convert_matrix(m, *config_.weight_type, name.c_str());
+    count(m);
     return m;
 }
 
@@ -81,6 +93,7 @@ Matrix WeightLoader::lora(const std::string &name, int64_t in, int64_t out) {
     for (int64_t i = 0; i < in; ++i)
         for (int64_t o = 0; o < out; ++o) dst[o * in + i] = src[size_t(i * out + o)];
     m.data = m.owned.data();
+    count(m);
     return m;
 }
 

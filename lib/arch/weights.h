@@ -34,6 +34,11 @@ public:
     // A matrix kept exactly as stored (the embedding table: only rows are read).
     Matrix table(const std::string &name, int64_t rows, int64_t cols);
 
+    // Adds a matrix built outside linear()/lora() to the work per token.
+    void count(const Matrix &m);
+    // What one token costs with the matrices taken so far (see WorkPerToken).
+    const WorkPerToken &work() const { return work_; }
+
     // Marks optional tensors the forward pass does not use as accepted.
     void accept_unused(const std::string &name) { used_.insert(name); }
     // Throws RWKVRT_ERR_UNSUPPORTED naming the first tensor no one used.
@@ -43,12 +48,14 @@ public:
 
 private:
     const TensorView &take(const std::string &name);
+    Matrix in_place(const std::string &name, int64_t rows, int64_t cols);
     void check_2d(const TensorView &t, int64_t rows, int64_t cols) const;
 
     const TensorFile &file_;
     const LoadConfig &config_;
     Arch arch_;
     std::set<std::string> used_;
+    WorkPerToken work_;
 };
 
 // Hyper-parameter inference shared by every version: n_vocab, n_embd, n_layer, dim_att, dim_ffn.

@@ -37,7 +37,7 @@ void Generator::feed_text(std::string_view text) {
 
 void Generator::feed_tokens(std::span<const int32_t> tokens) {
     if (tokens.empty()) fail(RWKVRT_ERR_ARGUMENT, "the prompt has no tokens");
-    model_.feed(state_, tokens.data(), tokens.size(), logits_.data());
+    model_.feed(state_, tokens.data(), tokens.size(), logits_.data(), options_.progress);
     have_logits_ = true;
 }
 
@@ -69,8 +69,8 @@ std::optional<std::string> Generator::next() {
             if (!rest.empty()) return rest;
             break;
         }
+        model_.feed(state_, &token, 1, logits_.data(), options_.progress);
         ++n_generated_;
-        model_.feed(state_, &token, 1, logits_.data());
         pending_ += utf8_.push(tokenizer_.token_bytes(token));
 
         // A stop string ends the text before it; otherwise hold back the longest tail that could

@@ -10,11 +10,11 @@
 #include <string_view>
 #include <vector>
 
+#include "model/model.h"
 #include "tokenizers/tokenizer.h"
 
 namespace rwkvrt {
 
-class Model;
 class State;
 class Sampler;
 
@@ -24,6 +24,7 @@ struct GenerateOptions {
     int32_t max_tokens = 256;       // >= 0
     std::vector<std::string> stop;  // non-empty strings
     int32_t end_token = -1;         // -1: the tokenizer's end of text (id 0 for World and BPE; none for bytes); -2: none
+    ProgressFn progress;            // for every feed: the prompt's and each token's
 };
 
 class Generator {

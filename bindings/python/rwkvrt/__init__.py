@@ -17,10 +17,10 @@ Failures raise subclasses of rwkvrt.Error carrying the library's message.
 
 from ._errors import (ArgumentError, CorruptStateError, Error, FileError, FormatError, InternalError,
                       ModelMismatchError, OutOfMemoryError, TokenError, UnsupportedError)
-from ._rwkvrt import Generation, Model, Sampler, State, Tokenizer, __version__
+from ._rwkvrt import Generation, Model, PrefixCache, Sampler, State, Tokenizer, __version__
 
 __all__ = [
-    "Model", "State", "Tokenizer", "Sampler", "Generation",
+    "Model", "State", "Tokenizer", "Sampler", "Generation", "PrefixCache",
     "Error", "ArgumentError", "FileError", "FormatError", "UnsupportedError", "ModelMismatchError",
     "CorruptStateError", "TokenError", "OutOfMemoryError", "InternalError",
     "__version__",

@@ -38,6 +38,8 @@ class Model:
     def new_state(self) -> State: ...
     def feed(self, state: State, tokens: _Tokens) -> npt.NDArray[np.float32]:
         """Feeds tokens to state; returns the n_vocab logits after the last one."""
+    def feed_batch(self, states: Sequence[State], token_lists: Sequence[_Tokens]) -> list[npt.NDArray[np.float32]]:
+        """Feeds several conversations in one pass; returns each one's logits."""
     def generate(self, state: State, prompt: Union[_Text, _Tokens, None], *, tokenizer: Optional[Tokenizer] = None,
                  sampler: Optional[Sampler] = None, max_tokens: int = 256, stop: Union[_Text, Sequence[_Text]] = (),
                  end_token: Optional[int] = -1, logits: Optional[npt.ArrayLike] = None,
@@ -135,3 +137,16 @@ class Generation(Iterator[str]):
     def state(self) -> State: ...
     @property
     def sampler(self) -> Sampler: ...
+
+
+class PrefixCache:
+    """States keyed by the exact tokens that produced them; thread-safe."""
+
+    def __init__(self, model: Model, *, max_bytes: Optional[int] = None, dir: Optional[_Path] = None,
+                 max_disk_bytes: int = 0) -> None: ...
+    def lookup(self, tokens: _Tokens, state: State) -> int:
+        """Restores the longest cached prefix of tokens into state; returns its length."""
+    def insert(self, tokens: _Tokens, state: State) -> None:
+        """Stores a copy of state as the state after tokens."""
+    @property
+    def stats(self) -> dict[str, int]: ...

@@ -13,6 +13,24 @@ void raise_status(rwkvrt_status status, const std::string &message) {
 
 void raise_status(rwkvrt_status status) { raise_status(status, rwkvrt_last_error()); }
 
+int Interruptible::poll(uint64_t, uint64_t, void *self_) {
+    auto *self = static_cast<Interruptible *>(self_);
+    const auto now = std::chrono::steady_clock::now();
+    if (now - self->last_ < std::chrono::milliseconds(50)) return 0;
+    self->last_ = now;
+    py::gil_scoped_acquire gil;
+    if (PyErr_CheckSignals() != 0) self->raised_ = true;
+    return self->raised_;
+}
+
+void Interruptible::check(rwkvrt_status status) {
+    if (raised_) {
+        raised_ = false;
+        throw py::error_already_set();
+    }
+    rwkvrt_py::check(status);
+}
+
 Exclusive::Exclusive(std::atomic<bool> &busy, const char *what) : busy_(busy) {
     if (busy_.exchange(true))
         throw std::runtime_error(std::string("this ") + what +

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -44,6 +45,28 @@ public:
 
 private:
     std::atomic<bool> &busy_;
+};
+
+// Makes a long C call interruptible by Ctrl-C: its progress callback takes the GIL every ~50 ms and
+// runs Python's signal handlers. If one raises (KeyboardInterrupt), the call is cancelled, which
+// leaves the state consistent (the tokens of whole steps fed), and check() re-raises the exception.
+class Interruptible {
+public:
+    rwkvrt_progress_callback callback() const { return &Interruptible::poll; }
+    void *user_data() { return this; }
+    rwkvrt_feed_options feed_options() {
+        rwkvrt_feed_options o = rwkvrt_feed_options_default();
+        o.progress = callback();
+        o.user_data = user_data();
+        return o;
+    }
+    // With the GIL held, after the call: the handler's exception if it stopped the call, else the status.
+    void check(rwkvrt_status status);
+
+private:
+    static int poll(uint64_t done, uint64_t total, void *self);
+    std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
+    bool raised_ = false;
 };
 
 struct Model {
@@ -129,6 +152,7 @@ struct Generation {
     std::atomic<bool> busy{false};
     std::string piece = std::string(256, '\0'); // grows when a piece does not fit
     bool done = false;
+    Interruptible interrupt; // the generator's progress callback: Ctrl-C during any of its feeds
 
     Generation() = default;
     ~Generation() { rwkvrt_generator_free(handle); } // before the members it borrows
@@ -143,6 +167,18 @@ using StateClass = py::class_<State, std::shared_ptr<State>>;
 using TokenizerClass = py::class_<Tokenizer, std::shared_ptr<Tokenizer>>;
 using SamplerClass = py::class_<Sampler, std::shared_ptr<Sampler>>;
 using GenerationClass = py::class_<Generation, std::shared_ptr<Generation>>;
+
+struct PrefixCache {
+    std::shared_ptr<Model> model;
+    rwkvrt_prefix_cache *handle = nullptr;
+
+    PrefixCache(std::shared_ptr<Model> model, const rwkvrt_prefix_cache_options &options);
+    ~PrefixCache() { rwkvrt_prefix_cache_free(handle); }
+    PrefixCache(const PrefixCache &) = delete;
+    PrefixCache &operator=(const PrefixCache &) = delete;
+};
+using PrefixCacheClass = py::class_<PrefixCache, std::shared_ptr<PrefixCache>>;
+void bind_prefix_cache(PrefixCacheClass &cls);
 
 void bind_model(ModelClass &cls);
 void bind_state(StateClass &cls);

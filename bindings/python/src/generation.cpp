@@ -48,6 +48,8 @@ generate(const std::shared_ptr<Model> &model, const std::shared_ptr<State> &stat
     options.stop = stop_ptrs.data();
     options.n_stop = stop_ptrs.size();
     options.end_token = end_token.value_or(-2); // None: no end token
+    options.progress = g->interrupt.callback();
+    options.progress_user_data = g->interrupt.user_data();
 
     // The prompt is text (tokenized by the generator), token ids (fed here), or nothing when
     // generation continues from logits computed earlier.
@@ -81,15 +83,16 @@ generate(const std::shared_ptr<Model> &model, const std::shared_ptr<State> &stat
                                           nullptr, 0, initial.data(), &options, &g->handle);
             rwkvrt_generator_free(g->handle);
             g->handle = nullptr;
+            const rwkvrt_feed_options feed = g->interrupt.feed_options();
             if (status == RWKVRT_OK)
-                status = rwkvrt_feed(model->handle, state->handle, ids.data(), ids.size(), initial.data());
+                status = rwkvrt_feed_ex(model->handle, state->handle, ids.data(), ids.size(), initial.data(), &feed);
         }
         if (status == RWKVRT_OK)
             status = rwkvrt_generator_new(model->handle, state->handle, g->tokenizer->handle, g->sampler->handle,
                                           text.data(), text.size(), initial.empty() ? nullptr : initial.data(),
                                           &options, &g->handle);
     }
-    check(status);
+    g->interrupt.check(status);
     return g;
 }
 
@@ -109,7 +112,7 @@ py::str next_piece(Generation &g) {
             status = rwkvrt_generate_next(g.handle, g.piece.data(), g.piece.size(), &len, &done);
         }
     }
-    check(status);
+    g.interrupt.check(status);
     if (done) {
         g.done = true;
         throw py::stop_iteration();

@@ -11,12 +11,14 @@ PYBIND11_MODULE(_rwkvrt, m) {
     TokenizerClass tokenizer(m, "Tokenizer");
     SamplerClass sampler(m, "Sampler");
     GenerationClass generation(m, "Generation");
+    PrefixCacheClass prefix_cache(m, "PrefixCache");
     bind_model(model);
     bind_state(state);
     bind_tokenizer(tokenizer);
     bind_sampler(sampler);
     bind_generation(generation, model);
+    bind_prefix_cache(prefix_cache);
     // Users (and pickles) find the classes in the package, which re-exports them.
-    for (py::handle cls : {model.ptr(), state.ptr(), tokenizer.ptr(), sampler.ptr(), generation.ptr()})
+    for (py::handle cls : {model.ptr(), state.ptr(), tokenizer.ptr(), sampler.ptr(), generation.ptr(), prefix_cache.ptr()})
         cls.attr("__module__") = "rwkvrt";
 }

@@ -1,8 +1,14 @@
-// rwkvrt bench: prefill and generation speed, and their share of the machine's ceilings.
+// rwkvrt bench: prefill and generation speed in the manner of llama-bench — repeated runs, any
+// number of thread counts, batch sizes (conversations decoding together) and context depths — with
+// GFLOP/s and GB/s from the work each token really does (rwkvrt_model_work_per_token) and their share
+// of the machine's ceilings (bench/limits.sh).
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
-#include <regex>
+#include <nlohmann/json.hpp>
+#include <numeric>
+#include <thread>
 
 #include "cli/common.h"
 
@@ -11,56 +17,232 @@ namespace rwkvrt_cli {
 namespace {
 
 struct BenchArgs {
-    ModelArgs model;
-    int prompt_tokens = 512, gen_tokens = 128;
-    std::string limits;
+    std::string model, weight_type, limits, output = "md";
+    int prompt_tokens = 512, gen_tokens = 128, repetitions = 3;
+    std::vector<int> threads{0}, batches{1};
+    std::vector<long long> depths{0};
 };
 
-// Reads one number from the JSON that bench/limits.sh prints.
-double limit_value(const std::string &json, const std::string &key) {
-    const std::regex re("\"" + key + "\"\\s*:\\s*([0-9.eE+-]+)");
-    std::smatch m;
-    return std::regex_search(json, m, re) ? std::stod(m[1]) : 0.0;
+struct Ceilings {
+    double gflops_1 = 0, gflops_all = 0, gbps_1 = 0, gbps_all = 0;
+};
+
+// Reads bench/limits.sh's JSON, refusing anything else before a long run starts.
+Ceilings read_limits(const std::string &path) {
+    std::ifstream in(path);
+    if (!in) throw Failure{"cannot read the limits file " + path};
+    nlohmann::json j;
+    try {
+        j = nlohmann::json::parse(in);
+    } catch (const std::exception &e) {
+        throw Failure{path + " is not JSON (" + e.what() + "); write it with bench/limits.sh"};
+    }
+    Ceilings c;
+    const auto get = [&](const char *key, double &out) {
+        if (!j.is_object() || !j.contains(key) || !j[key].is_number() || !(j[key].get<double>() > 0))
+            throw Failure{path + " has no positive number \"" + key + "\"; write it with bench/limits.sh"};
+        out = j[key].get<double>();
+    };
+    get("sgemm_gflops_1thread", c.gflops_1);
+    get("sgemm_gflops_all", c.gflops_all);
+    get("read_gbps_1thread", c.gbps_1);
+    get("read_gbps_all", c.gbps_all);
+    return c;
+}
+
+long long rss_kib() {
+    std::ifstream in("/proc/self/status");
+    for (std::string line; std::getline(in, line);)
+        if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6));
+    return 0;
+}
+
+std::string cell(const char *format, double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, format, v);
+    return buf;
+}
+
+struct Stat {
+    double mean = 0, sd = 0;
+};
+
+Stat stat_of(const std::vector<double> &v) {
+    Stat s;
+    s.mean = std::accumulate(v.begin(), v.end(), 0.0) / double(v.size());
+    for (double x : v) s.sd += (x - s.mean) * (x - s.mean);
+    s.sd = v.size() > 1 ? std::sqrt(s.sd / double(v.size() - 1)) : 0.0;
+    return s;
+}
+
+struct Row {
+    int threads, batch;
+    long long depth;
+    std::string test; // "pp512", "tg128"
+    Stat tps;         // aggregate tokens/s over the batch
+    double gflops, gbps;
+    double share_compute, share_bandwidth; // of the ceilings; 0 when unknown
+};
+
+// Feeds one step of `tokens` (one list per state) and returns nothing; throws on failure.
+void feed_all(const rwkvrt_model *m, std::vector<State> &states, const std::vector<std::vector<int32_t>> &tokens,
+              std::vector<std::vector<float>> *logits) {
+    const size_t B = states.size();
+    std::vector<rwkvrt_state *> s(B);
+    std::vector<const int32_t *> t(B);
+    std::vector<size_t> n(B);
+    std::vector<float *> l(B, nullptr);
+    for (size_t i = 0; i < B; ++i) {
+        s[i] = states[i].get();
+        t[i] = tokens[i].data();
+        n[i] = tokens[i].size();
+        if (logits) l[i] = (*logits)[i].data();
+    }
+    check(rwkvrt_feed_batch(m, B, s.data(), t.data(), n.data(), l.data()), "feed");
+}
+
+std::vector<Row> run_config(const BenchArgs &b, int threads, int batch, long long depth, const Ceilings *ceil,
+                            long long *state_bytes) {
+    ModelArgs ma;
+    ma.path = b.model;
+    ma.threads = threads;
+    ma.weight_type = b.weight_type;
+    Model model = load_model(ma);
+    const rwkvrt_model *m = model.get();
+    const int32_t V = rwkvrt_model_n_vocab(m);
+    double flops = 0, bytes = 0;
+    check(rwkvrt_model_work_per_token(m, &flops, &bytes), "work per token");
+    const auto token = [&](long long i, int seq) { return int32_t((uint64_t(i) * 7919u + uint64_t(seq) * 104729u + 13u) % uint64_t(V)); };
+
+    std::vector<State> states;
+    for (int i = 0; i < batch; ++i) states.push_back(new_state(m));
+    *state_bytes = (long long)rwkvrt_state_snapshot_size(states[0].get());
+    // Warm-up: page the weights in and grow the engine's buffers to this batch.
+    feed_all(m, states, std::vector<std::vector<int32_t>>(size_t(batch), {1, 2}), nullptr);
+
+    std::vector<std::vector<float>> logits(static_cast<size_t>(batch), std::vector<float>(static_cast<size_t>(V)));
+    std::vector<double> pp, tg;
+    for (int rep = 0; rep < b.repetitions; ++rep) {
+        for (State &s : states) check(rwkvrt_state_reset(s.get()), "reset");
+        // Depth: the context already in the states, fed in chunks that are not timed.
+        for (long long done = 0; done < depth;) {
+            const long long n = std::min<long long>(4096, depth - done);
+            std::vector<std::vector<int32_t>> chunk(static_cast<size_t>(batch));
+            for (int s = 0; s < batch; ++s)
+                for (long long i = 0; i < n; ++i) chunk[size_t(s)].push_back(token(done + i, s));
+            feed_all(m, states, chunk, nullptr);
+            done += n;
+        }
+        if (b.prompt_tokens > 0) {
+            std::vector<std::vector<int32_t>> prompts(static_cast<size_t>(batch));
+            for (int s = 0; s < batch; ++s)
+                for (int i = 0; i < b.prompt_tokens; ++i) prompts[size_t(s)].push_back(token(depth + i, s));
+            const auto t0 = std::chrono::steady_clock::now();
+            feed_all(m, states, prompts, &logits);
+            pp.push_back(double(b.prompt_tokens) * batch / seconds_since(t0));
+        }
+        if (b.gen_tokens > 0) {
+            std::vector<std::vector<int32_t>> next(static_cast<size_t>(batch), std::vector<int32_t>(1));
+            for (int s = 0; s < batch; ++s) next[size_t(s)][0] = token(depth + b.prompt_tokens, s);
+            const auto t0 = std::chrono::steady_clock::now();
+            for (int i = 0; i < b.gen_tokens; ++i) {
+                feed_all(m, states, next, &logits);
+                for (int s = 0; s < batch; ++s) { // greedy, as a real decoder picks its next token
+                    const std::vector<float> &l = logits[size_t(s)];
+                    next[size_t(s)][0] = int32_t(std::max_element(l.begin(), l.end()) - l.begin());
+                }
+            }
+            tg.push_back(double(b.gen_tokens) * batch / seconds_since(t0));
+        }
+    }
+    std::vector<Row> rows;
+    const double gflops_ceiling = ceil ? (threads == 1 ? ceil->gflops_1 : ceil->gflops_all) : 0;
+    const double gbps_ceiling = ceil ? (threads == 1 ? ceil->gbps_1 : ceil->gbps_all) : 0;
+    if (!pp.empty()) {
+        Row r{threads, batch, depth, "pp" + std::to_string(b.prompt_tokens), stat_of(pp), 0, 0, 0, 0};
+        r.gflops = flops * r.tps.mean / 1e9;
+        r.share_compute = gflops_ceiling > 0 ? r.gflops / gflops_ceiling : 0;
+        rows.push_back(r);
+    }
+    if (!tg.empty()) {
+        Row r{threads, batch, depth, "tg" + std::to_string(b.gen_tokens), stat_of(tg), 0, 0, 0, 0};
+        r.gflops = flops * r.tps.mean / 1e9;
+        r.gbps = bytes * (r.tps.mean / batch) / 1e9; // each step reads the weights once for the whole batch
+        r.share_compute = gflops_ceiling > 0 ? r.gflops / gflops_ceiling : 0;
+        r.share_bandwidth = gbps_ceiling > 0 ? r.gbps / gbps_ceiling : 0;
+        rows.push_back(r);
+    }
+    return rows;
 }
 
 int run_bench(const BenchArgs &b) {
-    const ModelArgs &a = b.model;
-    Model model = load_model(a);
-    const int32_t n_vocab = rwkvrt_model_n_vocab(model.get());
-    std::vector<int32_t> prompt(static_cast<size_t>(b.prompt_tokens));
-    for (size_t i = 0; i < prompt.size(); ++i) prompt[i] = int32_t((i * 7919 + 13) % size_t(n_vocab));
-    std::vector<float> logits(static_cast<size_t>(n_vocab));
-    State state = new_state(model.get());
-    check(rwkvrt_feed(model.get(), state.get(), prompt.data(), std::min<size_t>(8, prompt.size()), logits.data()), "warm-up"); // page in the weights
+    if (b.output != "md" && b.output != "json") throw Failure{"-o takes md or json, not " + b.output};
+    Ceilings ceilings;
+    if (!b.limits.empty()) ceilings = read_limits(b.limits);
+    const Ceilings *ceil = b.limits.empty() ? nullptr : &ceilings;
 
-    check(rwkvrt_state_reset(state.get()), "reset");
-    auto t0 = std::chrono::steady_clock::now();
-    check(rwkvrt_feed(model.get(), state.get(), prompt.data(), prompt.size(), logits.data()), "prefill");
-    const double prefill_s = seconds_since(t0);
+    // The model's description, once.
+    ModelArgs ma;
+    ma.path = b.model;
+    ma.weight_type = b.weight_type;
+    ma.threads = 1;
+    Model probe = load_model(ma);
+    double flops = 0, bytes = 0;
+    check(rwkvrt_model_work_per_token(probe.get(), &flops, &bytes), "work per token");
+    const std::string arch = rwkvrt_model_arch(probe.get()), type = rwkvrt_model_weight_type(probe.get());
+    const double params = double(rwkvrt_model_n_params(probe.get()));
+    probe.reset();
 
-    int32_t token = prompt.back();
-    t0 = std::chrono::steady_clock::now();
-    for (int i = 0; i < b.gen_tokens; ++i) {
-        check(rwkvrt_feed(model.get(), state.get(), &token, 1, logits.data()), "generation");
-        token = int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    std::vector<Row> rows;
+    std::vector<std::pair<int, long long>> memory; // batch, RSS KiB after it ran
+    long long state_bytes = 0;
+    for (int given : b.threads) {
+        const int threads = given ? given : int(std::max(1u, std::thread::hardware_concurrency()));
+        for (int batch : b.batches)
+            for (long long depth : b.depths) {
+                std::vector<Row> r = run_config(b, threads, batch, depth, ceil, &state_bytes);
+                rows.insert(rows.end(), r.begin(), r.end());
+                memory.emplace_back(batch, rss_kib());
+            }
     }
-    const double gen_s = seconds_since(t0);
 
-    const double params = double(rwkvrt_model_n_params(model.get())), bytes = double(rwkvrt_model_weight_bytes(model.get()));
-    const double prefill_tps = b.prompt_tokens / prefill_s, gen_tps = b.gen_tokens / gen_s;
-    const double gflops = 2.0 * params * prefill_tps / 1e9, gbps = bytes * gen_tps / 1e9;
-    std::printf("model:       %s (%s, %s, %.1fM parameters, %.1f MB)\n", a.path.c_str(), rwkvrt_model_arch(model.get()),
-                rwkvrt_model_weight_type(model.get()), params / 1e6, bytes / 1e6);
-    std::printf("prefill:     %d tokens in %.3f s = %.1f tokens/s (%.1f GFLOP/s)\n", b.prompt_tokens, prefill_s, prefill_tps, gflops);
-    std::printf("generation:  %d tokens in %.3f s = %.1f tokens/s (%.2f GB/s of weights read)\n", b.gen_tokens, gen_s, gen_tps, gbps);
-    if (!b.limits.empty()) {
-        std::ifstream in(b.limits);
-        if (!in) throw Failure{"cannot read " + b.limits};
-        const std::string json = read_all(in);
-        const double gemm = limit_value(json, "sgemm_gflops_all"), bw = limit_value(json, "read_gbps_all");
-        if (gemm > 0) std::printf("prefill share of the fp32 GEMM ceiling (%.1f GFLOP/s): %.1f%%\n", gemm, 100 * gflops / gemm);
-        if (bw > 0) std::printf("generation share of the read bandwidth (%.1f GB/s): %.1f%%\n", bw, 100 * gbps / bw);
+    if (b.output == "json") {
+        nlohmann::json out;
+        out["model"] = b.model;
+        out["arch"] = arch;
+        out["weight_type"] = type;
+        out["params"] = params;
+        out["flops_per_token"] = flops;
+        out["weight_bytes_per_step"] = bytes;
+        out["state_bytes_per_conversation"] = state_bytes;
+        if (ceil) out["limits"] = {{"sgemm_gflops_1thread", ceilings.gflops_1}, {"sgemm_gflops_all", ceilings.gflops_all},
+                                   {"read_gbps_1thread", ceilings.gbps_1}, {"read_gbps_all", ceilings.gbps_all}};
+        for (const Row &r : rows)
+            out["results"].push_back({{"threads", r.threads}, {"batch", r.batch}, {"depth", r.depth}, {"test", r.test},
+                                      {"tokens_per_second", r.tps.mean}, {"stddev", r.tps.sd}, {"gflops", r.gflops},
+                                      {"gbps", r.gbps}, {"share_of_compute_ceiling", r.share_compute},
+                                      {"share_of_bandwidth_ceiling", r.share_bandwidth}});
+        for (const auto &[batch, kib] : memory) out["rss_kib"].push_back({{"batch", batch}, {"rss_kib", kib}});
+        std::printf("%s\n", out.dump(2).c_str());
+        return 0;
     }
+    std::printf("model: %s (%s, %s, %.1fM parameters)\n", b.model.c_str(), arch.c_str(), type.c_str(), params / 1e6);
+    std::printf("per token: %.3f GFLOP; a decoding step reads %.1f MB of weights; a conversation's state is %.2f MB\n\n",
+                flops / 1e9, bytes / 1e6, double(state_bytes) / 1e6);
+    std::printf("| threads | batch | depth | test | tokens/s | GFLOP/s | GB/s |%s\n", ceil ? " % compute | % bandwidth |" : "");
+    std::printf("|---:|---:|---:|---|---:|---:|---:|%s\n", ceil ? "---:|---:|" : "");
+    for (const Row &r : rows) {
+        const std::string gbps = r.gbps > 0 ? cell("%.1f", r.gbps) : "";
+        std::printf("| %d | %d | %lld | %s | %.1f ± %.1f | %.1f | %s |", r.threads, r.batch, r.depth, r.test.c_str(), r.tps.mean,
+                    r.tps.sd, r.gflops, gbps.c_str());
+        if (ceil) {
+            const std::string bw = r.share_bandwidth > 0 ? cell("%.0f%%", 100 * r.share_bandwidth) : "";
+            std::printf(" %.0f%% | %s |", 100 * r.share_compute, bw.c_str());
+        }
+        std::printf("\n");
+    }
+    std::printf("\n| batch | RSS after the run (MiB) |\n|---:|---:|\n");
+    for (const auto &[batch, kib] : memory) std::printf("| %d | %.1f |\n", batch, double(kib) / 1024);
     return 0;
 }
 
@@ -68,11 +250,23 @@ int run_bench(const BenchArgs &b) {
 
 void add_bench(CLI::App &app, Commands &out) {
     auto b = std::make_shared<BenchArgs>();
-    CLI::App *cmd = app.add_subcommand("bench", "Measure prefill and generation speed");
-    b->model.add(cmd);
-    cmd->add_option("--prompt-tokens", b->prompt_tokens, "Prefill length")->check(CLI::PositiveNumber)->capture_default_str();
-    cmd->add_option("--gen-tokens", b->gen_tokens, "Tokens generated one by one")->check(CLI::PositiveNumber)->capture_default_str();
-    cmd->add_option("--limits", b->limits, "JSON from bench/limits.sh: report the share of the machine's ceilings");
+    CLI::App *cmd = app.add_subcommand("bench", "Measure prefill and generation speed (like llama-bench)");
+    cmd->add_option("-m,--model", b->model, "Model file")->required();
+    cmd->add_option("--weight-type", b->weight_type, "Convert the large matrices at load: f32, f16, bf16, q8_0");
+    cmd->add_option("-p,--prompt-tokens", b->prompt_tokens, "Prompt length per conversation (0 = skip)")
+        ->check(CLI::NonNegativeNumber)->capture_default_str();
+    cmd->add_option("-n,--gen-tokens", b->gen_tokens, "Tokens generated per conversation (0 = skip)")
+        ->check(CLI::NonNegativeNumber)->capture_default_str();
+    cmd->add_option("-r,--repetitions", b->repetitions, "Runs of each test (mean ± sd)")->check(CLI::PositiveNumber)->capture_default_str();
+    cmd->add_option("-t,--threads", b->threads, "Thread counts, comma-separated (0 = one per core)")
+        ->delimiter(',')->check(CLI::NonNegativeNumber)->capture_default_str();
+    cmd->add_option("--batch", b->batches, "Conversations decoding together, comma-separated, e.g. 1,4,16,64")
+        ->delimiter(',')->check(CLI::PositiveNumber)->capture_default_str();
+    cmd->add_option("-d,--depth", b->depths, "Context already in each state before a test, comma-separated")
+        ->delimiter(',')->check(CLI::NonNegativeNumber)->capture_default_str();
+    cmd->add_option("-o,--output", b->output, "md or json")->capture_default_str();
+    cmd->add_option("--limits", b->limits, "JSON from bench/limits.sh (../shared/bench/limits.sh in the repo's sibling folder): "
+                                           "report the share of the machine's ceilings");
     out.push_back({cmd, [b] { return run_bench(*b); }});
 }
 
