@@ -25,8 +25,11 @@
  * - rwkvrt_model: the weights. Immutable after rwkvrt_model_load() returns; any number of threads may
  *   use one model at the same time. It must outlive every state made from it.
  * - rwkvrt_state: one conversation's fixed-size recurrent state (its size does not grow with the
- *   context). A state is used by one thread at a time; it may move between threads. Two threads may
- *   feed two different states of the same model concurrently.
+ *   context). A state is used by one call at a time; it may move between threads. A feed that finds
+ *   its state in use by another call returns RWKVRT_ERR_ARGUMENT ("in use") instead of racing. Two
+ *   threads may feed two different states of the same model concurrently: the model computes with
+ *   n_threads threads in all (its own pool), and the callers' steps take turns on them. To serve
+ *   many conversations, feed them together with rwkvrt_feed_batch().
  * - rwkvrt_tokenizer: independent of any model; immutable once loaded, so any number of threads may
  *   use one at the same time.
  * - rwkvrt_sampler, rwkvrt_generator: one thread at a time each; they may move between threads.
@@ -159,10 +162,13 @@ RWKVRT_API rwkvrt_status rwkvrt_state_copy(rwkvrt_state *dst, const rwkvrt_state
 
 /* Feeds n_tokens tokens (n_tokens >= 1) to state, advancing it.
  * - logits: NULL, or room for rwkvrt_model_n_vocab() floats that receive the logits after the last
- *   token.
- * Long inputs are processed as matrix products (prefill); the result equals feeding the tokens one
- * call at a time. On RWKVRT_ERR_TOKEN (an id outside [0, n_vocab)) nothing was fed: the state is
- * unchanged. state must have been made from model (else RWKVRT_ERR_MISMATCH). */
+ *   token (on failure their content is unspecified).
+ * Long inputs are processed as matrix products (prefill) in steps of up to 256 tokens; the result
+ * equals feeding the tokens one call at a time. On any failure the state is as it was before the call:
+ * RWKVRT_ERR_TOKEN (an id outside [0, n_vocab); nothing was fed), RWKVRT_ERR_MISMATCH (state made
+ * from another model), RWKVRT_ERR_ARGUMENT (state in use by another call), RWKVRT_ERR_CORRUPT (the
+ * model computed non-finite logits: values out of range in its weights or the state).
+ * This is rwkvrt_feed_batch() with one sequence; rwkvrt_feed_ex() adds progress and cancellation. */
 RWKVRT_API rwkvrt_status rwkvrt_feed(const rwkvrt_model *model, rwkvrt_state *state,
                                      const int32_t *tokens, size_t n_tokens, float *logits);
 

@@ -145,7 +145,9 @@ void Model::feed_batch(std::span<const FeedRequest> requests, const ProgressFn &
 
     // Copies of the states at the start of the call and of the current step (the same for the first
     // step), to undo a failed step: a feed never leaves a state half-advanced.
-    std::vector<float> at_call(B * state_floats), later_step;
+    // Thread-local so that a decoding loop does not allocate (and fault in) fresh pages every call.
+    thread_local std::vector<float> at_call, later_step;
+    if (at_call.size() < B * state_floats) at_call.resize(B * state_floats);
     std::vector<uint64_t> tokens_at_call(B);
     for (size_t i = 0; i < B; ++i) {
         std::memcpy(at_call.data() + i * state_floats, requests[i].state->data(), state_floats * sizeof(float));
@@ -181,7 +183,7 @@ void Model::feed_batch(std::span<const FeedRequest> requests, const ProgressFn &
         step.rows = int64_t(rows.size());
         const bool first = fed == 0;
         if (!first) {
-            later_step.resize(B * state_floats);
+            if (later_step.size() < B * state_floats) later_step.resize(B * state_floats);
             for (size_t i = 0; i < B; ++i)
                 if (take[i]) std::memcpy(later_step.data() + i * state_floats, requests[i].state->data(), state_floats * sizeof(float));
         }
