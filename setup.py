@@ -2,7 +2,7 @@
 
 setuptools runs CMake (RWKVRT_BUILD_PYTHON=ON), which compiles the extension module rwkvrt._rwkvrt
 and the shared library librwkvrt it links, then installs both into the package directory, where the
-module finds the library beside itself. The C and C++ dependencies (Eigen, OpenBLAS, xxHash,
+module finds the library beside itself. The C and C++ dependencies (xxHash,
 sentencepiece, nlohmann-json, Highway) and CMake itself come from the system: see docs/PYTHON.md.
 
 Environment: CMAKE_ARGS adds arguments to the CMake configure step; CMAKE_BUILD_PARALLEL_LEVEL sets the

@@ -2,7 +2,7 @@
 # Idempotent; needs root (or sudo) only when something is missing.
 RWKVRT_DEBIAN_PACKAGES=(
   build-essential cmake ninja-build pkg-config
-  libeigen3-dev libopenblas-dev libxxhash-dev nlohmann-json3-dev libcli11-dev libhwy-dev
+  libopenblas-dev libxxhash-dev nlohmann-json3-dev libcli11-dev libhwy-dev
   libsentencepiece-dev sentencepiece doctest-dev
   pybind11-dev python3-dev python3-venv python3-pip python3-wheel python3-setuptools
   python3-pybind11 python3-numpy python3-pytest
