@@ -5,6 +5,7 @@
 
 #include "arch/blocks.h"
 #include "core/error.h"
+#include "kernels/activation.h"
 #include "kernels/norm.h"
 #include "kernels/wkv.h"
 
@@ -63,21 +64,15 @@ public:
             linear(L.receptance, xr, T, r, pool);
             linear(L.key, xk, T, k, pool);
             linear(L.value, xv, T, v, pool);
-            low_rank(L.w1, L.w2, xw, T, wide, w, pool, [](float z) { return std::tanh(z); });
-            low_rank(L.a1, L.a2, xa, T, wide, aa, pool, [](float z) { return z; });
-            low_rank(L.g1, L.g2, xg, T, wide, g, pool, sigmoid);
-            if (l > 0) low_rank(L.v1, L.v2, xv, T, wide, out, pool, [](float z) { return z; });
+            low_rank(L.w1, L.w2, xw, T, wide, w, pool, tanh_inplace);
+            low_rank(L.a1, L.a2, xa, T, wide, aa, pool, nullptr);
+            low_rank(L.g1, L.g2, xg, T, wide, g, pool, sigmoid_inplace);
+            if (l > 0) low_rank(L.v1, L.v2, xv, T, wide, out, pool, nullptr);
 
+            rwkv7_gates(size_t(T), size_t(C), w, aa, k, kk, v, l > 0 ? v_first : nullptr, out, L.w0.data(), L.a0.data(),
+                        L.k_k.data(), L.k_a.data(), L.v0.data());
+            if (l == 0) std::copy_n(v, TC, v_first);
             for (int64_t t = 0; t < T; ++t) {
-                for (int64_t c = 0; c < C; ++c) {
-                    const size_t i = size_t(t * C + c);
-                    w[i] = std::exp(-0.606531f * sigmoid(L.w0[c] + w[i]));
-                    aa[i] = sigmoid(L.a0[c] + aa[i]);
-                    kk[i] = k[i] * L.k_k[c];
-                    k[i] = k[i] * (1.0f + (aa[i] - 1.0f) * L.k_a[c]);
-                    if (l == 0) v_first[i] = v[i];
-                    else v[i] += (v_first[i] - v[i]) * sigmoid(L.v0[c] + out[i]);
-                }
                 for (int64_t h = 0; h < H; ++h) { // kk: per-head L2 normalisation
                     float *p = kk + t * C + h * N;
                     double norm = 0;
@@ -123,12 +118,11 @@ public:
     }
 
 private:
-    // y = act(x·W1)·W2 over T rows; `mid` holds the T × rank intermediate.
-    template <class Act>
+    // y = act(x·W1)·W2 over T rows (act in place, or none); `mid` holds the T × rank intermediate.
     static void low_rank(const Matrix &W1, const Matrix &W2, const float *x, int64_t T, float *mid, float *y,
-                         ThreadPool &pool, Act act) {
+                         ThreadPool &pool, void (*act)(float *, size_t)) {
         linear(W1, x, T, mid, pool);
-        for (int64_t i = 0; i < T * W1.rows; ++i) mid[i] = act(mid[i]);
+        if (act) act(mid, size_t(T * W1.rows));
         linear(W2, mid, T, y, pool);
     }
 

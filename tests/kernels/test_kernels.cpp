@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "exec/thread_pool.h"
 #include "hwy/targets.h"
+#include "kernels/activation.h"
 #include "kernels/convert.h"
 #include "kernels/dot.h"
 #include "kernels/matrix.h"
@@ -360,4 +361,54 @@ TEST_CASE("kernels: the recurrences over a batch of segments equal each segment 
         CHECK(y1 == y2);
         CHECK(S1 != S0);
     }
+}
+
+TEST_CASE("kernels: activations match the scalar formulas at every target, whatever the position") {
+    for_each_target([] {
+        std::mt19937 rng(13);
+        std::normal_distribution<float> wide(0.0f, 6.0f);
+        for (size_t n : {size_t(1), size_t(7), size_t(16), size_t(33), size_t(100)}) {
+            CAPTURE(n);
+            std::vector<float> x(n);
+            for (float &v : x) v = wide(rng);
+            x[0] = 95.0f; // past expf's range: the sigmoid saturates instead of turning NaN
+            std::vector<float> t = x, s = x;
+            tanh_inplace(t.data(), n);
+            sigmoid_inplace(s.data(), n);
+            for (size_t i = 0; i < n; ++i) {
+                CHECK(std::fabs(t[i] - std::tanh(double(x[i]))) <= 4e-7 * (1 + std::fabs(std::tanh(double(x[i])))));
+                const double sig = 1 / (1 + std::exp(-double(x[i])));
+                CHECK(std::fabs(s[i] - sig) <= 4e-7 * (1 + sig));
+            }
+            // The same values one element at a time: results never depend on position.
+            for (size_t i = 0; i < n; ++i) {
+                float one = x[i];
+                tanh_inplace(&one, 1);
+                CHECK(one == t[i]);
+            }
+        }
+
+        const size_t R = 3, C = 37;
+        auto vec = [&](size_t m) {
+            std::vector<float> v(m);
+            for (float &e : v) e = wide(rng) / 3;
+            return v;
+        };
+        std::vector<float> w = vec(R * C), a = vec(R * C), k = vec(R * C), v = vec(R * C), vf = vec(R * C), vres = vec(R * C);
+        const std::vector<float> w0 = vec(C), a0 = vec(C), k_k = vec(C), k_a = vec(C), v0 = vec(C);
+        std::vector<float> w1 = w, a1 = a, k1 = k, v1 = v, kk(R * C);
+        rwkv7_gates(R, C, w1.data(), a1.data(), k1.data(), kk.data(), v1.data(), vf.data(), vres.data(), w0.data(), a0.data(),
+                    k_k.data(), k_a.data(), v0.data());
+        auto sigmoid = [](double z) { return 1 / (1 + std::exp(-z)); };
+        for (size_t i = 0; i < R * C; ++i) {
+            const size_t c = i % C;
+            const double ew = std::exp(-0.606531 * sigmoid(w0[c] + w[i])), ea = sigmoid(a0[c] + a[i]);
+            const double ek = k[i] * (1 + (ea - 1) * k_a[c]), ev = v[i] + (vf[i] - v[i]) * sigmoid(v0[c] + vres[i]);
+            CHECK(std::fabs(w1[i] - ew) <= 1e-6);
+            CHECK(std::fabs(a1[i] - ea) <= 1e-6);
+            CHECK(kk[i] == doctest::Approx(double(k[i]) * k_k[c]).epsilon(1e-6));
+            CHECK(std::fabs(k1[i] - ek) <= 1e-5 * (1 + std::fabs(ek)));
+            CHECK(std::fabs(v1[i] - ev) <= 1e-5 * (1 + std::fabs(ev)));
+        }
+    });
 }

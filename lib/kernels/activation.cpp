@@ -1,0 +1,101 @@
+// Compiled once per SIMD target (Highway's foreach_target); the best one the CPU runs is called.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/activation.cpp"
+#include "hwy/foreach_target.h" // IWYU pragma: keep
+
+#include <algorithm>
+#include <cstring>
+
+#include "hwy/contrib/math/math-inl.h"
+#include "hwy/highway.h"
+#include "kernels/activation.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace rwkvrt {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+using D = hn::ScalableTag<float>;
+using V = hn::Vec<D>;
+
+HWY_INLINE V Sigmoid(D d, V x) { return hn::Div(hn::Set(d, 1.0f), hn::Add(hn::Set(d, 1.0f), hn::Exp(d, hn::Neg(x)))); }
+
+// Calls f(d, offset, ptrs…) over [0, n) a vector at a time; the last, partial vector works on
+// zero-padded copies of its inputs and writes back only its n mod lanes outputs.
+template <size_t kIn, size_t kOut, class F>
+HWY_INLINE void ForEachVector(size_t n, const float *const (&in)[kIn], float *const (&out)[kOut], F f) {
+    const D d;
+    const size_t L = hn::Lanes(d);
+    size_t i = 0;
+    for (; i + L <= n; i += L) {
+        V vin[kIn], vout[kOut];
+        for (size_t j = 0; j < kIn; ++j) vin[j] = hn::LoadU(d, in[j] + i);
+        f(d, vin, vout);
+        for (size_t j = 0; j < kOut; ++j) hn::StoreU(vout[j], d, out[j] + i);
+    }
+    if (i == n) return;
+    HWY_ALIGN float buf[kIn + kOut][64]; // 64 lanes: more than any x86 vector holds
+    const size_t rest = n - i;
+    V vin[kIn], vout[kOut];
+    for (size_t j = 0; j < kIn; ++j) {
+        std::fill_n(buf[j], L, 0.0f);
+        std::memcpy(buf[j], in[j] + i, rest * sizeof(float));
+        vin[j] = hn::Load(d, buf[j]);
+    }
+    f(d, vin, vout);
+    for (size_t j = 0; j < kOut; ++j) {
+        hn::Store(vout[j], d, buf[kIn + j]);
+        std::memcpy(out[j] + i, buf[kIn + j], rest * sizeof(float));
+    }
+}
+
+void TanhInplace(float *x, size_t n) {
+    ForEachVector<1, 1>(n, {x}, {x}, [](D d, const V *in, V *out) { out[0] = hn::Tanh(d, in[0]); });
+}
+
+void SigmoidInplace(float *x, size_t n) {
+    ForEachVector<1, 1>(n, {x}, {x}, [](D d, const V *in, V *out) { out[0] = Sigmoid(d, in[0]); });
+}
+
+void Rwkv7Gates(size_t R, size_t C, float *w, float *a, float *k, float *kk, float *v, const float *v_first,
+                const float *vres, const float *w0, const float *a0, const float *k_k, const float *k_a, const float *v0) {
+    for (size_t r = 0; r < R; ++r) {
+        const size_t o = r * C;
+        ForEachVector<4, 2>(C, {w + o, w0, a + o, a0}, {w + o, a + o}, [](D d, const V *in, V *out) {
+            out[0] = hn::Exp(d, hn::Mul(hn::Set(d, -0.606531f), Sigmoid(d, hn::Add(in[1], in[0]))));
+            out[1] = Sigmoid(d, hn::Add(in[3], in[2]));
+        });
+        ForEachVector<4, 2>(C, {k + o, k_k, a + o, k_a}, {kk + o, k + o}, [](D d, const V *in, V *out) {
+            const V one = hn::Set(d, 1.0f);
+            out[0] = hn::Mul(in[0], in[1]);
+            out[1] = hn::Mul(in[0], hn::MulAdd(hn::Sub(in[2], one), in[3], one));
+        });
+        if (v_first)
+            ForEachVector<4, 1>(C, {v + o, v_first + o, vres + o, v0}, {v + o}, [](D d, const V *in, V *out) {
+                out[0] = hn::MulAdd(hn::Sub(in[1], in[0]), Sigmoid(d, hn::Add(in[3], in[2])), in[0]);
+            });
+    }
+}
+
+} // namespace HWY_NAMESPACE
+} // namespace rwkvrt
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace rwkvrt {
+
+HWY_EXPORT(TanhInplace);
+HWY_EXPORT(SigmoidInplace);
+HWY_EXPORT(Rwkv7Gates);
+
+void tanh_inplace(float *x, size_t n) { HWY_DYNAMIC_DISPATCH(TanhInplace)(x, n); }
+void sigmoid_inplace(float *x, size_t n) { HWY_DYNAMIC_DISPATCH(SigmoidInplace)(x, n); }
+
+void rwkv7_gates(size_t R, size_t C, float *w, float *a, float *k, float *kk, float *v, const float *v_first,
+                 const float *vres, const float *w0, const float *a0, const float *k_k, const float *k_a,
+                 const float *v0) {
+    HWY_DYNAMIC_DISPATCH(Rwkv7Gates)(R, C, w, a, k, kk, v, v_first, vres, w0, a0, k_k, k_a, v0);
+}
+
+} // namespace rwkvrt
+#endif

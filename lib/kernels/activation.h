@@ -1,0 +1,24 @@
+// Element-wise math of the forward passes, vectorised for the machine (Highway, chosen at run time).
+// Each element's result depends only on its inputs, never on its position (a partial vector at the
+// end is computed as a whole, zero-padded vector), so a sequence's rows give the same values fed
+// alone or anywhere in a batch.
+#pragma once
+
+#include <cstddef>
+
+namespace rwkvrt {
+
+void tanh_inplace(float *x, size_t n);
+void sigmoid_inplace(float *x, size_t n); // 1 / (1 + e^−x)
+
+// RWKV-7's per-channel gates for R rows of C channels (spec §4.5), in place:
+//   w  ← exp(−e^{−1/2} · σ(w0 + w))             the decay
+//   a  ← σ(a0 + a)                               the in-context learning rate
+//   kk ← k ⊙ k_k                                  (normalised per head by the caller)
+//   k  ← k ⊙ (1 + (a − 1) ⊙ k_a)
+//   v  ← v + (v_first − v) ⊙ σ(v0 + vres)         when v_first is not null (layers after the first)
+void rwkv7_gates(size_t R, size_t C, float *w, float *a, float *k, float *kk, float *v, const float *v_first,
+                 const float *vres, const float *w0, const float *a0, const float *k_k, const float *k_a,
+                 const float *v0);
+
+} // namespace rwkvrt
