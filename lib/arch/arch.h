@@ -29,6 +29,7 @@ struct HParams {
     int64_t dim_ffn = 0; // F
     int64_t n_head = 0;  // H (v5+); C_att for v4, whose recurrence is per channel
     int64_t head_size = 0; // N (v5+); 1 for v4
+    int64_t rescale_every = 0; // v6 from GGUF: the residual stream is halved after every n-th layer (0: never)
 };
 
 // Per-layer state: [x_prev_att (C)][x_prev_ffn (C)][recurrence]. The recurrence is v4's aa, bb, pp

@@ -136,6 +136,9 @@ public:
             L.ffn.forward(A, P, T, out, s, ctx.pool);
             s.release(work);
             for (size_t i = 0; i < TC; ++i) X[i] += out[i];
+            // Files whose later layers' output weights were divided by 2^(l / n) (llama.cpp's rwkv6).
+            if (hp.rescale_every > 0 && (l + 1) % hp.rescale_every == 0)
+                for (size_t i = 0; i < TC; ++i) X[i] *= 0.5f;
         }
         ends_.logits(step, X, s, ctx.pool);
     }

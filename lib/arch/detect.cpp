@@ -39,6 +39,9 @@ std::unique_ptr<ArchModel> build_model(const TensorFile &file, const LoadConfig 
     if (!file.find("emb.weight"))
         fail(RWKVRT_ERR_UNSUPPORTED, "'", file.path(), "' has no tensor 'emb.weight': not an RWKV checkpoint in a naming rwkvrt knows");
     refuse_variants(file);
+    // A file that declares its architecture (GGUF) gets exactly that one.
+    if (file.info().arch == "rwkv7") return build_rwkv7(file, config);
+    if (file.info().arch == "rwkv6") return build_rwkv6(file, config);
     if (file.find("blocks.0.att.r_k") || file.find("blocks.0.att.k_k")) return build_rwkv7(file, config);
     if (file.find("blocks.0.att.time_maa_x")) return build_rwkv6(file, config);
     if (file.find("blocks.0.att.ln_x.weight")) return build_rwkv5(file, config, detect_v5(file));

@@ -134,6 +134,7 @@ std::unique_ptr<ArchModel> build_rwkv6(const TensorFile &file, const LoadConfig 
         fail(RWKVRT_ERR_FORMAT, "'", file.path(), "': tensor 'blocks.0.att.time_faaaa' has shape ", bonus.shape_str(),
              ", expected (n_head, head_size) with n_head·head_size = dim_att = ", hp.dim_att);
     hp.head_size = hp.dim_att / hp.n_head;
+    hp.rescale_every = file.info().rescale_every;
     const int64_t mix_out = dim_of(w, "blocks.0.att.time_maa_w1", 2, 1);
     if (mix_out % kMixes != 0)
         fail(RWKVRT_ERR_FORMAT, "'", file.path(), "': tensor 'blocks.0.att.time_maa_w1' has shape ",

@@ -8,12 +8,13 @@ const DTypeInfo &dtype_info(DType t) {
     static const DTypeInfo table[] = {
         {"f32", 1, 4},   {"f16", 1, 2},   {"bf16", 1, 2},  {"q8_0", 32, 34},
         {"q5_0", 32, 22}, {"q5_1", 32, 24}, {"q4_0", 32, 18}, {"q4_1", 32, 20},
+        {"q4_k", 256, 144}, {"q5_k", 256, 176}, {"q6_k", 256, 210},
     };
     return table[static_cast<int>(t)];
 }
 
 bool dtype_from_name(std::string_view name, DType *out) {
-    for (int i = 0; i <= static_cast<int>(DType::Q4_1); ++i) {
+    for (int i = 0; i <= static_cast<int>(DType::Q6_K); ++i) {
         if (name == dtype_info(DType(i)).name) {
             *out = DType(i);
             return true;
@@ -80,6 +81,17 @@ namespace {
 uint16_t load_u16(const uint8_t *p) { return uint16_t(p[0] | (p[1] << 8)); }
 uint32_t load_u32(const uint8_t *p) { return uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24; }
 
+// The 6-bit scale and min of sub-block j of a Q4_K/Q5_K block's 12 packed bytes.
+void k_scale_min(const uint8_t *q, int j, uint8_t *scale, uint8_t *min) {
+    if (j < 4) {
+        *scale = q[j] & 63;
+        *min = q[j + 4] & 63;
+    } else {
+        *scale = uint8_t((q[j + 4] & 15) | ((q[j - 4] >> 6) << 4));
+        *min = uint8_t((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+    }
+}
+
 void dequant_block(DType t, const uint8_t *b, float *y) {
     switch (t) {
     case DType::Q8_0: {
@@ -125,6 +137,39 @@ void dequant_block(DType t, const uint8_t *b, float *y) {
         }
         return;
     }
+    case DType::Q4_K:
+    case DType::Q5_K: {
+        // 8 sub-blocks of 32: element = d·scale_j·q − dmin·min_j, q of 4 (+1 high) bits.
+        const bool q5 = t == DType::Q5_K;
+        const float d = f16_to_f32(load_u16(b)), dmin = f16_to_f32(load_u16(b + 2));
+        const uint8_t *scales = b + 4, *qh = b + 16, *qs = b + (q5 ? 48 : 16);
+        for (int j = 0; j < 8; ++j) {
+            uint8_t sc, m;
+            k_scale_min(scales, j, &sc, &m);
+            const float dl = d * float(sc), ml = dmin * float(m);
+            const uint8_t *q = qs + 32 * (j / 2);
+            for (int l = 0; l < 32; ++l) {
+                int v = j % 2 ? q[l] >> 4 : q[l] & 15;
+                if (q5 && (qh[l] >> j) & 1) v += 16;
+                y[32 * j + l] = dl * float(v) - ml;
+            }
+        }
+        return;
+    }
+    case DType::Q6_K: {
+        // 16 sub-blocks of 16: element = d·scale·(q − 32), q of 6 bits (4 in ql, 2 in qh).
+        const float d = f16_to_f32(load_u16(b + 208));
+        const uint8_t *ql = b, *qh = b + 128;
+        const auto *sc = reinterpret_cast<const int8_t *>(b + 192);
+        for (int i = 0; i < 256; ++i) {
+            const int half = i / 128, r = i % 128, quarter = r / 32, l = r % 32;
+            const uint8_t lo = ql[64 * half + 32 * (quarter % 2) + l];
+            const int low = quarter < 2 ? lo & 15 : lo >> 4;
+            const int high = (qh[32 * half + l] >> (2 * quarter)) & 3;
+            y[i] = d * float(sc[8 * half + 2 * quarter + l / 16]) * float((low | high << 4) - 32);
+        }
+        return;
+    }
     default:
         return;
     }
@@ -150,6 +195,40 @@ void to_f32(DType t, const void *src, float *dst, size_t n) {
             dequant_block(t, p + blk * size_t(info.block_bytes), dst + blk * size_t(info.block_elems));
         return;
     }
+    }
+}
+
+void dequantize_q2_k(const uint8_t *src, float *dst, size_t n) {
+    // 16 sub-blocks of 16 with a 4-bit scale and min each: element = d·sc·q − dmin·m, q of 2 bits.
+    for (size_t blk = 0; blk < n / 256; ++blk, src += kQ2KBlockBytes, dst += 256) {
+        const uint8_t *scales = src, *qs = src + 16;
+        const float d = f16_to_f32(load_u16(src + 80)), dmin = f16_to_f32(load_u16(src + 82));
+        for (int i = 0; i < 256; ++i) {
+            const int half = i / 128, r = i % 128, shift = 2 * (r / 32), l = r % 32;
+            const uint8_t sc = scales[8 * half + 2 * (r / 32) + l / 16];
+            const int q = (qs[32 * half + l] >> shift) & 3;
+            dst[i] = d * float(sc & 15) * float(q) - dmin * float(sc >> 4);
+        }
+    }
+}
+
+void dequantize_q3_k(const uint8_t *src, float *dst, size_t n) {
+    // 16 sub-blocks of 16 with 6-bit signed scales: element = d·(sc − 32)·(q − 4·!high), q of 2 bits.
+    for (size_t blk = 0; blk < n / 256; ++blk, src += kQ3KBlockBytes, dst += 256) {
+        const uint8_t *hmask = src, *qs = src + 32, *packed = src + 96;
+        const float d = f16_to_f32(load_u16(src + 108));
+        int scales[16];
+        for (int s = 0; s < 16; ++s) {
+            const int low = s < 8 ? packed[s] & 15 : packed[s - 8] >> 4;
+            const int high = (packed[8 + s % 4] >> (2 * (s / 4))) & 3;
+            scales[s] = (low | high << 4) - 32;
+        }
+        for (int i = 0; i < 256; ++i) {
+            const int half = i / 128, r = i % 128, j = r / 32, l = r % 32;
+            const int q = (qs[32 * half + l] >> (2 * j)) & 3;
+            const bool high = (hmask[l] >> (4 * half + j)) & 1;
+            dst[i] = d * float(scales[8 * half + 2 * j + l / 16]) * float(q - (high ? 0 : 4));
+        }
     }
 }
 

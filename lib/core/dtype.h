@@ -17,6 +17,10 @@ enum class DType : uint8_t {
     Q5_1, // ggml block: fp16 scale, fp16 min, 32 high bits, 16 bytes of nibbles
     Q4_0, // ggml block: fp16 scale, 16 bytes of nibbles
     Q4_1, // ggml block: fp16 scale, fp16 min, 16 bytes of nibbles
+    // ggml's K-quants: super-blocks of 256 in sub-blocks with quantized scales (and mins).
+    Q4_K, // fp16 d, fp16 dmin, 12 bytes of 6-bit scales/mins for 8 × 32, 128 bytes of nibbles
+    Q5_K, // as Q4_K plus 32 bytes of fifth bits
+    Q6_K, // 128 bytes of low nibbles, 64 of high 2 bits, 16 int8 scales for 16 × 16, fp16 d
 };
 
 // Elements per block (1 for plain types) and bytes per block.
@@ -51,6 +55,13 @@ float f16_to_f32(uint16_t h);
 uint16_t f32_to_f16(float f);
 
 // Converts n elements of type t at src to float. For block types n must be a multiple of the block.
+// The portable reference that the SIMD kernels (lib/kernels) are tested against.
 void to_f32(DType t, const void *src, float *dst, size_t n);
+
+// ggml's Q2_K (84-byte blocks) and Q3_K (110-byte blocks) of 256 elements, which rwkvrt only decodes
+// (GGUF files holding them are dequantized at load). n must be a multiple of 256.
+constexpr size_t kQ2KBlockBytes = 84, kQ3KBlockBytes = 110;
+void dequantize_q2_k(const uint8_t *src, float *dst, size_t n);
+void dequantize_q3_k(const uint8_t *src, float *dst, size_t n);
 
 } // namespace rwkvrt

@@ -58,12 +58,11 @@ std::unique_ptr<TensorFile> open_tensor_file(const std::string &path, bool use_m
     if (n == 0) fail(RWKVRT_ERR_FORMAT, "'", path, "' is empty");
     if (n >= 4 && p[0] == 'P' && p[1] == 'K' && p[2] == 3 && p[3] == 4) return read_pth(std::move(file));
     if (n >= 4 && p[0] == 0x66 && p[1] == 0x6d && p[2] == 0x67 && p[3] == 0x67) return read_rwkvcpp_bin(std::move(file));
-    if (n >= 4 && p[0] == 'G' && p[1] == 'G' && p[2] == 'U' && p[3] == 'F')
-        fail(RWKVRT_ERR_UNSUPPORTED, "'", path, "' is a GGUF file; this build does not read GGUF yet");
+    if (n >= 4 && p[0] == 'G' && p[1] == 'G' && p[2] == 'U' && p[3] == 'F') return read_gguf(std::move(file));
     if (n >= 9 && p[8] == '{') return read_safetensors(std::move(file));
     if (n >= 2 && p[0] == 0x80 && p[1] <= 5)
         fail(RWKVRT_ERR_UNSUPPORTED, "'", path, "' is a legacy (non-zip) PyTorch pickle; re-save it with torch.save() from PyTorch >= 1.6");
-    fail(RWKVRT_ERR_FORMAT, "'", path, "' is not a model file rwkvrt knows (.pth, rwkv.cpp .bin, .safetensors)");
+    fail(RWKVRT_ERR_FORMAT, "'", path, "' is not a model file rwkvrt knows (.pth, rwkv.cpp .bin, .safetensors, .gguf)");
 }
 
 } // namespace rwkvrt

@@ -28,12 +28,23 @@ struct TensorView {
     std::string shape_str() const; // "(768, 2048)"
 };
 
+// What a file declares beside its tensors (GGUF metadata); formats without any leave it empty.
+struct FileInfo {
+    std::string arch;           // the declared architecture ("rwkv6", "rwkv7"); "" when the format has none
+    int64_t rescale_every = 0;  // rwkv6: the residual stream is halved after every n-th layer (0: never)
+    std::vector<std::string> vocab; // an embedded vocabulary: token id → its bytes (empty for control ids)
+    std::string vocab_kind;     // what the file calls it ("rwkv"), "" when there is none
+    std::vector<std::pair<std::string, std::string>> metadata; // every key → its value as text, for `rwkvrt info`
+};
+
 class TensorFile {
 public:
     explicit TensorFile(std::unique_ptr<MappedFile> file, std::string format)
         : file_(std::move(file)), format_(std::move(format)) {}
 
-    const std::string &format() const { return format_; } // "pth", "rwkv.cpp", "safetensors"
+    const std::string &format() const { return format_; } // "pth", "rwkv.cpp", "safetensors", "gguf"
+    const FileInfo &info() const { return info_; }
+    FileInfo &info() { return info_; }
     const std::string &path() const { return file_->path(); }
     const MappedFile &file() const { return *file_; }
 
@@ -50,6 +61,7 @@ public:
 private:
     std::unique_ptr<MappedFile> file_;
     std::string format_;
+    FileInfo info_;
     std::vector<TensorView> tensors_;
     std::unordered_map<std::string, size_t> index_;
     std::deque<std::vector<uint8_t>> owned_;
@@ -65,5 +77,6 @@ std::unique_ptr<TensorFile> open_tensor_file(const std::string &path, bool use_m
 std::unique_ptr<TensorFile> read_pth(std::unique_ptr<MappedFile> file);
 std::unique_ptr<TensorFile> read_rwkvcpp_bin(std::unique_ptr<MappedFile> file);
 std::unique_ptr<TensorFile> read_safetensors(std::unique_ptr<MappedFile> file);
+std::unique_ptr<TensorFile> read_gguf(std::unique_ptr<MappedFile> file);
 
 } // namespace rwkvrt

@@ -169,6 +169,94 @@ struct BlockQ5_1 {
     }
 };
 
+// ggml's K-quants: super-blocks of 256 elements in sub-blocks of kSub with their own scale (and min).
+// Scales(block, scale, min) gives each sub-block's factor d·sc and offset dmin·m; Quant(df, block, i)
+// the integer values of elements i .. i+lanes-1 (within one 16-element group) as floats, so that an
+// element is scale·q − min. The layouts are those of core/dtype.cpp's reference decoder.
+HWY_INLINE void KScaleMin(const uint8_t *q, int j, int *scale, int *min) {
+    if (j < 4) {
+        *scale = q[j] & 63;
+        *min = q[j + 4] & 63;
+    } else {
+        *scale = (q[j + 4] & 15) | ((q[j - 4] >> 6) << 4);
+        *min = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+    }
+}
+
+HWY_INLINE hn::Vec<hn::RebindToUnsigned<DF>> Bytes(DF, const uint8_t *p) {
+    const hn::Rebind<uint8_t, DF> du8;
+    return hn::PromoteTo(hn::RebindToUnsigned<DF>(), hn::LoadU(du8, p));
+}
+
+template <bool kFifthBit>
+struct BlockQ45K {
+    static constexpr int kBytes = kFifthBit ? 176 : 144;
+    static constexpr int kSub = 32;
+    static constexpr bool kHasMin = true;
+    static void Scales(const uint8_t *b, float *scale, float *min) {
+        const float d = HalfToFloat(LoadU16(b)), dmin = HalfToFloat(LoadU16(b + 2));
+        for (int j = 0; j < 8; ++j) {
+            int sc, m;
+            KScaleMin(b + 4, j, &sc, &m);
+            scale[j] = d * float(sc);
+            min[j] = dmin * float(m);
+        }
+    }
+    static VF Quant(DF df, const uint8_t *b, size_t i) {
+        const hn::RebindToUnsigned<DF> du32;
+        const hn::RebindToSigned<DF> di32;
+        const size_t j = i / 32, l = i % 32;
+        const auto bytes = Bytes(df, b + (kFifthBit ? 48 : 16) + 32 * (j / 2) + l);
+        auto q = j % 2 ? hn::ShiftRight<4>(bytes) : hn::And(bytes, hn::Set(du32, 15u));
+        if constexpr (kFifthBit) {
+            const auto high = hn::And(hn::ShiftRightSame(Bytes(df, b + 16 + l), int(j)), hn::Set(du32, 1u));
+            q = hn::Or(q, hn::ShiftLeft<4>(high));
+        }
+        return hn::ConvertTo(df, hn::BitCast(di32, q));
+    }
+};
+using BlockQ4_K = BlockQ45K<false>;
+using BlockQ5_K = BlockQ45K<true>;
+
+struct BlockQ6_K {
+    static constexpr int kBytes = 210;
+    static constexpr int kSub = 16;
+    static constexpr bool kHasMin = false;
+    static void Scales(const uint8_t *b, float *scale, float *min) {
+        const float d = HalfToFloat(LoadU16(b + 208));
+        for (int j = 0; j < 16; ++j) {
+            scale[j] = d * float(int8_t(b[192 + j]));
+            min[j] = 0.0f;
+        }
+    }
+    // Element i = 128·h + 32·quarter + l: low 4 bits from ql, high 2 from qh, minus 32.
+    static VF Quant(DF df, const uint8_t *b, size_t i) {
+        const hn::RebindToUnsigned<DF> du32;
+        const hn::RebindToSigned<DF> di32;
+        const size_t h = i / 128, quarter = (i % 128) / 32, l = i % 32;
+        const auto lo_bytes = Bytes(df, b + 64 * h + 32 * (quarter % 2) + l);
+        const auto lo = quarter < 2 ? hn::And(lo_bytes, hn::Set(du32, 15u)) : hn::ShiftRight<4>(lo_bytes);
+        const auto hi = hn::And(hn::ShiftRightSame(Bytes(df, b + 128 + 32 * h + l), int(2 * quarter)), hn::Set(du32, 3u));
+        const auto q = hn::BitCast(di32, hn::Or(lo, hn::ShiftLeft<4>(hi)));
+        return hn::ConvertTo(df, hn::Sub(q, hn::Set(di32, 32)));
+    }
+};
+
+template <class Block>
+HWY_INLINE void ConvertKBlocks(const uint8_t *src, float *dst, size_t n) {
+    const DF df;
+    const size_t L = hn::Lanes(df);
+    float scale[16], min[16];
+    for (size_t b = 0; b < n / 256; ++b, src += Block::kBytes, dst += 256) {
+        Block::Scales(src, scale, min);
+        for (size_t i = 0; i < 256; i += L) {
+            const size_t j = i / Block::kSub;
+            const VF q = Block::Quant(df, src, i);
+            hn::StoreU(hn::MulSub(q, hn::Set(df, scale[j]), hn::Set(df, min[j])), df, dst + i);
+        }
+    }
+}
+
 // Converts n elements of a plain (f32, f16, bf16) row.
 template <class Load, class Scalar>
 HWY_INLINE void ConvertPlain(const uint8_t *src, size_t elem_bytes, float *dst, size_t n, Load load, Scalar scalar) {
@@ -193,7 +281,7 @@ HWY_INLINE void ConvertBlocks(const uint8_t *src, float *dst, size_t n) {
     }
 }
 
-// Converts n elements of type t at src to fp32 (n a multiple of 32 for block types).
+// Converts n elements of type t at src to fp32 (n a multiple of the block for block types).
 HWY_INLINE void ConvertRow(DType t, const uint8_t *src, float *dst, size_t n) {
     switch (t) {
     case DType::F32:
@@ -212,6 +300,9 @@ HWY_INLINE void ConvertRow(DType t, const uint8_t *src, float *dst, size_t n) {
     case DType::Q5_1: return ConvertBlocks<BlockQ5_1>(src, dst, n);
     case DType::Q4_0: return ConvertBlocks<BlockQ4_0>(src, dst, n);
     case DType::Q4_1: return ConvertBlocks<BlockQ4_1>(src, dst, n);
+    case DType::Q4_K: return ConvertKBlocks<BlockQ4_K>(src, dst, n);
+    case DType::Q5_K: return ConvertKBlocks<BlockQ5_K>(src, dst, n);
+    case DType::Q6_K: return ConvertKBlocks<BlockQ6_K>(src, dst, n);
     }
 }
 

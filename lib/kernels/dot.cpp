@@ -77,6 +77,29 @@ float DotBlocks(const uint8_t *row, const float *x, int64_t n) {
     return hn::GetLane(hn::SumOfLanes(df, hn::Add(acc0, acc1)));
 }
 
+// K-quant super-blocks: per sub-block scale·Σ q·x − min·Σ x.
+template <class Block>
+float DotKBlocks(const uint8_t *row, const float *x, int64_t n) {
+    const DF df;
+    const size_t L = hn::Lanes(df);
+    VF acc = hn::Zero(df);
+    float scale[16], min[16];
+    for (int64_t b = 0; b < n / 256; ++b, row += Block::kBytes, x += 256) {
+        Block::Scales(row, scale, min);
+        for (size_t j = 0; j < 256 / Block::kSub; ++j) {
+            VF qx = hn::Zero(df), sx = hn::Zero(df);
+            for (size_t i = j * Block::kSub; i < (j + 1) * Block::kSub; i += L) {
+                const VF xv = hn::LoadU(df, x + i);
+                qx = hn::MulAdd(Block::Quant(df, row, i), xv, qx);
+                if constexpr (Block::kHasMin) sx = hn::Add(sx, xv);
+            }
+            acc = hn::MulAdd(hn::Set(df, scale[j]), qx, acc);
+            if constexpr (Block::kHasMin) acc = hn::NegMulAdd(hn::Set(df, min[j]), sx, acc);
+        }
+    }
+    return hn::GetLane(hn::SumOfLanes(df, acc));
+}
+
 DotFn PickDot(DType dtype) {
     switch (dtype) {
     case DType::F32: return DotF32;
@@ -87,6 +110,9 @@ DotFn PickDot(DType dtype) {
     case DType::Q5_1: return DotBlocks<BlockQ5_1>;
     case DType::Q4_0: return DotBlocks<BlockQ4_0>;
     case DType::Q4_1: return DotBlocks<BlockQ4_1>;
+    case DType::Q4_K: return DotKBlocks<BlockQ4_K>;
+    case DType::Q5_K: return DotKBlocks<BlockQ5_K>;
+    case DType::Q6_K: return DotKBlocks<BlockQ6_K>;
     }
     return DotF32;
 }
