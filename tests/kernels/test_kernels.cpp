@@ -19,8 +19,10 @@ using namespace rwkvrt;
 
 namespace {
 
-constexpr DType kAllTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q8_0,
-                               DType::Q5_0, DType::Q5_1, DType::Q4_0, DType::Q4_1};
+constexpr DType kAllTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q8_0, DType::Q5_0, DType::Q5_1,
+                               DType::Q4_0, DType::Q4_1, DType::Q4_K, DType::Q5_K, DType::Q6_K};
+
+bool is_k_quant(DType t) { return dtype_info(t).block_elems == 256; }
 
 // Runs f once per SIMD target compiled in and supported by this CPU, with the kernels dispatched to it.
 template <class F>
@@ -58,12 +60,14 @@ std::vector<uint8_t> random_row(DType t, size_t n, std::mt19937 &rng) {
         for (size_t i = 0; i < n; ++i) put_u16(out.data() + 2 * i, f32_to_bf16(value()));
         break;
     default: {
+        // Random quants, sub-block scales and mins; finite fp16 super-block scales (Q6_K's at the end).
         const DTypeInfo &info = dtype_info(t);
-        const bool has_min = t == DType::Q4_1 || t == DType::Q5_1;
-        for (size_t b = 0; b < n / 32; ++b) {
+        const bool has_min = t == DType::Q4_1 || t == DType::Q5_1 || t == DType::Q4_K || t == DType::Q5_K;
+        const size_t scale_at = t == DType::Q6_K ? 208 : 0;
+        for (size_t b = 0; b < n / size_t(info.block_elems); ++b) {
             uint8_t *blk = out.data() + b * size_t(info.block_bytes);
             for (int i = 0; i < info.block_bytes; ++i) blk[i] = uint8_t(byte(rng));
-            put_u16(blk, f32_to_f16(value()));
+            put_u16(blk + scale_at, f32_to_f16(value()));
             if (has_min) put_u16(blk + 2, f32_to_f16(value()));
         }
     }
@@ -101,6 +105,7 @@ Ref reference_dot(const std::vector<float> &w, const float *x) {
 void check_close(double got, const Ref &r) { CHECK(std::fabs(got - r.dot) <= 1e-5 * r.abs + 1e-30); }
 
 std::vector<size_t> lengths(DType t) {
+    if (is_k_quant(t)) return {256, 512, 768, 256 * 5, 256 * 14};
     if (dtype_info(t).block_elems > 1) return {32, 64, 96, 160, 352, 1024, 32 * 37};
     return {1, 2, 3, 5, 7, 8, 9, 15, 16, 17, 31, 33, 63, 65, 100, 257, 1000, 1031};
 }
@@ -156,7 +161,8 @@ TEST_CASE("kernels: bulk conversion gives the values of to_f32") {
             }
         }
         SUBCASE("every type, odd lengths") {
-            // d·q is exact in fp32 for the block types, so fusing d·q + m changes nothing either.
+            // d·q is exact in fp32 for the 32-blocks, so fusing d·q + m changes nothing either; the
+            // K-quant converters round like the reference.
             for (DType t : kAllTypes) {
                 CAPTURE(dtype_name(t));
                 for (size_t n : lengths(t)) {
@@ -215,10 +221,12 @@ TEST_CASE("kernels: linear with T > 1 agrees with T = 1 for every type, and with
             int64_t rows, cols, T;
         };
         // Row counts off the micro-tile, token counts off the vector width, inputs over several blocks.
-        const Shape shapes[] = {{1, 32, 2}, {7, 64, 3}, {13, 96, 9}, {50, 2048, 40}, {37, 320, 17}, {64, 1024, 33}};
+        const std::vector<Shape> shapes = {{1, 32, 2}, {7, 64, 3}, {13, 96, 9}, {50, 2048, 40}, {37, 320, 17}, {64, 1024, 33}};
+        // K-quants: rows of whole super-blocks; 3072 inputs with 40 tokens take several input blocks.
+        const std::vector<Shape> k_shapes = {{1, 256, 2}, {7, 512, 3}, {13, 768, 9}, {50, 3072, 40}, {37, 1280, 17}};
         for (DType t : kAllTypes) {
             CAPTURE(dtype_name(t));
-            for (const Shape &s : shapes) {
+            for (const Shape &s : is_k_quant(t) ? k_shapes : shapes) {
                 CAPTURE(s.rows);
                 CAPTURE(s.cols);
                 CAPTURE(s.T);
