@@ -295,6 +295,14 @@ RWKVRT_API rwkvrt_status rwkvrt_tokenizer_load(const char *path, rwkvrt_tokenize
  * - out: receives the tokenizer; free it with rwkvrt_tokenizer_free(). */
 RWKVRT_API rwkvrt_status rwkvrt_tokenizer_new_bytes(rwkvrt_tokenizer **out);
 
+/* Makes the tokenizer a model file carries (a GGUF file's "rwkv" vocabulary), as a copy: the tokenizer
+ * does not depend on the model afterwards. A vocabulary of exactly the 256 single bytes gives the
+ * "bytes" tokenizer, any other a "world" one.
+ * - out: receives the tokenizer; free it with rwkvrt_tokenizer_free().
+ * Returns RWKVRT_ERR_UNSUPPORTED when the file carries no tokenizer rwkvrt reads (every .pth,
+ * .safetensors and rwkv.cpp file), RWKVRT_ERR_FORMAT when the embedded one is malformed. */
+RWKVRT_API rwkvrt_status rwkvrt_tokenizer_from_model(const rwkvrt_model *model, rwkvrt_tokenizer **out);
+
 /* Frees a tokenizer. NULL is allowed. */
 RWKVRT_API void rwkvrt_tokenizer_free(rwkvrt_tokenizer *tok);
 

@@ -38,6 +38,22 @@ rwkvrt_status rwkvrt_tokenizer_new_bytes(rwkvrt_tokenizer **out) {
     });
 }
 
+rwkvrt_status rwkvrt_tokenizer_from_model(const rwkvrt_model *model, rwkvrt_tokenizer **out) {
+    return guard([&] {
+        require(model, "model");
+        require(out, "out");
+        const rwkvrt::FileInfo &info = model->impl->file_info();
+        if (info.vocab.empty())
+            fail(RWKVRT_ERR_UNSUPPORTED, "'", model->impl->path(), "' embeds no tokenizer rwkvrt reads",
+                 info.vocab_kind.empty() ? std::string() : " (it names one of kind '" + info.vocab_kind + "')",
+                 "; load one with rwkvrt_tokenizer_load()");
+        if (info.vocab.size() > size_t(model->impl->hparams().n_vocab))
+            fail(RWKVRT_ERR_FORMAT, "'", model->impl->path(), "' embeds ", info.vocab.size(),
+                 " tokens but its embedding has ", model->impl->hparams().n_vocab, " rows");
+        *out = new rwkvrt_tokenizer{rwkvrt::make_embedded_tokenizer(info.vocab, "'" + model->impl->path() + "' embedded vocabulary")};
+    });
+}
+
 void rwkvrt_tokenizer_free(rwkvrt_tokenizer *tok) { delete tok; }
 
 const char *rwkvrt_tokenizer_kind(const rwkvrt_tokenizer *tok) { return tok ? tok->impl->kind() : ""; }

@@ -43,6 +43,7 @@ public:
     const ArchModel &arch() const { return *arch_; }
     const std::string &path() const { return file_->path(); }
     const std::string &format() const { return file_->format(); }
+    const FileInfo &file_info() const { return file_->info(); }
     int n_threads() const { return engine_->n_threads(); }
     // XXH3-64 of every tensor's name, type, shape and bytes as stored, in name order.
     uint64_t fingerprint() const { return fingerprint_; }

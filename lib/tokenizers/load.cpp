@@ -35,6 +35,12 @@ std::unique_ptr<Tokenizer> parse_tokenizer(std::string_view content, const std::
     fail(RWKVRT_ERR_FORMAT, name, ": not a tokenizer file rwkvrt knows (a World vocabulary .txt, a tokenizer.json or a sentencepiece .model)");
 }
 
+std::unique_ptr<Tokenizer> make_embedded_tokenizer(const std::vector<std::string> &pieces, const std::string &name) {
+    bool bytes = pieces.size() == 256;
+    for (size_t i = 0; bytes && i < 256; ++i) bytes = pieces[i] == std::string(1, char(i));
+    return bytes ? make_byte_tokenizer() : make_world_tokenizer(pieces, name);
+}
+
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string &path) {
     const MappedFile file(path, true);
     return parse_tokenizer(std::string_view(reinterpret_cast<const char *>(file.data()), file.size()), path);

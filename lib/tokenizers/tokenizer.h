@@ -60,11 +60,18 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string &path);
 // The same from bytes in memory; name is used in messages.
 std::unique_ptr<Tokenizer> parse_tokenizer(std::string_view content, const std::string &name);
 
+// The tokenizer of a vocabulary a model file embeds (token id → bytes): "bytes" when it is exactly the
+// 256 single bytes in order, else a World-style tokenizer over the pieces.
+std::unique_ptr<Tokenizer> make_embedded_tokenizer(const std::vector<std::string> &pieces, const std::string &name);
+
 // Token id = byte value (ids 0..255), for models with a 256-token vocabulary.
 std::unique_ptr<Tokenizer> make_byte_tokenizer();
 
 // The individual kinds, for callers that know what they hold.
 std::unique_ptr<Tokenizer> make_world_tokenizer(std::string_view vocab_text, const std::string &name);
+// A World-style vocabulary given as token id → bytes (empty for control and unused ids), e.g. the one
+// a GGUF file embeds. Every single byte must be a token; no two tokens may have the same bytes.
+std::unique_ptr<Tokenizer> make_world_tokenizer(const std::vector<std::string> &pieces, const std::string &name);
 std::unique_ptr<Tokenizer> make_bpe_tokenizer(std::string_view json_text, const std::string &name);
 std::unique_ptr<Tokenizer> make_sentencepiece_tokenizer(std::string_view model_proto, const std::string &name);
 

@@ -174,23 +174,19 @@ public:
             line_of[e.id] = e.line;
             pieces[e.id] = e.bytes;
         }
-        std::vector<const Entry *> sorted;
-        sorted.reserve(entries.size());
-        for (const Entry &e : entries) sorted.push_back(&e);
-        std::sort(sorted.begin(), sorted.end(), [](const Entry *a, const Entry *b) { return a->bytes < b->bytes; });
-        for (size_t i = 1; i < sorted.size(); ++i) {
-            if (sorted[i]->bytes == sorted[i - 1]->bytes)
-                fail(RWKVRT_ERR_FORMAT, name, ":", std::max(sorted[i]->line, sorted[i - 1]->line),
-                     ": the same bytes as line ", std::min(sorted[i]->line, sorted[i - 1]->line));
+        init(entries, pieces, name, ":", ": the same bytes as line ");
+    }
+
+    // A vocabulary given as token id → bytes (empty for ids that stand for no bytes).
+    WorldTokenizer(const std::vector<std::string> &pieces, const std::string &name) {
+        if (pieces.empty() || pieces.size() > size_t(INT32_MAX)) fail(RWKVRT_ERR_FORMAT, name, ": ", pieces.size(), " tokens");
+        std::vector<Entry> entries;
+        for (size_t id = 0; id < pieces.size(); ++id) {
+            if (pieces[id].size() > kMaxTokenBytes)
+                fail(RWKVRT_ERR_FORMAT, name, ": token ", id, " has ", pieces[id].size(), " bytes (at most ", kMaxTokenBytes, ")");
+            if (!pieces[id].empty()) entries.push_back({pieces[id], int32_t(id), id});
         }
-        build(sorted);
-        // Every byte must be a token of its own, so that any input can be encoded.
-        for (int b = 0; b < 256; ++b) {
-            const Unit &u = units_[units_[kRoot].base + uint32_t(b)];
-            if (u.check != kRoot || u.value == 0)
-                fail(RWKVRT_ERR_FORMAT, name, ": the vocabulary has no token for the single byte ", b);
-        }
-        set_token_bytes(pieces);
+        init(entries, pieces, name, ": token ", " has the same bytes as token ");
     }
 
     const char *kind() const override { return "world"; }
@@ -204,7 +200,7 @@ public:
         while (p < end) {
             // The root's children are all single bytes, so the first step always finds a token.
             uint32_t node = units[kRoot].base + *p;
-            int32_t best = units[node].value;
+            int32_t best = units[node].value - 1;
             const uint8_t *q = p + 1, *best_end = q;
             while (q < end) {
                 const uint32_t next = units[node].base + *q;
@@ -212,7 +208,7 @@ public:
                 node = next;
                 ++q;
                 if (units[node].value) {
-                    best = units[node].value;
+                    best = units[node].value - 1;
                     best_end = q;
                 }
             }
@@ -225,10 +221,32 @@ public:
 private:
     static constexpr uint32_t kRoot = 0, kFree = 0xFFFFFFFF;
 
+    // Builds the trie over entries (whose `line` names them in messages: "<name><at><line><same><line>").
+    void init(const std::vector<Entry> &entries, const std::vector<std::string> &pieces, const std::string &name,
+              const char *at, const char *same) {
+        std::vector<const Entry *> sorted;
+        sorted.reserve(entries.size());
+        for (const Entry &e : entries) sorted.push_back(&e);
+        std::sort(sorted.begin(), sorted.end(), [](const Entry *a, const Entry *b) { return a->bytes < b->bytes; });
+        for (size_t i = 1; i < sorted.size(); ++i) {
+            if (sorted[i]->bytes == sorted[i - 1]->bytes)
+                fail(RWKVRT_ERR_FORMAT, name, at, std::max(sorted[i]->line, sorted[i - 1]->line), same,
+                     std::min(sorted[i]->line, sorted[i - 1]->line));
+        }
+        build(sorted);
+        // Every byte must be a token of its own, so that any input can be encoded.
+        for (int b = 0; b < 256; ++b) {
+            const Unit &u = units_[units_[kRoot].base + uint32_t(b)];
+            if (u.check != kRoot || u.value == 0)
+                fail(RWKVRT_ERR_FORMAT, name, ": the vocabulary has no token for the single byte ", b);
+        }
+        set_token_bytes(pieces);
+    }
+
     struct Unit {
         uint32_t base = 0;      // children of this node sit at base + byte
         uint32_t check = kFree; // the parent of this slot, or kFree
-        int32_t value = 0;      // the token ending here, or 0
+        int32_t value = 0;      // 1 + the token ending here, or 0
     };
 
     void build(const std::vector<const Entry *> &sorted) {
@@ -245,7 +263,7 @@ private:
 
     // Node `node` stands for the common prefix (length depth) of sorted[lo, hi).
     void place(uint32_t node, const std::vector<const Entry *> &sorted, size_t lo, size_t hi, size_t depth) {
-        if (lo < hi && sorted[lo]->bytes.size() == depth) units_[node].value = sorted[lo++]->id;
+        if (lo < hi && sorted[lo]->bytes.size() == depth) units_[node].value = sorted[lo++]->id + 1;
         if (lo == hi) return;
 
         struct Group {
@@ -311,6 +329,10 @@ private:
 
 std::unique_ptr<Tokenizer> make_world_tokenizer(std::string_view vocab_text, const std::string &name) {
     return std::make_unique<WorldTokenizer>(vocab_text, name);
+}
+
+std::unique_ptr<Tokenizer> make_world_tokenizer(const std::vector<std::string> &pieces, const std::string &name) {
+    return std::make_unique<WorldTokenizer>(pieces, name);
 }
 
 } // namespace rwkvrt

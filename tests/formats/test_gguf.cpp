@@ -312,3 +312,18 @@ TEST_CASE("gguf: hostile files are refused with RWKVRT_ERR_FORMAT naming the fie
         CHECK(read_status(std::string(real.data(), cut), &msg) == RWKVRT_ERR_FORMAT);
     }
 }
+
+TEST_CASE("gguf: the embedded vocabulary is the model's tokenizer") {
+    REQUIRE_TESTDATA();
+    th::ModelPtr m = th::load(testdata::path("gguf/tiny-rwkv-7v0-834K-Q8_0.gguf"));
+    rwkvrt_tokenizer *tok = nullptr;
+    REQUIRE(rwkvrt_tokenizer_from_model(m.get(), &tok) == RWKVRT_OK);
+    CHECK(std::string(rwkvrt_tokenizer_kind(tok)) == "bytes"); // the 256 single bytes, in order
+    CHECK(rwkvrt_tokenizer_n_vocab(tok) == 256);
+    rwkvrt_tokenizer_free(tok);
+
+    th::ModelPtr pth = th::load(testdata::path("pth/tiny-rwkv-7v0-834K-fp32.pth"));
+    CHECK(rwkvrt_tokenizer_from_model(pth.get(), &tok) == RWKVRT_ERR_UNSUPPORTED);
+    CHECK(std::string(rwkvrt_last_error()).find("embeds no tokenizer") != std::string::npos);
+    CHECK(rwkvrt_tokenizer_from_model(nullptr, &tok) == RWKVRT_ERR_ARGUMENT);
+}

@@ -153,3 +153,28 @@ TEST_CASE("world: malformed vocabularies name the line") {
     CHECK(error_of([&] { make_world_tokenizer(lacking, "v.txt"); }, &msg) == RWKVRT_ERR_FORMAT);
     CHECK(msg.find("single byte 65") != std::string::npos);
 }
+
+TEST_CASE("world: a vocabulary given as pieces (a GGUF file's), with control and unused ids") {
+    // The shape of llama.cpp's World GGUF vocabularies: id 0 "<s>" (control, no bytes), the byte
+    // tokens, longer tokens, padding ids without bytes.
+    std::vector<std::string> pieces(300);
+    for (int b = 0; b < 256; ++b) pieces[size_t(b + 1)] = std::string(1, char(b));
+    pieces[257] = "ab";
+    pieces[258] = "abc";
+    pieces[259] = "\n\n";
+    const auto tok = rwkvrt::make_world_tokenizer(pieces, "pieces");
+    CHECK(tok->n_vocab() == 300);
+    CHECK(tok->encode("abcab\n\n\nx") == std::vector<int32_t>{258, 257, 259, 11, 'x' + 1});
+    CHECK(tok->token_bytes(0).empty());
+    CHECK(tok->token_bytes(299).empty());
+    // id 0 may be a byte too (vocabularies of exactly the bytes).
+    std::vector<std::string> bytes(256);
+    for (int b = 0; b < 256; ++b) bytes[size_t(b)] = std::string(1, char(b));
+    CHECK(rwkvrt::make_world_tokenizer(bytes, "bytes")->encode(std::string("\0a", 2)) == std::vector<int32_t>{0, 'a'});
+    CHECK(std::string(rwkvrt::make_embedded_tokenizer(bytes, "bytes")->kind()) == "bytes");
+    pieces[260] = "ab";
+    CHECK_THROWS_WITH_AS(rwkvrt::make_world_tokenizer(pieces, "pieces"), doctest::Contains("token 260 has the same bytes as token 257"), rwkvrt::Error);
+    pieces[260] = "";
+    pieces[1] = "";
+    CHECK_THROWS_WITH_AS(rwkvrt::make_world_tokenizer(pieces, "pieces"), doctest::Contains("single byte 0"), rwkvrt::Error);
+}

@@ -12,10 +12,10 @@ void check(rwkvrt_status st, const std::string &what) {
 }
 
 void ModelArgs::add(CLI::App *cmd) {
-    cmd->add_option("-m,--model", path, "Model file (.pth, rwkv.cpp .bin, .safetensors)")->required();
+    cmd->add_option("-m,--model", path, "Model file (.pth, rwkv.cpp .bin, .safetensors, .gguf)")->required();
     cmd->add_option("-t,--tokenizer", tokenizer,
-                    "Tokenizer file (World vocab .txt, tokenizer.json, sentencepiece .model); "
-                    "vocab-256 models use bytes by default");
+                    "Tokenizer file (World vocab .txt, tokenizer.json, sentencepiece .model); by default the "
+                    "one the model file carries (GGUF), or bytes for vocab-256 models");
     cmd->add_option("--threads", threads, "Threads (0 = one per core)")->check(CLI::NonNegativeNumber);
     cmd->add_option("--weight-type", weight_type, "Convert the large matrices at load: f32, f16, bf16, q8_0");
 }
@@ -44,10 +44,17 @@ Tokenizer load_tokenizer(const std::string &path) {
 
 Tokenizer tokenizer_for(const rwkvrt_model *m, const std::string &path) {
     const int32_t n_vocab = rwkvrt_model_n_vocab(m);
-    if (path.empty() && n_vocab != 256)
-        throw Failure{"this model has a vocabulary of " + std::to_string(n_vocab) +
-                      " tokens: pass its tokenizer with -t (e.g. rwkv_vocab_v20230424.txt for World models)"};
-    Tokenizer t = load_tokenizer(path);
+    Tokenizer t;
+    if (path.empty()) { // the one the model file carries, else bytes for vocab-256 models
+        rwkvrt_tokenizer *embedded = nullptr;
+        const rwkvrt_status st = rwkvrt_tokenizer_from_model(m, &embedded);
+        if (st != RWKVRT_ERR_UNSUPPORTED) check(st, "cannot use the model's own tokenizer");
+        t.reset(embedded);
+        if (!t && n_vocab != 256)
+            throw Failure{"this model has a vocabulary of " + std::to_string(n_vocab) +
+                          " tokens and its file carries none: pass its tokenizer with -t (e.g. rwkv_vocab_v20230424.txt for World models)"};
+    }
+    if (!t) t = load_tokenizer(path);
     if (rwkvrt_tokenizer_n_vocab(t.get()) != n_vocab)
         throw Failure{"the tokenizer has " + std::to_string(rwkvrt_tokenizer_n_vocab(t.get())) +
                       " tokens but the model's vocabulary has " + std::to_string(n_vocab) +

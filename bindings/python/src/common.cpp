@@ -61,6 +61,14 @@ std::shared_ptr<Tokenizer> Tokenizer::byte_level() {
     return std::make_shared<Tokenizer>(handle, std::string());
 }
 
+std::shared_ptr<Tokenizer> Tokenizer::of_model(const Model &model) {
+    rwkvrt_tokenizer *handle = nullptr;
+    const rwkvrt_status status = rwkvrt_tokenizer_from_model(model.handle, &handle);
+    if (status == RWKVRT_ERR_UNSUPPORTED) return nullptr;
+    check(status);
+    return std::make_shared<Tokenizer>(handle, model.path, true);
+}
+
 Sampler::Sampler(const rwkvrt_sampler_options &options, int32_t n_vocab_) : n_vocab(n_vocab_) {
     check(rwkvrt_sampler_new(&options, n_vocab, &handle));
 }

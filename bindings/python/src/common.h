@@ -96,13 +96,17 @@ struct State {
 
 struct Tokenizer {
     rwkvrt_tokenizer *handle = nullptr;
-    std::string path; // "" for the byte tokenizer
+    std::string path; // "" for the byte tokenizer; the model file's for an embedded one
+    bool embedded = false; // made from a model file's own vocabulary
 
-    explicit Tokenizer(rwkvrt_tokenizer *handle, std::string path) : handle(handle), path(std::move(path)) {}
+    explicit Tokenizer(rwkvrt_tokenizer *handle, std::string path, bool embedded = false)
+        : handle(handle), path(std::move(path)), embedded(embedded) {}
     ~Tokenizer() { rwkvrt_tokenizer_free(handle); }
     Tokenizer(const Tokenizer &) = delete;
     Tokenizer &operator=(const Tokenizer &) = delete;
     static std::shared_ptr<Tokenizer> byte_level();
+    // The tokenizer the model's file carries; nullptr when it carries none.
+    static std::shared_ptr<Tokenizer> of_model(const Model &model);
 };
 
 struct Sampler {

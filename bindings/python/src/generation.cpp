@@ -28,11 +28,13 @@ generate(const std::shared_ptr<Model> &model, const std::shared_ptr<State> &stat
     auto g = std::make_shared<Generation>();
     g->model = model;
     g->state = state;
+    if (!tokenizer) tokenizer = Tokenizer::of_model(*model);
     if (!tokenizer) {
         if (n_vocab != 256)
             raise_status(RWKVRT_ERR_ARGUMENT, "this model has " + std::to_string(n_vocab) +
-                                                  " tokens: pass tokenizer=rwkvrt.Tokenizer(path) (only 256-token "
-                                                  "models default to the byte tokenizer)");
+                                                  " tokens and its file carries no tokenizer: pass "
+                                                  "tokenizer=rwkvrt.Tokenizer(path) (only 256-token models default to "
+                                                  "the byte tokenizer)");
         tokenizer = Tokenizer::byte_level();
     }
     g->tokenizer = std::move(tokenizer);
@@ -205,7 +207,8 @@ Example::
 Args:
     state: a State of this model; it advances as the text is generated.
     prompt: text (str or bytes), token ids, or None to continue from logits.
-    tokenizer: the model's Tokenizer; None for 256-token models (bytes).
+    tokenizer: the model's Tokenizer; None for the one its file carries (GGUF), or
+        bytes for 256-token models.
     sampler: a Sampler to use; else one is made from the sampling keywords
         (temperature, top_k, top_p, min_p, repetition_penalty,
         presence_penalty, frequency_penalty, penalty_decay, seed; see Sampler).

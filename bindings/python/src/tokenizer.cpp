@@ -99,6 +99,17 @@ Raises:
     FormatError: not a tokenizer file, or a malformed one (the message names the line).
     UnsupportedError: a tokenizer.json using a feature this library lacks.)")
         .def_static("byte_level", &Tokenizer::byte_level, "The tokenizer of 256-token models: token id = byte value.")
+        .def_static(
+            "from_model",
+            [](const Model &model) {
+                std::shared_ptr<Tokenizer> t = Tokenizer::of_model(model);
+                if (!t) raise_status(RWKVRT_ERR_UNSUPPORTED, "'" + model.path + "' carries no tokenizer");
+                return t;
+            },
+            py::arg("model"), R"(The tokenizer a model file carries (a GGUF file's vocabulary).
+
+Raises:
+    UnsupportedError: the file carries none (.pth, .safetensors, rwkv.cpp files).)")
         .def_property_readonly(
             "kind", [](const Tokenizer &t) { return rwkvrt_tokenizer_kind(t.handle); },
             R"("world", "bpe", "sentencepiece" or "bytes".)")
@@ -107,7 +118,7 @@ Raises:
             "The number of token ids; equals Model.n_vocab of the models it serves.")
         .def_property_readonly(
             "path", [](const Tokenizer &t) { return t.path.empty() ? py::object(py::none()) : fs_decode(t.path); },
-            "The absolute path it was loaded from; None for the byte tokenizer.")
+            "The absolute path it was loaded from (the model file's for an embedded one); None for the byte tokenizer.")
         .def("encode", &encode, py::arg("text"),
              R"(Token ids of text (str, encoded as UTF-8, or bytes). No begin- or end-of-text token is added.)")
         .def(
@@ -129,6 +140,9 @@ Raises:
             "__deepcopy__", [](py::object self, py::handle) { return self; }, py::arg("memo"))
         .def(py::pickle(
             [](const Tokenizer &t) {
+                if (t.embedded)
+                    throw py::type_error("a model's embedded tokenizer cannot be pickled; pickle the model and "
+                                         "call Tokenizer.from_model() on it");
                 return py::make_tuple(t.path.empty() ? py::object(py::none()) : fs_decode(t.path));
             },
             [](const py::tuple &t) { return t[0].is_none() ? Tokenizer::byte_level() : load(t[0]); }))
