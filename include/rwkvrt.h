@@ -144,6 +144,18 @@ RWKVRT_API const char *rwkvrt_model_weight_type(const rwkvrt_model *model);
 RWKVRT_API int64_t rwkvrt_model_n_params(const rwkvrt_model *model);
 RWKVRT_API int64_t rwkvrt_model_weight_bytes(const rwkvrt_model *model);
 
+/* Describes a model file without loading its weights, as a JSON object (UTF-8, NUL-terminated):
+ * "format", "arch", the dimensions ("n_vocab", "n_embd", "n_layer", "n_head", "head_size", "dim_att",
+ * "dim_ffn"), "weight_type", "tensors" (per storage type: "type", "count", "bytes"), "n_params",
+ * "file_bytes" (size on disk), "weight_bytes" (the weights once loaded), "state_bytes" (one state's
+ * values), "vocab" ("embedded": true with "kind" and "n_tokens", or false) and, for GGUF files,
+ * "metadata" (every key with its value as text). Keys are only ever added.
+ * Only the file's header and the small tensors that fix its shape are read.
+ * - cap: the size of buf; RWKVRT_ERR_BUFFER if the text and its NUL do not fit.
+ * - len: receives the text's length without the NUL (also on RWKVRT_ERR_BUFFER).
+ * Returns the errors of rwkvrt_model_load(). */
+RWKVRT_API rwkvrt_status rwkvrt_model_describe(const char *path, char *buf, size_t cap, size_t *len);
+
 /* ---------------------------------------------------------------------------------------------- */
 /* States                                                                                          */
 /* ---------------------------------------------------------------------------------------------- */

@@ -327,3 +327,19 @@ TEST_CASE("gguf: the embedded vocabulary is the model's tokenizer") {
     CHECK(std::string(rwkvrt_last_error()).find("embeds no tokenizer") != std::string::npos);
     CHECK(rwkvrt_tokenizer_from_model(nullptr, &tok) == RWKVRT_ERR_ARGUMENT);
 }
+
+TEST_CASE("gguf: rwkvrt_model_describe reports the file without loading it") {
+    REQUIRE_TESTDATA();
+    const std::string path = testdata::path("gguf/random-rwkv7-h4-Q4_K_M.gguf");
+    size_t len = 0;
+    char small[8];
+    REQUIRE(rwkvrt_model_describe(path.c_str(), small, sizeof small, &len) == RWKVRT_ERR_BUFFER);
+    std::string text(len + 1, '\0');
+    REQUIRE(rwkvrt_model_describe(path.c_str(), text.data(), text.size(), &len) == RWKVRT_OK);
+    text.resize(len);
+    for (const char *part : {"\"format\":\"gguf\"", "\"arch\":\"rwkv7\"", "\"weight_type\":\"q4_k\"",
+                             "{\"type\":\"q4_k\",\"count\":19,", "{\"type\":\"q6_k\",\"count\":1,", "\"embedded\":true",
+                             "\"file_bytes\":2211328", "\"general.file_type\":\"15\""})
+        CHECK_MESSAGE(text.find(part) != std::string::npos, part, " not in ", text);
+    CHECK(rwkvrt_model_describe("/nonexistent.gguf", nullptr, 0, &len) == RWKVRT_ERR_IO);
+}

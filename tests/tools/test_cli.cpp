@@ -43,6 +43,32 @@ TEST_CASE("cli: info names the architecture and sizes") {
     CHECK(run("info /nonexistent.pth").status != 0);
 }
 
+TEST_CASE("cli: info describes a GGUF file, given as -m or positionally, and as JSON") {
+    REQUIRE_TESTDATA();
+    const std::string gguf = testdata::path("gguf/random-rwkv6-h4-Q5_K_M.gguf");
+    for (const std::string &args : {"info " + gguf, "info -m " + gguf}) {
+        const Run r = run(args);
+        CHECK(r.status == 0);
+        CHECK(r.out.find("format:      gguf") != std::string::npos);
+        CHECK(r.out.find("arch:        rwkv6") != std::string::npos);
+        CHECK(r.out.find("q5_k         22 tensors") != std::string::npos);
+        CHECK(r.out.find("q5_1          3 tensors") != std::string::npos);
+        CHECK(r.out.find("embedded, bytes, 256 tokens") != std::string::npos);
+        CHECK(r.out.find("state size:  202752 bytes") != std::string::npos); // 3 × (2·256 + 4·64·64) floats
+    }
+    const Run j = run("info --json " + gguf);
+    CHECK(j.status == 0);
+    CHECK(j.out.find("\"file_bytes\":3338112") != std::string::npos);
+    CHECK(run("info --metadata " + gguf).out.find("rwkv6.wkv.head_size = 64") != std::string::npos);
+}
+
+TEST_CASE("cli: a GGUF model generates with the tokenizer its file carries") {
+    REQUIRE_TESTDATA();
+    const std::string gguf = testdata::path("gguf/tiny-rwkv-7v0-834K-Q8_0.gguf");
+    const Run r = run("generate -m " + gguf + " -p 'Hello' -n 5 --seed 1");
+    CHECK_MESSAGE(r.status == 0, r.out);
+}
+
 TEST_CASE("cli: a session saved mid-generation resumes exactly in a new process") {
     REQUIRE_TESTDATA();
     const std::string session = testdata::scratch_dir() + "/cli.session";

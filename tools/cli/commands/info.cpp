@@ -1,5 +1,6 @@
-// rwkvrt info MODEL: the architecture and sizes.
+// rwkvrt info MODEL (or -m MODEL): what a model file holds, without loading its weights.
 #include <cstdio>
+#include <nlohmann/json.hpp>
 
 #include "cli/common.h"
 
@@ -7,27 +8,75 @@ namespace rwkvrt_cli {
 
 namespace {
 
-int run_info(const ModelArgs &a) {
-    Model model = load_model(a);
-    State state = new_state(model.get());
-    std::printf("file:        %s\n", a.path.c_str());
-    std::printf("arch:        %s\n", rwkvrt_model_arch(model.get()));
-    std::printf("n_vocab:     %d\n", rwkvrt_model_n_vocab(model.get()));
-    std::printf("n_layer:     %d\n", rwkvrt_model_n_layer(model.get()));
-    std::printf("n_embd:      %d\n", rwkvrt_model_n_embd(model.get()));
-    std::printf("weights:     %s, %lld parameters, %.2f MB in the file\n", rwkvrt_model_weight_type(model.get()),
-                static_cast<long long>(rwkvrt_model_n_params(model.get())), double(rwkvrt_model_weight_bytes(model.get())) / 1e6);
-    std::printf("state size:  %zu bytes (snapshot)\n", rwkvrt_state_snapshot_size(state.get()));
+std::string megabytes(uint64_t bytes) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.2f MB", double(bytes) / 1e6);
+    return buf;
+}
+
+int run_info(const std::string &path, bool json, bool metadata) {
+    std::string text(4096, '\0');
+    size_t len = 0;
+    rwkvrt_status st = rwkvrt_model_describe(path.c_str(), text.data(), text.size(), &len);
+    if (st == RWKVRT_ERR_BUFFER) {
+        text.resize(len + 1);
+        st = rwkvrt_model_describe(path.c_str(), text.data(), text.size(), &len);
+    }
+    check(st, "cannot read the model");
+    text.resize(len);
+    if (json) {
+        std::printf("%s\n", text.c_str());
+        return 0;
+    }
+    const nlohmann::ordered_json j = nlohmann::ordered_json::parse(text);
+    auto u = [&](const char *key) { return j[key].get<uint64_t>(); };
+    std::printf("file:        %s\n", path.c_str());
+    std::printf("format:      %s\n", j["format"].get<std::string>().c_str());
+    std::printf("arch:        %s\n", j["arch"].get<std::string>().c_str());
+    std::printf("n_vocab:     %llu\n", static_cast<unsigned long long>(u("n_vocab")));
+    std::printf("n_layer:     %llu\n", static_cast<unsigned long long>(u("n_layer")));
+    std::printf("n_embd:      %llu\n", static_cast<unsigned long long>(u("n_embd")));
+    std::printf("heads:       %llu × %llu\n", static_cast<unsigned long long>(u("n_head")),
+                static_cast<unsigned long long>(u("head_size")));
+    std::printf("dim_ffn:     %llu\n", static_cast<unsigned long long>(u("dim_ffn")));
+    if (j.contains("rescale_every"))
+        std::printf("rescale:     residual halved every %llu layers\n", static_cast<unsigned long long>(u("rescale_every")));
+    std::printf("weights:     %s, %llu parameters\n", j["weight_type"].get<std::string>().c_str(),
+                static_cast<unsigned long long>(u("n_params")));
+    for (const auto &t : j["tensors"])
+        std::printf("  %-6s     %4llu tensors, %s\n", t["type"].get<std::string>().c_str(),
+                    static_cast<unsigned long long>(t["count"].get<uint64_t>()), megabytes(t["bytes"].get<uint64_t>()).c_str());
+    const auto &vocab = j["vocab"];
+    if (vocab["embedded"].get<bool>())
+        std::printf("vocabulary:  embedded, %s, %llu tokens\n", vocab["kind"].get<std::string>().c_str(),
+                    static_cast<unsigned long long>(vocab["n_tokens"].get<uint64_t>()));
+    else if (vocab.contains("unsupported_kind"))
+        std::printf("vocabulary:  embedded of kind '%s', which rwkvrt does not read: pass -t\n",
+                    vocab["unsupported_kind"].get<std::string>().c_str());
+    else
+        std::printf("vocabulary:  not embedded (pass -t, or bytes for 256-token models)\n");
+    std::printf("on disk:     %s\n", megabytes(u("file_bytes")).c_str());
+    std::printf("in memory:   %s of weights (large matrices mapped from the file)\n", megabytes(u("weight_bytes")).c_str());
+    std::printf("state size:  %llu bytes\n", static_cast<unsigned long long>(u("state_bytes")));
+    if (metadata && j.contains("metadata"))
+        for (const auto &[key, value] : j["metadata"].items()) std::printf("  %s = %s\n", key.c_str(), value.get<std::string>().c_str());
     return 0;
 }
 
 } // namespace
 
 void add_info(CLI::App &app, Commands &out) {
-    auto args = std::make_shared<ModelArgs>();
-    CLI::App *cmd = app.add_subcommand("info", "Print a model's architecture and sizes");
-    cmd->add_option("model", args->path, "Model file")->required();
-    out.push_back({cmd, [args] { return run_info(*args); }});
+    struct Args {
+        std::string path;
+        bool json = false;
+        bool metadata = false;
+    };
+    auto args = std::make_shared<Args>();
+    CLI::App *cmd = app.add_subcommand("info", "Describe a model file (format, architecture, sizes) without loading its weights");
+    cmd->add_option("model,-m,--model", args->path, "Model file (.pth, rwkv.cpp .bin, .safetensors, .gguf)")->required();
+    cmd->add_flag("--json", args->json, "Print the description as JSON");
+    cmd->add_flag("--metadata", args->metadata, "Also print a GGUF file's metadata");
+    out.push_back({cmd, [args] { return run_info(args->path, args->json, args->metadata); }});
 }
 
 } // namespace rwkvrt_cli

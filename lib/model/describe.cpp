@@ -1,0 +1,66 @@
+#include "model/describe.h"
+
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "arch/arch.h"
+#include "formats/tensor_file.h"
+#include "tokenizers/tokenizer.h"
+
+namespace rwkvrt {
+
+std::string describe_model_file(const std::string &path) {
+    const std::unique_ptr<TensorFile> file = open_tensor_file(path, true);
+    const std::unique_ptr<ArchModel> arch = build_model(*file, LoadConfig{});
+    const HParams &hp = arch->hparams();
+    nlohmann::ordered_json j;
+    j["path"] = path;
+    j["format"] = file->format();
+    j["arch"] = arch_name(hp.arch);
+    j["n_vocab"] = hp.n_vocab;
+    j["n_embd"] = hp.n_embd;
+    j["n_layer"] = hp.n_layer;
+    j["n_head"] = hp.n_head;
+    j["head_size"] = hp.head_size;
+    j["dim_att"] = hp.dim_att;
+    j["dim_ffn"] = hp.dim_ffn;
+    if (hp.rescale_every) j["rescale_every"] = hp.rescale_every;
+    j["weight_type"] = dtype_name(arch->weight_dtype());
+
+    std::map<std::string, std::pair<int64_t, size_t>> by_type;
+    size_t weight_bytes = 0;
+    int64_t n_params = 0;
+    for (const TensorView &t : file->tensors()) {
+        auto &[count, bytes] = by_type[dtype_name(t.dtype)];
+        ++count;
+        bytes += t.nbytes;
+        weight_bytes += t.nbytes;
+        n_params += t.numel();
+    }
+    nlohmann::ordered_json types = nlohmann::ordered_json::array();
+    for (const auto &[name, cb] : by_type) types.push_back({{"type", name}, {"count", cb.first}, {"bytes", cb.second}});
+    j["tensors"] = types;
+    j["n_params"] = n_params;
+    j["file_bytes"] = file->file().size();
+    j["weight_bytes"] = weight_bytes; // held once loaded: mapped from the file, or decoded at load
+    j["state_bytes"] = arch->state_floats() * sizeof(float);
+
+    const FileInfo &info = file->info();
+    nlohmann::ordered_json vocab;
+    vocab["embedded"] = !info.vocab.empty();
+    if (!info.vocab.empty()) {
+        vocab["kind"] = make_embedded_tokenizer(info.vocab, path)->kind();
+        vocab["n_tokens"] = info.vocab.size();
+    } else if (!info.vocab_kind.empty()) {
+        vocab["unsupported_kind"] = info.vocab_kind;
+    }
+    j["vocab"] = vocab;
+    if (!info.metadata.empty()) {
+        nlohmann::ordered_json meta;
+        for (const auto &[key, value] : info.metadata) meta[key] = value;
+        j["metadata"] = meta;
+    }
+    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+} // namespace rwkvrt
