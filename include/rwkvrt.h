@@ -68,6 +68,7 @@ extern "C" {
 typedef struct rwkvrt_model rwkvrt_model; /* immutable after load; shareable across threads */
 typedef struct rwkvrt_state rwkvrt_state; /* one conversation's fixed-size recurrent state */
 typedef struct rwkvrt_sampler rwkvrt_sampler; /* logits to tokens; one thread at a time */
+typedef struct rwkvrt_tokenizer rwkvrt_tokenizer; /* text to tokens and back; independent of models */
 
 /* Status codes. Values are never renumbered; new ones are only appended. */
 typedef enum rwkvrt_status {
@@ -155,6 +156,29 @@ RWKVRT_API int64_t rwkvrt_model_weight_bytes(const rwkvrt_model *model);
  * - len: receives the text's length without the NUL (also on RWKVRT_ERR_BUFFER).
  * Returns the errors of rwkvrt_model_load(). */
 RWKVRT_API rwkvrt_status rwkvrt_model_describe(const char *path, char *buf, size_t cap, size_t *len);
+
+typedef struct rwkvrt_gguf_options {
+    size_t struct_size;   /* set by rwkvrt_gguf_options_default(); fields are only ever appended */
+    const char *type;     /* the large matrices' type: "f32" (default), "f16", "bf16", "q8_0", "q4_0", "q4_k",
+                           * "q5_k", "q6_k". Norms, mixes, decay, LoRA and k_k/k_a/r_k stay f32. Matrices
+                           * whose rows do not hold whole blocks fall back as llama-quantize does (K-quants to
+                           * q8_0, 32-blocks to f16); for q4_0, q4_k and q5_k the head is q6_k. */
+    const rwkvrt_tokenizer *tokenizer; /* the vocabulary to embed ("world" or "bytes" kind); NULL: the
+                                        * model file's own, else bytes for 256-token models, else none */
+} rwkvrt_gguf_options;
+
+/* The defaults: f32, the model's own vocabulary. */
+RWKVRT_API rwkvrt_gguf_options rwkvrt_gguf_options_default(void);
+
+/* Writes an rwkv6 or rwkv7 model as a GGUF file in llama.cpp's layout (tensor names, fused and
+ * transposed tensors, metadata, "rwkv" vocabulary), from the weights as stored in the model's file
+ * (whatever format it was), so that rwkvrt and llama.cpp load it. The file is written next to path and
+ * renamed over it when complete: a failure leaves path as it was.
+ * - options: NULL for the defaults.
+ * Returns RWKVRT_ERR_UNSUPPORTED (another RWKV version, or a tokenizer kind GGUF cannot hold),
+ * RWKVRT_ERR_MISMATCH (a tokenizer of another vocabulary size), RWKVRT_ERR_IO, RWKVRT_ERR_ARGUMENT. */
+RWKVRT_API rwkvrt_status rwkvrt_model_save_gguf(const rwkvrt_model *model, const char *path,
+                                                const rwkvrt_gguf_options *options);
 
 /* ---------------------------------------------------------------------------------------------- */
 /* States                                                                                          */
@@ -288,7 +312,6 @@ RWKVRT_API rwkvrt_status rwkvrt_state_get_metadata(const rwkvrt_state *state, co
 
 /* A tokenizer is independent of any model and immutable once made: any number of threads may use
  * one at the same time. */
-typedef struct rwkvrt_tokenizer rwkvrt_tokenizer;
 
 /* Loads a tokenizer. Its kind is recognized from the file's content, not its name:
  * - "world": the RWKV World vocabulary (rwkv_vocab_v20230424.txt) of every v5, v6 and v7 World and

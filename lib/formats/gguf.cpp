@@ -186,7 +186,7 @@ struct TensorInfo {
 // The metadata, with typed look-ups that name the key when it is missing or of the wrong kind.
 class Metadata {
 public:
-    Metadata(const std::string &path) : path_(path) {}
+    explicit Metadata(std::string path) : path_(std::move(path)) {}
     void add(std::string key, Value v) {
         if (!kv_.emplace(key, std::move(v)).second)
             fail(RWKVRT_ERR_FORMAT, "'", path_, "': GGUF metadata key '", key, "' appears twice");
@@ -220,7 +220,7 @@ public:
     const std::vector<std::string> &keys() const { return order_; }
 
 private:
-    const std::string &path_;
+    std::string path_;
     std::map<std::string, Value> kv_;
     std::vector<std::string> order_;
 };
@@ -392,12 +392,17 @@ private:
     int64_t head_size_;
 };
 
-} // namespace
 
-std::unique_ptr<TensorFile> read_gguf(std::unique_ptr<MappedFile> file) {
-    const std::string path = file->path();
-    const uint8_t *base = file->data();
-    Cursor c(base, file->size(), path);
+// The header, metadata and tensor infos, every offset checked against the file.
+struct Parsed {
+    Metadata meta;
+    std::vector<TensorInfo> infos;
+    const uint8_t *data = nullptr; // the tensor data section
+};
+
+Parsed parse(const MappedFile &file) {
+    const std::string &path = file.path();
+    Cursor c(file.data(), file.size(), path);
     if (c.read<uint32_t>("magic") != kMagic) fail(RWKVRT_ERR_FORMAT, "'", path, "': not a GGUF file (bad magic)");
     const uint32_t version = c.read<uint32_t>("version");
     if (version == 1) fail(RWKVRT_ERR_UNSUPPORTED, "'", path, "': GGUF version 1 (2023) is not read; re-convert it");
@@ -408,8 +413,8 @@ std::unique_ptr<TensorFile> read_gguf(std::unique_ptr<MappedFile> file) {
     const uint64_t n_tensors = c.count("tensor_count", 24);
     const uint64_t n_kv = c.count("metadata_kv_count", 13);
 
-    auto tf = std::make_unique<TensorFile>(std::move(file), "gguf");
-    Metadata meta(path);
+    Parsed out{Metadata(path), {}, nullptr};
+    Metadata &meta = out.meta;
     for (uint64_t i = 0; i < n_kv; ++i) {
         const std::string field = "metadata key #" + std::to_string(i);
         std::string key = c.str(field);
@@ -425,7 +430,8 @@ std::unique_ptr<TensorFile> read_gguf(std::unique_ptr<MappedFile> file) {
             fail(RWKVRT_ERR_FORMAT, "'", path, "': GGUF general.alignment is ", alignment, ", not a power of two");
     }
 
-    std::vector<TensorInfo> infos(static_cast<size_t>(n_tensors));
+    std::vector<TensorInfo> &infos = out.infos;
+    infos.resize(static_cast<size_t>(n_tensors));
     for (uint64_t i = 0; i < n_tensors; ++i) {
         TensorInfo &ti = infos[size_t(i)];
         ti.name = c.str("tensor #" + std::to_string(i) + " name");
@@ -463,9 +469,9 @@ std::unique_ptr<TensorFile> read_gguf(std::unique_ptr<MappedFile> file) {
 
     // The data starts at the next multiple of the alignment.
     const uint64_t data_start = (uint64_t(c.offset()) + alignment - 1) / alignment * alignment;
-    if (data_start > tf->file().size())
+    if (data_start > file.size())
         fail(RWKVRT_ERR_FORMAT, "'", path, "': GGUF file ends before its tensor data (truncated after the header)");
-    const uint64_t data_size = tf->file().size() - data_start;
+    const uint64_t data_size = file.size() - data_start;
     std::vector<const TensorInfo *> by_offset;
     for (const TensorInfo &ti : infos) {
         if (ti.offset > data_size || ti.nbytes > data_size - ti.offset)
@@ -478,6 +484,30 @@ std::unique_ptr<TensorFile> read_gguf(std::unique_ptr<MappedFile> file) {
         if (by_offset[i - 1]->offset + by_offset[i - 1]->nbytes > by_offset[i]->offset)
             fail(RWKVRT_ERR_FORMAT, "'", path, "': GGUF tensors '", by_offset[i - 1]->name, "' and '", by_offset[i]->name,
                  "' overlap");
+    out.data = file.data() + data_start;
+    return out;
+}
+
+} // namespace
+
+namespace gguf {
+
+Layout read_layout(const MappedFile &file) {
+    const Parsed p = parse(file);
+    Layout out;
+    for (const std::string &key : p.meta.keys()) out.keys.emplace_back(key, p.meta.find(key)->type);
+    for (const TensorInfo &ti : p.infos) out.tensors.push_back({ti.name, ti.ne, ti.type, p.data + ti.offset, size_t(ti.nbytes)});
+    return out;
+}
+
+} // namespace gguf
+
+std::unique_ptr<TensorFile> read_gguf(std::unique_ptr<MappedFile> file) {
+    const std::string path = file->path();
+    const Parsed parsed = parse(*file);
+    const Metadata &meta = parsed.meta;
+    const std::vector<TensorInfo> &infos = parsed.infos;
+    auto tf = std::make_unique<TensorFile>(std::move(file), "gguf");
 
     // The architecture and what the forward pass needs beyond the tensors.
     const std::string arch = meta.string("general.architecture");
@@ -523,7 +553,7 @@ std::unique_ptr<TensorFile> read_gguf(std::unique_ptr<MappedFile> file) {
         TensorView t;
         t.name = ti.name;
         for (auto it = ti.ne.rbegin(); it != ti.ne.rend(); ++it) t.shape.push_back(int64_t(*it)); // PyTorch order
-        const uint8_t *data = base + data_start + ti.offset;
+        const uint8_t *data = parsed.data + ti.offset;
         if (ti.type == kQ2_K || ti.type == kQ3_K) { // no kernels: decoded once, here
             const size_t n = size_t(t.numel());
             auto *dst = reinterpret_cast<float *>(tf->own(n * 4));

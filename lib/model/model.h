@@ -44,6 +44,7 @@ public:
     const std::string &path() const { return file_->path(); }
     const std::string &format() const { return file_->format(); }
     const FileInfo &file_info() const { return file_->info(); }
+    const TensorFile &file() const { return *file_; } // the tensors as stored, in the official layout
     int n_threads() const { return engine_->n_threads(); }
     // XXH3-64 of every tensor's name, type, shape and bytes as stored, in name order.
     uint64_t fingerprint() const { return fingerprint_; }

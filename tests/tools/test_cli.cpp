@@ -140,3 +140,17 @@ TEST_CASE("cli: chat with the World tokenizer on a World-vocabulary model") {
     CHECK(bytes.status != 0);
     CHECK(bytes.out.find("pass its tokenizer") != std::string::npos);
 }
+
+TEST_CASE("cli: convert writes GGUF that loads, and quantize re-writes it") {
+    REQUIRE_TESTDATA();
+    const std::string out = testdata::scratch_dir() + "/cli-convert.gguf", q = testdata::scratch_dir() + "/cli-q.gguf";
+    const Run c = run("convert " + testdata::path("random/random-rwkv7-h4-fp32.pth") + " " + out + " --type q8_0");
+    CHECK_MESSAGE(c.status == 0, c.out);
+    const Run r = run("quantize " + out + " " + q + " q4_k");
+    CHECK_MESSAGE(r.status == 0, r.out);
+    const Run i = run("info " + q);
+    CHECK(i.out.find("q4_k         19 tensors") != std::string::npos);
+    CHECK(i.out.find("q6_k          1 tensors") != std::string::npos); // the head, as llama-quantize does
+    CHECK(run("quantize " + out + " " + q + " q9_9").status != 0);
+    CHECK(run("convert " + testdata::path("pth/tiny-rwkv-5v2-730K-fp32.pth") + " " + q).status != 0); // no rwkv5 in GGUF
+}

@@ -79,5 +79,7 @@ void add_chat(CLI::App &app, Commands &out);
 void add_tokenize(CLI::App &app, Commands &out);
 void add_bench(CLI::App &app, Commands &out);
 void add_random_model(CLI::App &app, Commands &out);
+void add_convert(CLI::App &app, Commands &out);
+void add_quantize(CLI::App &app, Commands &out);
 
 } // namespace rwkvrt_cli

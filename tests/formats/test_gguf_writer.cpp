@@ -1,0 +1,174 @@
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "api/model_helpers.h"
+#include "core/error.h"
+#include "formats/gguf.h"
+#include "formats/tensor_file.h"
+#include "kernels/quantize.h"
+#include "testdata.h"
+
+using namespace rwkvrt;
+
+namespace {
+
+std::string convert(const std::string &src, const std::string &name, const char *type, const rwkvrt_tokenizer *tok = nullptr) {
+    th::ModelPtr m = th::load(src);
+    const std::string out = testdata::scratch_dir() + "/" + name;
+    rwkvrt_gguf_options o = rwkvrt_gguf_options_default();
+    o.type = type;
+    o.tokenizer = tok;
+    REQUIRE_MESSAGE(rwkvrt_model_save_gguf(m.get(), out.c_str(), &o) == RWKVRT_OK, rwkvrt_last_error());
+    return out;
+}
+
+// Max |a − b|; NaN anywhere gives NaN, which fails every `<=` check.
+double max_diff(const std::vector<float> &a, const std::vector<float> &b) {
+    REQUIRE(a.size() == b.size());
+    double d = 0;
+    for (size_t i = 0; i < a.size(); ++i) {
+        const double e = std::fabs(double(a[i]) - double(b[i]));
+        if (std::isnan(e)) return e;
+        d = std::max(d, e);
+    }
+    return d;
+}
+
+// Compares our file's layout with one llama.cpp's tools wrote: the same tensors (name, dims, type
+// and, where `same_bytes`, bytes) and metadata keys of the same value types, apart from the naming
+// keys gguf-py derives from a model's name (general.basename/finetune/size_label).
+void check_same_layout(const std::string &ours, const std::string &theirs, bool same_bytes) {
+    const MappedFile a(ours, true), b(theirs, true);
+    const gguf::Layout la = gguf::read_layout(a), lb = gguf::read_layout(b);
+    std::map<std::string, const gguf::RawTensor *> mine;
+    for (const auto &t : la.tensors) mine[t.name] = &t;
+    CHECK(la.tensors.size() == lb.tensors.size());
+    for (const auto &t : lb.tensors) {
+        CAPTURE(t.name);
+        REQUIRE(mine.count(t.name));
+        const gguf::RawTensor &m = *mine[t.name];
+        CHECK(m.ne == t.ne);
+        CHECK(gguf::ggml_type_name(m.type) == gguf::ggml_type_name(t.type));
+        if (same_bytes && m.nbytes == t.nbytes) CHECK(std::memcmp(m.data, t.data, t.nbytes) == 0);
+    }
+    std::map<std::string, uint32_t> keys(la.keys.begin(), la.keys.end());
+    for (const auto &[key, type] : lb.keys) {
+        CAPTURE(key);
+        if (key == "general.basename" || key == "general.finetune" || key == "general.size_label") continue;
+        REQUIRE(keys.count(key));
+        CHECK(keys[key] == type);
+    }
+    CHECK(la.keys.size() <= lb.keys.size());
+}
+
+} // namespace
+
+TEST_CASE("gguf writer: the layout is llama.cpp's, tensor for tensor and byte for byte") {
+    REQUIRE_TESTDATA();
+    // F32: what llama.cpp's converter wrote from the same weights, exactly.
+    check_same_layout(convert(testdata::path("pth/tiny-rwkv-7v0-834K-fp32.pth"), "t7-f32.gguf", "f32"),
+                      testdata::path("gguf/tiny-rwkv-7v0-834K-F32.gguf"), true);
+    check_same_layout(convert(testdata::path("pth/tiny-rwkv-6v0-3m-fp32.pth"), "t6-f32.gguf", "f32"),
+                      testdata::path("gguf/tiny-rwkv-6v0-3m-F32.gguf"), true);
+    check_same_layout(convert(testdata::path("random/random-rwkv6-h4-fp32.pth"), "r6-f32.gguf", "f32"),
+                      testdata::path("gguf/random-rwkv6-h4-F32.gguf"), true);
+    // Q8_0 and Q4_0 round as ggml's reference quantizers do: the same bytes as llama-quantize's files.
+    check_same_layout(convert(testdata::path("gguf/tiny-rwkv-7v0-834K-F32.gguf"), "t7-q8_0.gguf", "q8_0"),
+                      testdata::path("gguf/tiny-rwkv-7v0-834K-Q8_0.gguf"), true);
+    check_same_layout(convert(testdata::path("gguf/tiny-rwkv-7v0-834K-F32.gguf"), "t7-q4_0.gguf", "q4_0"),
+                      testdata::path("gguf/tiny-rwkv-7v0-834K-Q4_0.gguf"), true);
+    check_same_layout(convert(testdata::path("gguf/random-rwkv6-h4-F32.gguf"), "r6-q8_0.gguf", "q8_0"),
+                      testdata::path("gguf/random-rwkv6-h4-Q8_0.gguf"), true);
+    // K-quants: the same tensors and types as llama-quantize's (our scales are chosen more simply).
+    check_same_layout(convert(testdata::path("gguf/random-rwkv7-h4-F32.gguf"), "r7-q6_k.gguf", "q6_k"),
+                      testdata::path("gguf/random-rwkv7-h4-Q6_K.gguf"), false);
+}
+
+TEST_CASE("gguf writer: converted files load and match the source within each type's tolerance") {
+    REQUIRE_TESTDATA();
+    // Against the float64 reference of the fp32 source. f32 is exact up to float32 rounding (as the
+    // GGUF reference files). The others are lossy: the bounds are about 1.5 × the largest distance
+    // measured on these random-weight models (the most sensitive test models: logits in [-2.8, 2.6]),
+    // which is what llama-quantize's own files of them show too (gguf/README.md; their expected logits
+    // against this reference: Q8_0 0.040/0.057, Q6_K 0.137, Q4_K_M 0.44, Q4_0 0.55, Q5_K_M 0.64).
+    // Measured (rwkv7 / rwkv6): f16 0.0015/0.0024, bf16 0.011/0.026, q8_0 0.040/0.057 (the bytes of
+    // llama-quantize's), q6_k 0.14/0.17, q5_k 0.30/0.33, q4_k 0.49/0.94, q4_0 0.55/2.1.
+    struct Case {
+        const char *type;
+        double tolerance;
+    };
+    const Case cases[] = {{"f32", 5e-5}, {"f16", 0.005}, {"bf16", 0.05}, {"q8_0", 0.09},
+                          {"q6_k", 0.25}, {"q5_k", 0.5},  {"q4_k", 1.5},  {"q4_0", 3.0}};
+    for (const std::string stem : {"random-rwkv7-h4", "random-rwkv6-h4"}) {
+        const std::string src = testdata::path("random/" + stem + "-fp32.pth");
+        const std::vector<float> expected = testdata::read_floats(testdata::path("random/" + stem + "-fp32.expected-logits.bin"));
+        for (const Case &c : cases) {
+            CAPTURE(stem);
+            CAPTURE(std::string(c.type));
+            const std::string out = convert(src, stem + "-" + c.type + ".gguf", c.type);
+            th::ModelPtr m = th::load(out);
+            const double d = max_diff(th::logits_after(m.get(), th::kPromptIn, true), expected);
+            MESSAGE(stem, " as ", c.type, ": max |logit - reference| = ", d);
+            CHECK(d <= c.tolerance);
+        }
+    }
+}
+
+TEST_CASE("gguf writer: quantize re-writes a GGUF file, keeping its vocabulary") {
+    REQUIRE_TESTDATA();
+    const std::string q = convert(testdata::path("gguf/random-rwkv7-h4-Q8_0.gguf"), "requant-q6_k.gguf", "q6_k");
+    th::ModelPtr m = th::load(q);
+    CHECK(std::string(rwkvrt_model_weight_type(m.get())) == "q6_k");
+    rwkvrt_tokenizer *tok = nullptr;
+    REQUIRE(rwkvrt_tokenizer_from_model(m.get(), &tok) == RWKVRT_OK);
+    CHECK(rwkvrt_tokenizer_n_vocab(tok) == 256);
+    rwkvrt_tokenizer_free(tok);
+}
+
+TEST_CASE("gguf writer: a World vocabulary is embedded as llama.cpp's converter writes it") {
+    REQUIRE_TESTDATA();
+    // A 65536-token model shape: random weights; only the vocabulary is looked at.
+    rwkvrt_tokenizer *world = nullptr;
+    REQUIRE(rwkvrt_tokenizer_load(testdata::path("tokenizers/rwkv_vocab_v20230424.txt").c_str(), &world) == RWKVRT_OK);
+    th::ModelPtr small = th::load(testdata::path("random/random-rwkv7-h4-fp32.pth"));
+    rwkvrt_gguf_options o = rwkvrt_gguf_options_default();
+    o.tokenizer = world;
+    const std::string out = testdata::scratch_dir() + "/world-mismatch.gguf";
+    CHECK(rwkvrt_model_save_gguf(small.get(), out.c_str(), &o) == RWKVRT_ERR_MISMATCH);
+    rwkvrt_tokenizer_free(world);
+    o = rwkvrt_gguf_options_default();
+    o.type = "q3_k";
+    CHECK(rwkvrt_model_save_gguf(small.get(), out.c_str(), &o) == RWKVRT_ERR_ARGUMENT);
+    CHECK(rwkvrt_model_save_gguf(small.get(), "/nonexistent-dir/x.gguf", nullptr) == RWKVRT_ERR_IO);
+}
+
+TEST_CASE("quantize_row: every written block type decodes to within its step of the input") {
+    std::mt19937 rng(17);
+    std::normal_distribution<float> normal;
+    for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
+        CAPTURE(dtype_name(t));
+        const size_t n = 1024;
+        std::vector<float> x(n), back(n);
+        for (float &v : x) v = normal(rng) * (1 + 3 * float(rng() % 4)); // sub-blocks of different ranges
+        std::vector<uint8_t> q(dtype_bytes(t, n));
+        quantize_row(t, x.data(), q.data(), n);
+        to_f32(t, q.data(), back.data(), n);
+        // Relative to the range of each 32-element group: 8-bit ≈ 1/254, 6-bit 1/63, 5-bit 1/31, 4-bit 1/15,
+        // plus the rounding of the 6/8-bit sub-block scales (K-quants): a generous factor 2.
+        const double levels = t == DType::Q8_0 ? 254 : t == DType::Q6_K ? 62 : t == DType::Q5_K ? 31 : 15;
+        for (size_t g = 0; g < n; g += 32) {
+            float lo = 0, hi = 0;
+            for (size_t i = g; i < g + 32; ++i) lo = std::min(lo, x[i]), hi = std::max(hi, x[i]);
+            const double step = std::max(double(hi - lo), 2.0 * std::max(-lo, hi)) / levels;
+            for (size_t i = g; i < g + 32; ++i) CHECK(std::fabs(back[i] - x[i]) <= 2 * step);
+        }
+    }
+}
