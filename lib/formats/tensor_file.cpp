@@ -1,5 +1,7 @@
 #include "formats/tensor_file.h"
 
+#include <filesystem>
+
 #include "core/error.h"
 
 namespace rwkvrt {
@@ -51,7 +53,28 @@ void TensorFile::replace(TensorView tensor) {
     tensors_[it->second] = std::move(tensor);
 }
 
+void TensorFile::rename(const std::string &from, const std::string &to) {
+    auto it = index_.find(from);
+    if (it == index_.end()) fail(RWKVRT_ERR_INTERNAL, "rename of unknown tensor '", from, "'");
+    if (index_.count(to)) fail(RWKVRT_ERR_FORMAT, "'", path(), "': tensors '", from, "' and '", to, "' both stand for '", to, "'");
+    const size_t i = it->second;
+    index_.erase(it);
+    tensors_[i].name = to;
+    index_.emplace(to, i);
+}
+
+void TensorFile::merge(std::unique_ptr<TensorFile> shard) {
+    for (const TensorView &t : shard->tensors_) {
+        if (index_.count(t.name))
+            fail(RWKVRT_ERR_FORMAT, "'", shard->path(), "': tensor '", t.name, "' is also in '", path(), "'");
+        index_.emplace(t.name, tensors_.size());
+        tensors_.push_back(t);
+    }
+    shards_.push_back(std::move(shard));
+}
+
 std::unique_ptr<TensorFile> open_tensor_file(const std::string &path, bool use_mmap) {
+    if (std::filesystem::is_directory(path)) return read_hf_folder(path, use_mmap);
     auto file = std::make_unique<MappedFile>(path, use_mmap);
     const uint8_t *p = file->data();
     const size_t n = file->size();
@@ -59,7 +82,11 @@ std::unique_ptr<TensorFile> open_tensor_file(const std::string &path, bool use_m
     if (n >= 4 && p[0] == 'P' && p[1] == 'K' && p[2] == 3 && p[3] == 4) return read_pth(std::move(file));
     if (n >= 4 && p[0] == 0x66 && p[1] == 0x6d && p[2] == 0x67 && p[3] == 0x67) return read_rwkvcpp_bin(std::move(file));
     if (n >= 4 && p[0] == 'G' && p[1] == 'G' && p[2] == 'U' && p[3] == 'F') return read_gguf(std::move(file));
-    if (n >= 9 && p[8] == '{') return read_safetensors(std::move(file));
+    if (n >= 9 && p[8] == '{') {
+        auto tf = read_safetensors(std::move(file));
+        map_safetensors_layout(*tf);
+        return tf;
+    }
     if (n >= 2 && p[0] == 0x80 && p[1] <= 5)
         fail(RWKVRT_ERR_UNSUPPORTED, "'", path, "' is a legacy (non-zip) PyTorch pickle; re-save it with torch.save() from PyTorch >= 1.6");
     fail(RWKVRT_ERR_FORMAT, "'", path, "' is not a model file rwkvrt knows (.pth, rwkv.cpp .bin, .safetensors, .gguf)");

@@ -42,7 +42,9 @@ public:
     explicit TensorFile(std::unique_ptr<MappedFile> file, std::string format)
         : file_(std::move(file)), format_(std::move(format)) {}
 
-    const std::string &format() const { return format_; } // "pth", "rwkv.cpp", "safetensors", "gguf"
+    // "pth", "rwkv.cpp", "safetensors", "gguf", "safetensors (HF/fla)", "safetensors (web-rwkv)"
+    const std::string &format() const { return format_; }
+    void set_format(std::string format) { format_ = std::move(format); }
     const FileInfo &info() const { return info_; }
     FileInfo &info() { return info_; }
     const std::string &path() const { return file_->path(); }
@@ -57,9 +59,14 @@ public:
     uint8_t *own(size_t nbytes);
     // Replaces a tensor (same name) by a transformed copy.
     void replace(TensorView tensor);
+    // Renames a tensor (which must exist; the new name must be free).
+    void rename(const std::string &from, const std::string &to);
+    // Takes over another file's tensors (a shard of the same model), keeping its bytes alive.
+    void merge(std::unique_ptr<TensorFile> shard);
 
 private:
     std::unique_ptr<MappedFile> file_;
+    std::vector<std::unique_ptr<TensorFile>> shards_; // merged shards, which own their mapped bytes
     std::string format_;
     FileInfo info_;
     std::vector<TensorView> tensors_;
@@ -78,5 +85,14 @@ std::unique_ptr<TensorFile> read_pth(std::unique_ptr<MappedFile> file);
 std::unique_ptr<TensorFile> read_rwkvcpp_bin(std::unique_ptr<MappedFile> file);
 std::unique_ptr<TensorFile> read_safetensors(std::unique_ptr<MappedFile> file);
 std::unique_ptr<TensorFile> read_gguf(std::unique_ptr<MappedFile> file);
+
+// Safetensors layouts other than the official names (formats/hf_layouts.cpp), recognized by their
+// tensor names and shapes and mapped onto the official ones in place: the HF/fla RWKV-7 layout
+// ("model.layers.N.attn.…") and web-rwkv's .st files (f16, v6 names time_mix_*/time_first, LoRA
+// matrices transposed). Anything else is left as it is.
+void map_safetensors_layout(TensorFile &file);
+// A Hugging Face model folder: config.json and model.safetensors or model-0000i-of-0000n.safetensors
+// shards (with their index), read as one file.
+std::unique_ptr<TensorFile> read_hf_folder(const std::string &dir, bool use_mmap);
 
 } // namespace rwkvrt

@@ -43,10 +43,15 @@ inline std::vector<float> logits_after(const rwkvrt_model *m, const std::vector<
     return out;
 }
 
+// NaN anywhere gives NaN, which fails every `d <= tolerance` check.
 inline double max_abs_diff(const std::vector<float> &a, const std::vector<float> &b) {
     REQUIRE(a.size() == b.size());
     double d = 0;
-    for (size_t i = 0; i < a.size(); ++i) d = std::max(d, std::fabs(double(a[i]) - double(b[i])));
+    for (size_t i = 0; i < a.size(); ++i) {
+        const double e = std::fabs(double(a[i]) - double(b[i]));
+        if (std::isnan(e)) return e;
+        d = std::max(d, e);
+    }
     return d;
 }
 
