@@ -121,8 +121,12 @@ typedef struct rwkvrt_load_options {
 RWKVRT_API rwkvrt_load_options rwkvrt_load_options_default(void);
 
 /* Loads a model. The format is detected from the file's content: PyTorch .pth (zip), rwkv.cpp .bin,
- * .safetensors. The RWKV version is detected from the tensor names and shapes.
- * - path: the model file.
+ * .safetensors (official names, the HF/fla RWKV-7 layout or web-rwkv's .st), llama.cpp's GGUF (rwkv6,
+ * rwkv7; f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_K, q5_K, q6_K kept as stored; q2_K and q3_K
+ * decoded to f32), or a Hugging Face model folder (config.json with model_type rwkv7 and
+ * model.safetensors or model-*-of-*.safetensors shards). The RWKV version is detected from the tensor
+ * names and shapes (GGUF files declare it).
+ * - path: the model file or folder.
  * - options: NULL for the defaults.
  * - out: receives the model; free it with rwkvrt_model_free().
  * Returns RWKVRT_ERR_IO (cannot read), RWKVRT_ERR_FORMAT (malformed, truncated),
@@ -138,7 +142,8 @@ RWKVRT_API const char *rwkvrt_model_arch(const rwkvrt_model *model);
 RWKVRT_API int32_t rwkvrt_model_n_vocab(const rwkvrt_model *model);
 RWKVRT_API int32_t rwkvrt_model_n_layer(const rwkvrt_model *model);
 RWKVRT_API int32_t rwkvrt_model_n_embd(const rwkvrt_model *model);
-/* The storage type of the large matrices: "f32", "f16", "bf16", "q8_0", "q5_0", "q5_1", "q4_0", "q4_1".
+/* The storage type of the large matrices: "f32", "f16", "bf16", "q8_0", "q5_0", "q5_1", "q4_0", "q4_1",
+ * "q4_k", "q5_k", "q6_k".
  * Static storage. */
 RWKVRT_API const char *rwkvrt_model_weight_type(const rwkvrt_model *model);
 /* The number of weights (parameters) and the bytes they take in the model file. */

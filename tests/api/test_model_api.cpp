@@ -113,7 +113,8 @@ TEST_CASE("bad model files give their status and a message naming the problem") 
     const std::string dir = testdata::scratch_dir();
     CHECK(try_load(dir + "/does-not-exist.pth") == RWKVRT_ERR_IO);
     CHECK(std::string(rwkvrt_last_error()).find("does-not-exist.pth") != std::string::npos);
-    CHECK(try_load(dir) == RWKVRT_ERR_IO); // a directory
+    CHECK(try_load(dir) == RWKVRT_ERR_FORMAT); // a directory that is no Hugging Face model folder
+    CHECK(std::string(rwkvrt_last_error()).find("without config.json") != std::string::npos);
 
     write_file(dir + "/empty.bin", "", 0);
     CHECK(try_load(dir + "/empty.bin") == RWKVRT_ERR_FORMAT);
