@@ -83,7 +83,7 @@ struct Value {
 };
 
 std::string Value::text() const {
-    if (type == kValArray) return "[" + std::to_string(items.size()) + (elem_type == kValString ? " strings]" : " values]");
+    if (type == kValArray) return cat("[", items.size(), elem_type == kValString ? " strings]" : " values]");
     if (auto *u = std::get_if<uint64_t>(&scalar)) return std::to_string(*u);
     if (auto *i = std::get_if<int64_t>(&scalar)) return std::to_string(*i);
     if (auto *d = std::get_if<double>(&scalar)) return cat(*d);
