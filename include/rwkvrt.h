@@ -152,7 +152,8 @@ RWKVRT_API int64_t rwkvrt_model_weight_bytes(const rwkvrt_model *model);
 
 /* Describes a model file without loading its weights, as a JSON object (UTF-8, NUL-terminated):
  * "format", "arch", the dimensions ("n_vocab", "n_embd", "n_layer", "n_head", "head_size", "dim_att",
- * "dim_ffn"), "weight_type", "tensors" (per storage type: "type", "count", "bytes"), "n_params",
+ * "dim_ffn"), "weight_type", "tensors" (per storage type as the file stores them, in the format's own
+ * type names: "type", "count", "bytes"), "n_params",
  * "file_bytes" (size on disk), "weight_bytes" (the weights once loaded), "state_bytes" (one state's
  * values), "vocab" ("embedded": true with "kind" and "n_tokens", or false) and, for GGUF files,
  * "metadata" (every key with its value as text). Keys are only ever added.

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "arch/arch.h"
+#include "formats/gguf.h"
 #include "formats/tensor_file.h"
 #include "tokenizers/tokenizer.h"
 
@@ -27,15 +28,26 @@ std::string describe_model_file(const std::string &path) {
     if (hp.rescale_every) j["rescale_every"] = hp.rescale_every;
     j["weight_type"] = dtype_name(arch->weight_dtype());
 
+    // Per storage type as the file stores its tensors (a GGUF file's own, before any mapping).
     std::map<std::string, std::pair<int64_t, size_t>> by_type;
     size_t weight_bytes = 0;
     int64_t n_params = 0;
     for (const TensorView &t : file->tensors()) {
-        auto &[count, bytes] = by_type[dtype_name(t.dtype)];
-        ++count;
-        bytes += t.nbytes;
         weight_bytes += t.nbytes;
         n_params += t.numel();
+    }
+    if (file->format() == "gguf") {
+        for (const gguf::RawTensor &t : gguf::read_layout(file->file()).tensors) {
+            auto &[count, bytes] = by_type[gguf::ggml_type_name(t.type)];
+            ++count;
+            bytes += t.nbytes;
+        }
+    } else {
+        for (const TensorView &t : file->tensors()) {
+            auto &[count, bytes] = by_type[dtype_name(t.dtype)];
+            ++count;
+            bytes += t.nbytes;
+        }
     }
     nlohmann::ordered_json types = nlohmann::ordered_json::array();
     for (const auto &[name, cb] : by_type) types.push_back({{"type", name}, {"count", cb.first}, {"bytes", cb.second}});

@@ -338,7 +338,7 @@ TEST_CASE("gguf: rwkvrt_model_describe reports the file without loading it") {
     REQUIRE(rwkvrt_model_describe(path.c_str(), text.data(), text.size(), &len) == RWKVRT_OK);
     text.resize(len);
     for (const char *part : {"\"format\":\"gguf\"", "\"arch\":\"rwkv7\"", "\"weight_type\":\"q4_k\"",
-                             "{\"type\":\"q4_k\",\"count\":19,", "{\"type\":\"q6_k\",\"count\":1,", "\"embedded\":true",
+                             "{\"type\":\"q4_K\",\"count\":19,", "{\"type\":\"q6_K\",\"count\":1,", "{\"type\":\"f32\",\"count\":70,", "\"embedded\":true",
                              "\"file_bytes\":2211328", "\"general.file_type\":\"15\""})
         CHECK_MESSAGE(text.find(part) != std::string::npos, part, " not in ", text);
     CHECK(rwkvrt_model_describe("/nonexistent.gguf", nullptr, 0, &len) == RWKVRT_ERR_IO);

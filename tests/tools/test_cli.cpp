@@ -51,7 +51,10 @@ TEST_CASE("cli: info describes a GGUF file, given as -m or positionally, and as 
         CHECK(r.status == 0);
         CHECK(r.out.find("format:      gguf") != std::string::npos);
         CHECK(r.out.find("arch:        rwkv6") != std::string::npos);
-        CHECK(r.out.find("q5_k         22 tensors") != std::string::npos);
+        // The file's own tensors, as gguf/README.md lists them: F32×52, Q5_K×22, Q5_1×3, Q6_K×1.
+        CHECK(r.out.find("f32          52 tensors") != std::string::npos);
+        CHECK(r.out.find("q5_K         22 tensors") != std::string::npos);
+        CHECK(r.out.find("q6_K          1 tensors") != std::string::npos);
         CHECK(r.out.find("q5_1          3 tensors") != std::string::npos);
         CHECK(r.out.find("embedded, bytes, 256 tokens") != std::string::npos);
         CHECK(r.out.find("state size:  202752 bytes") != std::string::npos); // 3 × (2·256 + 4·64·64) floats
@@ -149,8 +152,8 @@ TEST_CASE("cli: convert writes GGUF that loads, and quantize re-writes it") {
     const Run r = run("quantize " + out + " " + q + " q4_k");
     CHECK_MESSAGE(r.status == 0, r.out);
     const Run i = run("info " + q);
-    CHECK(i.out.find("q4_k         19 tensors") != std::string::npos);
-    CHECK(i.out.find("q6_k          1 tensors") != std::string::npos); // the head, as llama-quantize does
+    CHECK(i.out.find("q4_K         19 tensors") != std::string::npos);
+    CHECK(i.out.find("q6_K          1 tensors") != std::string::npos); // the head, as llama-quantize does
     CHECK(run("quantize " + out + " " + q + " q9_9").status != 0);
     CHECK(run("convert " + testdata::path("pth/tiny-rwkv-5v2-730K-fp32.pth") + " " + q).status != 0); // no rwkv5 in GGUF
 }
