@@ -14,6 +14,7 @@
 #include "formats/gguf.h"
 #include "formats/tensor_file.h"
 #include "kernels/quantize.h"
+#include "random_model.h"
 #include "testdata.h"
 
 using namespace rwkvrt;
@@ -171,4 +172,49 @@ TEST_CASE("quantize_row: every written block type decodes to within its step of 
             for (size_t i = g; i < g + 32; ++i) CHECK(std::fabs(back[i] - x[i]) <= 2 * step);
         }
     }
+}
+
+TEST_CASE("gguf writer: the World vocabulary survives the round trip through llama.cpp's token escaping") {
+    REQUIRE_TESTDATA();
+    rwkvrt_tools::RandomModelSpec spec;
+    spec.n_layer = 1;
+    spec.n_embd = 32;
+    spec.n_vocab = 65536;
+    const std::string src = testdata::scratch_dir() + "/world-shaped.safetensors";
+    rwkvrt_tools::write_random_checkpoint(spec, src);
+    rwkvrt_tokenizer *world = nullptr;
+    REQUIRE(rwkvrt_tokenizer_load(testdata::path("tokenizers/rwkv_vocab_v20230424.txt").c_str(), &world) == RWKVRT_OK);
+    const std::string out = convert(src, "world.gguf", "f16", world);
+
+    // The metadata of a World file, as llama.cpp's converter writes it.
+    const MappedFile f(out, true);
+    std::map<std::string, uint32_t> keys;
+    for (const auto &[k, t] : gguf::read_layout(f).keys) keys[k] = t;
+    for (const char *k : {"tokenizer.ggml.model", "tokenizer.ggml.tokens", "tokenizer.ggml.token_type",
+                          "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id",
+                          "tokenizer.chat_template"})
+        CHECK_MESSAGE(keys.count(k), k);
+
+    th::ModelPtr m = th::load(out);
+    rwkvrt_tokenizer *embedded = nullptr;
+    REQUIRE(rwkvrt_tokenizer_from_model(m.get(), &embedded) == RWKVRT_OK);
+    CHECK(std::string(rwkvrt_tokenizer_kind(embedded)) == "world");
+    REQUIRE(rwkvrt_tokenizer_n_vocab(embedded) == 65536);
+    size_t differ = 0;
+    for (int32_t id = 0; id < 65536; ++id) {
+        char a[1024], b[1024];
+        size_t la = 0, lb = 0;
+        REQUIRE(rwkvrt_token_to_bytes(world, id, a, sizeof a, &la) == RWKVRT_OK);
+        REQUIRE(rwkvrt_token_to_bytes(embedded, id, b, sizeof b, &lb) == RWKVRT_OK);
+        differ += la != lb || std::memcmp(a, b, la) != 0;
+    }
+    CHECK(differ == 0);
+    const std::string text = "User: héllo\\ 'quoted' \"x\"\t\r\n\nAssistant: \x01\xff";
+    int32_t ta[256], tb[256];
+    size_t na = 0, nb = 0;
+    REQUIRE(rwkvrt_tokenize(world, text.data(), text.size(), ta, 256, &na) == RWKVRT_OK);
+    REQUIRE(rwkvrt_tokenize(embedded, text.data(), text.size(), tb, 256, &nb) == RWKVRT_OK);
+    CHECK(std::vector<int32_t>(ta, ta + na) == std::vector<int32_t>(tb, tb + nb));
+    rwkvrt_tokenizer_free(embedded);
+    rwkvrt_tokenizer_free(world);
 }
