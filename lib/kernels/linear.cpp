@@ -17,6 +17,7 @@
 #include "kernels/convert.h"
 #include "kernels/dot.h"
 #include "kernels/matrix.h"
+#include "kernels/quantize.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace rwkvrt {
@@ -173,19 +174,6 @@ void matvec(const Matrix &W, const float *x, float *y, ThreadPool &pool) {
     });
 }
 
-void quantize_q8_0_row(const float *x, int64_t n, uint8_t *out) {
-    for (int64_t b = 0; b < n / 32; ++b, x += 32, out += 34) {
-        float amax = 0;
-        for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[j]));
-        const float d = amax / 127.0f;
-        const uint16_t dh = f32_to_f16(d);
-        const float inv = d != 0 ? 1.0f / d : 0.0f;
-        out[0] = uint8_t(dh & 0xff);
-        out[1] = uint8_t(dh >> 8);
-        for (int j = 0; j < 32; ++j) out[2 + j] = uint8_t(int8_t(std::lround(x[j] * inv)));
-    }
-}
-
 } // namespace
 
 void linear(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool &pool) {
@@ -211,19 +199,7 @@ Matrix convert_matrix(const Matrix &src, DType dtype, const char *what) {
     std::vector<float> row(size_t(src.cols));
     for (int64_t r = 0; r < src.rows; ++r) {
         convert_to_f32(src.dtype, src.row(r), row.data(), row.size());
-        uint8_t *dst = out.owned.data() + size_t(r) * out.row_bytes();
-        switch (dtype) {
-        case DType::F32:
-        case DType::F16:
-        case DType::BF16:
-            convert_from_f32(dtype, row.data(), dst, row.size());
-            break;
-        case DType::Q8_0:
-            quantize_q8_0_row(row.data(), src.cols, dst);
-            break;
-        default:
-            fail(RWKVRT_ERR_UNSUPPORTED, "cannot convert weights to ", dtype_name(dtype));
-        }
+        quantize_row(dtype, row.data(), out.owned.data() + size_t(r) * out.row_bytes(), row.size());
     }
     return out;
 }

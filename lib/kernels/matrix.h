@@ -33,7 +33,7 @@ void linear(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool &po
 // Y (T × cols) = the rows `ids` of W, as fp32 (embedding lookup).
 void gather_rows(const Matrix &W, const int32_t *ids, int64_t T, float *Y);
 
-// A copy of src converted to dtype (f32, f16, bf16, q8_0); cols must be a multiple of the block size
+// A copy of src converted to dtype (any type quantize_row writes); cols must be a multiple of the block size
 // for block types (throws RWKVRT_ERR_UNSUPPORTED naming `what` otherwise).
 Matrix convert_matrix(const Matrix &src, DType dtype, const char *what);
 
