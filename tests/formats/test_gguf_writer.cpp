@@ -117,7 +117,7 @@ TEST_CASE("gguf writer: converted files load and match the source within each ty
             const std::string out = convert(src, stem + "-" + c.type + ".gguf", c.type);
             th::ModelPtr m = th::load(out);
             const double d = max_diff(th::logits_after(m.get(), th::kPromptIn, true), expected);
-            MESSAGE(stem, " as ", c.type, ": max |logit - reference| = ", d);
+            MESSAGE(stem, " as ", std::string(c.type), ": max |logit - reference| = ", d);
             CHECK(d <= c.tolerance);
         }
     }
