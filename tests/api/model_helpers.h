@@ -31,26 +31,42 @@ inline StatePtr new_state(const rwkvrt_model *m) {
     return StatePtr(s, rwkvrt_state_free);
 }
 
-// Logits after feeding `tokens` to a fresh state, in one call or one token per call.
-inline std::vector<float> logits_after(const rwkvrt_model *m, const std::vector<int32_t> &tokens, bool one_by_one = false) {
-    StatePtr s = new_state(m);
+// Logits after feeding `tokens` to a fresh state, in one call or one token per call. Makes no doctest
+// assertion, so threads may call it: the first failing status is returned in *status (OK otherwise).
+inline std::vector<float> try_logits_after(const rwkvrt_model *m, const std::vector<int32_t> &tokens, bool one_by_one,
+                                           rwkvrt_status *status) {
     std::vector<float> out(size_t(rwkvrt_model_n_vocab(m)));
+    rwkvrt_state *raw = nullptr;
+    *status = rwkvrt_state_new(m, &raw);
+    if (*status != RWKVRT_OK) return out;
+    StatePtr s(raw, rwkvrt_state_free);
     if (one_by_one) {
-        for (int32_t t : tokens) REQUIRE(rwkvrt_feed(m, s.get(), &t, 1, out.data()) == RWKVRT_OK);
+        for (int32_t t : tokens)
+            if ((*status = rwkvrt_feed(m, s.get(), &t, 1, out.data())) != RWKVRT_OK) return out;
     } else {
-        REQUIRE(rwkvrt_feed(m, s.get(), tokens.data(), tokens.size(), out.data()) == RWKVRT_OK);
+        *status = rwkvrt_feed(m, s.get(), tokens.data(), tokens.size(), out.data());
     }
     return out;
 }
 
-// NaN anywhere gives NaN, which fails every `d <= tolerance` check.
+inline std::vector<float> logits_after(const rwkvrt_model *m, const std::vector<int32_t> &tokens, bool one_by_one = false) {
+    rwkvrt_status st = RWKVRT_OK;
+    std::vector<float> out = try_logits_after(m, tokens, one_by_one, &st);
+    REQUIRE_MESSAGE(st == RWKVRT_OK, rwkvrt_last_error());
+    return out;
+}
+
+// The larger of two differences; NaN (a failed comparison) wins, unlike std::max.
+inline double worse(double a, double b) { return std::isnan(a) || a > b ? a : b; }
+
+// Max |a[i] - b[i]|: NaN if any value is NaN, +inf if an infinity meets another value; either fails
+// every `d <= tolerance`.
 inline double max_abs_diff(const std::vector<float> &a, const std::vector<float> &b) {
     REQUIRE(a.size() == b.size());
     double d = 0;
     for (size_t i = 0; i < a.size(); ++i) {
-        const double e = std::fabs(double(a[i]) - double(b[i]));
-        if (std::isnan(e)) return e;
-        d = std::max(d, e);
+        if (a[i] == b[i]) continue; // equal infinities differ by 0, not NaN
+        d = worse(d, std::fabs(double(a[i]) - double(b[i])));
     }
     return d;
 }

@@ -1,5 +1,6 @@
 """Shared fixtures: the test data beside the repository (../shared/testdata) and the tiny models."""
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +16,11 @@ TINY6 = "pth/tiny-rwkv-6v0-3m-fp32.pth"
 
 
 def data(rel: str) -> Path:
-    """A file of the shared test data; skips the test (saying why) when the folder is absent."""
+    """A file of the shared test data. When the folder is absent the test fails under CI (CI set) and
+    is skipped, saying why, elsewhere."""
     if not TESTDATA.is_dir():
+        if os.environ.get("CI", "") not in ("", "0", "false"):
+            pytest.fail(f"test data folder {TESTDATA} is absent under CI")
         pytest.skip(f"test data folder {TESTDATA} is absent")
     return TESTDATA / rel
 

@@ -63,7 +63,15 @@ def test_one_state_used_by_two_threads_at_once_is_refused(model):
     worker = threading.Thread(target=work)
     worker.start()
     started.wait()
-    time.sleep(0.05)  # the worker is inside feed by now
+    # The worker holds the state once a call that only reads it is refused: wait for that, not for a
+    # guessed time.
+    while True:
+        assert worker.is_alive(), "the worker finished before it was seen holding the state"
+        try:
+            bytes(state)
+        except RuntimeError as e:
+            assert "in use by another thread" in str(e)
+            break
     with pytest.raises(RuntimeError, match="in use by another thread"):
         one_core.feed(state, [1])
     worker.join()
