@@ -114,7 +114,8 @@ typedef struct rwkvrt_load_options {
     size_t struct_size;      /* set by rwkvrt_load_options_default(); fields are only ever appended */
     int n_threads;           /* threads used by one feed call; 0 = one per core */
     const char *weight_type; /* NULL = as stored; "f32", "f16", "bf16", "q8_0" convert the large matrices */
-    int use_mmap;            /* 1 = map the file where the layout allows (default) */
+    int use_mmap;            /* 1 = map the file where the layout allows (default; the file must then not
+                              * change while loaded); 0 = read it into memory */
 } rwkvrt_load_options;
 
 /* The defaults: all cores, weights as stored, mmap on. */
@@ -125,12 +126,20 @@ RWKVRT_API rwkvrt_load_options rwkvrt_load_options_default(void);
  * rwkv7; f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_K, q5_K, q6_K kept as stored; q2_K and q3_K
  * decoded to f32), or a Hugging Face model folder (config.json with model_type rwkv7 and
  * model.safetensors or model-*-of-*.safetensors shards). The RWKV version is detected from the tensor
- * names and shapes (GGUF files declare it).
- * - path: the model file or folder.
+ * names and shapes (GGUF files declare it). Every weight is checked to be finite (NaN or infinity is
+ * refused), a read of the whole file at load.
+ * With use_mmap (the default) the weights are used in place from the mapped file: the file must not
+ * change while the model is loaded. A file truncated meanwhile makes the next feed die of SIGBUS,
+ * one overwritten in place silently changes the results (replacing it by a rename, as package
+ * managers and rwkvrt_state_save() do, is safe). With use_mmap = 0 the file is read into memory and
+ * the model no longer depends on it.
+ * - path: the model file or folder (symbolic links are followed). A FIFO or a device is refused with
+ *   RWKVRT_ERR_IO naming what it is, without waiting on it.
  * - options: NULL for the defaults.
  * - out: receives the model; free it with rwkvrt_model_free().
- * Returns RWKVRT_ERR_IO (cannot read), RWKVRT_ERR_FORMAT (malformed, truncated),
- * RWKVRT_ERR_UNSUPPORTED (not an RWKV version this library runs), RWKVRT_ERR_ARGUMENT. */
+ * Returns RWKVRT_ERR_IO (cannot read, not a regular file), RWKVRT_ERR_FORMAT (malformed, truncated),
+ * RWKVRT_ERR_CORRUPT (a weight is NaN or infinite), RWKVRT_ERR_UNSUPPORTED (not an RWKV version
+ * this library runs), RWKVRT_ERR_ARGUMENT (NULL or empty path, bad options). */
 RWKVRT_API rwkvrt_status rwkvrt_model_load(const char *path, const rwkvrt_load_options *options,
                                            rwkvrt_model **out);
 
@@ -260,11 +269,16 @@ RWKVRT_API rwkvrt_status rwkvrt_state_save(const rwkvrt_state *state, const char
 /* Saves the state to a file, replacing it atomically: the bytes go to a temporary file in the same
  * folder (named path + ".tmp<pid>-<n>"), which is flushed to disk and renamed over path; then the
  * folder is flushed. A crash, a full disk or any failure leaves path either as it was or completely
- * saved, never partly written. On failure the temporary file is removed (a process killed mid-save
- * leaves it behind). path is replaced as a file even if it is a symbolic link.
+ * saved, never partly written. On failure the temporary file is removed; one left by a process killed
+ * mid-save is removed by the next save of the same path (a save in progress holds a lock on its
+ * temporary file, so only abandoned ones are removed).
+ * path must name a regular file or nothing. Anything else is refused with RWKVRT_ERR_IO naming what
+ * it is, and left untouched: a FIFO, a device (e.g. /dev/null), a directory, and a symbolic link,
+ * which is not followed (renaming over it would replace the link, not its target): save to the file
+ * it points to instead.
  * - options: NULL for the defaults.
  * Returns RWKVRT_ERR_IO with the system's reason (no space, quota, file size limit, permission,
- * missing folder), RWKVRT_ERR_ARGUMENT. */
+ * missing folder, not a regular file), RWKVRT_ERR_ARGUMENT (NULL or empty path). */
 RWKVRT_API rwkvrt_status rwkvrt_state_save_ex(const rwkvrt_state *state, const char *path,
                                               const rwkvrt_state_save_options *options);
 
@@ -276,7 +290,8 @@ RWKVRT_API rwkvrt_status rwkvrt_state_load(rwkvrt_state *state, const char *path
  * - sampler: NULL, or a sampler that receives the saved sampler state (options included), so that
  *   it continues exactly as the saved one would have. Left unchanged when the file holds none.
  * - sampler_loaded: NULL, or receives 1 if the sampler was replaced, 0 if not.
- * Returns RWKVRT_ERR_IO (cannot read), RWKVRT_ERR_FORMAT (not a state file), RWKVRT_ERR_CORRUPT
+ * Returns RWKVRT_ERR_IO (cannot read, or not a regular file: a FIFO, a directory or a device is refused
+ * without waiting on it), RWKVRT_ERR_FORMAT (not a state file), RWKVRT_ERR_CORRUPT
  * (truncated or damaged), RWKVRT_ERR_UNSUPPORTED (written in a newer format), RWKVRT_ERR_MISMATCH
  * (saved on another model: the message names both shapes or both weight fingerprints; or a sampler
  * state for another vocabulary size). On failure neither the state nor the sampler changes. */
@@ -327,7 +342,8 @@ RWKVRT_API rwkvrt_status rwkvrt_state_get_metadata(const rwkvrt_state *state, co
  * - "sentencepiece": a sentencepiece .model file.
  * - path: the file.
  * - out: receives the tokenizer; free it with rwkvrt_tokenizer_free().
- * Returns RWKVRT_ERR_IO (cannot read), RWKVRT_ERR_FORMAT (not a tokenizer file, or a malformed one;
+ * Returns RWKVRT_ERR_IO (cannot read, or not a regular file, refused without waiting on it),
+ * RWKVRT_ERR_FORMAT (not a tokenizer file, or a malformed one;
  * the message names the line or entry), RWKVRT_ERR_UNSUPPORTED (a tokenizer.json that uses a feature
  * this library lacks, e.g. a WordPiece model), RWKVRT_ERR_ARGUMENT. */
 RWKVRT_API rwkvrt_status rwkvrt_tokenizer_load(const char *path, rwkvrt_tokenizer **out);

@@ -31,6 +31,11 @@ const TensorView &WeightLoader::get(const std::string &name) const {
 
 const TensorView &WeightLoader::take(const std::string &name) {
     const TensorView &t = get(name);
+    // A NaN or infinite weight would turn every state it touches into NaN for good.
+    const size_t n = size_t(t.numel()), bad = first_nonfinite(t.dtype, t.data, n);
+    if (bad < n)
+        fail(RWKVRT_ERR_CORRUPT, "'", file_.path(), "': tensor '", name, "' ", t.shape_str(), " holds a NaN or infinite value (element ",
+             bad, "); the model is damaged or diverged in training");
     used_.insert(name);
     return t;
 }

@@ -1,5 +1,6 @@
 #include "core/dtype.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace rwkvrt {
@@ -178,6 +179,7 @@ void dequant_block(DType t, const uint8_t *b, float *y) {
 } // namespace
 
 void to_f32(DType t, const void *src, float *dst, size_t n) {
+    if (n == 0) return; // an empty tensor may have no storage at all (src and dst NULL)
     const auto *p = static_cast<const uint8_t *>(src);
     switch (t) {
     case DType::F32:
@@ -230,6 +232,63 @@ void dequantize_q3_k(const uint8_t *src, float *dst, size_t n) {
             dst[i] = d * float(scales[8 * half + 2 * j + l / 16]) * float(q - (high ? 0 : 4));
         }
     }
+namespace {
+
+// The index of the first of n values whose exponent bits (mask) are all ones (NaN or infinity), or n.
+// Scans in chunks without branching per value, so that the common all-finite case runs at memory speed.
+template <class Bits>
+size_t first_nonfinite_bits(const uint8_t *p, size_t n, Bits mask) {
+    constexpr size_t kChunk = 4096;
+    for (size_t begin = 0; begin < n; begin += kChunk) {
+        const size_t end = std::min(n, begin + kChunk);
+        bool bad = false;
+        for (size_t i = begin; i < end; ++i) {
+            Bits v;
+            std::memcpy(&v, p + i * sizeof(Bits), sizeof(Bits));
+            bad |= (v & mask) == mask;
+        }
+        if (!bad) continue;
+        for (size_t i = begin; i < end; ++i) {
+            Bits v;
+            std::memcpy(&v, p + i * sizeof(Bits), sizeof(Bits));
+            if ((v & mask) == mask) return i;
+        }
+    }
+    return n;
+}
+
+constexpr uint16_t kF16Exponent = 0x7c00;
+
+bool f16_finite(const uint8_t *p) { return (load_u16(p) & kF16Exponent) != kF16Exponent; }
+
+} // namespace
+
+size_t first_nonfinite(DType t, const void *src, size_t n) {
+    const auto *p = static_cast<const uint8_t *>(src);
+    // The ggml block types are integers times fp16 block constants, finite exactly when those are: the
+    // scale (and the minimum of the _1 types, dmin of Q4_K and Q5_K) in front, Q6_K's d at its end; the
+    // K-quants' sub-block scales are integers. No default, so that a new type gets a warning here.
+    size_t offsets[2] = {0, 0}, n_offsets = 1;
+    switch (t) {
+    case DType::F32: return first_nonfinite_bits<uint32_t>(p, n, 0x7f800000u);
+    case DType::F16: return first_nonfinite_bits<uint16_t>(p, n, kF16Exponent);
+    case DType::BF16: return first_nonfinite_bits<uint16_t>(p, n, 0x7f80);
+    case DType::Q4_1:
+    case DType::Q5_1:
+    case DType::Q4_K:
+    case DType::Q5_K: offsets[1] = 2, n_offsets = 2; break;
+    case DType::Q6_K: offsets[0] = 208; break;
+    case DType::Q8_0:
+    case DType::Q5_0:
+    case DType::Q4_0: break;
+    }
+    const DTypeInfo &info = dtype_info(t);
+    for (size_t blk = 0; blk < n / size_t(info.block_elems); ++blk) {
+        const uint8_t *b = p + blk * size_t(info.block_bytes);
+        for (size_t k = 0; k < n_offsets; ++k)
+            if (!f16_finite(b + offsets[k])) return blk * size_t(info.block_elems);
+    }
+    return n;
 }
 
 } // namespace rwkvrt

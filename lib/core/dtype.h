@@ -64,4 +64,8 @@ constexpr size_t kQ2KBlockBytes = 84, kQ3KBlockBytes = 110;
 void dequantize_q2_k(const uint8_t *src, float *dst, size_t n);
 void dequantize_q3_k(const uint8_t *src, float *dst, size_t n);
 
+// The index of the first NaN or infinite element of n elements of type t at src (for block types, the
+// first element of the first block whose constants are not finite), or n if all are finite.
+size_t first_nonfinite(DType t, const void *src, size_t n);
+
 } // namespace rwkvrt

@@ -8,16 +8,17 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "core/file.h"
 
 namespace rwkvrt {
 
 MappedFile::MappedFile(const std::string &path, bool use_mmap) : path_(path) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) fail(RWKVRT_ERR_IO, "cannot open '", path, "': ", std::strerror(errno));
+    const int fd = open_regular_file(path);
     struct stat st {};
-    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (::fstat(fd, &st) != 0) {
+        const int err = errno;
         ::close(fd);
-        fail(RWKVRT_ERR_IO, "'", path, "' is not a regular file");
+        fail(RWKVRT_ERR_IO, "cannot read '", path, "': ", std::strerror(err));
     }
     size_ = size_t(st.st_size);
     if (size_ == 0) {

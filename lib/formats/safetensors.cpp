@@ -1,5 +1,6 @@
 // safetensors: an 8-byte little-endian header length, a JSON header mapping each tensor name to
 // {dtype, shape, data_offsets: [begin, end)} relative to the data that follows, then the raw data.
+#include <algorithm>
 #include <bit>
 #include <cstring>
 #include <unordered_set>
@@ -13,7 +14,11 @@ namespace {
 
 static_assert(std::endian::native == std::endian::little, "tensor data is used in place: little-endian hosts only");
 
-constexpr uint64_t kMaxHeaderBytes = 100'000'000; // real headers are well under 1 MB
+// Real headers are well under 1 MB (about 100 bytes per tensor) and three levels deep
+// ({name: {"shape": [...]}}); the bounds keep a hostile header from costing much memory before it is
+// refused.
+constexpr uint64_t kMaxHeaderBytes = 16'000'000;
+constexpr int kMaxHeaderDepth = 4;
 
 bool safetensors_dtype(const std::string &name, DType *out) {
     static const std::pair<const char *, DType> known[] = {
@@ -55,6 +60,8 @@ std::unique_ptr<TensorFile> read_safetensors(std::unique_ptr<MappedFile> file) {
     // nlohmann keeps the last of repeated keys; a name given twice is ambiguous, so refuse it.
     std::unordered_set<std::string> names;
     auto refuse_repeats = [&](int depth, nlohmann::ordered_json::parse_event_t event, nlohmann::ordered_json &parsed) {
+        if (depth > kMaxHeaderDepth)
+            fail(RWKVRT_ERR_FORMAT, "'", path, "': safetensors header nests deeper than ", kMaxHeaderDepth, " levels");
         if (depth == 1 && event == nlohmann::ordered_json::parse_event_t::key &&
             !names.insert(parsed.get<std::string>()).second)
             fail(RWKVRT_ERR_FORMAT, "'", path, "': safetensors header names '", parsed.get<std::string>(), "' twice");
@@ -71,6 +78,12 @@ std::unique_ptr<TensorFile> read_safetensors(std::unique_ptr<MappedFile> file) {
     const uint8_t *data = p + 8 + header_len;
     const uint64_t data_size = size - 8 - header_len;
     auto out = std::make_unique<TensorFile>(std::move(file), "safetensors");
+    struct Extent {
+        int64_t begin, end;
+        std::string name;
+        bool operator<(const Extent &o) const { return begin < o.begin; }
+    };
+    std::vector<Extent> extents;
     for (const auto &[name, info] : header.items()) {
         if (name == "__metadata__") continue;
         if (!info.is_object() || !info.contains("dtype") || !info["dtype"].is_string() || !info.contains("shape") ||
@@ -100,8 +113,15 @@ std::unique_ptr<TensorFile> read_safetensors(std::unique_ptr<MappedFile> file) {
             fail(RWKVRT_ERR_FORMAT, "'", path, "': tensor '", name, "' ", view.shape_str(), " of type ", dtype,
                  " needs ", numel, " elements but data_offsets ", info["data_offsets"].dump(), " span ", view.nbytes,
                  " bytes");
+        if (view.nbytes) extents.push_back({offsets[0], offsets[1], name});
         out->add(std::move(view));
     }
+    // Two tensors sharing bytes would be one set of weights read two ways: no writer does that.
+    std::sort(extents.begin(), extents.end());
+    for (size_t i = 1; i < extents.size(); ++i)
+        if (extents[i].begin < extents[i - 1].end)
+            fail(RWKVRT_ERR_FORMAT, "'", path, "': tensors '", extents[i - 1].name, "' and '", extents[i].name,
+                 "' overlap in the data");
     return out;
 }
 

@@ -140,6 +140,16 @@ void Sampler::adjust(std::span<const float> logits) {
     const double presence = options_.presence_penalty, frequency = options_.frequency_penalty;
     if (presence != 0.0 || frequency != 0.0)
         for (const Recorded &r : recorded_) logit_[size_t(r.token)] -= presence + r.count * frequency;
+    // The options' ranges and the bound on counts keep every adjusted logit below +inf in double. The
+    // sampler stays total even if that ever changed: a NaN or +inf here would leave no candidate.
+    for (const Recorded &r : recorded_) check_adjusted(r.token);
+    for (const auto &entry : bias_) check_adjusted(entry.first);
+}
+
+void Sampler::check_adjusted(int32_t token) const {
+    const double l = logit_[size_t(token)];
+    if (!(l < std::numeric_limits<double>::infinity()))
+        fail(RWKVRT_ERR_ARGUMENT, "the logit of token ", token, " is ", l, " after bias and penalties");
 }
 
 // cand_ = every eligible token, in id order.

@@ -70,6 +70,7 @@ private:
 
     void check_token(int32_t token) const;
     void adjust(std::span<const float> logits);
+    void check_adjusted(int32_t token) const;
     int32_t draw();
     void collect(double max, double log_floor);
     void rank_head(size_t m, double max, double log_floor);

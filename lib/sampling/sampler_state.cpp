@@ -39,6 +39,9 @@ constexpr uint32_t kVersion = 1;
 constexpr size_t kFixedSize = 112; // everything but the two lists
 constexpr size_t kRecordedSize = 12;
 constexpr size_t kBiasSize = 8;
+// A recorded count grows by at most 1 per token accepted, so no real one reaches 2^53. The bound keeps
+// every penalty finite: count * frequency_penalty <= 2^53 * FLT_MAX is far below DBL_MAX.
+constexpr double kMaxCount = 9007199254740992.0;
 
 class Writer {
 public:
@@ -174,7 +177,7 @@ void Sampler::load_state(const uint8_t *data, size_t len) {
     for (size_t i = 0; i < n_recorded; ++i) {
         recorded[i] = {r.i32(), r.f64()};
         const auto [token, count] = recorded[i];
-        if (token < 0 || token >= n_vocab_ || slot[size_t(token)] >= 0 || !(std::isfinite(count) && count >= 0))
+        if (token < 0 || token >= n_vocab_ || slot[size_t(token)] >= 0 || !(count >= 0 && count <= kMaxCount))
             fail(RWKVRT_ERR_FORMAT, "sampler state has an invalid recorded token entry #", i, " (token ", token,
                  ", count ", count, ")");
         slot[size_t(token)] = int32_t(i);

@@ -201,9 +201,8 @@ private:
         vocab.reserve(model.at("vocab").size());
         int32_t max_id = -1;
         for (const auto &[token, value] : model.at("vocab").items()) {
-            const int64_t id = value.get<int64_t>();
-            if (id < 0 || id >= kMaxVocab) fail(RWKVRT_ERR_FORMAT, name_, ": token '", token, "' has id ", id, " out of range");
-            vocab[token] = int32_t(id);
+            const int32_t id = token_id(value, "token '" + token + "'");
+            vocab[token] = id;
             max_id = std::max(max_id, int32_t(id));
         }
         for (int b = 0; b < 256; ++b) {
@@ -244,9 +243,8 @@ private:
         std::vector<std::pair<int32_t, std::string>> added;
         std::vector<bool> special;
         for (const json &t : doc.value("added_tokens", json::array())) {
-            const int64_t id = t.at("id").get<int64_t>();
             const std::string content = t.at("content").get<std::string>();
-            if (id < 0 || id >= kMaxVocab) fail(RWKVRT_ERR_FORMAT, name_, ": added token '", content, "' has id ", id, " out of range");
+            const int32_t id = token_id(t.at("id"), "added token '" + content + "'");
             for (const char *flag : {"single_word", "lstrip", "rstrip"}) {
                 if (t.value(flag, false)) unsupported("added token '", content, "' with ", flag);
             }
@@ -271,6 +269,16 @@ private:
             for (const auto &[token, id] : vocab) whole_words_.emplace(symbols_to_bytes(token, to_byte), id);
         }
         set_token_bytes(pieces);
+    }
+
+    // A token id as the JSON holds it: an integer in [0, kMaxVocab). Anything else (a float such as
+    // 1e300, a string) is refused before any conversion, which would be undefined out of range.
+    int32_t token_id(const json &value, const std::string &what) const {
+        if (value.is_number_unsigned() && value.get<uint64_t>() < uint64_t(kMaxVocab)) return int32_t(value.get<uint64_t>());
+        if (value.is_number_integer() && !value.is_number_unsigned() && value.get<int64_t>() >= 0 &&
+            value.get<int64_t>() < kMaxVocab)
+            return int32_t(value.get<int64_t>());
+        fail(RWKVRT_ERR_FORMAT, name_, ": ", what, " has id ", value.dump(), ", not an integer in [0, ", kMaxVocab, ")");
     }
 
     template <class... Parts>

@@ -178,6 +178,35 @@ TEST_CASE("safetensors: hand-made files") {
                R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"w":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})"),
             RWKVRT_ERR_FORMAT, "names 'w' twice");
     }
+    SUBCASE("overlapping tensors") {
+        CHECK_REFUSED(st("overlap.safetensors", R"({"a":{"dtype":"F32","shape":[3],"data_offsets":[0,12]},)"
+                                                R"("b":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}})"),
+                      RWKVRT_ERR_FORMAT, "'a' and 'b' overlap");
+        CHECK_REFUSED(st("same.safetensors", R"({"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]},)"
+                                             R"("a":{"dtype":"F16","shape":[4],"data_offsets":[4,12]}})"),
+                      RWKVRT_ERR_FORMAT, "overlap");
+        CHECK_REFUSED(st("inside.safetensors", R"({"a":{"dtype":"F32","shape":[6],"data_offsets":[0,24]},)"
+                                               R"("b":{"dtype":"F32","shape":[1],"data_offsets":[16,20]}})"),
+                      RWKVRT_ERR_FORMAT, "overlap");
+        // Adjacent tensors, and empty ones anywhere, share no byte.
+        std::string adjacent_message;
+        CHECK(read_status(st("adjacent.safetensors", R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+                                                     R"("b":{"dtype":"F32","shape":[2],"data_offsets":[8,16]},)"
+                                                     R"("e":{"dtype":"F32","shape":[0],"data_offsets":[4,4]}})"),
+                          &adjacent_message) == RWKVRT_OK);
+    }
+    SUBCASE("deep nesting is refused as it is read, not after building it in memory") {
+        // The probe's file: 20 MB of nested arrays took 775 MB of memory before it was refused (today's
+        // size bound alone would refuse 20 MB, so 14 MB here).
+        const size_t depth = 7'000'000;
+        const std::string nested = R"({"__metadata__":)" + std::string(depth, '[') + std::string(depth, ']') + "}";
+        CHECK_REFUSED(write_scratch("nested.safetensors", make_safetensors(nested, "")), RWKVRT_ERR_FORMAT, "nests deeper");
+        CHECK_REFUSED(st("nested5.safetensors", R"({"__metadata__":{"a":{"b":{"c":{"d":1}}}}})"), RWKVRT_ERR_FORMAT,
+                      "nests deeper");
+        // A header of 16 MB or more is refused before it is parsed.
+        const std::string wide = "{" + std::string(16'000'000, ' ') + "}";
+        CHECK_REFUSED(write_scratch("wide.safetensors", make_safetensors(wide, "")), RWKVRT_ERR_FORMAT, "beyond");
+    }
 }
 
 TEST_CASE("safetensors: random corruption never crashes") {

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <limits>
 #include <set>
@@ -563,6 +564,50 @@ TEST_CASE("sampler state: damaged, truncated, foreign and mismatched blobs") {
 
     Sampler other(SamplerOptions{}, 51);
     CHECK(status_of([&] { other.load_state(blob.data(), blob.size()); }) == RWKVRT_ERR_MISMATCH);
+}
+
+// The probe's case: a checksummed blob with valid but extreme options and an absurd (finite) recorded
+// count used to make a logit +inf, leaving no candidate: a crash in rwkvrt_sample.
+TEST_CASE("sampler state: extreme penalties and counts are refused at load; the sampler stays total") {
+    SamplerOptions o;
+    o.frequency_penalty = -1e30f;
+    Sampler a(o, 50);
+    a.accept(std::vector<int32_t>{7});
+    std::vector<uint8_t> blob = save(a);
+    auto set_count = [&](double count) { // the one recorded entry's count, checksum recomputed
+        const uint64_t bits = std::bit_cast<uint64_t>(count);
+        for (int i = 0; i < 8; ++i) blob[104 + size_t(i)] = uint8_t(bits >> (8 * i));
+        const uint64_t h = XXH3_64bits(blob.data(), blob.size() - 8);
+        for (int i = 0; i < 8; ++i) blob[blob.size() - 8 + size_t(i)] = uint8_t(h >> (8 * i));
+    };
+    Sampler b(SamplerOptions{}, 50);
+    const std::vector<uint8_t> before = save(b);
+    for (double absurd : {1e300, 1e17, std::numeric_limits<double>::max(), -1.0}) {
+        set_count(absurd);
+        CAPTURE(absurd);
+        CHECK(status_of([&] { b.load_state(blob.data(), blob.size()); }) == RWKVRT_ERR_FORMAT);
+        CHECK(save(b) == before);
+    }
+    // The largest count accepted, with the most negative frequency penalty: a token or a status for
+    // every temperature and cut, never an empty candidate list.
+    for (float temperature : {0.0f, 1e-30f, 1.0f, 1e30f}) {
+        for (float top_p : {1.0f, 0.5f}) {
+            o.temperature = temperature;
+            o.top_p = top_p;
+            o.frequency_penalty = -std::numeric_limits<float>::max();
+            Sampler c(o, 50);
+            c.accept(std::vector<int32_t>{7});
+            blob = save(c);
+            set_count(9007199254740992.0);
+            Sampler d(SamplerOptions{}, 50);
+            d.load_state(blob.data(), blob.size());
+            std::vector<float> logits(50, 0.0f);
+            logits[3] = std::numeric_limits<float>::max();
+            CAPTURE(temperature);
+            CAPTURE(top_p);
+            CHECK(d.sample(logits) == 7); // its penalty is a bonus of 2^53 * FLT_MAX
+        }
+    }
 }
 
 TEST_CASE("sampler C API") {

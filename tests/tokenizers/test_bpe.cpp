@@ -129,3 +129,18 @@ TEST_CASE("bpe: a minimal tokenizer.json, and what is not supported") {
     prefixed.replace(prefixed.find("\"add_prefix_space\": false"), 25, "\"add_prefix_space\": true");
     CHECK(make_bpe_tokenizer(prefixed, "t.json")->encode("ab") == Ids{' ', 256});
 }
+
+// The probe's case: a float id of 1e300 was converted to an integer type (undefined behaviour).
+TEST_CASE("bpe: ids that are not integers in range are refused before any conversion") {
+    for (const char *id : {"1e300", "-1e300", "2.5", "-1", "18446744073709551615", "9223372036854775808", "\"7\"",
+                           "null", "true", "[1]"}) {
+        CAPTURE(id);
+        std::string vocab = mini_json();
+        vocab.replace(vocab.find("\"ab\": 256"), 10, std::string("\"ab\": ") + id);
+        std::string msg;
+        CHECK(error_of([&] { make_bpe_tokenizer(vocab, "t.json"); }, &msg) == RWKVRT_ERR_FORMAT);
+        const std::string added = mini_json("", std::string("\"added_tokens\": [{\"id\": ") + id +
+                                                    ", \"content\": \"<x>\", \"special\": true}], ");
+        CHECK(error_of([&] { make_bpe_tokenizer(added, "t.json"); }, &msg) == RWKVRT_ERR_FORMAT);
+    }
+}

@@ -1,0 +1,99 @@
+// Weight checks at load: a NaN or infinite weight is refused (it would make every state it touches NaN
+// for good), in every storage type; empty tensors (a low-rank matrix of rank 0) load without touching
+// memory they do not have.
+#include <cmath>
+#include <limits>
+
+#include "arch/arch_checks.h"
+#include "core/dtype.h"
+
+namespace {
+
+template <class T>
+std::vector<uint8_t> bytes_of(const std::vector<T> &v) {
+    std::vector<uint8_t> out(v.size() * sizeof(T));
+    std::memcpy(out.data(), v.data(), out.size());
+    return out;
+}
+
+} // namespace
+
+TEST_CASE("first_nonfinite finds NaN and infinity in every storage type") {
+    using rwkvrt::DType;
+    const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+    for (size_t n : {size_t(1), size_t(5000), size_t(9000)}) { // within one scan chunk and beyond
+        std::vector<float> f(n, 1.5f);
+        CHECK(rwkvrt::first_nonfinite(DType::F32, f.data(), n) == n);
+        for (float bad : {nan, inf, -inf}) {
+            f[n - 1] = bad;
+            CHECK(rwkvrt::first_nonfinite(DType::F32, f.data(), n) == n - 1);
+            std::vector<uint16_t> h(n), b(n);
+            for (size_t i = 0; i < n; ++i) {
+                h[i] = rwkvrt::f32_to_f16(f[i]);
+                b[i] = rwkvrt::f32_to_bf16(f[i]);
+            }
+            CHECK(rwkvrt::first_nonfinite(DType::F16, h.data(), n) == n - 1);
+            CHECK(rwkvrt::first_nonfinite(DType::BF16, b.data(), n) == n - 1);
+            f[n - 1] = 1.5f;
+        }
+        CHECK(rwkvrt::first_nonfinite(DType::F32, f.data(), 0) == 0);
+    }
+    // Block types: three blocks, the second one's scale (and for _1 types its minimum) made NaN.
+    for (DType t : {DType::Q8_0, DType::Q5_0, DType::Q5_1, DType::Q4_0, DType::Q4_1}) {
+        const rwkvrt::DTypeInfo &info = rwkvrt::dtype_info(t);
+        std::vector<uint8_t> blocks(3 * size_t(info.block_bytes), 0x11);
+        const size_t n = 3 * size_t(info.block_elems);
+        CHECK(rwkvrt::first_nonfinite(t, blocks.data(), n) == n);
+        const uint16_t h = rwkvrt::f32_to_f16(nan);
+        const bool has_min = t == DType::Q5_1 || t == DType::Q4_1;
+        for (size_t offset : has_min ? std::vector<size_t>{0, 2} : std::vector<size_t>{0}) {
+            std::vector<uint8_t> bad = blocks;
+            std::memcpy(&bad[size_t(info.block_bytes) + offset], &h, 2);
+            INFO(rwkvrt::dtype_name(t), " constant at offset ", offset);
+            CHECK(rwkvrt::first_nonfinite(t, bad.data(), n) == size_t(info.block_elems));
+        }
+    }
+}
+
+TEST_CASE("a model with a NaN or infinite weight is refused at load, naming the tensor") {
+    const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+    for (const char *tensor : {"emb.weight", "blocks.1.att.key.weight", "blocks.0.ln1.weight", "blocks.0.att.w1"}) {
+        for (float bad : {nan, -inf}) {
+            rwkvrt_tools::RandomModelSpec spec;
+            spec.edit = [&](std::vector<rwkvrt_tools::RandomTensor> &ts) {
+                for (auto &t : ts)
+                    if (t.name == tensor) t.data[t.data.size() / 2] = bad;
+            };
+            const std::string path = ac::write_random(spec, "nonfinite");
+            for (const char *weight_type : {static_cast<const char *>(nullptr), "f16", "q8_0"}) {
+                rwkvrt_load_options o = rwkvrt_load_options_default();
+                o.weight_type = weight_type;
+                rwkvrt_model *m = nullptr;
+                INFO(tensor, " = ", bad, " loaded as ", weight_type ? weight_type : "stored");
+                CHECK(rwkvrt_model_load(path.c_str(), &o, &m) == RWKVRT_ERR_CORRUPT);
+                CHECK(m == nullptr);
+                CHECK(std::string(rwkvrt_last_error()).find(tensor) != std::string::npos);
+            }
+        }
+    }
+}
+
+TEST_CASE("half-precision and quantized model files are checked too") {
+    REQUIRE_TESTDATA();
+    // The shipped files are finite: all of them load (the check must not refuse good models).
+    for (const char *file : {"safetensors/tiny-rwkv-7v0-834K-bf16.safetensors", "rwkvcpp/tiny-rwkv-7v0-834K-FP16.bin",
+                             "rwkvcpp/tiny-rwkv-7v0-834K-Q5_1.bin", "rwkvcpp/tiny-rwkv-7v0-834K-Q5_0.bin"})
+        th::load(testdata::path(file));
+}
+
+TEST_CASE("a low-rank matrix of rank 0 loads without reading from a NULL pointer") {
+    // Under UBSan a memcpy from the empty tensor's NULL data was reported here.
+    rwkvrt_tools::RandomModelSpec spec;
+    spec.lora_v = 0;
+    const std::string path = ac::write_random(spec, "rank0");
+    rwkvrt_model *m = nullptr;
+    const rwkvrt_status st = rwkvrt_model_load(path.c_str(), nullptr, &m);
+    INFO(rwkvrt_last_error());
+    CHECK((st == RWKVRT_OK || st == RWKVRT_ERR_FORMAT));
+    rwkvrt_model_free(m);
+}
