@@ -6,7 +6,9 @@ module finds the library beside itself. The C and C++ dependencies (xxHash,
 sentencepiece, nlohmann-json, Highway) and CMake itself come from the system: see docs/PYTHON.md.
 
 Environment: CMAKE_ARGS adds arguments to the CMake configure step; CMAKE_BUILD_PARALLEL_LEVEL sets the
-number of compile jobs.
+number of compile jobs. RWKVRT_CMAKE_BUILD names an existing CMake build tree configured with
+RWKVRT_BUILD_PYTHON=ON for this interpreter: it is used as it is (brought up to date, not reconfigured),
+so that scripts/test.sh compiles the library once for its C++ and Python tests.
 """
 
 import os
@@ -56,7 +58,11 @@ class CMakeBuild(build_ext):
         configure += os.environ.get("CMAKE_ARGS", "").split()
         jobs = os.environ.get("CMAKE_BUILD_PARALLEL_LEVEL", str(os.cpu_count() or 1))
 
-        subprocess.run(["cmake", "-S", str(ROOT), "-B", str(build_dir), *configure], check=True)
+        prebuilt = os.environ.get("RWKVRT_CMAKE_BUILD")
+        if prebuilt:
+            build_dir = Path(prebuilt).resolve()
+        else:
+            subprocess.run(["cmake", "-S", str(ROOT), "-B", str(build_dir), *configure], check=True)
         subprocess.run(["cmake", "--build", str(build_dir), "--target", "_rwkvrt", "--parallel", jobs], check=True)
         # The component "python" installs the module and the library into <prefix>/rwkvrt.
         subprocess.run(["cmake", "--install", str(build_dir), "--component", "python",

@@ -21,3 +21,14 @@ ensure_deps() {
   $sudo apt-get update -q >/dev/null
   $sudo apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 }
+
+# Runs a command with its output kept in a temporary file, shown only if it fails (the scripts print
+# a line saying what each long step does instead of compiler progress).
+run_quietly() {
+  local log status=0
+  log=$(mktemp)
+  "$@" >"$log" 2>&1 || status=$?
+  [ "$status" -eq 0 ] || cat "$log" >&2
+  rm -f "$log"
+  return "$status"
+}

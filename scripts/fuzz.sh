@@ -1,41 +1,56 @@
 #!/usr/bin/env bash
-# Fuzzes the state parser: builds fuzz_state with clang, libFuzzer, ASan and UBSan in build-fuzz/,
-# writes a seed corpus of real state files of the tiny models, and runs the fuzzer.
+# Runs a libFuzzer campaign on one parser, in the ASan + UBSan build (build-asan/, shared with
+# scripts/test.sh --sanitize).
 #
-#   scripts/fuzz.sh [seconds] [libFuzzer flags...]      (default: 60 seconds, one process)
+#   scripts/fuzz.sh TARGET [SECONDS] [libFuzzer flags...]     (default: 60 seconds)
+#   scripts/fuzz.sh list                                        (the targets)
 #
-# The corpus grows in build-fuzz/corpus/state across runs; crashing inputs land in
-# build-fuzz/artifacts/. Exits non-zero if the fuzzer found a crash, a leak or undefined behaviour.
+# TARGET is a name of tests/fuzz/CMakeLists.txt (state, pth, tokenizer_bpe, ...). The campaign starts
+# from the checked-in corpus (tests/fuzz/corpus/TARGET) plus seeds made from the shared test data, and
+# grows build-asan/fuzz/TARGET/corpus across runs. Inputs that crash land in
+# build-asan/fuzz/TARGET/artifacts/: fix the bug, then copy the input into tests/fuzz/corpus/TARGET/
+# as regression-<what> so that every CI run replays it. New coverage is merged back into the
+# checked-in corpus with: scripts/fuzz.sh TARGET merge
+# The last line is a summary: target, seconds, executions, corpus size, findings. Exits non-zero on a
+# finding (a crash, a leak, undefined behaviour, a timeout or an out-of-memory).
 set -euo pipefail
-
-seconds=${1:-60}
-shift $(( $# > 0 ? 1 : 0 ))
 root=$(cd "$(dirname "$0")/.." && pwd)
-build=$root/build-fuzz
-corpus=$build/corpus/state
-artifacts=$build/artifacts
+. "$root/scripts/clang.sh"
+build=$root/build-asan
+targets=$(sed -n '/^set(RWKVRT_FUZZ_TARGETS/,/)/p' "$root/tests/fuzz/CMakeLists.txt" | tr -d '()' | sed 's/set RWKVRT_FUZZ_TARGETS//')
 
-# libFuzzer ships with clang's runtime libraries (Debian: libclang-rt-<ver>-dev).
-probe='extern "C" int LLVMFuzzerTestOneInput(const unsigned char *, unsigned long) { return 0; }'
-if ! command -v clang++ >/dev/null || ! echo "$probe" | clang++ -x c++ -fsanitize=fuzzer - -o /dev/null 2>/dev/null; then
-    echo "fuzz.sh: installing clang and libFuzzer" >&2
-    sudo=$([ "$(id -u)" -eq 0 ] || echo sudo)
-    $sudo apt-get update
-    $sudo apt-get install -y clang libclang-rt-14-dev
+target=${1:?usage: scripts/fuzz.sh TARGET [SECONDS] [libFuzzer flags...] (targets: $(echo $targets))}
+if [ "$target" = list ]; then echo $targets; exit 0; fi
+echo " $targets " | grep -q " $target " || { echo "fuzz.sh: unknown target '$target' (targets: $(echo $targets))" >&2; exit 2; }
+seconds=${2:-60}
+shift $(( $# > 1 ? 2 : 1 ))
+
+echo "fuzz.sh: building fuzz_$target (clang, ASan, UBSan, libFuzzer) in $build"
+clang_configure_asan
+run_quietly cmake --build "$build" --target "fuzz_$target" fuzz_state_seeds -j"$(nproc)"
+
+work=$build/fuzz/$target
+checked_in=$root/tests/fuzz/corpus/$target
+mkdir -p "$work/corpus" "$work/artifacts"
+if [ "$seconds" = merge ]; then
+  "$build/tests/fuzz/fuzz_$target" -merge=1 -max_len=65536 "$checked_in" "$work/corpus"
+  exit 0
 fi
 
-# Highway's f16 conversions call compiler-rt builtins (__gnu_h2f_ieee) that libgcc lacks on x86.
-builtins=$(clang++ -print-libgcc-file-name -rtlib=compiler-rt)
-cmake -S "$root" -B "$build" -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
-    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRWKVRT_SANITIZE=address,undefined,fuzzer-no-link \
-    -DCMAKE_CXX_STANDARD_LIBRARIES="$builtins" \
-    -DRWKVRT_BUILD_FUZZERS=ON -DRWKVRT_BUILD_EXAMPLES=OFF >/dev/null
-cmake --build "$build" --target fuzz_state fuzz_state_seeds -j2
+# Seeds beyond the checked-in corpus: real state files of the tiny models.
+if [ "$target" = state ] && [ -d "$root/../shared/testdata" ]; then
+  "$build/tests/fuzz/fuzz_state_seeds" "$work/corpus" >/dev/null
+fi
 
-mkdir -p "$corpus" "$artifacts"
-"$build/tests/fuzz/fuzz_state_seeds" "$corpus"
-
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
-export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
-"$build/tests/fuzz/fuzz_state" -max_total_time="$seconds" -print_final_stats=1 \
-    -artifact_prefix="$artifacts/" "$@" "$corpus"
+echo "fuzz.sh: fuzzing $target for $seconds s"
+touch "$work/started"
+set +e
+"$build/tests/fuzz/fuzz_$target" -max_total_time="$seconds" -print_final_stats=1 -rss_limit_mb=2048 \
+  -timeout=10 -artifact_prefix="$work/artifacts/" "$@" "$work/corpus" "$checked_in" 2>"$work/log"
+status=$?
+set -e
+tail -n 30 "$work/log"
+executions=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/log" | tail -1)
+findings=$(find "$work/artifacts" -type f -newer "$work/started" | wc -l)
+echo "fuzz summary: target=$target seconds=$seconds executions=${executions:-?} corpus=$(ls "$work/corpus" | wc -l) findings=$findings exit=$status"
+exit $status

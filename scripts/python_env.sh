@@ -5,13 +5,21 @@
 _rwkvrt_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 RWKVRT_VENV=${RWKVRT_VENV:-$_rwkvrt_root/.venv}
 
-# Creates the environment if missing, then (re)installs the package from the working tree. CMake's
-# build tree persists under build-python/, so a re-install compiles only what changed.
+# The interpreter the module is built for and the environment runs.
+RWKVRT_PYTHON=/usr/bin/python3
+
+# Creates the environment if missing, then (re)installs the package from the working tree.
+#   python_env_install            CMake builds the module in build-python/ (kept, so a re-install
+#                                 compiles only what changed)
+#   python_env_install BUILD_DIR  the module comes from an existing CMake build configured with
+#                                 -DRWKVRT_BUILD_PYTHON=ON -DPYTHON_EXECUTABLE=$RWKVRT_PYTHON
 python_env_install() {
   if [ ! -x "$RWKVRT_VENV/bin/python" ]; then
-    /usr/bin/python3 -m venv --system-site-packages "$RWKVRT_VENV"
+    "$RWKVRT_PYTHON" -m venv --system-site-packages "$RWKVRT_VENV"
   fi
+  local prebuilt=""
+  [ -n "${1:-}" ] && prebuilt=$(cd "$1" && pwd)
   (cd "$_rwkvrt_root" &&
-    "$RWKVRT_VENV/bin/python" -m pip install --quiet --no-index --no-build-isolation --no-deps \
-      --disable-pip-version-check .)
+    RWKVRT_CMAKE_BUILD=$prebuilt "$RWKVRT_VENV/bin/python" -m pip install --quiet --no-index \
+      --no-build-isolation --no-deps --disable-pip-version-check .)
 }

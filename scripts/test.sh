@@ -1,20 +1,49 @@
 #!/usr/bin/env bash
-# Builds rwkvrt (Release) and runs every test: the C++ tests (doctest, through ctest) and the
-# Python tests (pytest, in a virtual environment). Installs the Debian packages it needs.
-# Usage: scripts/test.sh            (from anywhere; build in ./build, venv in ./.venv)
+# Builds rwkvrt and runs every test.
+#
+#   scripts/test.sh              Release build in ./build: the C++ tests (doctest, through ctest, with
+#                                the fuzz corpora replayed), then the Python tests (pytest, in the
+#                                virtual environment ./.venv) on a module built from the same build.
+#   scripts/test.sh --sanitize   clang builds: ASan + UBSan (./build-asan) running the whole ctest
+#                                suite, libFuzzer replaying the corpora; ThreadSanitizer
+#                                (./build-tsan) running it again (every feed uses threads).
+#
+# Installs the Debian packages it needs (scripts/deps.sh). Runs from anywhere.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 . scripts/deps.sh
-ensure_deps
-
 jobs=$(nproc)
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
-cmake --build build -j"$jobs"
+
+step() { echo "== $* ($(date +%H:%M:%S))"; }
+
+if [ "${1:-}" = --sanitize ]; then
+  . scripts/clang.sh
+  step "ASan + UBSan: building in build-asan (clang, -O1; several minutes)"
+  clang_configure_asan
+  run_quietly cmake --build build-asan -j"$jobs"
+  step "ASan + UBSan: every test"
+  ctest --test-dir build-asan --output-on-failure -j"$jobs" --timeout 900
+  step "TSan: building in build-tsan (several minutes)"
+  clang_configure_tsan
+  run_quietly cmake --build build-tsan -j"$jobs"
+  step "TSan: every test"
+  ctest --test-dir build-tsan --output-on-failure -j"$jobs" --timeout 900
+  step "sanitizers done"
+  exit 0
+fi
+
+ensure_deps
+step "building in build (Release)"
+. scripts/python_env.sh
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DRWKVRT_BUILD_PYTHON=ON -DPYTHON_EXECUTABLE="$RWKVRT_PYTHON" >/dev/null
+run_quietly cmake --build build -j"$jobs"
+step "C++ tests"
 ctest --test-dir build --output-on-failure -j"$jobs" --timeout 600
 
 if [ -f pyproject.toml ] && [ -d bindings/python ] && [ -d tests/python ]; then
-  . scripts/python_env.sh
-  python_env_install
+  step "Python module: installing the one built in build into .venv"
+  python_env_install build
+  step "Python tests"
   (cd tests/python && "$RWKVRT_VENV/bin/python" -m pytest -q -p no:cacheprovider .)
 fi

@@ -100,7 +100,8 @@ TEST_CASE("checkpoints that are no known version are refused naming the tensor")
         {"rwkv5.1", "blocks.1.att.time_mix_g"},  {"rwkv5.2", "blocks.0.att.time_faaaa"},
         {"rwkv6", "blocks.1.att.time_maa_w2"},   {"rwkv7", "blocks.1.att.k_a"},
     };
-    for (const auto &[arch, name] : required) {
+    for (const auto &entry : required) {
+        const std::string &arch = entry.first, &name = entry.second; // not a structured binding: lambdas capture name
         CAPTURE(arch);
         RandomModelSpec spec = spec_for(arch);
 

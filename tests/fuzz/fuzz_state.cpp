@@ -11,7 +11,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-#include "rwkvrt.h"
+#include "fuzz_common.h"
 
 namespace {
 
@@ -21,16 +21,10 @@ rwkvrt_sampler *g_sampler = nullptr;
 std::string g_file;
 
 void check(bool ok, const char *what) {
-    if (!ok) {
-        std::fprintf(stderr, "fuzz_state: %s (%s)\n", what, rwkvrt_last_error());
-        std::abort();
-    }
+    if (!ok) fuzz::die(what, rwkvrt_last_error());
 }
 
-bool documented(rwkvrt_status st) {
-    return st == RWKVRT_OK || st == RWKVRT_ERR_FORMAT || st == RWKVRT_ERR_CORRUPT || st == RWKVRT_ERR_UNSUPPORTED ||
-           st == RWKVRT_ERR_MISMATCH;
-}
+using fuzz::documented;
 
 void try_bytes(const uint8_t *data, size_t size) {
     // In memory: an exact-size heap copy, so that ASan sees any read past the end.

@@ -1,4 +1,5 @@
 // The rwkvrt command-line tool, end to end in separate processes.
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <filesystem>
@@ -36,11 +37,94 @@ std::string model() { return testdata::path("pth/tiny-rwkv-7v0-834K-fp32.pth"); 
 
 TEST_CASE("cli: info names the architecture and sizes") {
     REQUIRE_TESTDATA();
-    const Run r = run("info " + model());
+    for (const std::string &args : {"info -m " + model(), "info " + model()}) {
+        const Run r = run(args);
+        CHECK(r.status == 0);
+        CHECK(r.out.find("rwkv7") != std::string::npos);
+        CHECK(r.out.find("n_layer:     12") != std::string::npos);
+        CHECK(r.out.find("the file must not change while a model is loaded") != std::string::npos);
+    }
+    CHECK(run("info -m /nonexistent.pth").status != 0);
+    CHECK(run("info").status != 0);
+}
+
+TEST_CASE("cli: the prompt comes from -p, from a file with -f, or from standard input with -f -") {
+    REQUIRE_TESTDATA();
+    const std::string file = testdata::scratch_dir() + "/prompt.txt";
+    std::string text;
+    for (int i = 0; i < 300; ++i) text += "Once upon a time, in line " + std::to_string(i) + ".\n";
+    std::ofstream(file, std::ios::binary) << text;
+    const std::string gen = "generate -m " + model() + " -n 8 --seed 4 ";
+    const Run from_file = run(gen + "-f " + file);
+    CHECK(from_file.status == 0);
+    const Run from_stdin = run(gen + "-f -", text);
+    CHECK(from_stdin.status == 0);
+    CHECK(from_file.out == from_stdin.out);
+    CHECK(run(gen + "-p 'Once'").out != from_file.out);
+    const Run both = run(gen + "-p x -f " + file);
+    CHECK(both.status != 0);
+    CHECK(both.out.find("not both") != std::string::npos);
+    CHECK(run(gen + "-f /nonexistent/prompt").out.find("cannot read the prompt file") != std::string::npos);
+}
+
+TEST_CASE("cli: --stop understands escapes; a negative token count is a one-line error") {
+    REQUIRE_TESTDATA();
+    const std::string gen = "generate -m " + model() + " -p 'In the beginning' -n 200 --seed 4 ";
+    const Run plain = run(gen);
+    REQUIRE(plain.out.find(' ') < plain.out.size() - 1); // the text has a space to stop at
+    const Run stopped = run(gen + "--stop '\\x20'");
+    CHECK(stopped.status == 0);
+    CHECK(stopped.out == plain.out.substr(0, plain.out.find(' ')) + "\n");
+    const Run bad = run(gen + "--stop '\\q'");
+    CHECK(bad.status != 0);
+    CHECK(bad.out.find("unknown escape") != std::string::npos);
+    for (const char *n : {"-1", "abc"}) {
+        const Run r = run("generate -m " + model() + " -p hi -n " + n);
+        CHECK(r.status != 0);
+        CHECK(r.out.find("must be a number of tokens >= 0") != std::string::npos);
+        CHECK(std::count(r.out.begin(), r.out.end(), '\n') <= 2);
+    }
+}
+
+TEST_CASE("cli: bench checks --limits before it measures") {
+    REQUIRE_TESTDATA();
+    const Run r = run("bench -m " + model() + " --prompt-tokens 4 --gen-tokens 2 --limits /nonexistent/limits.json");
+    CHECK(r.status != 0);
+    CHECK(r.out.find("cannot read --limits") != std::string::npos);
+    CHECK(r.out.find("prefill:") == std::string::npos);
+}
+
+TEST_CASE("cli: a resumed session says that its saved sampler wins over sampling flags") {
+    REQUIRE_TESTDATA();
+    const std::string session = testdata::scratch_dir() + "/flags.session";
+    std::filesystem::remove(session);
+    REQUIRE(run("generate -m " + model() + " -p hi -n 4 --seed 1 --session " + session).status == 0);
+    const Run r = run("generate -m " + model() + " -n 4 --temperature 0.5 --seed 9 --session " + session);
     CHECK(r.status == 0);
-    CHECK(r.out.find("rwkv7") != std::string::npos);
-    CHECK(r.out.find("n_layer:     12") != std::string::npos);
-    CHECK(run("info /nonexistent.pth").status != 0);
+    CHECK(r.out.find("the saved sampler continues") != std::string::npos);
+    CHECK(r.out.find("ignored: --temperature 0.5 --seed 9") != std::string::npos);
+    CHECK(run("generate -m " + model() + " -n 4 --session " + session).out.find("ignored") == std::string::npos);
+}
+
+TEST_CASE("cli: chat prints a banner and takes /quit, /reset and /save") {
+    REQUIRE_TESTDATA();
+    const std::string dir = testdata::scratch_dir(), saved = dir + "/chat-saved.rwkvstate";
+    std::filesystem::remove(saved);
+    const std::string chat = "chat -m " + model() + " -n 4 --seed 3";
+    const Run r = run(chat, "Hello\n/save " + saved + "\n/reset\n/quit\nNever sent\n");
+    CHECK(r.status == 0);
+    CHECK(r.out.find("rwkvrt chat: " + model()) != std::string::npos);
+    CHECK(r.out.find("/quit (or Ctrl-D) leaves") != std::string::npos);
+    CHECK(std::filesystem::exists(saved));
+    CHECK(r.out.find("[saved " + saved) != std::string::npos);
+    CHECK(r.out.find("starts over") != std::string::npos);
+    // One reply (to Hello): the commands and what follows /quit never reach the model.
+    size_t replies = 0;
+    for (size_t at = r.out.find("Assistant:"); at != std::string::npos; at = r.out.find("Assistant:", at + 1)) ++replies;
+    CHECK(replies == 1);
+    // The saved state holds the first turn only.
+    const Run fresh = run("chat -m " + model() + " -n 4 --session " + saved, "/quit\n");
+    CHECK(fresh.out.find("resumed after") != std::string::npos);
 }
 
 TEST_CASE("cli: info describes a GGUF file, given as -m or positionally, and as JSON") {
@@ -122,7 +206,7 @@ TEST_CASE("cli: chat keeps its conversation in a session file across processes")
     REQUIRE(std::filesystem::exists(session));
     const Run second = run("chat -m " + model() + " -n 12 --session " + session, "And now?\n");
     CHECK(second.status == 0);
-    CHECK(second.out.find("[resumed") != std::string::npos);
+    CHECK(second.out.find("resumed after") != std::string::npos);
 }
 
 TEST_CASE("cli: chat with the World tokenizer on a World-vocabulary model") {
@@ -137,7 +221,7 @@ TEST_CASE("cli: chat with the World tokenizer on a World-vocabulary model") {
     CHECK(first.out.find("Assistant:") != std::string::npos);
     const Run second = run(args, "Tell me more.\n");
     CHECK(second.status == 0);
-    CHECK(second.out.find("[resumed") != std::string::npos);
+    CHECK(second.out.find("resumed after") != std::string::npos);
     // The byte tokenizer does not fit this model: refused with a clear message.
     const Run bytes = run("generate -m " + dir + "/world.safetensors -p hi -n 2");
     CHECK(bytes.status != 0);

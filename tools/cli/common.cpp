@@ -1,6 +1,9 @@
 #include "cli/common.h"
 
+#include <cctype>
+#include <cerrno>
 #include <cstdio>
+#include <iostream>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -18,12 +21,15 @@ void ModelArgs::add(CLI::App *cmd) {
                     "one the model file carries (GGUF), or bytes for vocab-256 models");
     cmd->add_option("--threads", threads, "Threads (0 = one per core)")->check(CLI::NonNegativeNumber);
     cmd->add_option("--weight-type", weight_type, "Convert the large matrices at load: f32, f16, bf16, q8_0");
+    cmd->add_flag("--no-mmap", no_mmap,
+                  "Read the model into memory instead of mapping it (a mapped file must not change while in use)");
 }
 
 Model load_model(const ModelArgs &a) {
     rwkvrt_load_options opt = rwkvrt_load_options_default();
     opt.n_threads = a.threads;
     if (!a.weight_type.empty()) opt.weight_type = a.weight_type.c_str();
+    opt.use_mmap = a.no_mmap ? 0 : 1;
     rwkvrt_model *m = nullptr;
     check(rwkvrt_model_load(a.path.c_str(), &opt, &m), "cannot load the model");
     return Model(m);
@@ -63,15 +69,80 @@ Tokenizer tokenizer_for(const rwkvrt_model *m, const std::string &path) {
 }
 
 void SamplerArgs::add(CLI::App *cmd) {
-    cmd->add_option("--temperature", o.temperature, "Temperature (0 = greedy)")->capture_default_str();
-    cmd->add_option("--top-k", o.top_k, "Keep the k most probable tokens (0 = off)")->capture_default_str();
-    cmd->add_option("--top-p", o.top_p, "Nucleus: keep tokens up to this cumulative probability")->capture_default_str();
-    cmd->add_option("--min-p", o.min_p, "Keep tokens with p >= min_p * max p")->capture_default_str();
-    cmd->add_option("--repetition-penalty", o.repetition_penalty, "Multiplicative penalty on seen tokens (1 = off)")->capture_default_str();
-    cmd->add_option("--presence-penalty", o.presence_penalty, "Subtracted from the logits of seen tokens")->capture_default_str();
-    cmd->add_option("--frequency-penalty", o.frequency_penalty, "Subtracted per (decayed) occurrence")->capture_default_str();
-    cmd->add_option("--penalty-decay", o.penalty_decay, "Decay of occurrence counts per token")->capture_default_str();
-    cmd->add_option("--seed", o.seed, "Random seed (same seed, same tokens)")->capture_default_str();
+    options = {
+        cmd->add_option("--temperature", o.temperature, "Temperature (0 = greedy)"),
+        cmd->add_option("--top-k", o.top_k, "Keep the k most probable tokens (0 = off)"),
+        cmd->add_option("--top-p", o.top_p, "Nucleus: keep tokens up to this cumulative probability"),
+        cmd->add_option("--min-p", o.min_p, "Keep tokens with p >= min_p * max p"),
+        cmd->add_option("--repetition-penalty", o.repetition_penalty, "Multiplicative penalty on seen tokens (1 = off)"),
+        cmd->add_option("--presence-penalty", o.presence_penalty, "Subtracted from the logits of seen tokens"),
+        cmd->add_option("--frequency-penalty", o.frequency_penalty, "Subtracted per (decayed) occurrence"),
+        cmd->add_option("--penalty-decay", o.penalty_decay, "Decay of occurrence counts per token"),
+        cmd->add_option("--seed", o.seed, "Random seed (same seed, same tokens)"),
+    };
+    for (CLI::Option *opt : options) opt->capture_default_str();
+}
+
+std::string SamplerArgs::given() const {
+    std::string out;
+    for (const CLI::Option *opt : options)
+        if (opt->count() > 0) out += (out.empty() ? "" : " ") + opt->get_name() + " " + opt->as<std::string>();
+    return out;
+}
+
+void resume_session(const std::string &path, rwkvrt_state *state, rwkvrt_sampler *sampler, const SamplerArgs &flags) {
+    int sampler_loaded = 0;
+    check(rwkvrt_state_load_ex(state, path.c_str(), sampler, &sampler_loaded), "cannot resume " + path);
+    const std::string given = flags.given();
+    if (sampler_loaded && !given.empty())
+        std::fprintf(stderr, "[%s: the saved sampler continues, so that the session resumes exactly; ignored: %s]\n",
+                     path.c_str(), given.c_str());
+}
+
+std::string prompt_text(const std::string &prompt, const std::string &file) {
+    if (file.empty()) return prompt;
+    if (!prompt.empty()) throw Failure{"pass the prompt with -p or -f, not both"};
+    if (file == "-") return read_all(std::cin);
+    std::ifstream in(file, std::ios::binary);
+    if (!in) throw Failure{"cannot read the prompt file " + file + ": " + std::strerror(errno)};
+    return read_all(in);
+}
+
+void add_token_count(CLI::App *cmd, const std::string &name, int &count, const std::string &help) {
+    cmd->add_option(name, count, help)
+        ->capture_default_str()
+        ->check(CLI::Validator(
+            [](const std::string &v) {
+                try {
+                    size_t used = 0;
+                    if (std::stol(v, &used) >= 0 && used == v.size()) return std::string();
+                } catch (const std::exception &) {
+                }
+                return "must be a number of tokens >= 0, got " + v;
+            },
+            "COUNT"));
+}
+
+std::string unescape(const std::string &s) {
+    std::string out;
+    for (size_t i = 0; i < s.size(); ++i) {
+        if (s[i] != '\\' || i + 1 == s.size()) {
+            out += s[i];
+            continue;
+        }
+        const char c = s[++i];
+        if (c == 'n') out += '\n';
+        else if (c == 't') out += '\t';
+        else if (c == 'r') out += '\r';
+        else if (c == '\\') out += '\\';
+        else if (c == 'x' && i + 2 < s.size() && std::isxdigit(uint8_t(s[i + 1])) && std::isxdigit(uint8_t(s[i + 2]))) {
+            out += char(std::stoi(s.substr(i + 1, 2), nullptr, 16));
+            i += 2;
+        } else {
+            throw Failure{"unknown escape \\" + std::string(1, c) + " in '" + s + "' (known: \\n \\t \\r \\\\ \\xHH)"};
+        }
+    }
+    return out;
 }
 
 Sampler SamplerArgs::make(int32_t n_vocab) const {

@@ -37,6 +37,7 @@ struct ModelArgs {
     int threads = 0;
     std::string weight_type;
     std::string tokenizer;
+    bool no_mmap = false;
 
     void add(CLI::App *cmd);
 };
@@ -49,10 +50,28 @@ Tokenizer tokenizer_for(const rwkvrt_model *m, const std::string &path);
 
 struct SamplerArgs {
     rwkvrt_sampler_options o = rwkvrt_sampler_options_default();
+    std::vector<CLI::Option *> options;
 
     void add(CLI::App *cmd);
     Sampler make(int32_t n_vocab) const;
+    // The sampling flags given on the command line, e.g. "--temperature 0.5 --seed 3".
+    std::string given() const;
 };
+
+// Loads a session file into state and sampler. The saved sampler continues (so that a resumed
+// generation is exact): sampling flags given on the command line are then ignored, and a note on
+// stderr names them.
+void resume_session(const std::string &path, rwkvrt_state *state, rwkvrt_sampler *sampler, const SamplerArgs &flags);
+
+// The prompt: the text of -p, or the content of the -f file ("-" = standard input). Throws Failure
+// if both are given or the file cannot be read.
+std::string prompt_text(const std::string &prompt, const std::string &file);
+
+// Adds an option taking a count of tokens >= 0, refusing others with a one-line error.
+void add_token_count(CLI::App *cmd, const std::string &name, int &count, const std::string &help);
+
+// Turns the escapes \n, \t, \r, \\ and \xHH in a command-line string into the bytes they name.
+std::string unescape(const std::string &s);
 
 // A CLI session file is a state file whose metadata holds the logits after the last token fed, so a
 // generation can continue without a new prompt exactly as if it had never stopped.

@@ -14,7 +14,7 @@ namespace {
 struct ChatArgs {
     ModelArgs model;
     SamplerArgs sampler;
-    std::string session;
+    std::string session, first_turn_file;
     int max_tokens = 512;
     bool think = false;
 };
@@ -27,6 +27,26 @@ std::string clean_turn(std::string text) {
     return b == std::string::npos ? std::string() : text.substr(b, e - b + 1);
 }
 
+void print_banner(const ChatArgs &c, const rwkvrt_model *model, const rwkvrt_state *state, bool resumed) {
+    std::fprintf(stderr, "rwkvrt chat: %s (%s, %d layers, vocabulary %d)\n", c.model.path.c_str(),
+                 rwkvrt_model_arch(model), rwkvrt_model_n_layer(model), rwkvrt_model_n_vocab(model));
+    if (c.session.empty())
+        std::fprintf(stderr, "conversation not saved (--session FILE keeps it)\n");
+    else if (resumed)
+        std::fprintf(stderr, "conversation %s: resumed after %llu tokens, saved after every turn\n", c.session.c_str(),
+                     static_cast<unsigned long long>(rwkvrt_state_n_tokens(state)));
+    else
+        std::fprintf(stderr, "conversation %s: new, saved after every turn\n", c.session.c_str());
+    std::fprintf(stderr, "/quit (or Ctrl-D) leaves, /reset starts over, /save [FILE] saves now\n\n");
+}
+
+// The state saved with the sampler, so that a resumed conversation continues exactly.
+void save(const rwkvrt_state *state, const rwkvrt_sampler *sampler, const std::string &path) {
+    rwkvrt_state_save_options so = rwkvrt_state_save_options_default();
+    so.sampler = sampler;
+    check(rwkvrt_state_save_ex(state, path.c_str(), &so), "cannot save the conversation");
+}
+
 int run_chat(const ChatArgs &c) {
     Model model = load_model(c.model);
     const int32_t n_vocab = rwkvrt_model_n_vocab(model.get());
@@ -35,17 +55,34 @@ int run_chat(const ChatArgs &c) {
     Sampler sampler = c.sampler.make(n_vocab);
     const bool world = std::strcmp(rwkvrt_tokenizer_kind(tok.get()), "bytes") != 0;
     if (world) check(rwkvrt_sampler_set_logit_bias(sampler.get(), 0, -INFINITY), "cannot ban end-of-text");
-    if (!c.session.empty() && file_exists(c.session)) {
-        check(rwkvrt_state_load_ex(state.get(), c.session.c_str(), sampler.get(), nullptr), "cannot resume " + c.session);
-        std::fprintf(stderr, "[resumed %s: %llu tokens of conversation]\n", c.session.c_str(),
-                     static_cast<unsigned long long>(rwkvrt_state_n_tokens(state.get())));
-    }
+    const bool resumed = !c.session.empty() && file_exists(c.session);
+    if (resumed) resume_session(c.session, state.get(), sampler.get(), c.sampler);
+    print_banner(c, model.get(), state.get(), resumed);
     const char *stop[] = {"\n\n"};
-    std::string line;
+    std::string line = prompt_text("", c.first_turn_file);
     bool separated = true; // the state ends with "\n\n" (or is empty)
-    while (std::fputs("User: ", stdout), std::fflush(stdout), std::getline(std::cin, line)) {
+    for (bool first = !line.empty(); first || (std::fputs("User: ", stdout), std::fflush(stdout), std::getline(std::cin, line));
+         first = false) {
         const std::string text = clean_turn(line);
         if (text.empty()) continue;
+        if (text == "/quit") break;
+        if (text == "/reset") {
+            check(rwkvrt_state_reset(state.get()), "cannot reset");
+            separated = true;
+            std::fprintf(stderr, "[the conversation starts over%s]\n", c.session.empty() ? "" : "; saved at the next turn");
+            continue;
+        }
+        if (text == "/save" || text.starts_with("/save ")) {
+            const std::string path = text == "/save" ? c.session : clean_turn(text.substr(6));
+            if (path.empty()) {
+                std::fprintf(stderr, "[/save needs a file name, or --session]\n");
+                continue;
+            }
+            save(state.get(), sampler.get(), path);
+            std::fprintf(stderr, "[saved %s: %llu tokens]\n", path.c_str(),
+                         static_cast<unsigned long long>(rwkvrt_state_n_tokens(state.get())));
+            continue;
+        }
         const std::string prompt = (separated ? "" : "\n\n") + std::string("User: ") + text + "\n\nAssistant:" + (c.think ? " <think" : "");
         check(rwkvrt_sampler_reset_penalties(sampler.get()), "sampler");
         rwkvrt_generate_options opt = rwkvrt_generate_options_default();
@@ -62,8 +99,6 @@ int run_chat(const ChatArgs &c) {
         std::fputs("\n\n", stdout);
         separated = rwkvrt_generator_stop_reason(gen.get()) == RWKVRT_STOP_STRING;
         if (!c.session.empty()) {
-            rwkvrt_state_save_options so = rwkvrt_state_save_options_default();
-            so.sampler = sampler.get();
             if (!separated) { // end the turn in the saved state too
                 const char *sep = "\n\n";
                 std::vector<int32_t> ids(8);
@@ -72,7 +107,7 @@ int run_chat(const ChatArgs &c) {
                 check(rwkvrt_feed(model.get(), state.get(), ids.data(), n, nullptr), "feed");
                 separated = true;
             }
-            check(rwkvrt_state_save_ex(state.get(), c.session.c_str(), &so), "cannot save the conversation");
+            save(state.get(), sampler.get(), c.session);
         }
     }
     return 0;
@@ -89,7 +124,8 @@ void add_chat(CLI::App &app, Commands &out) {
     c->model.add(cmd);
     c->sampler.add(cmd);
     cmd->add_option("--session", c->session, "Conversation file: continued if it exists, saved after every turn");
-    cmd->add_option("-n,--max-tokens", c->max_tokens, "Longest reply in tokens")->capture_default_str();
+    add_token_count(cmd, "-n,--max-tokens", c->max_tokens, "Longest reply in tokens");
+    cmd->add_option("-f,--file", c->first_turn_file, "Send this file's text as the first turn (- = standard input)");
     cmd->add_flag("--think", c->think, "Let G1 models reason first (the prompt ends with \"<think\")");
     out.push_back({cmd, [c] { return run_chat(*c); }});
 }

@@ -10,12 +10,14 @@ namespace {
 struct GenerateArgs {
     ModelArgs model;
     SamplerArgs sampler;
-    std::string prompt, session;
+    std::string prompt, prompt_file, session;
     int max_tokens = 128;
     std::vector<std::string> stop;
 };
 
-int run_generate(const GenerateArgs &g) {
+int run_generate(const GenerateArgs &args) {
+    GenerateArgs g = args;
+    g.prompt = prompt_text(g.prompt, g.prompt_file);
     Model model = load_model(g.model);
     const int32_t n_vocab = rwkvrt_model_n_vocab(model.get());
     Tokenizer tok = tokenizer_for(model.get(), g.model.tokenizer);
@@ -24,14 +26,16 @@ int run_generate(const GenerateArgs &g) {
     std::vector<float> logits;
     const bool resuming = !g.session.empty() && file_exists(g.session);
     if (resuming) {
-        check(rwkvrt_state_load_ex(state.get(), g.session.c_str(), sampler.get(), nullptr), "cannot resume " + g.session);
+        resume_session(g.session, state.get(), sampler.get(), g.sampler);
         if (g.prompt.empty() && !session_logits(state.get(), n_vocab, &logits))
-            throw Failure{g.session + " holds no generation to continue: pass a prompt with -p"};
+            throw Failure{g.session + " holds no generation to continue: pass a prompt with -p or -f"};
     } else if (g.prompt.empty()) {
-        throw Failure{"the prompt is empty: pass one with -p"};
+        throw Failure{"the prompt is empty: pass one with -p, or -f FILE (-f - reads standard input)"};
     }
+    std::vector<std::string> stop_texts;
+    for (const std::string &s : g.stop) stop_texts.push_back(unescape(s));
     std::vector<const char *> stops;
-    for (const std::string &s : g.stop) stops.push_back(s.c_str());
+    for (const std::string &s : stop_texts) stops.push_back(s.c_str());
     rwkvrt_generate_options opt = rwkvrt_generate_options_default();
     opt.max_tokens = g.max_tokens;
     opt.stop = stops.data();
@@ -64,8 +68,9 @@ void add_generate(CLI::App &app, Commands &out) {
     g->model.add(cmd);
     g->sampler.add(cmd);
     cmd->add_option("-p,--prompt", g->prompt, "Prompt text");
-    cmd->add_option("-n,--n-tokens", g->max_tokens, "Tokens to generate")->check(CLI::NonNegativeNumber)->capture_default_str();
-    cmd->add_option("--stop", g->stop, "Stop when this text appears (repeatable; not printed)");
+    cmd->add_option("-f,--file", g->prompt_file, "Read the prompt from a file (- = standard input)");
+    add_token_count(cmd, "-n,--n-tokens", g->max_tokens, "Tokens to generate");
+    cmd->add_option("--stop", g->stop, "Stop when this text appears (repeatable; not printed; \\n, \\t, \\xHH escapes)");
     cmd->add_option("--session", g->session, "Session file: created, or continued (state and sampler), then saved");
     out.push_back({cmd, [g] { return run_generate(*g); }});
 }
