@@ -529,8 +529,10 @@ RWKVRT_API rwkvrt_status rwkvrt_sampler_state_save(const rwkvrt_sampler *sampler
                                                    size_t *written);
 
 /* Replaces the sampler's whole state, options included, with a saved one: the sampler then continues
- * exactly as the saved one would have. RWKVRT_ERR_FORMAT if buf is no sampler state,
- * RWKVRT_ERR_UNSUPPORTED if a newer library wrote it, RWKVRT_ERR_CORRUPT if its bytes were damaged or
+ * exactly as the saved one would have. Every field is checked as rwkvrt_sampler_new() checks options
+ * (and recorded counts must lie in [0, 2^53], more than any run records), so a state from an untrusted
+ * file cannot make rwkvrt_sample() fail other than with a status. RWKVRT_ERR_FORMAT if buf is no
+ * sampler state or holds values out of range, RWKVRT_ERR_UNSUPPORTED if a newer library wrote it, RWKVRT_ERR_CORRUPT if its bytes were damaged or
  * truncated, RWKVRT_ERR_MISMATCH if it was saved by a sampler with another n_vocab. On failure the
  * sampler is unchanged. */
 RWKVRT_API rwkvrt_status rwkvrt_sampler_state_load(rwkvrt_sampler *sampler, const void *buf, size_t len);

@@ -17,7 +17,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 . "$root/scripts/clang.sh"
 build=$root/build-asan
-targets=$(sed -n '/^set(RWKVRT_FUZZ_TARGETS/,/)/p' "$root/tests/fuzz/CMakeLists.txt" | tr -d '()' | sed 's/set RWKVRT_FUZZ_TARGETS//')
+targets=$(sed -n '/^set(RWKVRT_FUZZ_TARGETS/,/)/p' "$root/tests/fuzz/CMakeLists.txt" | tr -d '()' | sed 's/setRWKVRT_FUZZ_TARGETS//' | tr -s ' \n' '  ')
 
 target=${1:?usage: scripts/fuzz.sh TARGET [SECONDS] [libFuzzer flags...] (targets: $(echo $targets))}
 if [ "$target" = list ]; then echo $targets; exit 0; fi
