@@ -1,21 +1,17 @@
 # Sourced by scripts/test.sh (--sanitize) and scripts/fuzz.sh: clang builds with sanitizers.
 #   build-asan/  ASan + UBSan + libFuzzer coverage, with the fuzz targets: the whole ctest suite and
 #                the fuzz campaigns run here.
-#   build-tsan/  ThreadSanitizer: every test (every feed runs OpenMP threads).
+#   build-tsan/  ThreadSanitizer: every test (every feed runs on the model's thread pool).
 # Both are lean: RelWithDebInfo at -O1 (fast to compile, still readable stacks), no Python module.
 _rwkvrt_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$_rwkvrt_root/scripts/deps.sh"
 
-# Debian's clang, its runtime libraries (the sanitizers and libFuzzer), its OpenMP runtime with Archer
-# (which tells TSan about OpenMP's synchronization) and llvm-symbolizer for stacks.
-RWKVRT_CLANG_PACKAGES=(clang libclang-rt-14-dev libomp-14-dev llvm)
+# Debian's clang, its runtime libraries (the sanitizers and libFuzzer) and llvm-symbolizer for stacks.
+RWKVRT_CLANG_PACKAGES=(clang libclang-rt-14-dev llvm)
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:abort_on_error=1:print_stacktrace=1}
-# The OpenMP and BLAS runtimes are not instrumented: TSan ignores their inner accesses, and Archer
-# (an OpenMP tool) reports OpenMP's barriers and joins to it, which it would otherwise not see.
-export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:ignore_noninstrumented_modules=1}
-export OMP_TOOL_LIBRARIES=${OMP_TOOL_LIBRARIES:-/usr/lib/llvm-14/lib/libarcher.so}
+export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
 
 # clang_configure DIR SANITIZERS [cmake args...]
 clang_configure() {

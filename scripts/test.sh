@@ -6,7 +6,7 @@
 #                                virtual environment ./.venv) on a module built from the same build.
 #   scripts/test.sh --sanitize   clang builds: ASan + UBSan (./build-asan) running the whole ctest
 #                                suite, libFuzzer replaying the corpora; ThreadSanitizer
-#                                (./build-tsan) running it again (every feed uses threads).
+#                                (./build-tsan) running it again (every feed uses the thread pool).
 #
 # Installs the Debian packages it needs (scripts/deps.sh). Runs from anywhere.
 set -euo pipefail

@@ -90,7 +90,7 @@ TEST_CASE("cli: bench checks --limits before it measures") {
     REQUIRE_TESTDATA();
     const Run r = run("bench -m " + model() + " --prompt-tokens 4 --gen-tokens 2 --limits /nonexistent/limits.json");
     CHECK(r.status != 0);
-    CHECK(r.out.find("cannot read --limits") != std::string::npos);
+    CHECK(r.out.find("cannot read the limits file") != std::string::npos);
     CHECK(r.out.find("prefill:") == std::string::npos);
 }
 
