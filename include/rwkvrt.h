@@ -116,9 +116,14 @@ typedef struct rwkvrt_load_options {
     const char *weight_type; /* NULL = as stored; "f32", "f16", "bf16", "q8_0" convert the large matrices */
     int use_mmap;            /* 1 = map the file where the layout allows (default; the file must then not
                               * change while loaded); 0 = read it into memory */
+    /* "f32" (default, or NULL): generation multiplies the weights with the exact fp32 activations.
+     * "int8": generation rounds the activations to 8 bits in blocks of 32 and uses integer dot products
+     * with q8_0 and q4_0 weights on CPUs with AVX2 (faster, logits change slightly; other weight types,
+     * older CPUs and prompt processing keep fp32). */
+    const char *activations;
 } rwkvrt_load_options;
 
-/* The defaults: all cores, weights as stored, mmap on. */
+/* The defaults: all cores, weights as stored, mmap on, f32 activations. */
 RWKVRT_API rwkvrt_load_options rwkvrt_load_options_default(void);
 
 /* Loads a model. The format is detected from the file's content: PyTorch .pth (zip), rwkv.cpp .bin,

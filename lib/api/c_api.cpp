@@ -40,6 +40,11 @@ ModelOptions model_options(const rwkvrt_load_options *o) {
             fail(RWKVRT_ERR_ARGUMENT, "weight_type '", full.weight_type, "' is not one of f32, f16, bf16, q8_0");
         m.weight_type = t;
     }
+    if (full.activations) {
+        const std::string a = full.activations;
+        if (a != "f32" && a != "int8") fail(RWKVRT_ERR_ARGUMENT, "activations '", a, "' is not one of f32, int8");
+        m.int8_activations = a == "int8";
+    }
     return m;
 }
 
@@ -77,6 +82,7 @@ rwkvrt_load_options rwkvrt_load_options_default(void) {
     o.n_threads = 0;
     o.weight_type = nullptr;
     o.use_mmap = 1;
+    o.activations = "f32";
     return o;
 }
 

@@ -81,6 +81,7 @@ Matrix WeightLoader::in_place(const std::string &name, int64_t rows, int64_t col
 Matrix WeightLoader::linear(const std::string &name, int64_t out, int64_t in) {
     Matrix m = in_place(name, out, in);
     if (config_.weight_type && *config_.weight_type != m.dtype) m = convert_matrix(m, *config_.weight_type, name.c_str());
+    m.int8_activations = config_.int8_activations;
     count(m);
     return m;
 }

@@ -16,6 +16,7 @@
 #include "kernels/convert-inl.h"
 #include "kernels/convert.h"
 #include "kernels/dot.h"
+#include "kernels/dot_int8.h"
 #include "kernels/matrix.h"
 #include "kernels/quantize.h"
 
@@ -160,18 +161,28 @@ HWY_EXPORT(Gemm);
 
 namespace {
 
-void matvec(const Matrix &W, const float *x, float *y, ThreadPool &pool) {
-    const DotFn dot = dot_kernel(W.dtype);
+// Rows in chunks of about 64 KiB of weights, handed out dynamically: on a shared machine the threads
+// that the OS runs take more of them. Small products are not worth waking threads for.
+template <class RowDot>
+void for_each_row(const Matrix &W, float *y, ThreadPool &pool, RowDot dot) {
     const size_t rb = W.row_bytes();
-    // Small products are not worth waking threads for.
     const int threads = W.nbytes() < (1u << 18) ? 1 : pool.size();
-    // Chunks of about 64 KiB of weights, handed out dynamically: on a shared machine the threads
-    // that the OS runs take more of them.
     const int64_t chunk = std::max<int64_t>(1, int64_t((size_t(64) << 10) / rb));
     pool.run((W.rows + chunk - 1) / chunk, threads, [&](int64_t c, int) {
         const int64_t end = std::min(W.rows, (c + 1) * chunk);
-        for (int64_t r = c * chunk; r < end; ++r) y[r] = dot(W.data + size_t(r) * rb, x, W.cols);
+        for (int64_t r = c * chunk; r < end; ++r) y[r] = dot(W.data + size_t(r) * rb);
     });
+}
+
+void matvec(const Matrix &W, const float *x, float *y, ThreadPool &pool) {
+    if (const DotInt8Fn dot = W.int8_activations ? dot_int8_kernel(W.dtype, int8_level()) : nullptr) {
+        // x is rounded once, for all rows.
+        const Int8Vector xq = quantize_activations(x, W.cols, pool.shared_buffer(int8_vector_bytes(W.cols)));
+        for_each_row(W, y, pool, [&](const uint8_t *row) { return dot(row, xq); });
+        return;
+    }
+    const DotFn dot = dot_kernel(W.dtype);
+    for_each_row(W, y, pool, [&](const uint8_t *row) { return dot(row, x, W.cols); });
 }
 
 } // namespace

@@ -19,6 +19,9 @@ struct Matrix {
     DType dtype = DType::F32;
     const uint8_t *data = nullptr; // rows × cols elements; into the mapped file or into `owned`
     std::vector<uint8_t> owned;
+    // Generation rounds the activations to int8 blocks for integer dot products (q8_0 and q4_0 on CPUs
+    // with AVX2; kernels/dot_int8.h); other types and CPUs keep fp32 activations.
+    bool int8_activations = false;
 
     size_t row_bytes() const { return dtype_bytes(dtype, size_t(cols)); }
     const uint8_t *row(int64_t r) const { return data + size_t(r) * row_bytes(); }

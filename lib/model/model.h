@@ -31,6 +31,7 @@ struct ModelOptions {
     int n_threads = 0; // 0 = one per core
     std::optional<DType> weight_type;
     bool use_mmap = true;
+    bool int8_activations = false; // rwkvrt_load_options.activations = "int8"
 };
 
 class Model {

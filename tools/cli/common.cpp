@@ -23,6 +23,13 @@ void ModelArgs::add(CLI::App *cmd) {
     cmd->add_option("--weight-type", weight_type, "Convert the large matrices at load: f32, f16, bf16, q8_0");
     cmd->add_flag("--no-mmap", no_mmap,
                   "Read the model into memory instead of mapping it (a mapped file must not change while in use)");
+    add_activations_option(cmd, activations);
+}
+
+void add_activations_option(CLI::App *cmd, std::string &activations) {
+    cmd->add_option("--activations", activations,
+                    "Generation's activations: f32 (default, exact) or int8 (integer dot products with q8_0 "
+                    "and q4_0 weights; see docs/QUANTIZATION.md)");
 }
 
 Model load_model(const ModelArgs &a) {
@@ -30,6 +37,7 @@ Model load_model(const ModelArgs &a) {
     opt.n_threads = a.threads;
     if (!a.weight_type.empty()) opt.weight_type = a.weight_type.c_str();
     opt.use_mmap = a.no_mmap ? 0 : 1;
+    if (!a.activations.empty()) opt.activations = a.activations.c_str();
     rwkvrt_model *m = nullptr;
     check(rwkvrt_model_load(a.path.c_str(), &opt, &m), "cannot load the model");
     return Model(m);

@@ -36,6 +36,7 @@ struct ModelArgs {
     std::string path;
     int threads = 0;
     std::string weight_type;
+    std::string activations; // "" = the library's default (f32)
     std::string tokenizer;
     bool no_mmap = false;
 
@@ -43,6 +44,7 @@ struct ModelArgs {
 };
 
 Model load_model(const ModelArgs &a);
+void add_activations_option(CLI::App *cmd, std::string &activations);
 State new_state(const rwkvrt_model *m);
 Tokenizer load_tokenizer(const std::string &path);
 // The model's tokenizer, refusing one whose vocabulary does not fit (the usual cause of gibberish).

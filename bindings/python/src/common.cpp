@@ -37,12 +37,14 @@ Exclusive::Exclusive(std::atomic<bool> &busy, const char *what) : busy_(busy) {
                                  " is in use by another thread; use one per thread (see copy())");
 }
 
-Model::Model(std::string path_, int threads_, std::string weight_type_, bool mmap_)
-    : path(std::move(path_)), threads(threads_), weight_type(std::move(weight_type_)), mmap(mmap_) {
+Model::Model(std::string path_, int threads_, std::string weight_type_, bool mmap_, std::string activations_)
+    : path(std::move(path_)), threads(threads_), weight_type(std::move(weight_type_)), mmap(mmap_),
+      activations(std::move(activations_)) {
     rwkvrt_load_options options = rwkvrt_load_options_default();
     options.n_threads = threads;
     options.weight_type = weight_type.empty() ? nullptr : weight_type.c_str();
     options.use_mmap = mmap ? 1 : 0;
+    if (!activations.empty()) options.activations = activations.c_str();
     rwkvrt_status status;
     {
         py::gil_scoped_release nogil; // loading reads the whole file

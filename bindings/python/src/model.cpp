@@ -8,11 +8,11 @@ namespace rwkvrt_py {
 namespace {
 
 std::shared_ptr<Model> load(const py::object &path, std::optional<int> threads, std::optional<std::string> weight_type,
-                            bool mmap) {
+                            bool mmap, std::optional<std::string> activations) {
     // Absolute, so that a pickled model (which stores the path) still loads after a chdir.
     const std::string absolute = fs_path(py::module_::import("os.path").attr("abspath")(path));
     return std::make_shared<Model>(absolute, threads.value_or(0), c_string(weight_type.value_or(""), "weight_type"),
-                                   mmap);
+                                   mmap, c_string(activations.value_or(""), "activations"));
 }
 
 py::array_t<float> feed(const Model &model, State &state, const py::object &tokens) {
@@ -92,7 +92,7 @@ Pickling a Model stores its absolute path and load options, not its weights:
 unpickling loads the file again from that path.)";
 
     cls.def(py::init(&load), py::arg("path"), py::kw_only(), py::arg("threads") = py::none(),
-            py::arg("weight_type") = py::none(), py::arg("mmap") = true,
+            py::arg("weight_type") = py::none(), py::arg("mmap") = true, py::arg("activations") = py::none(),
             R"(Loads a model file.
 
 Args:
@@ -101,6 +101,9 @@ Args:
     weight_type: None keeps the stored type; "f32", "f16", "bf16" or "q8_0"
         converts the large matrices at load.
     mmap: map the file instead of reading it, where its layout allows.
+    activations: None or "f32" keeps generation exact; "int8" rounds the
+        activations to 8 bits for integer dot products with q8_0 and q4_0
+        weights (faster; logits change slightly, see docs/QUANTIZATION.md).
 
 Raises:
     FileError: the file cannot be read.
@@ -164,12 +167,14 @@ state. The GIL is released; Ctrl-C raises KeyboardInterrupt within about
         .def(py::pickle(
             [](const Model &m) {
                 return py::make_tuple(fs_decode(m.path), m.threads,
-                                      m.weight_type.empty() ? py::object(py::none()) : py::str(m.weight_type), m.mmap);
+                                      m.weight_type.empty() ? py::object(py::none()) : py::str(m.weight_type), m.mmap,
+                                      m.activations.empty() ? py::object(py::none()) : py::str(m.activations));
             },
             [](const py::tuple &t) {
                 return std::make_shared<Model>(fs_path(t[0]), t[1].cast<int>(),
                                                t[2].is_none() ? std::string() : t[2].cast<std::string>(),
-                                               t[3].cast<bool>());
+                                               t[3].cast<bool>(),
+                                               t.size() < 5 || t[4].is_none() ? std::string() : t[4].cast<std::string>());
             }))
         .def("__repr__", [](const Model &m) {
             return py::str("<rwkvrt.Model {} n_layer={} n_embd={} n_vocab={} {} path={!r}>")

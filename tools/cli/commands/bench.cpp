@@ -17,7 +17,7 @@ namespace rwkvrt_cli {
 namespace {
 
 struct BenchArgs {
-    std::string model, weight_type, limits, output = "md";
+    std::string model, weight_type, activations, limits, output = "md";
     int prompt_tokens = 512, gen_tokens = 128, repetitions = 3;
     std::vector<int> threads{0}, batches{1};
     std::vector<long long> depths{0};
@@ -107,6 +107,7 @@ std::vector<Row> run_config(const BenchArgs &b, int threads, int batch, long lon
     ma.path = b.model;
     ma.threads = threads;
     ma.weight_type = b.weight_type;
+    ma.activations = b.activations;
     Model model = load_model(ma);
     const rwkvrt_model *m = model.get();
     const int32_t V = rwkvrt_model_n_vocab(m);
@@ -253,6 +254,7 @@ void add_bench(CLI::App &app, Commands &out) {
     CLI::App *cmd = app.add_subcommand("bench", "Measure prefill and generation speed (like llama-bench)");
     cmd->add_option("-m,--model", b->model, "Model file")->required();
     cmd->add_option("--weight-type", b->weight_type, "Convert the large matrices at load: f32, f16, bf16, q8_0");
+    add_activations_option(cmd, b->activations);
     cmd->add_option("-p,--prompt-tokens", b->prompt_tokens, "Prompt length per conversation (0 = skip)")
         ->check(CLI::NonNegativeNumber)->capture_default_str();
     cmd->add_option("-n,--gen-tokens", b->gen_tokens, "Tokens generated per conversation (0 = skip)")

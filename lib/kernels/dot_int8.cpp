@@ -1,0 +1,228 @@
+// Intrinsics in functions with their own target attributes: Debian's Highway (1.0.3) compiles no
+// target with VNNI. int8_level() checks the CPU once; the caller passes the level it got.
+#include "kernels/dot_int8.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+namespace rwkvrt {
+
+namespace {
+
+constexpr int kGroup = 8; // blocks whose scaled sums go to the eight accumulators at once
+
+struct Q8_0 {
+    static constexpr size_t kBytes = 34;
+    static constexpr int kOffset = 0;
+};
+struct Q4_0 {
+    static constexpr size_t kBytes = 18;
+    static constexpr int kOffset = 8;
+};
+
+uint16_t load_u16(const uint8_t *p) {
+    uint16_t v;
+    std::memcpy(&v, p, 2);
+    return v;
+}
+
+// Σ w·x of one block, exact; the quant offset is removed through the activation sum.
+int32_t block_sum_scalar(DType dtype, const uint8_t *block, const int8_t *x, int32_t x_sum) {
+    int32_t s = 0;
+    if (dtype == DType::Q8_0) {
+        for (int j = 0; j < 32; ++j) s += int32_t(int8_t(block[2 + j])) * x[j];
+        return s;
+    }
+    for (int j = 0; j < 16; ++j) s += int32_t(block[2 + j] & 15) * x[j] + int32_t(block[2 + j] >> 4) * x[j + 16];
+    return s - 8 * x_sum;
+}
+
+float sum_accumulators(const float acc[kGroup]) {
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+// The blocks after the last whole group, one at a time, into the same accumulators.
+float finish(DType dtype, size_t block_bytes, const uint8_t *row, const Int8Vector &x, int64_t b, float acc[kGroup]) {
+    for (; b < x.n / 32; ++b) {
+        const uint8_t *block = row + size_t(b) * block_bytes;
+        const int32_t s = block_sum_scalar(dtype, block, x.q + 32 * b, x.sum[b]);
+        acc[b % kGroup] = std::fma(f16_to_f32(load_u16(block)) * x.d[b], float(s), acc[b % kGroup]);
+    }
+    return sum_accumulators(acc);
+}
+
+#if defined(__x86_64__)
+
+// GCC 12's AVX-512 intrinsics pass _mm512_undefined_*() as the unused merge source and then warn about
+// it (GCC bug 105593, fixed in GCC 13).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+#define RWKVRT_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define RWKVRT_AVX512VNNI __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vnni")))
+
+// The eight block sums of v0..v7 (eight int32 partial sums each), in block order.
+RWKVRT_AVX2 inline __m256i reduce8(__m256i v0, __m256i v1, __m256i v2, __m256i v3, __m256i v4, __m256i v5,
+                                  __m256i v6, __m256i v7) {
+    const __m256i u0 = _mm256_hadd_epi32(_mm256_hadd_epi32(v0, v1), _mm256_hadd_epi32(v2, v3));
+    const __m256i u1 = _mm256_hadd_epi32(_mm256_hadd_epi32(v4, v5), _mm256_hadd_epi32(v6, v7));
+    return _mm256_add_epi32(_mm256_permute2x128_si256(u0, u1, 0x20), _mm256_permute2x128_si256(u0, u1, 0x31));
+}
+
+// acc += (d_w·d_x)·Σ for the group of eight blocks starting at `row`, block b.
+template <class Block>
+RWKVRT_AVX2 inline __m256 scale_group(const uint8_t *row, const Int8Vector &x, int64_t b, __m256i sums, __m256 acc) {
+    if constexpr (Block::kOffset != 0)
+        sums = _mm256_sub_epi32(sums, _mm256_slli_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(x.sum + b)), 3));
+    const __m128i halves = _mm_setr_epi16(
+        short(load_u16(row)), short(load_u16(row + Block::kBytes)), short(load_u16(row + 2 * Block::kBytes)),
+        short(load_u16(row + 3 * Block::kBytes)), short(load_u16(row + 4 * Block::kBytes)),
+        short(load_u16(row + 5 * Block::kBytes)), short(load_u16(row + 6 * Block::kBytes)),
+        short(load_u16(row + 7 * Block::kBytes)));
+    const __m256 scale = _mm256_mul_ps(_mm256_cvtph_ps(halves), _mm256_loadu_ps(x.d + b));
+    return _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(sums), acc);
+}
+
+// --- AVX2: maddubs (u8 × s8 → s16 pairs, which cannot saturate here) and madd to int32 ---
+
+RWKVRT_AVX2 inline __m256i block_q8_0_avx2(const uint8_t *block, const int8_t *x) {
+    const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(block + 2));
+    const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(x));
+    // |w| · (x with w's sign): the unsigned operand must be the weight. |−128| reads as 128 unsigned.
+    const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(xv, w));
+    return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+}
+
+RWKVRT_AVX2 inline __m256i block_q4_0_avx2(const uint8_t *block, const int8_t *x) {
+    const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i *>(block + 2));
+    const __m256i w = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), _mm256_set1_epi8(15));
+    const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(x));
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(w, xv), _mm256_set1_epi16(1));
+}
+
+template <class Block, __m256i (*BlockDot)(const uint8_t *, const int8_t *)>
+RWKVRT_AVX2 float dot_avx2(const uint8_t *row, const Int8Vector &x) {
+    __m256 acc = _mm256_setzero_ps();
+    int64_t b = 0;
+    for (; b + kGroup <= x.n / 32; b += kGroup) {
+        const uint8_t *r = row + size_t(b) * Block::kBytes;
+        const int8_t *q = x.q + 32 * b;
+        const __m256i sums = reduce8(BlockDot(r, q), BlockDot(r + Block::kBytes, q + 32),
+                                     BlockDot(r + 2 * Block::kBytes, q + 64), BlockDot(r + 3 * Block::kBytes, q + 96),
+                                     BlockDot(r + 4 * Block::kBytes, q + 128), BlockDot(r + 5 * Block::kBytes, q + 160),
+                                     BlockDot(r + 6 * Block::kBytes, q + 192), BlockDot(r + 7 * Block::kBytes, q + 224));
+        acc = scale_group<Block>(r, x, b, sums, acc);
+    }
+    float a[kGroup];
+    _mm256_storeu_ps(a, acc);
+    return finish(Block::kOffset ? DType::Q4_0 : DType::Q8_0, Block::kBytes, row, x, b, a);
+}
+
+// --- AVX512-VNNI: vpdpbusd (u8 × s8, four products into each int32) over two blocks at a time ---
+
+RWKVRT_AVX512VNNI inline __m512i concat(__m256i lo, __m256i hi) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+}
+
+RWKVRT_AVX512VNNI inline __m512i pair_q8_0_vnni(const uint8_t *block, const int8_t *x) {
+    const __m512i w = concat(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(block + 2)),
+                             _mm256_loadu_si256(reinterpret_cast<const __m256i *>(block + Q8_0::kBytes + 2)));
+    const __m512i xv = _mm512_loadu_si512(x);
+    const __m512i sx = _mm512_mask_sub_epi8(xv, _mm512_movepi8_mask(w), _mm512_setzero_si512(), xv);
+    return _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(w), sx);
+}
+
+RWKVRT_AVX512VNNI inline __m512i pair_q4_0_vnni(const uint8_t *block, const int8_t *x) {
+    const __m256i raw = _mm256_set_m128i(_mm_loadu_si128(reinterpret_cast<const __m128i *>(block + Q4_0::kBytes + 2)),
+                                         _mm_loadu_si128(reinterpret_cast<const __m128i *>(block + 2)));
+    const __m256i mask = _mm256_set1_epi8(15);
+    const __m512i lo_hi = concat(_mm256_and_si256(raw, mask), _mm256_and_si256(_mm256_srli_epi16(raw, 4), mask));
+    // [a low, b low, a high, b high] → [a low, a high, b low, b high]: elements in block order.
+    const __m512i w = _mm512_shuffle_i64x2(lo_hi, lo_hi, _MM_SHUFFLE(3, 1, 2, 0));
+    return _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, _mm512_loadu_si512(x));
+}
+
+template <class Block, __m512i (*PairDot)(const uint8_t *, const int8_t *)>
+RWKVRT_AVX512VNNI float dot_avx512vnni(const uint8_t *row, const Int8Vector &x) {
+    __m256 acc = _mm256_setzero_ps();
+    int64_t b = 0;
+    for (; b + kGroup <= x.n / 32; b += kGroup) {
+        const uint8_t *r = row + size_t(b) * Block::kBytes;
+        const int8_t *q = x.q + 32 * b;
+        const __m512i p0 = PairDot(r, q), p1 = PairDot(r + 2 * Block::kBytes, q + 64);
+        const __m512i p2 = PairDot(r + 4 * Block::kBytes, q + 128), p3 = PairDot(r + 6 * Block::kBytes, q + 192);
+        const __m256i sums = reduce8(_mm512_castsi512_si256(p0), _mm512_extracti64x4_epi64(p0, 1),
+                                     _mm512_castsi512_si256(p1), _mm512_extracti64x4_epi64(p1, 1),
+                                     _mm512_castsi512_si256(p2), _mm512_extracti64x4_epi64(p2, 1),
+                                     _mm512_castsi512_si256(p3), _mm512_extracti64x4_epi64(p3, 1));
+        acc = scale_group<Block>(r, x, b, sums, acc);
+    }
+    float a[kGroup];
+    _mm256_storeu_ps(a, acc);
+    return finish(Block::kOffset ? DType::Q4_0 : DType::Q8_0, Block::kBytes, row, x, b, a);
+}
+
+#pragma GCC diagnostic pop
+
+#endif
+
+} // namespace
+
+size_t int8_vector_bytes(int64_t n) { return size_t(n) + size_t(n / 32) * (sizeof(float) + sizeof(int32_t)); }
+
+Int8Vector quantize_activations(const float *x, int64_t n, void *buffer) {
+    auto *q = static_cast<int8_t *>(buffer);
+    auto *d = reinterpret_cast<float *>(q + n);
+    auto *sum = reinterpret_cast<int32_t *>(d + n / 32);
+    for (int64_t b = 0; b < n / 32; ++b, x += 32) {
+        float amax = 0;
+        for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[j]));
+        const float scale = amax / 127.0f, inv = scale != 0 ? 1.0f / scale : 0.0f;
+        int32_t s = 0;
+        for (int j = 0; j < 32; ++j) {
+            const int v = int(std::clamp(std::nearbyint(x[j] * inv), -127.0f, 127.0f));
+            q[32 * b + j] = int8_t(v);
+            s += v;
+        }
+        d[b] = scale;
+        sum[b] = s;
+    }
+    return Int8Vector{q, d, sum, n};
+}
+
+Int8Level int8_level() {
+#if !defined(__x86_64__)
+    return Int8Level::None;
+#else
+    static const Int8Level level = [] {
+        __builtin_cpu_init();
+        const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        if (avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+            __builtin_cpu_supports("avx512vnni"))
+            return Int8Level::Avx512Vnni;
+        return avx2 ? Int8Level::Avx2 : Int8Level::None;
+    }();
+    return level;
+#endif
+}
+
+DotInt8Fn dot_int8_kernel(DType dtype, Int8Level level) {
+#if defined(__x86_64__)
+    if (dtype != DType::Q8_0 && dtype != DType::Q4_0) return nullptr;
+    const bool q8 = dtype == DType::Q8_0;
+    switch (level) {
+    case Int8Level::Avx512Vnni:
+        return q8 ? dot_avx512vnni<Q8_0, pair_q8_0_vnni> : dot_avx512vnni<Q4_0, pair_q4_0_vnni>;
+    case Int8Level::Avx2: return q8 ? dot_avx2<Q8_0, block_q8_0_avx2> : dot_avx2<Q4_0, block_q4_0_avx2>;
+    case Int8Level::None: break;
+    }
+#endif
+    return nullptr;
+}
+
+} // namespace rwkvrt

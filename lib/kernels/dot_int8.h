@@ -1,0 +1,43 @@
+// Integer dot products for generation: the activation vector is rounded once per mat-vec to int8 in
+// blocks of 32 (one fp32 scale per block), and each q8_0 / q4_0 weight row is multiplied with it in
+// integer arithmetic (AVX512-VNNI vpdpbusd, or AVX2 maddubs + madd). Opt-in per model: rounding the
+// activations changes the logits slightly (docs/QUANTIZATION.md).
+//
+// Every level returns the same bits: the integer sum of each block is exact, and the fp32 part is
+// fixed: block b adds (d_w·d_x)·Σq into accumulator b mod 8 with one fused multiply-add, and the
+// eight accumulators are summed as ((a0+a1)+(a2+a3))+((a4+a5)+(a6+a7)).
+#pragma once
+
+#include <cstdint>
+
+#include "core/dtype.h"
+
+namespace rwkvrt {
+
+// A vector of n = 32·blocks elements as int8 blocks: element i ≈ d[i/32]·q[i]; sum[b] = Σ q of block b
+// (q4_0 stores its quants with an offset of 8 and subtracts 8·sum).
+struct Int8Vector {
+    const int8_t *q;
+    const float *d;
+    const int32_t *sum;
+    int64_t n;
+};
+
+// Bytes of the buffer quantize_activations() fills for n elements.
+size_t int8_vector_bytes(int64_t n);
+
+// Rounds x (n a multiple of 32) into `buffer` (int8_vector_bytes(n), 64-byte aligned): per block
+// d = max|x|/127 and q = round(x/d), so |q| ≤ 127.
+Int8Vector quantize_activations(const float *x, int64_t n, void *buffer);
+
+using DotInt8Fn = float (*)(const uint8_t *row, const Int8Vector &x);
+
+enum class Int8Level { None, Avx2, Avx512Vnni };
+
+// The best level this CPU runs, or None (then the fp32 kernels are used).
+Int8Level int8_level();
+
+// The kernel for dtype at `level` (≤ int8_level()); nullptr for types other than Q8_0 and Q4_0, or level None.
+DotInt8Fn dot_int8_kernel(DType dtype, Int8Level level);
+
+} // namespace rwkvrt

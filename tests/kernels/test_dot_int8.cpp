@@ -1,0 +1,150 @@
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "core/dtype.h"
+#include "exec/thread_pool.h"
+#include "kernels/dot_int8.h"
+#include "kernels/matrix.h"
+
+using namespace rwkvrt;
+
+namespace {
+
+constexpr Int8Level kLevels[] = {Int8Level::Avx2, Int8Level::Avx512Vnni};
+
+const char *level_name(Int8Level l) { return l == Int8Level::Avx2 ? "AVX2" : "AVX512-VNNI"; }
+
+// Rows of random quants (every byte value, −128 included for q8_0) with finite fp16 scales.
+std::vector<uint8_t> random_rows(DType t, int64_t rows, int64_t cols, std::mt19937 &rng) {
+    const size_t block = t == DType::Q8_0 ? 34 : 18;
+    std::vector<uint8_t> out(size_t(rows * cols / 32) * block);
+    std::uniform_int_distribution<int> byte(0, 255);
+    std::uniform_real_distribution<float> scale(-0.05f, 0.05f);
+    for (size_t b = 0; b < out.size(); b += block) {
+        const uint16_t d = f32_to_f16(scale(rng));
+        std::memcpy(&out[b], &d, 2);
+        for (size_t j = 2; j < block; ++j) out[b + j] = uint8_t(byte(rng));
+    }
+    return out;
+}
+
+std::vector<float> random_vector(int64_t n, std::mt19937 &rng) {
+    std::normal_distribution<float> normal;
+    std::vector<float> x(static_cast<size_t>(n));
+    for (float &v : x) v = normal(rng);
+    return x;
+}
+
+// The contract of dot_int8.h written out: exact integer sums per block, then in fp32 one fused
+// multiply-add per block into accumulator b mod 8, and the fixed sum of the eight.
+float reference_dot(DType t, const uint8_t *row, const Int8Vector &x) {
+    float acc[8] = {};
+    for (int64_t b = 0; b < x.n / 32; ++b) {
+        const uint8_t *block = row + size_t(b) * (t == DType::Q8_0 ? 34 : 18);
+        int64_t s = 0;
+        for (int j = 0; j < 32; ++j) {
+            const int w = t == DType::Q8_0 ? int(int8_t(block[2 + j])) : (j < 16 ? block[2 + j] & 15 : block[2 + j - 16] >> 4) - 8;
+            s += int64_t(w) * x.q[32 * b + j];
+        }
+        uint16_t h;
+        std::memcpy(&h, block, 2);
+        acc[b % 8] = std::fma(f16_to_f32(h) * x.d[b], float(s), acc[b % 8]);
+    }
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+bool same_bits(float a, float b) { return std::memcmp(&a, &b, 4) == 0; }
+
+} // namespace
+
+TEST_CASE("kernels: activations round to int8 blocks within half a step") {
+    std::mt19937 rng(11);
+    std::vector<float> x = random_vector(96, rng);
+    x[40] = 0; // a block of zeros gets scale 0
+    std::fill(x.begin() + 64, x.end(), 0.0f);
+    std::vector<uint8_t> buffer(int8_vector_bytes(96));
+    const Int8Vector q = quantize_activations(x.data(), 96, buffer.data());
+    for (int64_t b = 0; b < 3; ++b) {
+        int32_t sum = 0;
+        for (int j = 0; j < 32; ++j) {
+            const int64_t i = 32 * b + j;
+            CHECK(std::abs(int(q.q[i])) <= 127);
+            CHECK(std::fabs(x[size_t(i)] - q.d[b] * float(q.q[i])) <= 0.5001f * q.d[b]);
+            sum += q.q[i];
+        }
+        CHECK(q.sum[b] == sum);
+    }
+    CHECK(q.d[2] == 0.0f);
+}
+
+TEST_CASE("kernels: integer dot products equal the scalar int8 reference bit for bit at every level") {
+    const Int8Level best = int8_level();
+    for (Int8Level level : kLevels) {
+        if (level > best) {
+            MESSAGE("skipped: this CPU does not run the ", level_name(level), " integer kernels");
+            continue;
+        }
+        CAPTURE(level_name(level));
+        for (DType t : {DType::Q8_0, DType::Q4_0}) {
+            CAPTURE(dtype_name(t));
+            const DotInt8Fn dot = dot_int8_kernel(t, level);
+            REQUIRE(bool(dot));
+            std::mt19937 rng(5);
+            // Blocks below, at and around the group of eight, and tails of every length.
+            for (int64_t blocks : {1, 3, 7, 8, 9, 15, 16, 17, 24, 31, 64, 101}) {
+                CAPTURE(blocks);
+                const int64_t cols = 32 * blocks, rows = 5;
+                const std::vector<uint8_t> W = random_rows(t, rows, cols, rng);
+                const std::vector<float> x = random_vector(cols, rng);
+                std::vector<uint8_t> buffer(int8_vector_bytes(cols));
+                const Int8Vector q = quantize_activations(x.data(), cols, buffer.data());
+                for (int64_t r = 0; r < rows; ++r) {
+                    const uint8_t *row = W.data() + size_t(r) * W.size() / rows;
+                    const float got = dot(row, q), want = reference_dot(t, row, q);
+                    CHECK_MESSAGE(same_bits(got, want), "row ", r, ": ", got, " != ", want);
+                }
+            }
+        }
+    }
+    const bool other_type = dot_int8_kernel(DType::F16, best) != nullptr;
+    const bool no_level = dot_int8_kernel(DType::Q8_0, Int8Level::None) != nullptr;
+    CHECK_FALSE(other_type);
+    CHECK_FALSE(no_level);
+}
+
+TEST_CASE("kernels: linear with int8 activations quantizes x once and matches the reference for every row") {
+    if (int8_level() == Int8Level::None) {
+        MESSAGE("skipped: this CPU has no AVX2, so int8 activations fall back to fp32");
+        return;
+    }
+    ThreadPool pool(2);
+    std::mt19937 rng(7);
+    // Odd row counts; the larger ones exceed one chunk of rows and run on both threads.
+    for (DType t : {DType::Q8_0, DType::Q4_0}) {
+        CAPTURE(dtype_name(t));
+        for (auto [rows, cols] : {std::pair<int64_t, int64_t>{1, 32}, {13, 96}, {37, 320}, {1001, 544}, {4097, 288}}) {
+            CAPTURE(rows);
+            CAPTURE(cols);
+            const std::vector<uint8_t> data = random_rows(t, rows, cols, rng);
+            Matrix W;
+            W.rows = rows;
+            W.cols = cols;
+            W.dtype = t;
+            W.data = data.data();
+            W.int8_activations = true;
+            const std::vector<float> x = random_vector(cols, rng);
+            std::vector<float> y(static_cast<size_t>(rows));
+            linear(W, x.data(), 1, y.data(), pool);
+            std::vector<uint8_t> buffer(int8_vector_bytes(cols));
+            const Int8Vector q = quantize_activations(x.data(), cols, buffer.data());
+            int mismatches = 0;
+            for (int64_t r = 0; r < rows; ++r)
+                mismatches += !same_bits(y[size_t(r)], reference_dot(t, W.row(r), q));
+            CHECK(mismatches == 0);
+        }
+    }
+}
