@@ -186,6 +186,9 @@ public:
         scheduler_ = std::make_unique<Scheduler>(m, t, cache_.get(), metrics_, SchedulerOptions{o.parallel, o.queue, o.step_rows});
     }
 
+    // Ends every request under way, so that the HTTP threads can finish.
+    void stop_generating() { scheduler_->stop(); }
+
     void routes(httplib::Server &svr, const std::string &worker) {
         worker_ = worker;
         svr.set_pre_routing_handler([this](const httplib::Request &req, httplib::Response &res) {
@@ -382,7 +385,7 @@ private:
         std::string text = a.job->reply_prefix;
         if (!wait(a, text)) return; // the client went away
         Job &job = *a.job;
-        if (job.finish == Finish::error) throw ApiError{500, job.error, "", ""};
+        if (job.finish == Finish::error) throw ApiError{job.error_status, job.error, "", ""};
         keep_session(a);
         json choice = {{"index", 0}, {"finish_reason", finish_reason(job)}, {"logprobs", nullptr}};
         if (a.chat) choice["message"] = {{"role", "assistant"}, {"content", text}};
@@ -463,7 +466,7 @@ private:
                     if (!job.done) return true;
                 }
                 if (job.finish == Finish::error) {
-                    send(error_body({500, job.error, "", ""}));
+                    send(error_body({job.error_status, job.error, "", ""}));
                 } else {
                     try {
                         keep_session(*a);
@@ -534,6 +537,7 @@ int serve(const ServeOptions &o) {
     std::thread stopper([&] {
         int sig = 0;
         sigwait(&signals, &sig);
+        app.stop_generating();
         svr.stop();
     });
     std::fprintf(stderr, "rwkvrt serve: listening on http://%s:%d\n", o.host.c_str(), port);

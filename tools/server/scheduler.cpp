@@ -61,13 +61,15 @@ Scheduler::Scheduler(const rwkvrt_model *model, const rwkvrt_tokenizer *tokenize
     thread_ = std::thread([this] { loop(); });
 }
 
-Scheduler::~Scheduler() {
+Scheduler::~Scheduler() { stop(); }
+
+void Scheduler::stop() {
     {
         std::lock_guard lock(mu_);
         stopping_ = true;
     }
     wake_.notify_all();
-    thread_.join();
+    if (thread_.joinable()) thread_.join();
 }
 
 Scheduler::Admission Scheduler::submit(std::shared_ptr<Job> job) {
@@ -113,6 +115,7 @@ void Scheduler::loop() {
                 lock.unlock();
                 for (auto &s : active) {
                     s->job->error = "the server is shutting down";
+                    s->job->error_status = 503;
                     finish(*s, Finish::error, false, false);
                 }
                 return;

@@ -26,7 +26,9 @@ public:
     // The model, tokenizer and cache (NULL: none) must outlive the scheduler.
     Scheduler(const rwkvrt_model *model, const rwkvrt_tokenizer *tokenizer, rwkvrt_prefix_cache *cache,
               Metrics &metrics, SchedulerOptions options);
-    ~Scheduler(); // finishes the step under way, then fails whatever is left
+    ~Scheduler(); // stop()
+    // Finishes the step under way, then fails every request left ("shutting down"); refuses new ones.
+    void stop();
     Scheduler(const Scheduler &) = delete;
     Scheduler &operator=(const Scheduler &) = delete;
 
