@@ -12,7 +12,7 @@ tok=$root/../shared/testdata/tokenizers/rwkv_vocab_v20230424.txt
 work=$(mktemp -d)
 pids=()
 cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done # stop() tests SIGTERM
   wait 2>/dev/null || true
   rm -rf "$work"
 }
