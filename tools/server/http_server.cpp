@@ -254,7 +254,12 @@ private:
     std::vector<int32_t> tokenize(const std::string &text) const {
         std::vector<int32_t> ids(text.size() + 16);
         size_t n = 0;
-        check(rwkvrt_tokenize(tokenizer_.get(), text.data(), text.size(), ids.data(), ids.size(), &n), "tokenize");
+        rwkvrt_status st = rwkvrt_tokenize(tokenizer_.get(), text.data(), text.size(), ids.data(), ids.size(), &n);
+        if (st == RWKVRT_ERR_BUFFER) {
+            ids.resize(n);
+            st = rwkvrt_tokenize(tokenizer_.get(), text.data(), text.size(), ids.data(), ids.size(), &n);
+        }
+        check(st, "tokenize");
         ids.resize(n);
         return ids;
     }
@@ -286,11 +291,17 @@ private:
         std::vector<Message> fresh = r.messages;
         if (req.has_header("X-Session-Id")) {
             std::string sid = req.get_header_value("X-Session-Id");
-            if (sid == "new") {
-                sid = new_session_id();
-            } else {
-                if (!valid_session_id(sid))
-                    throw ApiError{400, "X-Session-Id must be \"new\" or an id this server gave out (sess_ and 32 hex digits)", "X-Session-Id", "invalid_session_id"};
+            const bool start = sid == "new";
+            if (start) sid = new_session_id();
+            else if (!valid_session_id(sid))
+                throw ApiError{400, "X-Session-Id must be \"new\" or an id this server gave out (sess_ and 32 hex digits)", "X-Session-Id", "invalid_session_id"};
+            // Claimed before it is read, so that no turn of it starts from a state about to be replaced.
+            if (!busy_.claim(sid)) throw ApiError{409, "conversation " + sid + " is answering another request", "X-Session-Id", "session_busy"};
+            a.claim = std::make_shared<SessionClaim>();
+            a.claim->busy = &busy_;
+            a.claim->id = sid;
+            a.session_id = sid;
+            if (!start) {
                 history = resume(sid, job);
                 size_t skip = 0;
                 if (r.messages.size() > history.size()) {
@@ -304,11 +315,6 @@ private:
                             throw ApiError{409, "the messages do not continue conversation " + sid + ": send the new messages only, or the whole history unchanged", "messages", "session_conflict"};
                 fresh.assign(r.messages.begin() + std::ptrdiff_t(skip), r.messages.end());
             }
-            a.claim = std::make_shared<SessionClaim>();
-            if (!busy_.claim(sid)) throw ApiError{409, "conversation " + sid + " is answering another request", "X-Session-Id", "session_busy"};
-            a.claim->busy = &busy_;
-            a.claim->id = sid;
-            a.session_id = sid;
             job.keep_state = true;
             for (const Message &m : fresh) history.push_back(message_hash(m));
             const std::string prefix = job.reply_prefix;
