@@ -513,6 +513,13 @@ private:
     std::unique_ptr<Scheduler> scheduler_; // last: stopped first
 };
 
+// cpp-httplib listens with a backlog of 5: a burst of clients connecting at once would see their
+// connections dropped and retried a second later. Listening again widens it.
+class HttpServer : public httplib::Server {
+public:
+    void widen_backlog() { ::listen(svr_sock_, SOMAXCONN); }
+};
+
 } // namespace
 
 int serve(const ServeOptions &o) {
@@ -527,7 +534,7 @@ int serve(const ServeOptions &o) {
     ::signal(SIGPIPE, SIG_IGN);
 
     App app(o);
-    httplib::Server svr;
+    HttpServer svr;
     const size_t http_threads = size_t(o.parallel) + size_t(o.queue) + 8;
     svr.new_task_queue = [http_threads] { return new httplib::ThreadPool(http_threads); };
     svr.set_payload_max_length(o.max_body_bytes);
@@ -539,6 +546,7 @@ int serve(const ServeOptions &o) {
         port = -1;
     }
     if (port < 0) throw std::runtime_error("cannot listen on " + o.host + ":" + std::to_string(o.port));
+    svr.widen_backlog();
     app.routes(svr, o.host + ":" + std::to_string(port));
     std::thread stopper([&] {
         int sig = 0;
