@@ -180,14 +180,20 @@ void Scheduler::admit(std::vector<std::unique_ptr<Seq>> &active) {
 
 void Scheduler::step(std::vector<std::unique_ptr<Seq>> &active) {
     const Clock::time_point t0 = Clock::now();
-    // Decoders and closing turns first: one row each (or the few of a separator); prompts share the rest.
+    // Decoders and closing turns first: one row each (or the few that end a turn); prompts share the rest.
     size_t budget = size_t(options_.step_rows);
     std::vector<Seq *> in_step;
-    for (auto &p : active) {
+    for (auto &p : active) { // decoders always fit: --parallel < --step-rows
         Seq &s = *p;
         s.wants_logits = s.phase == Seq::Phase::decode;
-        if (s.phase == Seq::Phase::prefill) continue;
-        budget -= std::min(budget, s.input.size());
+        if (s.phase != Seq::Phase::decode) continue;
+        budget -= 1;
+        in_step.push_back(&s);
+    }
+    for (auto &p : active) { // a closing turn waits for a step with room (the library would split it)
+        Seq &s = *p;
+        if (s.phase != Seq::Phase::close || s.input.size() > budget) continue;
+        budget -= s.input.size();
         in_step.push_back(&s);
     }
     for (auto &p : active) {
