@@ -310,7 +310,7 @@ void Scheduler::after_logits(Seq &s) {
         piece.resize(len);
         rwkvrt_token_to_bytes(tokenizer_, t, piece.data(), piece.size(), &len);
     }
-    if (s.text.empty() && job.strip_leading_space && !piece.empty() && piece[0] == ' ') piece.erase(0, 1);
+    if (s.generated == 1 && job.strip_leading_space && !piece.empty() && piece[0] == ' ') piece.erase(0, 1);
     s.text += piece;
 
     // The earliest stop string, searched in the text not yet searched (and a stop's length before it).
