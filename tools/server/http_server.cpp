@@ -378,9 +378,8 @@ private:
         a.created = long(std::time(nullptr));
         a.prompt_tokens = a.job->prompt.size();
         a.socket = connection_socket(req);
-        metrics_.prompt_tokens += a.prompt_tokens;
         switch (scheduler_->submit(a.job)) {
-        case Scheduler::Admission::accepted: break;
+        case Scheduler::Admission::accepted: metrics_.prompt_tokens += a.prompt_tokens; break;
         case Scheduler::Admission::queue_full:
             throw ApiError{429, "the server is busy: every place in the batch and the queue is taken; retry later", "", "server_busy"};
         case Scheduler::Admission::stopping: throw ApiError{503, "the server is shutting down", "", "shutting_down"};
