@@ -12,7 +12,15 @@ tok=$root/../shared/testdata/tokenizers/rwkv_vocab_v20230424.txt
 work=$(mktemp -d)
 pids=()
 cleanup() {
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done # stop() tests SIGTERM
+  # SIGTERM first: nginx's master then stops its workers; whatever is left after 5 s gets SIGKILL.
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for _ in $(seq 50); do
+    alive=0
+    for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+    [ $alive = 0 ] && break
+    sleep 0.1
+  done
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   rm -rf "$work"
 }
@@ -33,7 +41,7 @@ model=$work/world.safetensors
 start() {
   local name=$1
   shift
-  "$bin" serve -m "$model" -t "$tok" --port 0 "$@" 2>"$work/$name.log" &
+  "$bin" serve -m "$model" -t "$tok" --port 0 "$@" >/dev/null 2>"$work/$name.log" &
   local pid=$! url=""
   pids+=("$pid")
   for _ in $(seq 300); do
@@ -200,7 +208,7 @@ http {
   }
 }
 CONF
-nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -g 'daemon off; user root;' &
+nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -g 'daemon off; user root;' >"$work/nginx.log" 2>&1 &
 pids+=("$!")
 N=http://127.0.0.1:$nginx_port
 for _ in $(seq 100); do curl -sf "$N/health" >/dev/null && break; sleep 0.1; done
