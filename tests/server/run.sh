@@ -41,6 +41,7 @@ model=$work/world.safetensors
 start() {
   local name=$1
   shift
+  : >"$work/$name.log" # before the server opens it: the loop below reads it at once
   "$bin" serve -m "$model" -t "$tok" --port 0 "$@" >/dev/null 2>"$work/$name.log" &
   local pid=$! url=""
   pids+=("$pid")
