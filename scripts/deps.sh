@@ -6,6 +6,7 @@ RWKVRT_DEBIAN_PACKAGES=(
   libsentencepiece-dev sentencepiece doctest-dev
   pybind11-dev python3-dev python3-venv python3-pip python3-wheel python3-setuptools
   python3-pybind11 python3-numpy python3-pytest
+  libcpp-httplib-dev libhiredis-dev redis-server nginx curl nodejs
 )
 
 ensure_deps() {

@@ -2,8 +2,10 @@
 # Builds rwkvrt and runs every test.
 #
 #   scripts/test.sh              Release build in ./build: the C++ tests (doctest, through ctest, with
-#                                the fuzz corpora replayed), then the Python tests (pytest, in the
-#                                virtual environment ./.venv) on a module built from the same build.
+#                                the fuzz corpora replayed), the server end to end (tests/server/run.sh:
+#                                curl, the openai npm package, redis-server and nginx, on loopback),
+#                                then the Python tests (pytest, in the virtual environment ./.venv) on
+#                                a module built from the same build.
 #   scripts/test.sh --sanitize   clang builds: ASan + UBSan (./build-asan) running the whole ctest
 #                                suite, libFuzzer replaying the corpora; ThreadSanitizer
 #                                (./build-tsan) running it again (every feed uses the thread pool).
@@ -40,6 +42,10 @@ cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DRWKVRT_BUILD_PYTHON=ON
 run_quietly cmake --build build -j"$jobs"
 step "C++ tests"
 ctest --test-dir build --output-on-failure -j"$jobs" --timeout 600
+
+step "server end to end"
+command -v npm >/dev/null || ensure_deps npm # Debian's, unless Node came with its own
+bash tests/server/run.sh build
 
 if [ -f pyproject.toml ] && [ -d bindings/python ] && [ -d tests/python ]; then
   step "Python module: installing the one built in build into .venv"

@@ -102,5 +102,6 @@ void add_bench(CLI::App &app, Commands &out);
 void add_random_model(CLI::App &app, Commands &out);
 void add_convert(CLI::App &app, Commands &out);
 void add_quantize(CLI::App &app, Commands &out);
+void add_serve(CLI::App &app, Commands &out);
 
 } // namespace rwkvrt_cli

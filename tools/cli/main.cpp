@@ -1,6 +1,6 @@
 // rwkvrt — the command-line tool: model info, generation with resumable sessions, chat, tokenizers,
-// benchmarks, GGUF conversion. Built on the public C API only, like any application. One file per subcommand in
-// commands/; each adds its parser and its action to the list.
+// benchmarks, GGUF conversion, an OpenAI-compatible server. Built on the public C API only, like any
+// application. One file per subcommand in commands/; each adds its parser and its action to the list.
 #include <cstdio>
 #include <exception>
 
@@ -14,7 +14,8 @@ int main(int argc, char **argv) {
     app.set_version_flag("--version", std::string(rwkvrt_version()));
 
     Commands commands;
-    for (auto add : {add_info, add_generate, add_chat, add_tokenize, add_bench, add_random_model, add_convert, add_quantize}) add(app, commands);
+    for (auto add : {add_info, add_generate, add_chat, add_tokenize, add_bench, add_random_model, add_convert, add_quantize, add_serve})
+        add(app, commands);
 
     try {
         app.parse(argc, argv);

@@ -1,0 +1,238 @@
+#!/usr/bin/env bash
+# End-to-end tests of rwkvrt serve, on loopback only: curl and the official OpenAI client (Node), bad
+# input, continuous batching with 32 concurrent clients, a conversation that survives a restart, and a
+# cluster of three workers behind nginx sharing Redis, one of them killed between turns.
+# Usage: tests/server/run.sh BUILD_DIR     (scripts/test.sh runs it)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+bin=$(cd "${1:-$root/build}" && pwd)/tools/rwkvrt
+tok=$root/../shared/testdata/tokenizers/rwkv_vocab_v20230424.txt
+[ -f "$tok" ] || { echo "FAIL: the World tokenizer is missing: $tok"; exit 1; }
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  # SIGTERM first: nginx's master then stops its workers; whatever is left after 5 s gets SIGKILL.
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for _ in $(seq 50); do
+    alive=0
+    for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+    [ $alive = 0 ] && break
+    sleep 0.1
+  done
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+fail() {
+  echo "FAIL: $*"
+  for f in "$work"/*.log; do echo "== $f"; tail -n 20 "$f"; done
+  exit 1
+}
+client() { node "$here/client.mjs" "$@"; }
+jget() { node -e 'const j = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); console.log(eval("j" + process.argv[2]))' "$@"; }
+
+(cd "$here" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+model=$work/world.safetensors
+"$bin" random-model --arch rwkv7 --layers 2 --embd 128 --head-size 64 --vocab 65536 -o "$model" >/dev/null
+
+# start NAME ARGS...: a server on a free port; sets URL_NAME and PID_NAME.
+start() {
+  local name=$1
+  shift
+  : >"$work/$name.log" # before the server opens it: the loop below reads it at once
+  "$bin" serve -m "$model" -t "$tok" --port 0 "$@" >/dev/null 2>"$work/$name.log" &
+  local pid=$! url=""
+  pids+=("$pid")
+  for _ in $(seq 300); do
+    url=$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$work/$name.log")
+    [ -n "$url" ] && break
+    kill -0 "$pid" 2>/dev/null || fail "server $name did not start"
+    sleep 0.1
+  done
+  [ -n "$url" ] || fail "server $name did not start in time"
+  printf -v "URL_$name" '%s' "$url"
+  printf -v "PID_$name" '%s' "$pid"
+}
+# stop PID: SIGTERM, and the server must be gone within 20 s.
+stop() {
+  kill "$1"
+  for _ in $(seq 200); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$1" 2>/dev/null; then
+    kill -9 "$1"
+    fail "server $1 did not stop on SIGTERM"
+  fi
+  wait "$1" 2>/dev/null || true
+}
+
+# expect STATUS CURL_ARGS...: the answer has that status and an OpenAI error object.
+expect() {
+  local want=$1 code
+  shift
+  code=$(curl -s -o "$work/body" -w '%{http_code}' "$@")
+  [ "$code" = "$want" ] || fail "curl $*: HTTP $code, expected $want: $(head -c 300 "$work/body")"
+  grep -q '"error":{.*"message":"' "$work/body" || fail "curl $*: no error object: $(head -c 300 "$work/body")"
+}
+health() { grep -q '"ok"' <<<"$(curl -sf "$1/health")" || fail "$1/health does not answer"; }
+
+start main --threads 2 --parallel 32 --queue 32
+M=$URL_main
+C=$M/v1/chat/completions
+hi='{"messages":[{"role":"user","content":"hi"}]'
+
+echo "== curl: endpoints and streaming"
+health "$M"
+grep -q '"id":"world.safetensors"' <<<"$(curl -sf "$M/v1/models")" || fail "/v1/models"
+grep -q '"object":"chat.completion"' <<<"$(curl -sf "$C" -d "$hi,\"max_tokens\":5,\"seed\":1}")" || fail "chat"
+curl -sfN "$C" -d "$hi,\"max_tokens\":5,\"seed\":1,\"stream\":true}" >"$work/sse"
+grep -q '^data: {.*"chat.completion.chunk"' "$work/sse" && [ "$(tail -n 2 "$work/sse" | head -n 1)" = "data: [DONE]" ] || fail "SSE stream: $(cat "$work/sse")"
+grep -q '"object":"text_completion"' <<<"$(curl -sf "$M/v1/completions" -d '{"prompt":"The sky","max_tokens":4}')" || fail "completions"
+grep -q '^rwkvrt_completion_tokens_total ' <<<"$(curl -sf "$M/metrics")" || fail "/metrics"
+
+echo "== curl: bad input gets a 4xx with an error object"
+expect 400 "$C" -d '{"messages": [' 
+expect 400 "$C" -d '[1, 2]'
+expect 400 "$C" -d "$hi,\"max_tokens\":\"ten\"}"
+expect 400 "$C" -d '{"messages":"hi"}'
+expect 400 "$C" -d '{"messages":[{"role":"user","content":5}]}'
+expect 400 "$C" -d "$hi,\"temperature\":9}"
+expect 400 "$C" -d "$hi,\"stream\":\"yes\"}"
+expect 404 "$C" -d "$hi,\"model\":\"gpt-4\"}"
+expect 400 "$C" -d "$hi,\"max_tokens\":0}"
+expect 400 "$C" -d "$hi,\"max_tokens\":1000000000}"
+expect 400 "$C" -d "$hi,\"stop\":[\"a\",\"b\",\"c\",\"d\",\"e\"]}"
+expect 400 "$C" -d "$hi,\"n\":3}"
+printf '{"messages":[{"role":"user","content":"\xc3\x28 \xff"}]}' >"$work/bad-utf8.json"
+expect 400 "$C" --data-binary @"$work/bad-utf8.json"
+expect 400 "$C" -d '{"messages":[{"role":"user","content":"\ud800"}]}'
+head -c 1100000 /dev/zero | tr '\0' 'x' >"$work/big"
+expect 413 "$C" --data-binary @"$work/big"
+expect 404 "$C" -H 'X-Session-Id: sess_0123456789abcdef0123456789abcdef' -d "$hi}"
+expect 400 "$C" -H 'X-Session-Id: ../../etc/passwd' -d "$hi}"
+expect 400 "$M/v1/completions" -d '{"prompt":["a","b"]}'
+expect 404 "$M/v1/no-such-endpoint"
+health "$M"
+
+echo "== the OpenAI client: chat, completions, streaming, stop strings, seeds, usage, errors"
+client basic "$M"
+
+echo "== continuous batching: 32 concurrent streaming clients, each equal to its request served alone"
+client concurrent "$M" 32 32 | tee "$work/concurrent.json"
+
+echo "== prompt tokens of a 10-turn conversation resent whole, with the prefix cache and without"
+client history "$M" 10 cached | tee "$work/history-cache.json"
+start nocache --threads 2 --cache-mb 0
+client history "$URL_nocache" 10 | tee "$work/history-nocache.json"
+stop "$PID_nocache"
+
+echo "== limits: past --parallel and --queue a request gets 429; a client that goes away is cancelled"
+start small --threads 1 --parallel 1 --queue 0 --api-key secret
+expect 401 "$URL_small/v1/chat/completions" -d "$hi}"
+expect 401 "$URL_small/v1/chat/completions" -H 'Authorization: Bearer wrong' -d "$hi}"
+health "$URL_small"
+# Greedy text completion with no stop string: it runs until cancelled.
+curl -sN "$URL_small/v1/completions" -H 'Authorization: Bearer secret' -d '{"prompt":"hi","max_tokens":4096,"temperature":0,"stream":true}' >"$work/long.sse" &
+long=$!
+for _ in $(seq 100); do [ -s "$work/long.sse" ] && break; sleep 0.1; done
+expect 429 "$URL_small/v1/chat/completions" -H 'Authorization: Bearer secret' -d "$hi}"
+kill "$long"
+wait "$long" 2>/dev/null || true
+for _ in $(seq 100); do
+  grep -q '^rwkvrt_requests_cancelled_total 1$' <<<"$(curl -s "$URL_small/metrics")" && break
+  sleep 0.1
+done
+grep -q '^rwkvrt_requests_cancelled_total 1$' <<<"$(curl -s "$URL_small/metrics")" || fail "the disconnected client was not cancelled"
+grep -q chat.completion <<<"$(curl -sf "$URL_small/v1/chat/completions" -H 'Authorization: Bearer secret' -d "$hi,\"max_tokens\":3}")" ||
+  fail "the place was not freed after the cancel"
+stop "$PID_small"
+
+echo "== a conversation: each turn feeds only its new message, and survives a restart"
+mkdir "$work/sessions"
+start conv --threads 2 --state-store "$work/sessions"
+messages=("Hello, who are you?" "Tell me a story about a fox." "And what happened next?" "Thank you, goodbye.")
+for t in 0 1 2 3; do client turn "$URL_conv" "$work/ref.json" "${messages[$t]}" $((11 + t)) >/dev/null; done
+turn_tokens() { printf 'User: %s\n\nAssistant:' "$1" | "$bin" tokenize -t "$tok" -f - | wc -w; }
+client turn "$URL_conv" "$work/persist.json" "${messages[0]}" 11
+client turn "$URL_conv" "$work/persist.json" "${messages[1]}" 12 stream
+want=$(turn_tokens "${messages[1]}")
+[ "$(jget "$work/persist.json" '.turns[1].fed')" = "$want" ] && [ "$(jget "$work/persist.json" '.turns[1].prompt_tokens')" = "$want" ] ||
+  fail "the second turn fed more than its $want new tokens: $(cat "$work/persist.json")"
+stop "$PID_conv"
+start conv --threads 2 --state-store "$work/sessions"
+client turn "$URL_conv" "$work/persist.json" "${messages[2]}" 13
+[ "$(jget "$work/persist.json" '.turns[2].fed')" = "$(turn_tokens "${messages[2]}")" ] || fail "after the restart the turn fed its history again"
+[ "$(jget "$work/persist.json" '.transcript.join("\u0001")')" = "$(jget "$work/ref.json" '.transcript.slice(0, 6).join("\u0001")')" ] ||
+  fail "the conversation did not continue exactly after the restart"
+stop "$PID_conv"
+"$bin" random-model --arch rwkv7 --layers 2 --embd 128 --head-size 64 --vocab 65536 --seed 2 -o "$work/other.safetensors" >/dev/null
+model_saved=$model
+model=$work/other.safetensors
+start other --threads 1 --state-store "$work/sessions"
+model=$model_saved
+expect 409 "$URL_other/v1/chat/completions" -H "X-Session-Id: $(jget "$work/persist.json" .session)" -d "$hi}"
+grep -q session_model_mismatch "$work/body" || fail "a conversation of another model was not refused as such"
+stop "$PID_other"
+
+echo "== scale-out: redis-server, 3 workers and nginx; a worker killed with -9 between turns"
+free_port() { node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })'; }
+redis_port=$(free_port)
+redis-server --bind 127.0.0.1 --port "$redis_port" --save '' --appendonly no >"$work/redis.log" 2>&1 &
+pids+=("$!")
+for _ in $(seq 100); do [ "$(redis-cli -p "$redis_port" ping 2>/dev/null)" = PONG ] && break; sleep 0.1; done
+for w in 1 2 3; do start "w$w" --threads 1 --parallel 4 --state-store "redis://127.0.0.1:$redis_port"; done
+nginx_port=$(free_port)
+mkdir -p "$work/nginx"
+cat >"$work/nginx/nginx.conf" <<CONF
+worker_processes 1;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log;
+events { worker_connections 256; }
+http {
+  access_log off;
+  client_body_temp_path $work/nginx;
+  proxy_temp_path $work/nginx;
+  upstream rwkvrt {
+    server ${URL_w1#http://} max_fails=1 fail_timeout=30s;
+    server ${URL_w2#http://} max_fails=1 fail_timeout=30s;
+    server ${URL_w3#http://} max_fails=1 fail_timeout=30s;
+  }
+  server {
+    listen 127.0.0.1:$nginx_port;
+    client_max_body_size 1m;
+    location / {
+      proxy_pass http://rwkvrt;
+      proxy_http_version 1.1;
+      proxy_buffering off;
+      proxy_read_timeout 300s;
+    }
+  }
+}
+CONF
+nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -g 'daemon off; user root;' >"$work/nginx.log" 2>&1 &
+pids+=("$!")
+N=http://127.0.0.1:$nginx_port
+for _ in $(seq 100); do curl -sf "$N/health" >/dev/null && break; sleep 0.1; done
+health "$N"
+export RWKVRT_BALANCED=1
+client turn "$N" "$work/cluster.json" "${messages[0]}" 11
+client turn "$N" "$work/cluster.json" "${messages[1]}" 12 stream
+victim=$(jget "$work/cluster.json" '.turns[1].worker')
+for w in 1 2 3; do
+  u=URL_w$w p=PID_w$w
+  if [ "${!u#http://}" = "$victim" ]; then
+    kill -9 "${!p}"
+    wait "${!p}" 2>/dev/null || true
+  fi
+done
+client turn "$N" "$work/cluster.json" "${messages[2]}" 13
+client turn "$N" "$work/cluster.json" "${messages[3]}" 14 stream
+workers=$(jget "$work/cluster.json" '.turns.map(t => t.worker).join(" ")')
+[ "$(printf '%s\n' $workers | sort -u | wc -l)" -ge 2 ] || fail "the turns did not land on different workers: $workers"
+[ "$(jget "$work/cluster.json" '.turns.slice(2).every(t => t.worker !== process.argv[2]) ? 1 : 0' "$victim")" = 1 ] || fail "the killed worker served"
+[ "$(jget "$work/cluster.json" '.transcript.join("\u0001")')" = "$(jget "$work/ref.json" '.transcript.join("\u0001")')" ] ||
+  fail "the cluster's transcript differs from the single worker's"
+echo "turns served by: $workers (killed: $victim)"
+
+health "$M"
+echo "PASS: rwkvrt serve"

@@ -1,0 +1,564 @@
+// The HTTP layer: routes, authentication, sessions, and the OpenAI response shapes, streamed as
+// server-sent events or sent whole. Each request waits on its own HTTP thread while the scheduler's
+// thread runs the model for all of them.
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <random>
+#include <set>
+#include <stdexcept>
+
+#include "openai_api.h"
+#include "scheduler.h"
+#include "server.h"
+#include "session_store.h"
+
+namespace rwkvrt_server {
+
+namespace {
+
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+template <class T, void (*Free)(T *)>
+struct Deleter {
+    void operator()(T *p) const { Free(p); }
+};
+using Model = std::unique_ptr<rwkvrt_model, Deleter<rwkvrt_model, rwkvrt_model_free>>;
+using Tokenizer = std::unique_ptr<rwkvrt_tokenizer, Deleter<rwkvrt_tokenizer, rwkvrt_tokenizer_free>>;
+using PrefixCache = std::unique_ptr<rwkvrt_prefix_cache, Deleter<rwkvrt_prefix_cache, rwkvrt_prefix_cache_free>>;
+
+void check(rwkvrt_status st, const std::string &what) {
+    if (st != RWKVRT_OK) throw std::runtime_error(what + ": " + rwkvrt_last_error());
+}
+
+// JSON text; bytes that are not UTF-8 (a model may emit them) become U+FFFD.
+std::string dump(const json &j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+void send_error(httplib::Response &res, const ApiError &e) {
+    res.status = e.status;
+    if (e.status == 429 || e.status == 503) res.set_header("Retry-After", "1");
+    res.set_content(dump(error_body(e)), "application/json");
+}
+
+// The socket of the request's connection, found by its two addresses, so that the handler can tell
+// when the client has gone away (cpp-httplib does not hand it out). -1 if not found.
+int connection_socket(const httplib::Request &req) {
+    DIR *d = ::opendir("/proc/self/fd");
+    if (!d) return -1;
+    int found = -1;
+    const auto matches = [](const sockaddr_storage &a, const std::string &addr, int port) {
+        char text[INET6_ADDRSTRLEN] = {};
+        int p = -1;
+        if (a.ss_family == AF_INET) {
+            const auto *s = reinterpret_cast<const sockaddr_in *>(&a);
+            ::inet_ntop(AF_INET, &s->sin_addr, text, sizeof text);
+            p = ntohs(s->sin_port);
+        } else if (a.ss_family == AF_INET6) {
+            const auto *s = reinterpret_cast<const sockaddr_in6 *>(&a);
+            ::inet_ntop(AF_INET6, &s->sin6_addr, text, sizeof text);
+            p = ntohs(s->sin6_port);
+        }
+        return p == port && addr == text;
+    };
+    while (const dirent *e = ::readdir(d)) {
+        const int fd = std::atoi(e->d_name);
+        if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+        sockaddr_storage local{}, peer{};
+        socklen_t ll = sizeof local, pl = sizeof peer;
+        if (::getsockname(fd, reinterpret_cast<sockaddr *>(&local), &ll) != 0 ||
+            ::getpeername(fd, reinterpret_cast<sockaddr *>(&peer), &pl) != 0)
+            continue;
+        if (matches(local, req.local_addr, req.local_port) && matches(peer, req.remote_addr, req.remote_port)) {
+            found = fd;
+            break;
+        }
+    }
+    ::closedir(d);
+    return found;
+}
+
+bool client_gone(int fd) {
+    if (fd < 0) return false;
+    pollfd p{fd, POLLRDHUP, 0};
+    return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
+// FNV-1a of a message, to recognize a history a client sends again.
+std::string message_hash(const Message &m) {
+    uint64_t h = 14695981039346656037ull;
+    for (const std::string *s : {&m.role, &m.content}) {
+        for (const char c : *s) h = (h ^ uint8_t(c)) * 1099511628211ull;
+        h = (h ^ 0xff) * 1099511628211ull;
+    }
+    char b[17];
+    std::snprintf(b, sizeof b, "%016llx", static_cast<unsigned long long>(h));
+    return b;
+}
+
+std::string random_id(const char *prefix) {
+    std::random_device rd;
+    char b[25];
+    std::snprintf(b, sizeof b, "%08x%08x%08x", rd(), rd(), rd());
+    return prefix + std::string(b);
+}
+
+// Conversations being served right now: a second turn of one of them waits for none, it is refused.
+class BusySessions {
+public:
+    bool claim(const std::string &id) {
+        std::lock_guard lock(mu_);
+        return ids_.insert(id).second;
+    }
+    void release(const std::string &id) {
+        std::lock_guard lock(mu_);
+        ids_.erase(id);
+    }
+
+private:
+    std::mutex mu_;
+    std::set<std::string> ids_;
+};
+
+struct SessionClaim {
+    BusySessions *busy = nullptr;
+    std::string id;
+    ~SessionClaim() {
+        if (busy) busy->release(id);
+    }
+};
+
+// One request's answer in the making: what the response needs besides the job's own results.
+struct Answer {
+    std::shared_ptr<Job> job;
+    bool chat = true;
+    std::string id, model;
+    long created = 0;
+    size_t prompt_tokens = 0;
+    Generation gen;
+    std::string session_id; // empty: no conversation
+    std::shared_ptr<SessionClaim> claim;
+    int socket = -1;
+};
+
+class App {
+public:
+    explicit App(const ServeOptions &o) : o_(o) {
+        rwkvrt_load_options lo = rwkvrt_load_options_default();
+        lo.n_threads = o.threads;
+        if (!o.weight_type.empty()) lo.weight_type = o.weight_type.c_str();
+        rwkvrt_model *m = nullptr;
+        check(rwkvrt_model_load(o.model_path.c_str(), &lo, &m), "cannot load " + o.model_path);
+        model_.reset(m);
+        rwkvrt_tokenizer *t = nullptr;
+        if (o.tokenizer_path.empty()) check(rwkvrt_tokenizer_new_bytes(&t), "tokenizer");
+        else check(rwkvrt_tokenizer_load(o.tokenizer_path.c_str(), &t), "cannot load " + o.tokenizer_path);
+        tokenizer_.reset(t);
+        if (rwkvrt_tokenizer_n_vocab(t) != rwkvrt_model_n_vocab(m))
+            throw std::runtime_error("the tokenizer has " + std::to_string(rwkvrt_tokenizer_n_vocab(t)) + " tokens, the model " +
+                                     std::to_string(rwkvrt_model_n_vocab(m)) + ": they are not made for each other (give -t)");
+        if (o.cache_mb > 0) {
+            rwkvrt_prefix_cache_options co = rwkvrt_prefix_cache_options_default();
+            co.max_bytes = o.cache_mb << 20;
+            if (!o.cache_dir.empty()) co.dir = o.cache_dir.c_str();
+            rwkvrt_prefix_cache *c = nullptr;
+            check(rwkvrt_prefix_cache_new(m, &co, &c), "cannot make the prefix cache");
+            cache_.reset(c);
+        }
+        store_ = open_session_store(o.state_store, o.session_ram_mb << 20);
+        const bool bytes = std::string(rwkvrt_tokenizer_kind(t)) == "bytes";
+        end_token_ = bytes ? -1 : 0;
+        separator_ = tokenize(kTurnSeparator);
+        limits_ = {o.model_name.empty() ? std::filesystem::path(o.model_path).filename().string() : o.model_name, o.max_tokens,
+                   o.max_stop, o.think == "on" ? Think::on : o.think == "off" ? Think::off : Think::unset};
+        scheduler_ = std::make_unique<Scheduler>(m, t, cache_.get(), metrics_, SchedulerOptions{o.parallel, o.queue, o.step_rows});
+    }
+
+    // Ends every request under way, so that the HTTP threads can finish.
+    void stop_generating() { scheduler_->stop(); }
+
+    void routes(httplib::Server &svr, const std::string &worker) {
+        worker_ = worker;
+        svr.set_pre_routing_handler([this](const httplib::Request &req, httplib::Response &res) {
+            res.set_header("X-Rwkvrt-Worker", worker_);
+            if (o_.api_key.empty() || req.path.rfind("/v1/", 0) != 0) return httplib::Server::HandlerResponse::Unhandled;
+            if (req.get_header_value("Authorization") == "Bearer " + o_.api_key) return httplib::Server::HandlerResponse::Unhandled;
+            send_error(res, {401, "a valid API key is required (Authorization: Bearer KEY)", "", "invalid_api_key"});
+            return httplib::Server::HandlerResponse::Handled;
+        });
+        svr.set_error_handler([](const httplib::Request &, httplib::Response &res) {
+            if (!res.body.empty()) return;
+            const int s = res.status;
+            send_error(res, {s, s == 413 ? "the body is larger than the server accepts"
+                                : s == 404 ? "no such endpoint"
+                                : s == 405 ? "method not allowed"
+                                           : "the request was refused (HTTP " + std::to_string(s) + ")",
+                             "", s == 413 ? "body_too_large" : ""});
+        });
+        svr.set_exception_handler([](const httplib::Request &, httplib::Response &res, std::exception_ptr ep) {
+            std::string what = "internal error";
+            try {
+                std::rethrow_exception(ep);
+            } catch (const std::exception &e) {
+                what += std::string(": ") + e.what();
+            } catch (...) {
+            }
+            send_error(res, {500, what, "", ""});
+        });
+        svr.set_logger([this](const httplib::Request &req, const httplib::Response &res) {
+            static const std::set<std::string> known = {"/health", "/metrics", "/v1/models", "/v1/chat/completions", "/v1/completions"};
+            metrics_.count_request(known.count(req.path) ? req.path : "other", res.status);
+        });
+        svr.Get("/health", [](const httplib::Request &, httplib::Response &res) {
+            res.set_content(R"({"status":"ok"})", "application/json");
+        });
+        svr.Get("/metrics", [this](const httplib::Request &, httplib::Response &res) {
+            res.set_content(metrics_.render(cache_.get()), "text/plain; version=0.0.4");
+        });
+        svr.Get("/v1/models", [this](const httplib::Request &, httplib::Response &res) {
+            const json m = {{"id", limits_.model_name}, {"object", "model"}, {"created", long(started_)}, {"owned_by", "rwkvrt"}};
+            res.set_content(dump({{"object", "list"}, {"data", json::array({m})}}), "application/json");
+        });
+        svr.Post("/v1/chat/completions", [this](const httplib::Request &req, httplib::Response &res) {
+            guarded(res, [&] { chat(req, res); });
+        });
+        svr.Post("/v1/completions", [this](const httplib::Request &req, httplib::Response &res) {
+            guarded(res, [&] { completion(req, res); });
+        });
+    }
+
+private:
+    template <class F>
+    void guarded(httplib::Response &res, F &&f) {
+        try {
+            f();
+        } catch (const ApiError &e) {
+            send_error(res, e);
+        } catch (const StoreError &e) {
+            send_error(res, {503, std::string("the conversation store failed: ") + e.what(), "", "store_unavailable"});
+        }
+    }
+
+    std::vector<int32_t> tokenize(const std::string &text) const {
+        std::vector<int32_t> ids(text.size() + 16);
+        size_t n = 0;
+        rwkvrt_status st = rwkvrt_tokenize(tokenizer_.get(), text.data(), text.size(), ids.data(), ids.size(), &n);
+        if (st == RWKVRT_ERR_BUFFER) {
+            ids.resize(n);
+            st = rwkvrt_tokenize(tokenizer_.get(), text.data(), text.size(), ids.data(), ids.size(), &n);
+        }
+        check(st, "tokenize");
+        ids.resize(n);
+        return ids;
+    }
+
+    std::shared_ptr<Job> make_job(const Generation &g) const {
+        auto job = std::make_shared<Job>();
+        job->sampling = g.sampling;
+        job->max_tokens = g.max_tokens;
+        job->stop = g.stop;
+        job->end_token = end_token_;
+        job->separator = separator_;
+        return job;
+    }
+
+    void chat(const httplib::Request &req, httplib::Response &res) {
+        ChatRequest r = parse_chat(req.body, limits_);
+        Answer a;
+        a.chat = true;
+        a.gen = r.gen;
+        a.job = make_job(r.gen);
+        Job &job = *a.job;
+        job.ban_end_token = true;
+        job.separator_stops = true;
+        job.strip_leading_space = r.think == Think::unset;
+        job.reply_prefix = reply_prefix(r.think);
+
+        // A conversation: "X-Session-Id: new" starts one, its id (from the response) continues it.
+        std::vector<std::string> history;
+        std::vector<Message> fresh = r.messages;
+        if (req.has_header("X-Session-Id")) {
+            std::string sid = req.get_header_value("X-Session-Id");
+            const bool start = sid == "new";
+            if (start) sid = new_session_id();
+            else if (!valid_session_id(sid))
+                throw ApiError{400, "X-Session-Id must be \"new\" or an id this server gave out (sess_ and 32 hex digits)", "X-Session-Id", "invalid_session_id"};
+            // Claimed before it is read, so that no turn of it starts from a state about to be replaced.
+            if (!busy_.claim(sid)) throw ApiError{409, "conversation " + sid + " is answering another request", "X-Session-Id", "session_busy"};
+            a.claim = std::make_shared<SessionClaim>();
+            a.claim->busy = &busy_;
+            a.claim->id = sid;
+            a.session_id = sid;
+            if (!start) {
+                history = resume(sid, job);
+                size_t skip = 0;
+                if (r.messages.size() > history.size()) {
+                    skip = history.size();
+                    for (size_t i = 0; i < history.size() && skip; ++i)
+                        if (message_hash(r.messages[i]) != history[i]) skip = 0;
+                }
+                if (skip == 0)
+                    for (const Message &m : r.messages)
+                        if (m.role == "assistant")
+                            throw ApiError{409, "the messages do not continue conversation " + sid + ": send the new messages only, or the whole history unchanged", "messages", "session_conflict"};
+                fresh.assign(r.messages.begin() + std::ptrdiff_t(skip), r.messages.end());
+            }
+            job.keep_state = true;
+            for (const Message &m : fresh) history.push_back(message_hash(m));
+            const std::string prefix = job.reply_prefix;
+            job.metadata = [history, prefix](const std::string &reply) {
+                json h = history;
+                h.push_back(message_hash({"assistant", prefix + reply}));
+                return json{{"rwkvrt_serve", 1}, {"messages", h}}.dump();
+            };
+        }
+        const std::vector<std::string> segments = render_chat(fresh, r.think);
+        for (size_t i = 0; i < segments.size(); ++i) {
+            const std::vector<int32_t> t = tokenize(segments[i]);
+            job.prompt.insert(job.prompt.end(), t.begin(), t.end());
+            if (i == 0 && fresh.front().role == "system" && !job.start) job.cache_points.push_back(job.prompt.size());
+        }
+        if (!job.start && job.prompt.size() > 1) job.cache_points.push_back(job.prompt.size() - 1);
+        answer(req, res, std::move(a));
+    }
+
+    // The conversation's history (message hashes), its state restored into job.start.
+    std::vector<std::string> resume(const std::string &sid, Job &job) {
+        const std::optional<std::string> bytes = store_->get(sid);
+        if (!bytes) throw ApiError{404, "no conversation " + sid + " (unknown, or expired)", "X-Session-Id", "session_not_found"};
+        rwkvrt_state *s = nullptr;
+        check(rwkvrt_state_new(model_.get(), &s), "state");
+        job.start.reset(s);
+        const rwkvrt_status st = rwkvrt_state_restore(s, bytes->data(), bytes->size());
+        if (st == RWKVRT_ERR_MISMATCH)
+            throw ApiError{409, "conversation " + sid + " was saved with another model and cannot continue here: " + rwkvrt_last_error(), "X-Session-Id", "session_model_mismatch"};
+        if (st != RWKVRT_OK) throw ApiError{500, "conversation " + sid + " cannot be restored: " + std::string(rwkvrt_last_error()), "X-Session-Id", "session_corrupt"};
+        const void *meta = nullptr;
+        size_t len = 0;
+        check(rwkvrt_state_get_metadata(s, &meta, &len), "metadata");
+        std::vector<std::string> history;
+        try {
+            const json m = json::parse(std::string(static_cast<const char *>(meta), len));
+            history = m.at("messages").get<std::vector<std::string>>();
+        } catch (const json::exception &) {
+            throw ApiError{500, "conversation " + sid + " has no history this server understands", "X-Session-Id", "session_corrupt"};
+        }
+        ++metrics_.sessions_resumed;
+        metrics_.session_tokens_kept += rwkvrt_state_n_tokens(s);
+        return history;
+    }
+
+    void completion(const httplib::Request &req, httplib::Response &res) {
+        CompletionRequest r = parse_completion(req.body, limits_);
+        Answer a;
+        a.chat = false;
+        a.gen = r.gen;
+        a.job = make_job(r.gen);
+        a.job->prompt = tokenize(r.prompt);
+        if (a.job->prompt.empty()) throw ApiError{400, "'prompt' encodes to no tokens", "prompt", ""};
+        if (a.job->prompt.size() > 1) a.job->cache_points.push_back(a.job->prompt.size() - 1);
+        answer(req, res, std::move(a));
+    }
+
+    void answer(const httplib::Request &req, httplib::Response &res, Answer a) {
+        a.id = random_id(a.chat ? "chatcmpl-" : "cmpl-");
+        a.model = limits_.model_name;
+        a.created = long(std::time(nullptr));
+        a.prompt_tokens = a.job->prompt.size();
+        a.socket = connection_socket(req);
+        switch (scheduler_->submit(a.job)) {
+        case Scheduler::Admission::accepted: metrics_.prompt_tokens += a.prompt_tokens; break;
+        case Scheduler::Admission::queue_full:
+            throw ApiError{429, "the server is busy: every place in the batch and the queue is taken; retry later", "", "server_busy"};
+        case Scheduler::Admission::stopping: throw ApiError{503, "the server is shutting down", "", "shutting_down"};
+        }
+        if (!a.session_id.empty()) res.set_header("X-Session-Id", a.session_id);
+        if (a.gen.stream) return stream(res, std::make_shared<Answer>(std::move(a)));
+
+        std::string text = a.job->reply_prefix;
+        if (!wait(a, text)) return; // the client went away
+        Job &job = *a.job;
+        if (job.finish == Finish::error) throw ApiError{job.error_status, job.error, "", ""};
+        keep_session(a);
+        json choice = {{"index", 0}, {"finish_reason", finish_reason(job)}, {"logprobs", nullptr}};
+        if (a.chat) choice["message"] = {{"role", "assistant"}, {"content", text}};
+        else choice["text"] = text;
+        json body = {{"id", a.id}, {"object", a.chat ? "chat.completion" : "text_completion"}, {"created", a.created},
+                     {"model", a.model}, {"choices", json::array({choice})}, {"usage", usage(a)}};
+        res.set_content(dump(body), "application/json");
+    }
+
+    // Waits for more text or the end; false once the client has gone (the job is then cancelled).
+    bool wait(Answer &a, std::string &text) {
+        Job &job = *a.job;
+        for (;;) {
+            {
+                std::unique_lock lock(job.mu);
+                job.cv.wait_for(lock, 100ms, [&] { return job.done || !job.text.empty(); });
+                text += job.text;
+                job.text.clear();
+                if (job.done) return true;
+                if (a.gen.stream && !text.empty()) return true;
+            }
+            if (client_gone(a.socket)) {
+                job.cancelled = true;
+                return false;
+            }
+        }
+    }
+
+    // Stores the conversation before the response completes: a worker that dies afterwards loses nothing.
+    void keep_session(Answer &a) {
+        if (a.session_id.empty()) return;
+        std::lock_guard lock(a.job->mu);
+        store_->put(a.session_id, a.job->final_state);
+    }
+
+    static const char *finish_reason(const Job &job) { return job.finish == Finish::length ? "length" : "stop"; }
+
+    static json usage(const Answer &a) {
+        return {{"prompt_tokens", a.prompt_tokens},
+                {"completion_tokens", a.job->completion_tokens},
+                {"total_tokens", a.prompt_tokens + a.job->completion_tokens},
+                {"prompt_tokens_details", {{"cached_tokens", a.job->cached_tokens}}}};
+    }
+
+    json chunk(const Answer &a, const json &choice) const {
+        return {{"id", a.id}, {"object", a.chat ? "chat.completion.chunk" : "text_completion"}, {"created", a.created},
+                {"model", a.model}, {"choices", choice.is_null() ? json::array() : json::array({choice})}};
+    }
+
+    json delta(const Answer &a, const std::string &text) const {
+        if (a.chat) return {{"index", 0}, {"delta", {{"content", text}}}, {"finish_reason", nullptr}};
+        return {{"index", 0}, {"text", text}, {"finish_reason", nullptr}, {"logprobs", nullptr}};
+    }
+
+    void stream(httplib::Response &res, std::shared_ptr<Answer> a) {
+        res.set_header("Cache-Control", "no-cache");
+        res.set_header("X-Accel-Buffering", "no"); // nginx: pass events on at once
+        auto started = std::make_shared<bool>(false);
+        res.set_chunked_content_provider(
+            "text/event-stream",
+            [this, a, started](size_t, httplib::DataSink &sink) {
+                const auto send = [&](const json &j) {
+                    const std::string e = "data: " + dump(j) + "\n\n";
+                    return sink.write(e.data(), e.size());
+                };
+                std::string text;
+                if (!*started) {
+                    *started = true;
+                    text = a->job->reply_prefix;
+                    if (a->chat && !send(chunk(*a, {{"index", 0}, {"delta", {{"role", "assistant"}, {"content", ""}}}, {"finish_reason", nullptr}})))
+                        return a->job->cancelled = true, false;
+                }
+                if (!wait(*a, text)) return false;
+                if (!text.empty() && !send(chunk(*a, delta(*a, text)))) return a->job->cancelled = true, false;
+                Job &job = *a->job;
+                {
+                    std::lock_guard lock(job.mu);
+                    if (!job.done) return true;
+                }
+                if (job.finish == Finish::error) {
+                    send(error_body({job.error_status, job.error, "", ""}));
+                } else {
+                    try {
+                        keep_session(*a);
+                        json last = a->chat ? json{{"index", 0}, {"delta", json::object()}, {"finish_reason", finish_reason(job)}}
+                                            : json{{"index", 0}, {"text", ""}, {"finish_reason", finish_reason(job)}, {"logprobs", nullptr}};
+                        send(chunk(*a, last));
+                        if (a->gen.include_usage) {
+                            json u = chunk(*a, nullptr);
+                            u["usage"] = usage(*a);
+                            send(u);
+                        }
+                    } catch (const StoreError &e) {
+                        send(error_body({503, std::string("the conversation store failed: ") + e.what(), "", "store_unavailable"}));
+                    }
+                }
+                static const std::string done = "data: [DONE]\n\n";
+                sink.write(done.data(), done.size());
+                sink.done();
+                return true;
+            },
+            [a](bool success) {
+                if (!success) a->job->cancelled = true;
+            });
+    }
+
+    ServeOptions o_;
+    Model model_;
+    Tokenizer tokenizer_;
+    PrefixCache cache_;
+    std::unique_ptr<SessionStore> store_;
+    Metrics metrics_;
+    Limits limits_;
+    int32_t end_token_ = -1;
+    std::vector<int32_t> separator_;
+    BusySessions busy_;
+    std::string worker_;
+    std::time_t started_ = std::time(nullptr);
+    std::unique_ptr<Scheduler> scheduler_; // last: stopped first
+};
+
+// cpp-httplib listens with a backlog of 5: a burst of clients connecting at once would see their
+// connections dropped and retried a second later. Listening again widens it.
+class HttpServer : public httplib::Server {
+public:
+    void widen_backlog() { ::listen(svr_sock_, SOMAXCONN); }
+};
+
+} // namespace
+
+int serve(const ServeOptions &o) {
+    if (o.parallel < 1 || o.step_rows <= o.parallel || o.step_rows > 256)
+        throw std::runtime_error("need 1 <= --parallel < --step-rows <= 256");
+    // SIGINT and SIGTERM are taken by one thread, which stops the server; the others never see them.
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    ::signal(SIGPIPE, SIG_IGN);
+
+    App app(o);
+    HttpServer svr;
+    const size_t http_threads = size_t(o.parallel) + size_t(o.queue) + 8;
+    svr.new_task_queue = [http_threads] { return new httplib::ThreadPool(http_threads); };
+    svr.set_payload_max_length(o.max_body_bytes);
+    svr.set_read_timeout(30, 0);
+    int port = o.port;
+    if (port == 0) {
+        port = svr.bind_to_any_port(o.host);
+    } else if (!svr.bind_to_port(o.host, port)) {
+        port = -1;
+    }
+    if (port < 0) throw std::runtime_error("cannot listen on " + o.host + ":" + std::to_string(o.port));
+    svr.widen_backlog();
+    app.routes(svr, o.host + ":" + std::to_string(port));
+    std::thread stopper([&] {
+        int sig = 0;
+        sigwait(&signals, &sig);
+        app.stop_generating();
+        svr.stop();
+    });
+    std::fprintf(stderr, "rwkvrt serve: listening on http://%s:%d\n", o.host.c_str(), port);
+    std::fflush(stderr);
+    svr.listen_after_bind();
+    pthread_kill(stopper.native_handle(), SIGTERM); // wakes it if the server stopped for another reason
+    stopper.join();
+    return 0;
+}
+
+} // namespace rwkvrt_server
