@@ -232,6 +232,8 @@ void dequantize_q3_k(const uint8_t *src, float *dst, size_t n) {
             dst[i] = d * float(scales[8 * half + 2 * j + l / 16]) * float(q - (high ? 0 : 4));
         }
     }
+}
+
 namespace {
 
 // The index of the first of n values whose exponent bits (mask) are all ones (NaN or infinity), or n.

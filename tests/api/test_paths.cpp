@@ -39,14 +39,18 @@ std::string read_text(const std::string &path) {
     return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-// Every way to open a file by path, each expected to fail with `status` and a message containing `words`.
-void check_every_load(const th::ModelPtr &m, const std::string &path, rwkvrt_status status, const std::string &words) {
+// Every way to open a file by path, each expected to fail with `status` and a message containing `words`
+// (a model, and so a state-tuning file, may also be a folder: see the directory case below).
+void check_every_load(const th::ModelPtr &m, const std::string &path, rwkvrt_status status, const std::string &words,
+                      bool as_model = true) {
     // A load that blocks (as on a FIFO before the fix) ends the test process instead of hanging.
     ::alarm(30);
-    rwkvrt_model *model = nullptr;
-    CHECK(rwkvrt_model_load(path.c_str(), nullptr, &model) == status);
-    CHECK(model == nullptr);
-    CHECK_MESSAGE(last_error().find(words) != std::string::npos, last_error());
+    if (as_model) {
+        rwkvrt_model *model = nullptr;
+        CHECK(rwkvrt_model_load(path.c_str(), nullptr, &model) == status);
+        CHECK(model == nullptr);
+        CHECK_MESSAGE(last_error().find(words) != std::string::npos, last_error());
+    }
     rwkvrt_tokenizer *tok = nullptr;
     CHECK(rwkvrt_tokenizer_load(path.c_str(), &tok) == status);
     CHECK(tok == nullptr);
@@ -54,8 +58,10 @@ void check_every_load(const th::ModelPtr &m, const std::string &path, rwkvrt_sta
     th::StatePtr s = th::new_state(m.get());
     CHECK(rwkvrt_state_load(s.get(), path.c_str()) == status);
     CHECK_MESSAGE(last_error().find(words) != std::string::npos, last_error());
-    CHECK(rwkvrt_state_load_initial(s.get(), path.c_str()) == status);
-    CHECK_MESSAGE(last_error().find(words) != std::string::npos, last_error());
+    if (as_model) { // state-tuning files are model files too
+        CHECK(rwkvrt_state_load_initial(s.get(), path.c_str()) == status);
+        CHECK_MESSAGE(last_error().find(words) != std::string::npos, last_error());
+    }
     ::alarm(0);
 }
 
@@ -68,7 +74,11 @@ TEST_CASE("loading from a FIFO, a directory or a device fails at once, naming wh
     const std::string fifo = dir + "/fifo";
     REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
     check_every_load(m, fifo, RWKVRT_ERR_IO, "a FIFO");
-    check_every_load(m, dir, RWKVRT_ERR_IO, "a directory");
+    check_every_load(m, dir, RWKVRT_ERR_IO, "a directory", false);
+    // A folder is a model only when it is a Hugging Face model folder.
+    rwkvrt_model *model = nullptr;
+    CHECK(rwkvrt_model_load(dir.c_str(), nullptr, &model) == RWKVRT_ERR_FORMAT);
+    CHECK_MESSAGE(last_error().find("config.json") != std::string::npos, last_error());
     check_every_load(m, "/dev/null", RWKVRT_ERR_IO, "a character device");
     // A symbolic link to a FIFO is judged by what it points to.
     REQUIRE(::symlink(fifo.c_str(), (dir + "/link").c_str()) == 0);
