@@ -43,7 +43,9 @@ TEST_CASE("first_nonfinite finds NaN and infinity in every storage type") {
     const std::pair<DType, std::vector<size_t>> constants[] = {
         {DType::Q8_0, {0}}, {DType::Q5_0, {0}},    {DType::Q5_1, {0, 2}}, {DType::Q4_0, {0}},
         {DType::Q4_1, {0, 2}}, {DType::Q4_K, {0, 2}}, {DType::Q5_K, {0, 2}}, {DType::Q6_K, {208}}};
-    for (const auto &[t, offsets] : constants) {
+    for (const auto &entry : constants) {
+        const DType t = entry.first; // not a structured binding: INFO captures it in a lambda (clang 14)
+        const std::vector<size_t> &offsets = entry.second;
         const rwkvrt::DTypeInfo &info = rwkvrt::dtype_info(t);
         std::vector<uint8_t> blocks(3 * size_t(info.block_bytes), 0x11);
         const size_t n = 3 * size_t(info.block_elems);
