@@ -27,7 +27,8 @@ shift $(( $# > 1 ? 2 : 1 ))
 
 echo "fuzz.sh: building fuzz_$target (clang, ASan, UBSan, libFuzzer) in $build"
 clang_configure_asan
-run_quietly cmake --build "$build" --target "fuzz_$target" fuzz_state_seeds -j"$(nproc)"
+seed_writer=$(grep -q "fuzz_${target}_seeds" "$root/tests/fuzz/CMakeLists.txt" && echo "fuzz_${target}_seeds" || true)
+run_quietly cmake --build "$build" --target "fuzz_$target" $seed_writer -j"$(nproc)"
 
 work=$build/fuzz/$target
 checked_in=$root/tests/fuzz/corpus/$target
@@ -37,9 +38,10 @@ if [ "$seconds" = merge ]; then
   exit 0
 fi
 
-# Seeds beyond the checked-in corpus: real state files of the tiny models.
-if [ "$target" = state ] && [ -d "$root/../shared/testdata" ]; then
-  "$build/tests/fuzz/fuzz_state_seeds" "$work/corpus" >/dev/null
+# Seeds beyond the checked-in corpus, from the target's seed writer if it has one (tests/fuzz).
+seeds=$build/tests/fuzz/fuzz_${target}_seeds
+if [ -x "$seeds" ]; then
+  "$seeds" "$work/corpus" >/dev/null
 fi
 
 echo "fuzz.sh: fuzzing $target for $seconds s"

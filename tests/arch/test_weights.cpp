@@ -38,15 +38,20 @@ TEST_CASE("first_nonfinite finds NaN and infinity in every storage type") {
         }
         CHECK(rwkvrt::first_nonfinite(DType::F32, f.data(), 0) == 0);
     }
-    // Block types: three blocks, the second one's scale (and for _1 types its minimum) made NaN.
-    for (DType t : {DType::Q8_0, DType::Q5_0, DType::Q5_1, DType::Q4_0, DType::Q4_1}) {
+    // Block types: three blocks, one fp16 constant of the second one made NaN: the scale (and the
+    // minimum of the _1 types and dmin of Q4_K/Q5_K), Q6_K's d at the end of its block.
+    const std::pair<DType, std::vector<size_t>> constants[] = {
+        {DType::Q8_0, {0}}, {DType::Q5_0, {0}},    {DType::Q5_1, {0, 2}}, {DType::Q4_0, {0}},
+        {DType::Q4_1, {0, 2}}, {DType::Q4_K, {0, 2}}, {DType::Q5_K, {0, 2}}, {DType::Q6_K, {208}}};
+    for (const auto &entry : constants) {
+        const DType t = entry.first; // not a structured binding: INFO captures it in a lambda (clang 14)
+        const std::vector<size_t> &offsets = entry.second;
         const rwkvrt::DTypeInfo &info = rwkvrt::dtype_info(t);
         std::vector<uint8_t> blocks(3 * size_t(info.block_bytes), 0x11);
         const size_t n = 3 * size_t(info.block_elems);
         CHECK(rwkvrt::first_nonfinite(t, blocks.data(), n) == n);
         const uint16_t h = rwkvrt::f32_to_f16(nan);
-        const bool has_min = t == DType::Q5_1 || t == DType::Q4_1;
-        for (size_t offset : has_min ? std::vector<size_t>{0, 2} : std::vector<size_t>{0}) {
+        for (size_t offset : offsets) {
             std::vector<uint8_t> bad = blocks;
             std::memcpy(&bad[size_t(info.block_bytes) + offset], &h, 2);
             INFO(rwkvrt::dtype_name(t), " constant at offset ", offset);

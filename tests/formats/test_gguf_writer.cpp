@@ -61,7 +61,9 @@ void check_same_layout(const std::string &ours, const std::string &theirs, bool 
         if (same_bytes && m.nbytes == t.nbytes) CHECK(std::memcmp(m.data, t.data, t.nbytes) == 0);
     }
     std::map<std::string, uint32_t> keys(la.keys.begin(), la.keys.end());
-    for (const auto &[key, type] : lb.keys) {
+    for (const auto &entry : lb.keys) {
+        const auto &key = entry.first; // not a structured binding: CAPTURE takes it into a lambda (clang 14)
+        const auto &type = entry.second;
         CAPTURE(key);
         if (key == "general.basename" || key == "general.finetune" || key == "general.size_label") continue;
         REQUIRE(keys.count(key));
