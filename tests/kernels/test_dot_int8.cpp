@@ -126,7 +126,8 @@ TEST_CASE("kernels: linear with int8 activations quantizes x once and matches th
     // Odd row counts; the larger ones exceed one chunk of rows and run on both threads.
     for (DType t : {DType::Q8_0, DType::Q4_0}) {
         CAPTURE(dtype_name(t));
-        for (auto [rows, cols] : {std::pair<int64_t, int64_t>{1, 32}, {13, 96}, {37, 320}, {1001, 544}, {4097, 288}}) {
+        for (const std::pair<int64_t, int64_t> shape : {std::pair<int64_t, int64_t>{1, 32}, {13, 96}, {37, 320}, {1001, 544}, {4097, 288}}) {
+            const int64_t rows = shape.first, cols = shape.second;
             CAPTURE(rows);
             CAPTURE(cols);
             const std::vector<uint8_t> data = random_rows(t, rows, cols, rng);
