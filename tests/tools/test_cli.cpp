@@ -1,10 +1,15 @@
 // The rwkvrt command-line tool, end to end in separate processes.
 #include <algorithm>
 #include <array>
+#include <chrono>
+#include <csignal>
 #include <cstdio>
+#include <fcntl.h>
 #include <filesystem>
+#include <spawn.h>
 #include <string>
 #include <sys/wait.h>
+#include <thread>
 
 #include "testdata.h"
 
@@ -32,6 +37,70 @@ Run run(const std::string &args, const std::string &stdin_text = "") {
 }
 
 std::string model() { return testdata::path("pth/tiny-rwkv-7v0-834K-fp32.pth"); }
+
+// A CLI process with a pipe on its standard input and its output in a file, for tests that talk to it
+// while it runs (Ctrl-C is a SIGINT sent to it).
+struct LiveRun {
+    pid_t pid = -1;
+    int stdin_fd = -1;
+    std::string out_path;
+
+    explicit LiveRun(const std::string &args) {
+        out_path = testdata::scratch_dir() + "/cli-live-output";
+        int fds[2];
+        REQUIRE(pipe(fds) == 0);
+        posix_spawn_file_actions_t fa;
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_adddup2(&fa, fds[0], 0);
+        posix_spawn_file_actions_addclose(&fa, fds[1]);
+        posix_spawn_file_actions_addopen(&fa, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        posix_spawn_file_actions_adddup2(&fa, 1, 2);
+        // exec: the shell becomes rwkvrt, so that the signal reaches it
+        const std::string cmd = "exec " + std::string(RWKVRT_CLI) + " " + args;
+        const char *argv[] = {"/bin/sh", "-c", cmd.c_str(), nullptr};
+        REQUIRE(posix_spawn(&pid, "/bin/sh", &fa, nullptr, const_cast<char *const *>(argv), environ) == 0);
+        posix_spawn_file_actions_destroy(&fa);
+        close(fds[0]);
+        stdin_fd = fds[1];
+    }
+    ~LiveRun() {
+        if (stdin_fd >= 0) close(stdin_fd);
+        if (pid > 0) {
+            kill(pid, SIGKILL);
+            waitpid(pid, nullptr, 0);
+        }
+    }
+    std::string output() const {
+        const std::vector<char> bytes = testdata::read_bytes(out_path);
+        return std::string(bytes.begin(), bytes.end());
+    }
+    // Waits up to a minute for text to appear in the output.
+    bool wait_for(const std::string &text) const {
+        for (int i = 0; i < 600; ++i) {
+            if (output().find(text) != std::string::npos) return true;
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+        return false;
+    }
+    void send(const std::string &text) { REQUIRE(write(stdin_fd, text.data(), text.size()) == ssize_t(text.size())); }
+    int finish() {
+        close(stdin_fd);
+        stdin_fd = -1;
+        int status = 0;
+        waitpid(pid, &status, 0);
+        pid = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    }
+};
+
+// A prompt of a few million tokens for the byte-level test model: tens of seconds to feed.
+std::string long_prompt_file() {
+    const std::string path = testdata::scratch_dir() + "/long-prompt.txt";
+    std::string text;
+    while (text.size() < (size_t(4) << 20)) text += "a long and winding prompt that nobody waits for to the end; ";
+    std::ofstream(path, std::ios::binary) << text;
+    return path;
+}
 
 } // namespace
 
@@ -125,6 +194,40 @@ TEST_CASE("cli: chat prints a banner and takes /quit, /reset and /save") {
     // The saved state holds the first turn only.
     const Run fresh = run("chat -m " + model() + " -n 4 --session " + saved, "/quit\n");
     CHECK(fresh.out.find("resumed after") != std::string::npos);
+}
+
+TEST_CASE("cli: Ctrl-C in chat drops the turn being read and returns to the prompt; the session keeps the rest") {
+    REQUIRE_TESTDATA();
+    const std::string session = testdata::scratch_dir() + "/interrupted-chat.session";
+    std::filesystem::remove(session);
+    LiveRun chat("chat -m " + model() + " -n 4 --seed 3 --session " + session + " -f " + long_prompt_file());
+    REQUIRE(chat.wait_for("Ctrl-C stops a reply"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(500)); // inside the first turn's feed
+    REQUIRE(kill(chat.pid, SIGINT) == 0);
+    REQUIRE(chat.wait_for("[stopped while reading your message"));
+    chat.send("Hello\n");
+    CHECK(chat.finish() == 0);
+    const std::string out = chat.output();
+    INFO(out);
+    CHECK(out.find("Assistant:") != std::string::npos); // the next turn was answered
+    // The session holds the short turn only, not a piece of the interrupted one.
+    const Run resumed = run("chat -m " + model() + " -n 4 --session " + session, "/quit\n");
+    const size_t at = resumed.out.find("resumed after ");
+    REQUIRE(at != std::string::npos);
+    CHECK(std::stoul(resumed.out.substr(at + 14)) < 100);
+}
+
+TEST_CASE("cli: Ctrl-C while generate reads its prompt exits with 130 and leaves the session file alone") {
+    REQUIRE_TESTDATA();
+    const std::string session = testdata::scratch_dir() + "/interrupted-generate.session";
+    std::filesystem::remove(session);
+    LiveRun gen("generate -m " + model() + " -n 4 --session " + session + " -f " + long_prompt_file());
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    REQUIRE(kill(gen.pid, SIGINT) == 0);
+    CHECK(gen.finish() == 130);
+    INFO(gen.output());
+    CHECK(gen.output().find("[stopped while reading the prompt; the session file is unchanged]") != std::string::npos);
+    CHECK(!std::filesystem::exists(session));
 }
 
 TEST_CASE("cli: info describes a GGUF file, given as -m or positionally, and as JSON") {

@@ -198,6 +198,7 @@ std::string stream(rwkvrt_generator *gen) {
             piece.resize(len);
             continue;
         }
+        if (st == RWKVRT_ERR_CANCELLED) return text; // Ctrl-C: what was printed is what the state holds
         check(st, "generation failed");
         if (done) return text;
         std::fwrite(piece.data(), 1, len, stdout);

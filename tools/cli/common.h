@@ -84,7 +84,8 @@ bool file_exists(const std::string &path);
 std::string read_all(std::istream &in);
 double seconds_since(std::chrono::steady_clock::time_point t0);
 
-// Runs a generator to the end, printing each piece as it comes. Returns the text.
+// Runs a generator to the end, or until a progress callback cancels it (Ctrl-C, cli/interrupt.h),
+// printing each piece as it comes. Returns the text printed, which is what the state received.
 std::string stream(rwkvrt_generator *gen);
 
 // A subcommand: its CLI11 parser and what runs when it was chosen. Each commands/*.cpp adds its own.

@@ -6,6 +6,7 @@
 #include <regex>
 
 #include "cli/common.h"
+#include "cli/interrupt.h"
 
 namespace rwkvrt_cli {
 
@@ -37,7 +38,7 @@ void print_banner(const ChatArgs &c, const rwkvrt_model *model, const rwkvrt_sta
                      static_cast<unsigned long long>(rwkvrt_state_n_tokens(state)));
     else
         std::fprintf(stderr, "conversation %s: new, saved after every turn\n", c.session.c_str());
-    std::fprintf(stderr, "/quit (or Ctrl-D) leaves, /reset starts over, /save [FILE] saves now\n\n");
+    std::fprintf(stderr, "/quit (or Ctrl-D) leaves, /reset starts over, /save [FILE] saves now; Ctrl-C stops a reply\n\n");
 }
 
 // The state saved with the sampler, so that a resumed conversation continues exactly.
@@ -52,6 +53,7 @@ int run_chat(const ChatArgs &c) {
     const int32_t n_vocab = rwkvrt_model_n_vocab(model.get());
     Tokenizer tok = tokenizer_for(model.get(), c.model.tokenizer);
     State state = new_state(model.get());
+    State before_turn = new_state(model.get()); // restored when Ctrl-C stops a turn's prompt
     Sampler sampler = c.sampler.make(n_vocab);
     const bool world = std::strcmp(rwkvrt_tokenizer_kind(tok.get()), "bytes") != 0;
     if (world) check(rwkvrt_sampler_set_logit_bias(sampler.get(), 0, -INFINITY), "cannot ban end-of-text");
@@ -59,6 +61,7 @@ int run_chat(const ChatArgs &c) {
     if (resumed) resume_session(c.session, state.get(), sampler.get(), c.sampler);
     print_banner(c, model.get(), state.get(), resumed);
     const char *stop[] = {"\n\n"};
+    interrupt::install(); // Ctrl-C at the prompt ends the read, and so the chat
     std::string line = prompt_text("", c.first_turn_file);
     bool separated = true; // the state ends with "\n\n" (or is empty)
     for (bool first = !line.empty(); first || (std::fputs("User: ", stdout), std::fflush(stdout), std::getline(std::cin, line));
@@ -89,14 +92,27 @@ int run_chat(const ChatArgs &c) {
         opt.max_tokens = c.max_tokens;
         opt.stop = stop;
         opt.n_stop = 1;
+        opt.progress = interrupt::progress;
+        check(rwkvrt_state_copy(before_turn.get(), state.get()), "cannot keep the conversation");
         rwkvrt_generator *raw = nullptr;
-        check(rwkvrt_generator_new(model.get(), state.get(), tok.get(), sampler.get(), prompt.data(), prompt.size(),
-                                   nullptr, &opt, &raw),
-              "cannot start the reply");
+        const rwkvrt_status started = rwkvrt_generator_new(model.get(), state.get(), tok.get(), sampler.get(), prompt.data(),
+                                                           prompt.size(), nullptr, &opt, &raw);
+        if (started == RWKVRT_ERR_CANCELLED) { // half a question would confuse the model: drop the turn
+            check(rwkvrt_state_copy(state.get(), before_turn.get()), "cannot restore the conversation");
+            interrupt::clear();
+            std::fprintf(stderr, "[stopped while reading your message; the conversation is as it was before it]\n");
+            continue;
+        }
+        check(started, "cannot start the reply");
         Generator gen(raw);
         std::fputs("Assistant:", stdout);
         stream(gen.get());
         std::fputs("\n\n", stdout);
+        std::fflush(stdout);
+        if (interrupt::requested()) { // the reply so far stays in the conversation, ended like any turn
+            interrupt::clear();
+            std::fprintf(stderr, "[reply stopped]\n");
+        }
         separated = rwkvrt_generator_stop_reason(gen.get()) == RWKVRT_STOP_STRING;
         if (!c.session.empty()) {
             if (!separated) { // end the turn in the saved state too

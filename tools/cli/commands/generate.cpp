@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "cli/common.h"
+#include "cli/interrupt.h"
 
 namespace rwkvrt_cli {
 
@@ -40,14 +41,22 @@ int run_generate(const GenerateArgs &args) {
     opt.max_tokens = g.max_tokens;
     opt.stop = stops.data();
     opt.n_stop = stops.size();
+    opt.progress = interrupt::progress;
+    interrupt::install();
     rwkvrt_generator *raw = nullptr;
-    check(rwkvrt_generator_new(model.get(), state.get(), tok.get(), sampler.get(), g.prompt.data(), g.prompt.size(),
-                               logits.empty() ? nullptr : logits.data(), &opt, &raw),
-          "cannot start generating");
+    const rwkvrt_status started = rwkvrt_generator_new(model.get(), state.get(), tok.get(), sampler.get(), g.prompt.data(),
+                                                       g.prompt.size(), logits.empty() ? nullptr : logits.data(), &opt, &raw);
+    if (started == RWKVRT_ERR_CANCELLED) { // half a prompt is no session to continue: keep the old one
+        std::fprintf(stderr, "[stopped while reading the prompt%s]\n", g.session.empty() ? "" : "; the session file is unchanged");
+        return 130;
+    }
+    check(started, "cannot start generating");
     Generator gen(raw);
     stream(gen.get());
     std::printf("\n");
     std::fflush(stdout);
+    const bool stopped = interrupt::requested();
+    if (stopped) std::fprintf(stderr, "[stopped]\n");
     if (!g.session.empty()) {
         const std::string meta = session_metadata(rwkvrt_generator_logits(gen.get()), n_vocab);
         check(rwkvrt_state_set_metadata(state.get(), meta.data(), meta.size()), "cannot record the session");
@@ -57,7 +66,7 @@ int run_generate(const GenerateArgs &args) {
         std::fprintf(stderr, "[session %s: %llu tokens]\n", g.session.c_str(),
                      static_cast<unsigned long long>(rwkvrt_state_n_tokens(state.get())));
     }
-    return 0;
+    return stopped ? 130 : 0;
 }
 
 } // namespace
