@@ -38,6 +38,10 @@ constexpr size_t kR = 4;
 // Accumulators: kR·kTT of the 32 vector registers of AVX-512, or of the 16 of AVX2 and older.
 constexpr size_t kTT = HWY_MAX_BYTES >= 64 ? 6 : 2;
 
+// Weight rows streamed from memory are asked for this far ahead: the kR rows of a tile are kR short
+// streams, which the hardware prefetchers pick up late (and the end of each row runs into the next).
+constexpr size_t kPrefetchBytes = 2048;
+
 // The first n < lanes floats at p, zeros after them (Highway's MaskedLoad may read past the end on
 // targets without masked loads).
 HWY_INLINE VF LoadFirst(DF df, const float *p, size_t n) {
@@ -51,6 +55,10 @@ struct F32Rows {
     static constexpr bool kTails = true;
     const float *base;
     size_t stride;
+    bool from_memory; // the weights themselves, not a panel in L1
+    HWY_INLINE void Prefetch(size_t r, size_t k) const {
+        if (from_memory) hwy::Prefetch(base + r * stride + k + kPrefetchBytes / 4);
+    }
     HWY_INLINE VF Load(DF df, size_t r, size_t k) const { return hn::LoadU(df, base + r * stride + k); }
     HWY_INLINE VF LoadTail(DF df, size_t n, size_t r, size_t k) const { return LoadFirst(df, base + r * stride + k, n); }
 };
@@ -61,6 +69,7 @@ struct Half16Rows {
     static constexpr bool kTails = false;
     const uint8_t *base;
     size_t stride; // bytes
+    HWY_INLINE void Prefetch(size_t r, size_t k) const { hwy::Prefetch(base + r * stride + 2 * k + kPrefetchBytes); }
     HWY_INLINE VF Load(DF df, size_t r, size_t k) const {
         const uint8_t *p = base + r * stride + 2 * k;
         return kBF16 ? LoadBF16(df, p) : LoadF16(df, p);
@@ -95,9 +104,11 @@ HWY_NOINLINE void MicroTile(const Rows &w, size_t rows, const float *HWY_RESTRIC
         }
     };
     size_t k = 0;
-    for (; k + L <= K; k += L)
+    for (; k + L <= K; k += L) {
+        w.Prefetch(0, k), w.Prefetch(r1, k), w.Prefetch(r2, k), w.Prefetch(r3, k);
         fma_all(w.Load(df, 0, k), w.Load(df, r1, k), w.Load(df, r2, k), w.Load(df, r3, k),
                 [&](const float *x) HWY_ATTR { return hn::LoadU(df, x + k); });
+    }
     if constexpr (!Rows::kTails) return StoreSums<TT>(acc, rows, Y, ldy);
     else if (k < K) { // the last inputs, zeros in the other lanes (0·0 leaves an accumulator as it is)
         const size_t n = K - k;
@@ -147,14 +158,14 @@ void Gemm(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool &pool
                 const uint8_t *w = W.data + r0 * rb;
                 float *y = Y + t0 * N + r0;
                 if (W.dtype == DType::F32) {
-                    TokenTiles(F32Rows{reinterpret_cast<const float *>(w), K}, rows, x, K, tn, y, N);
+                    TokenTiles(F32Rows{reinterpret_cast<const float *>(w), K, true}, rows, x, K, tn, y, N);
                 } else if (direct && W.dtype == DType::F16) {
                     TokenTiles(Half16Rows<false>{w, rb}, rows, x, K, tn, y, N);
                 } else if (direct) {
                     TokenTiles(Half16Rows<true>{w, rb}, rows, x, K, tn, y, N);
                 } else {
                     for (size_t i = 0; i < rows; ++i) ConvertRow(W.dtype, w + i * rb, panel + i * K, K);
-                    TokenTiles(F32Rows{panel, K}, rows, x, K, tn, y, N);
+                    TokenTiles(F32Rows{panel, K, false}, rows, x, K, tn, y, N);
                 }
             }
         }
