@@ -120,19 +120,20 @@ HWY_NOINLINE void MicroTile(const Rows &w, size_t rows, const float *HWY_RESTRIC
 
 // All tokens of a block against up to kR rows: full tiles of kTT, then the rest.
 template <class Rows>
-HWY_INLINE void TokenTiles(const Rows &w, size_t rows, const float *X, size_t K, size_t tokens, float *Y, size_t N) {
+HWY_INLINE void TokenTiles(const Rows &w, size_t rows, const float *X, size_t ldx, size_t K, size_t tokens, float *Y,
+                           size_t N) {
     size_t t = 0;
-    for (; t + kTT <= tokens; t += kTT) MicroTile<kTT>(w, rows, X + t * K, K, K, Y + t * N, N);
-    const float *x = X + t * K;
+    for (; t + kTT <= tokens; t += kTT) MicroTile<kTT>(w, rows, X + t * ldx, ldx, K, Y + t * N, N);
+    const float *x = X + t * ldx;
     float *y = Y + t * N;
     switch (tokens - t) {
     case 0: return;
-    case 1: return MicroTile<1>(w, rows, x, K, K, y, N);
+    case 1: return MicroTile<1>(w, rows, x, ldx, K, y, N);
 #if HWY_MAX_BYTES >= 64
-    case 2: return MicroTile<2>(w, rows, x, K, K, y, N);
-    case 3: return MicroTile<3>(w, rows, x, K, K, y, N);
-    case 4: return MicroTile<4>(w, rows, x, K, K, y, N);
-    case 5: return MicroTile<5>(w, rows, x, K, K, y, N);
+    case 2: return MicroTile<2>(w, rows, x, ldx, K, y, N);
+    case 3: return MicroTile<3>(w, rows, x, ldx, K, y, N);
+    case 4: return MicroTile<4>(w, rows, x, ldx, K, y, N);
+    case 5: return MicroTile<5>(w, rows, x, ldx, K, y, N);
 #endif
     }
 }
@@ -147,25 +148,34 @@ void Gemm(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool &pool
     // threads that the OS runs take more of them. Products under ~1 MFLOP run on the calling thread.
     const size_t band = std::max<size_t>(kR, (size_t(64) << 10) / rb / kR * kR);
     const int threads = 2.0 * double(tokens) * double(N) * double(K) < 1e6 ? 1 : pool.size();
+    // Rows of X and of the panel whose length is a multiple of 1 KiB map to the same few sets of L1,
+    // where the streams of a tile evict each other: such rows get a cache line of padding.
+    const size_t ld = K % 256 == 0 ? K + 16 : K;
+    if (ld != K && tokens > 1) {
+        float *const xp = pool.shared_buffer(tokens * ld * sizeof(float));
+        for (size_t t = 0; t < tokens; ++t) std::memcpy(xp + t * ld, X + t * K, K * sizeof(float));
+        X = xp;
+    }
+    const size_t ldx = tokens > 1 ? ld : K;
     pool.run(int64_t((N + band - 1) / band), threads, [&](int64_t b, int thread) {
-        float *const panel = direct ? nullptr : pool.thread_buffer(thread, kR * K * sizeof(float));
+        float *const panel = direct ? nullptr : pool.thread_buffer(thread, kR * ld * sizeof(float));
         const size_t r_end = std::min(N, (size_t(b) + 1) * band);
         for (size_t t0 = 0; t0 < tokens; t0 += block) {
             const size_t tn = std::min(block, tokens - t0);
-            const float *x = X + t0 * K;
+            const float *x = X + t0 * ldx;
             for (size_t r0 = size_t(b) * band; r0 < r_end; r0 += kR) {
                 const size_t rows = std::min(kR, r_end - r0);
                 const uint8_t *w = W.data + r0 * rb;
                 float *y = Y + t0 * N + r0;
                 if (W.dtype == DType::F32) {
-                    TokenTiles(F32Rows{reinterpret_cast<const float *>(w), K, true}, rows, x, K, tn, y, N);
+                    TokenTiles(F32Rows{reinterpret_cast<const float *>(w), K, true}, rows, x, ldx, K, tn, y, N);
                 } else if (direct && W.dtype == DType::F16) {
-                    TokenTiles(Half16Rows<false>{w, rb}, rows, x, K, tn, y, N);
+                    TokenTiles(Half16Rows<false>{w, rb}, rows, x, ldx, K, tn, y, N);
                 } else if (direct) {
-                    TokenTiles(Half16Rows<true>{w, rb}, rows, x, K, tn, y, N);
+                    TokenTiles(Half16Rows<true>{w, rb}, rows, x, ldx, K, tn, y, N);
                 } else {
-                    for (size_t i = 0; i < rows; ++i) ConvertRow(W.dtype, w + i * rb, panel + i * K, K);
-                    TokenTiles(F32Rows{panel, K, false}, rows, x, K, tn, y, N);
+                    for (size_t i = 0; i < rows; ++i) ConvertRow(W.dtype, w + i * rb, panel + i * ld, K);
+                    TokenTiles(F32Rows{panel, ld, false}, rows, x, ldx, K, tn, y, N);
                 }
             }
         }
