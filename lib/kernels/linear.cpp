@@ -83,6 +83,24 @@ HWY_INLINE void StoreSums(const VF (&acc)[kR][TT], size_t rows, float *HWY_RESTR
         for (size_t r = 0; r < rows; ++r) Y[t * ldy + r] = hn::GetLane(hn::SumOfLanes(df, acc[r][t]));
 }
 
+// Rows of 32-element blocks (q8_0, q5_0/1, q4_0/1) decoded as they are read, to the values ConvertRow
+// gives.
+template <class Block>
+struct BlockRows {
+    static constexpr bool kTails = false;
+    const uint8_t *base;
+    size_t stride; // bytes
+    HWY_INLINE VF Load(DF df, size_t r, size_t k) const {
+        const uint8_t *b = base + r * stride + k / 32 * Block::kBytes;
+        const VF q = Block::Quant(df, b, k % 32), d = hn::Set(df, Block::Scale(b));
+        if constexpr (Block::kHasMin) return hn::MulAdd(q, d, hn::Set(df, Block::Min(b)));
+        else return hn::Mul(q, d);
+    }
+    HWY_INLINE void Prefetch(size_t r, size_t k) const {
+        hwy::Prefetch(base + r * stride + k / 32 * Block::kBytes + kPrefetchBytes);
+    }
+};
+
 // Y[t·ldy + r] = Σ_k w(r, k)·X[t·ldx + k] for r < rows (≤ kR; the others are computed on a copy of
 // row 0 and dropped) and t < TT.
 template <size_t TT, class Rows>
@@ -138,12 +156,26 @@ HWY_INLINE void TokenTiles(const Rows &w, size_t rows, const float *X, size_t ld
     }
 }
 
+HWY_INLINE void DirectBlocks(DType t, const uint8_t *w, size_t rb, size_t rows, const float *x, size_t ldx, size_t K,
+                             size_t tokens, float *y, size_t N) {
+    switch (t) {
+    case DType::Q8_0: return TokenTiles(BlockRows<BlockQ8_0>{w, rb}, rows, x, ldx, K, tokens, y, N);
+    case DType::Q5_0: return TokenTiles(BlockRows<BlockQ5_0>{w, rb}, rows, x, ldx, K, tokens, y, N);
+    case DType::Q5_1: return TokenTiles(BlockRows<BlockQ5_1>{w, rb}, rows, x, ldx, K, tokens, y, N);
+    case DType::Q4_0: return TokenTiles(BlockRows<BlockQ4_0>{w, rb}, rows, x, ldx, K, tokens, y, N);
+    case DType::Q4_1: return TokenTiles(BlockRows<BlockQ4_1>{w, rb}, rows, x, ldx, K, tokens, y, N);
+    default: return;
+    }
+}
+
 void Gemm(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool &pool) {
     const size_t K = size_t(W.cols), N = size_t(W.rows), tokens = size_t(T), rb = W.row_bytes();
     // Tokens per block: the block of X stays in L2 (≈ 256 KiB) while every row of a band passes over it.
     const size_t block = std::max(kTT, (size_t(64) << 10) / K / kTT * kTT);
+    // Decoded as read when the weights pass once (a single tile of tokens); else through the panel.
     const bool half = W.dtype == DType::F16 || W.dtype == DType::BF16;
-    const bool direct = W.dtype == DType::F32 || (half && tokens <= kTT && K % hn::Lanes(DF()) == 0);
+    const bool blocks32 = dtype_info(W.dtype).block_elems == 32;
+    const bool direct = W.dtype == DType::F32 || (tokens <= kTT && (blocks32 || (half && K % hn::Lanes(DF()) == 0)));
     // Bands of rows, about 64 KiB of weights each, handed out dynamically: on a shared machine the
     // threads that the OS runs take more of them. Products under ~1 MFLOP run on the calling thread.
     const size_t band = std::max<size_t>(kR, (size_t(64) << 10) / rb / kR * kR);
@@ -169,6 +201,8 @@ void Gemm(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool &pool
                 float *y = Y + t0 * N + r0;
                 if (W.dtype == DType::F32) {
                     TokenTiles(F32Rows{reinterpret_cast<const float *>(w), K, true}, rows, x, ldx, K, tn, y, N);
+                } else if (direct && blocks32) {
+                    DirectBlocks(W.dtype, w, rb, rows, x, ldx, K, tn, y, N);
                 } else if (direct && W.dtype == DType::F16) {
                     TokenTiles(Half16Rows<false>{w, rb}, rows, x, ldx, K, tn, y, N);
                 } else if (direct) {
