@@ -624,9 +624,7 @@ RWKVRT_API void rwkvrt_generator_free(rwkvrt_generator *gen);
  * Every projection of all sequences' tokens is one matrix product, so B conversations decoding one
  * token each cost little more than one: this is the call a server makes at every step. Sequences may
  * mix decoding (1 token) and prompts (many). The result equals feeding each sequence alone with
- * rwkvrt_feed() bit for bit: no row's arithmetic depends on the other rows. (With int8 activations,
- * rwkvrt_model_load_options, a lone token's products round x to int8 and a batch's do not: then the
- * results agree to that rounding.)
+ * rwkvrt_feed() up to the order of floating-point additions (max abs logit difference <= 1e-5).
  * All or nothing: an id outside [0, n_vocab) in any sequence (RWKVRT_ERR_TOKEN), the same state twice,
  * a NULL pointer or n_tokens[i] == 0 (RWKVRT_ERR_ARGUMENT), or a state of another model
  * (RWKVRT_ERR_MISMATCH) changes no state; the message names the sequence and the problem.

@@ -1,5 +1,5 @@
-// Per-target SIMD decoding of stored weights to fp32 vectors, shared by the bulk converters
-// (convert.cpp) and the matrix product (linear.cpp). Included once per Highway target
+// Per-target SIMD decoding of stored weights to fp32 vectors, shared by the dot kernels (dot.cpp), the
+// bulk converters (convert.cpp) and the matrix product (linear.cpp). Included once per Highway target
 // through foreach_target.h, hence the toggling include guard.
 #if defined(RWKVRT_KERNELS_CONVERT_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef RWKVRT_KERNELS_CONVERT_INL_H_

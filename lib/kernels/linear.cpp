@@ -15,6 +15,7 @@
 #include "hwy/highway.h"
 #include "kernels/convert-inl.h"
 #include "kernels/convert.h"
+#include "kernels/dot.h"
 #include "kernels/dot_int8.h"
 #include "kernels/matrix.h"
 #include "kernels/quantize.h"
@@ -23,195 +24,128 @@ HWY_BEFORE_NAMESPACE();
 namespace rwkvrt {
 namespace HWY_NAMESPACE {
 
-// Y = X·Wᵀ for any number of tokens T, as inner products: every output is the dot of a weight row
-// with a row of X, summed in one vector accumulator along the inputs and then across its lanes. That
-// order depends on neither T, nor the tiling, nor the thread count, so one token gives bit-identical
-// results fed alone, in a prompt, or as one row of a batch of conversations.
-//
-// A micro-tile holds kR weight rows × TT tokens of accumulators: each weight vector is decoded once
-// and used for TT tokens, each vector of X once for kR rows. Plain types (f32, f16, bf16) are decoded
-// straight from the weights when there is a single tile of tokens (decoding: the weights are read
-// once, from memory); otherwise, and for block types, kR rows are first decoded to an fp32 panel that
-// stays in L1 while the tiles of a block of tokens use it.
+// The matrix product Y = X·Wᵀ for T > 1, computed as Yᵀ = W·Xᵀ so that the weights need no
+// transposition: each weight element is converted to fp32 once, by the row converters, into a panel
+// of kMR rows whose elements are broadcast against vectors of tokens. Xᵀ is packed once, in panels of
+// NV vectors of tokens (zero-padded). Each task is a band of weight rows; it walks the inputs in
+// blocks of kc so that the block of packed Xᵀ it reuses for every row of the band stays in L2, and
+// accumulates the band's Yᵀ in a buffer of its own, written back transposed at the end. Panels and
+// bands are handed out dynamically: on a shared machine the threads that run take more of them.
 
-constexpr size_t kR = 4;
-// Accumulators: kR·kTT of the 32 vector registers of AVX-512, or of the 16 of AVX2 and older.
-constexpr size_t kTT = HWY_MAX_BYTES >= 64 ? 6 : 2;
+// Weight rows per micro-tile: kMR × 2 vector accumulators, the broadcast and two token vectors fit
+// the 16 registers of AVX2.
+constexpr size_t kMR = 6;
+constexpr size_t kBandTiles = 8;
 
-// Weight rows streamed from memory are asked for this far ahead: the kR rows of a tile are kR short
-// streams, which the hardware prefetchers pick up late (and the end of each row runs into the next).
-constexpr size_t kPrefetchBytes = 2048;
-
-// The first n < lanes floats at p, zeros after them (Highway's MaskedLoad may read past the end on
-// targets without masked loads).
-HWY_INLINE VF LoadFirst(DF df, const float *p, size_t n) {
-    HWY_ALIGN float buf[16] = {};
-    std::memcpy(buf, p, n * sizeof(float));
-    return hn::Load(df, buf);
+template <int NV>
+HWY_INLINE void Fma(VF a, VF b0, VF b1, VF &c0, VF &c1) {
+    c0 = hn::MulAdd(a, b0, c0);
+    if constexpr (NV == 2) c1 = hn::MulAdd(a, b1, c1);
 }
 
-// Weight rows in fp32 (a panel, or the matrix itself when it is f32), `stride` floats apart.
-struct F32Rows {
-    static constexpr bool kTails = true;
-    const float *base;
-    size_t stride;
-    bool from_memory; // the weights themselves, not a panel in L1
-    HWY_INLINE void Prefetch(size_t r, size_t k) const {
-        if (from_memory) hwy::Prefetch(base + r * stride + k + kPrefetchBytes / 4);
+template <int NV>
+HWY_INLINE void StoreTile(DF df, VF c0, VF c1, float *out, bool add) {
+    const size_t L = hn::Lanes(df);
+    if (add) c0 = hn::Add(c0, hn::LoadU(df, out));
+    hn::StoreU(c0, df, out);
+    if constexpr (NV == 2) {
+        if (add) c1 = hn::Add(c1, hn::LoadU(df, out + L));
+        hn::StoreU(c1, df, out + L);
     }
-    HWY_INLINE VF Load(DF df, size_t r, size_t k) const { return hn::LoadU(df, base + r * stride + k); }
-    HWY_INLINE VF LoadTail(DF df, size_t n, size_t r, size_t k) const { return LoadFirst(df, base + r * stride + k, n); }
-};
-
-// Rows of 16-bit floats decoded as they are read; only used when the inputs are whole vectors.
-template <bool kBF16>
-struct Half16Rows {
-    static constexpr bool kTails = false;
-    const uint8_t *base;
-    size_t stride; // bytes
-    HWY_INLINE void Prefetch(size_t r, size_t k) const { hwy::Prefetch(base + r * stride + 2 * k + kPrefetchBytes); }
-    HWY_INLINE VF Load(DF df, size_t r, size_t k) const {
-        const uint8_t *p = base + r * stride + 2 * k;
-        return kBF16 ? LoadBF16(df, p) : LoadF16(df, p);
-    }
-};
-
-template <size_t TT>
-HWY_INLINE void StoreSums(const VF (&acc)[kR][TT], size_t rows, float *HWY_RESTRICT Y, size_t ldy) {
-    const DF df;
-    for (size_t t = 0; t < TT; ++t)
-        for (size_t r = 0; r < rows; ++r) Y[t * ldy + r] = hn::GetLane(hn::SumOfLanes(df, acc[r][t]));
 }
 
-// Rows of 32-element blocks (q8_0, q5_0/1, q4_0/1) decoded as they are read, to the values ConvertRow
-// gives.
-template <class Block>
-struct BlockRows {
-    static constexpr bool kTails = false;
-    const uint8_t *base;
-    size_t stride; // bytes
-    HWY_INLINE VF Load(DF df, size_t r, size_t k) const {
-        const uint8_t *b = base + r * stride + k / 32 * Block::kBytes;
-        const VF q = Block::Quant(df, b, k % 32), d = hn::Set(df, Block::Scale(b));
-        if constexpr (Block::kHasMin) return hn::MulAdd(q, d, hn::Set(df, Block::Min(b)));
-        else return hn::Mul(q, d);
-    }
-    HWY_INLINE void Prefetch(size_t r, size_t k) const {
-        hwy::Prefetch(base + r * stride + k / 32 * Block::kBytes + kPrefetchBytes);
-    }
-};
-
-// Y[t·ldy + r] = Σ_k w(r, k)·X[t·ldx + k] for r < rows (≤ kR; the others are computed on a copy of
-// row 0 and dropped) and t < TT.
-template <size_t TT, class Rows>
-HWY_NOINLINE void MicroTile(const Rows &w, size_t rows, const float *HWY_RESTRICT X, size_t ldx, size_t K,
-                            float *HWY_RESTRICT Y, size_t ldy) {
+// c[i][0 .. NV·lanes) (+)= Σ_k a[i·lda + k] · b[k][·] for i < kMR; b packed as kc rows of NV vectors.
+template <int NV>
+HWY_NOINLINE void MicroTile(const float *HWY_RESTRICT a, size_t lda, const float *HWY_RESTRICT b, size_t kc,
+                            float *HWY_RESTRICT c, size_t ldc, bool add) {
     const DF df;
     const size_t L = hn::Lanes(df);
-    const size_t r1 = rows > 1 ? 1 : 0, r2 = rows > 2 ? 2 : 0, r3 = rows > 3 ? 3 : 0;
-    VF acc[kR][TT];
-    for (size_t t = 0; t < TT; ++t)
-        for (size_t r = 0; r < kR; ++r) acc[r][t] = hn::Zero(df);
-    auto fma_all = [&](VF w0, VF w1, VF w2, VF w3, auto load_x) HWY_ATTR {
-        for (size_t t = 0; t < TT; ++t) {
-            const VF x = load_x(X + t * ldx);
-            acc[0][t] = hn::MulAdd(w0, x, acc[0][t]);
-            acc[1][t] = hn::MulAdd(w1, x, acc[1][t]);
-            acc[2][t] = hn::MulAdd(w2, x, acc[2][t]);
-            acc[3][t] = hn::MulAdd(w3, x, acc[3][t]);
-        }
-    };
-    size_t k = 0;
-    for (; k + L <= K; k += L) {
-        w.Prefetch(0, k), w.Prefetch(r1, k), w.Prefetch(r2, k), w.Prefetch(r3, k);
-        fma_all(w.Load(df, 0, k), w.Load(df, r1, k), w.Load(df, r2, k), w.Load(df, r3, k),
-                [&](const float *x) HWY_ATTR { return hn::LoadU(df, x + k); });
+    VF c00 = hn::Zero(df), c01 = hn::Zero(df), c10 = hn::Zero(df), c11 = hn::Zero(df), c20 = hn::Zero(df),
+       c21 = hn::Zero(df), c30 = hn::Zero(df), c31 = hn::Zero(df), c40 = hn::Zero(df), c41 = hn::Zero(df),
+       c50 = hn::Zero(df), c51 = hn::Zero(df);
+    for (size_t k = 0; k < kc; ++k, b += NV * L) {
+        const VF b0 = hn::LoadU(df, b);
+        const VF b1 = NV == 2 ? hn::LoadU(df, b + L) : b0;
+        Fma<NV>(hn::Set(df, a[k]), b0, b1, c00, c01);
+        Fma<NV>(hn::Set(df, a[lda + k]), b0, b1, c10, c11);
+        Fma<NV>(hn::Set(df, a[2 * lda + k]), b0, b1, c20, c21);
+        Fma<NV>(hn::Set(df, a[3 * lda + k]), b0, b1, c30, c31);
+        Fma<NV>(hn::Set(df, a[4 * lda + k]), b0, b1, c40, c41);
+        Fma<NV>(hn::Set(df, a[5 * lda + k]), b0, b1, c50, c51);
     }
-    if constexpr (!Rows::kTails) return StoreSums<TT>(acc, rows, Y, ldy);
-    else if (k < K) { // the last inputs, zeros in the other lanes (0·0 leaves an accumulator as it is)
-        const size_t n = K - k;
-        fma_all(w.LoadTail(df, n, 0, k), w.LoadTail(df, n, r1, k), w.LoadTail(df, n, r2, k), w.LoadTail(df, n, r3, k),
-                [&](const float *x) HWY_ATTR { return LoadFirst(df, x + k, n); });
-    }
-    StoreSums<TT>(acc, rows, Y, ldy);
-}
-
-// All tokens of a block against up to kR rows: full tiles of kTT, then the rest.
-template <class Rows>
-HWY_INLINE void TokenTiles(const Rows &w, size_t rows, const float *X, size_t ldx, size_t K, size_t tokens, float *Y,
-                           size_t N) {
-    size_t t = 0;
-    for (; t + kTT <= tokens; t += kTT) MicroTile<kTT>(w, rows, X + t * ldx, ldx, K, Y + t * N, N);
-    const float *x = X + t * ldx;
-    float *y = Y + t * N;
-    switch (tokens - t) {
-    case 0: return;
-    case 1: return MicroTile<1>(w, rows, x, ldx, K, y, N);
-#if HWY_MAX_BYTES >= 64
-    case 2: return MicroTile<2>(w, rows, x, ldx, K, y, N);
-    case 3: return MicroTile<3>(w, rows, x, ldx, K, y, N);
-    case 4: return MicroTile<4>(w, rows, x, ldx, K, y, N);
-    case 5: return MicroTile<5>(w, rows, x, ldx, K, y, N);
-#endif
-    }
-}
-
-HWY_INLINE void DirectBlocks(DType t, const uint8_t *w, size_t rb, size_t rows, const float *x, size_t ldx, size_t K,
-                             size_t tokens, float *y, size_t N) {
-    switch (t) {
-    case DType::Q8_0: return TokenTiles(BlockRows<BlockQ8_0>{w, rb}, rows, x, ldx, K, tokens, y, N);
-    case DType::Q5_0: return TokenTiles(BlockRows<BlockQ5_0>{w, rb}, rows, x, ldx, K, tokens, y, N);
-    case DType::Q5_1: return TokenTiles(BlockRows<BlockQ5_1>{w, rb}, rows, x, ldx, K, tokens, y, N);
-    case DType::Q4_0: return TokenTiles(BlockRows<BlockQ4_0>{w, rb}, rows, x, ldx, K, tokens, y, N);
-    case DType::Q4_1: return TokenTiles(BlockRows<BlockQ4_1>{w, rb}, rows, x, ldx, K, tokens, y, N);
-    default: return;
-    }
+    StoreTile<NV>(df, c00, c01, c, add);
+    StoreTile<NV>(df, c10, c11, c + ldc, add);
+    StoreTile<NV>(df, c20, c21, c + 2 * ldc, add);
+    StoreTile<NV>(df, c30, c31, c + 3 * ldc, add);
+    StoreTile<NV>(df, c40, c41, c + 4 * ldc, add);
+    StoreTile<NV>(df, c50, c51, c + 5 * ldc, add);
 }
 
 void Gemm(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool &pool) {
-    const size_t K = size_t(W.cols), N = size_t(W.rows), tokens = size_t(T), rb = W.row_bytes();
-    // Tokens per block: the block of X stays in L2 (≈ 256 KiB) while every row of a band passes over it.
-    const size_t block = std::max(kTT, (size_t(64) << 10) / K / kTT * kTT);
-    // Decoded as read when the weights pass once (a single tile of tokens); else through the panel.
-    const bool half = W.dtype == DType::F16 || W.dtype == DType::BF16;
-    const bool blocks32 = dtype_info(W.dtype).block_elems == 32;
-    const bool direct = W.dtype == DType::F32 || (tokens <= kTT && (blocks32 || (half && K % hn::Lanes(DF()) == 0)));
-    // Bands of rows, about 64 KiB of weights each, handed out dynamically: on a shared machine the
-    // threads that the OS runs take more of them. Products under ~1 MFLOP run on the calling thread.
-    const size_t band = std::max<size_t>(kR, (size_t(64) << 10) / rb / kR * kR);
-    const int threads = 2.0 * double(tokens) * double(N) * double(K) < 1e6 ? 1 : pool.size();
-    // Rows of X and of the panel whose length is a multiple of 1 KiB map to the same few sets of L1,
-    // where the streams of a tile evict each other: such rows get a cache line of padding.
-    const size_t ld = K % 256 == 0 ? K + 16 : K;
-    if (ld != K && tokens > 1) {
-        float *const xp = pool.shared_buffer(tokens * ld * sizeof(float));
-        for (size_t t = 0; t < tokens; ++t) std::memcpy(xp + t * ld, X + t * K, K * sizeof(float));
-        X = xp;
-    }
-    const size_t ldx = tokens > 1 ? ld : K;
-    pool.run(int64_t((N + band - 1) / band), threads, [&](int64_t b, int thread) {
-        float *const panel = direct ? nullptr : pool.thread_buffer(thread, kR * ld * sizeof(float));
-        const size_t r_end = std::min(N, (size_t(b) + 1) * band);
-        for (size_t t0 = 0; t0 < tokens; t0 += block) {
-            const size_t tn = std::min(block, tokens - t0);
-            const float *x = X + t0 * ldx;
-            for (size_t r0 = size_t(b) * band; r0 < r_end; r0 += kR) {
-                const size_t rows = std::min(kR, r_end - r0);
-                const uint8_t *w = W.data + r0 * rb;
-                float *y = Y + t0 * N + r0;
-                if (W.dtype == DType::F32) {
-                    TokenTiles(F32Rows{reinterpret_cast<const float *>(w), K, true}, rows, x, ldx, K, tn, y, N);
-                } else if (direct && blocks32) {
-                    DirectBlocks(W.dtype, w, rb, rows, x, ldx, K, tn, y, N);
-                } else if (direct && W.dtype == DType::F16) {
-                    TokenTiles(Half16Rows<false>{w, rb}, rows, x, ldx, K, tn, y, N);
-                } else if (direct) {
-                    TokenTiles(Half16Rows<true>{w, rb}, rows, x, ldx, K, tn, y, N);
-                } else {
-                    for (size_t i = 0; i < rows; ++i) ConvertRow(W.dtype, w + i * rb, panel + i * ld, K);
-                    TokenTiles(F32Rows{panel, ld, false}, rows, x, ldx, K, tn, y, N);
+    const DF df;
+    const size_t L = hn::Lanes(df);
+    const size_t K = size_t(W.cols), N = size_t(W.rows), rows = size_t(T), rb = W.row_bytes();
+    const int nv = rows > L ? 2 : 1;
+    const size_t pw = size_t(nv) * L; // tokens per panel
+    const size_t panels = (rows + pw - 1) / pw, tp = panels * pw;
+    // Inputs are summed in blocks of kc: the order of additions for one output is then the same
+    // whatever the number of rows, so a sequence gets bit-identical results fed alone or in any batch.
+    // 256 is a multiple of every block type's size (K-quants' super-blocks included) and keeps a step's
+    // packed block (kc × 256 rows) in L2.
+    const size_t kc_max = std::min<size_t>(K, 256);
+    // Below ~1 MFLOP one thread is faster than waking the others.
+    const int threads = 2.0 * double(rows) * double(N) * double(K) < 1e6 ? 1 : pool.size();
+    // Bands of up to kBandTiles micro-tiles of rows (the packed block is reused that often), at least 4 per thread.
+    const size_t tiles = (N + kMR - 1) / kMR;
+    const size_t band_tiles = std::clamp<size_t>(tiles / (4 * size_t(threads)), 1, kBandTiles);
+    const int64_t bands = int64_t((tiles + band_tiles - 1) / band_tiles);
+    // Xᵀ as [panel][k][pw], shared; each thread has a panel of converted weights and its band's Yᵀ.
+    const size_t a_size = kMR * kc_max, yt_size = band_tiles * kMR * tp;
+    float *const xp = pool.shared_buffer(K * tp * sizeof(float));
+    pool.run(int64_t(panels), threads, [&](int64_t p, int) {
+        // By 16 inputs: one cache line of each row of X read at a time, into 16 lines of the
+        // panel that stay in L1 (rows of X a power of two apart would evict each other).
+        float *dst = xp + size_t(p) * K * pw;
+        const size_t t0 = size_t(p) * pw, n = std::min(pw, rows - t0);
+        for (size_t k0 = 0; k0 < K; k0 += 16) {
+            const size_t kn = std::min<size_t>(16, K - k0);
+            for (size_t j = 0; j < pw; ++j)
+                for (size_t k = k0; k < k0 + kn; ++k) dst[k * pw + j] = j < n ? X[(t0 + j) * K + k] : 0.0f;
+        }
+    });
+    pool.run(bands, threads, [&](int64_t band, int thread) {
+        float *const a = pool.thread_buffer(thread, (a_size + yt_size) * sizeof(float));
+        float *const yt = a + a_size;
+        const size_t r0 = size_t(band) * band_tiles * kMR, r1 = std::min(N, r0 + band_tiles * kMR);
+        for (size_t k0 = 0; k0 < K; k0 += kc_max) {
+            const size_t kc = std::min(kc_max, K - k0);
+            const size_t k0_bytes = dtype_bytes(W.dtype, k0), seg_bytes = dtype_bytes(W.dtype, kc);
+            for (size_t n0 = r0; n0 < r1; n0 += kMR) {
+                for (size_t i = 0; i < kMR; ++i) {
+                    float *ai = a + i * kc_max;
+                    if (n0 + i < N) ConvertRow(W.dtype, W.data + (n0 + i) * rb + k0_bytes, ai, kc);
+                    else std::fill_n(ai, kc, 0.0f);
+                }
+                // The next rows' weights come from memory in short strided pieces, which the
+                // hardware prefetcher picks up late: ask for them while this tile computes.
+                for (size_t n = n0 + kMR; n < std::min(n0 + 2 * kMR, r1); ++n)
+                    for (size_t off = 0; off < seg_bytes; off += 64) hwy::Prefetch(W.data + n * rb + k0_bytes + off);
+                float *c = yt + (n0 - r0) * tp;
+                for (size_t p = 0; p < panels; ++p) {
+                    const float *b = xp + p * K * pw + k0 * pw;
+                    if (nv == 2) MicroTile<2>(a, kc_max, b, kc, c + p * pw, tp, k0 > 0);
+                    else MicroTile<1>(a, kc_max, b, kc, c + p * pw, tp, k0 > 0);
                 }
             }
+        }
+        // Transposed back through a small buffer by 16 tokens, for the same reason.
+        float tile[16 * kBandTiles * kMR];
+        const size_t width = r1 - r0;
+        for (size_t t0 = 0; t0 < rows; t0 += 16) {
+            const size_t tn = std::min<size_t>(16, rows - t0);
+            for (size_t n = 0; n < width; ++n)
+                for (size_t t = 0; t < tn; ++t) tile[t * width + n] = yt[n * tp + t0 + t];
+            for (size_t t = 0; t < tn; ++t) std::memcpy(Y + (t0 + t) * N + r0, tile + t * width, width * 4);
         }
     });
 }
@@ -227,27 +161,35 @@ HWY_EXPORT(Gemm);
 
 namespace {
 
-// Generation with int8 activations (opt-in, kernels/dot_int8.h): x is rounded once, for all rows, which
-// go in chunks of about 64 KiB of weights, handed out dynamically like the bands of Gemm.
-bool int8_matvec(const Matrix &W, const float *x, float *y, ThreadPool &pool) {
-    const DotInt8Fn dot = W.int8_activations ? dot_int8_kernel(W.dtype, int8_level()) : nullptr;
-    if (!dot) return false;
-    const Int8Vector xq = quantize_activations(x, W.cols, pool.shared_buffer(int8_vector_bytes(W.cols)));
+// Rows in chunks of about 64 KiB of weights, handed out dynamically: on a shared machine the threads
+// that the OS runs take more of them. Small products are not worth waking threads for.
+template <class RowDot>
+void for_each_row(const Matrix &W, float *y, ThreadPool &pool, RowDot dot) {
     const size_t rb = W.row_bytes();
     const int threads = W.nbytes() < (1u << 18) ? 1 : pool.size();
     const int64_t chunk = std::max<int64_t>(1, int64_t((size_t(64) << 10) / rb));
     pool.run((W.rows + chunk - 1) / chunk, threads, [&](int64_t c, int) {
         const int64_t end = std::min(W.rows, (c + 1) * chunk);
-        for (int64_t r = c * chunk; r < end; ++r) y[r] = dot(W.data + size_t(r) * rb, xq);
+        for (int64_t r = c * chunk; r < end; ++r) y[r] = dot(W.data + size_t(r) * rb);
     });
-    return true;
+}
+
+void matvec(const Matrix &W, const float *x, float *y, ThreadPool &pool) {
+    if (const DotInt8Fn dot = W.int8_activations ? dot_int8_kernel(W.dtype, int8_level()) : nullptr) {
+        // x is rounded once, for all rows.
+        const Int8Vector xq = quantize_activations(x, W.cols, pool.shared_buffer(int8_vector_bytes(W.cols)));
+        for_each_row(W, y, pool, [&](const uint8_t *row) { return dot(row, xq); });
+        return;
+    }
+    const DotFn dot = dot_kernel(W.dtype);
+    for_each_row(W, y, pool, [&](const uint8_t *row) { return dot(row, x, W.cols); });
 }
 
 } // namespace
 
 void linear(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool &pool) {
-    if (T == 1 && int8_matvec(W, X, Y, pool)) return;
-    HWY_DYNAMIC_DISPATCH(Gemm)(W, X, T, Y, pool);
+    if (T == 1) matvec(W, X, Y, pool);
+    else HWY_DYNAMIC_DISPATCH(Gemm)(W, X, T, Y, pool);
 }
 
 void gather_rows(const Matrix &W, const int32_t *ids, int64_t T, float *Y) {

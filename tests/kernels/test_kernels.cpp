@@ -11,6 +11,7 @@
 #include "hwy/targets.h"
 #include "kernels/activation.h"
 #include "kernels/convert.h"
+#include "kernels/dot.h"
 #include "kernels/matrix.h"
 #include "kernels/wkv.h"
 
@@ -124,20 +125,17 @@ Matrix random_matrix(DType t, int64_t rows, int64_t cols, std::mt19937 &rng) {
 
 } // namespace
 
-TEST_CASE("kernels: one token's products match a double-precision reference for every type, length and target") {
-    ThreadPool pool(2);
-    for_each_target([&] {
+TEST_CASE("kernels: dot products match a double-precision reference for every type, length and target") {
+    for_each_target([] {
         std::mt19937 rng(7);
         for (DType t : kAllTypes) {
             CAPTURE(dtype_name(t));
+            const DotFn dot = dot_kernel(t);
             for (size_t n : lengths(t)) {
                 CAPTURE(n);
-                // Five rows: a whole tile of rows and one row of the next.
-                const Matrix W = random_matrix(t, 5, int64_t(n), rng);
+                const std::vector<uint8_t> row = random_row(t, n, rng);
                 const std::vector<float> x = random_vector(n, rng);
-                std::vector<float> y(5);
-                linear(W, x.data(), 1, y.data(), pool);
-                for (int64_t r = 0; r < 5; ++r) check_close(y[size_t(r)], reference_dot(reference_f32(t, W.row(r), n), x.data()));
+                check_close(dot(row.data(), x.data(), int64_t(n)), reference_dot(reference_f32(t, row.data(), n), x.data()));
             }
         }
     });
@@ -215,24 +213,20 @@ TEST_CASE("kernels: bulk conversion to f16 and bf16 rounds like f32_to_f16 and f
     });
 }
 
-TEST_CASE("kernels: linear gives every token the same bits whatever T and the thread count, for every type") {
+TEST_CASE("kernels: linear with T > 1 agrees with T = 1 for every type, and with any thread count") {
     ThreadPool one(1), two(2), three(3);
     for_each_target([&] {
         std::mt19937 rng(3);
         struct Shape {
             int64_t rows, cols, T;
         };
-        // Row counts off the micro-tile, token counts off the tile of tokens, 40 tokens of 2048 inputs
-        // over two blocks of tokens; plain types also with inputs off the vector width.
+        // Row counts off the micro-tile, token counts off the vector width, inputs over several blocks.
         const std::vector<Shape> shapes = {{1, 32, 2}, {7, 64, 3}, {13, 96, 9}, {50, 2048, 40}, {37, 320, 17}, {64, 1024, 33}};
-        const std::vector<Shape> plain_shapes = {{6, 37, 8}, {9, 100, 13}, {3, 7, 2}};
         // K-quants: rows of whole super-blocks; 3072 inputs with 40 tokens take several input blocks.
         const std::vector<Shape> k_shapes = {{1, 256, 2}, {7, 512, 3}, {13, 768, 9}, {50, 3072, 40}, {37, 1280, 17}};
         for (DType t : kAllTypes) {
             CAPTURE(dtype_name(t));
-            std::vector<Shape> all = is_k_quant(t) ? k_shapes : shapes;
-            if (dtype_info(t).block_elems == 1) all.insert(all.end(), plain_shapes.begin(), plain_shapes.end());
-            for (const Shape &s : all) {
+            for (const Shape &s : is_k_quant(t) ? k_shapes : shapes) {
                 CAPTURE(s.rows);
                 CAPTURE(s.cols);
                 CAPTURE(s.T);
@@ -245,9 +239,11 @@ TEST_CASE("kernels: linear gives every token the same bits whatever T and the th
                 for (int64_t tok = 0; tok < s.T; ++tok) {
                     const float *x = X.data() + tok * s.cols;
                     linear(W, x, 1, y.data(), two);
-                    CHECK(std::memcmp(y.data(), Y.data() + tok * s.rows, y.size() * 4) == 0);
-                    for (int64_t r = 0; r < s.rows; ++r)
-                        check_close(y[size_t(r)], reference_dot(reference_f32(t, W.row(r), size_t(s.cols)), x));
+                    for (int64_t r = 0; r < s.rows; ++r) {
+                        const Ref ref = reference_dot(reference_f32(t, W.row(r), size_t(s.cols)), x);
+                        check_close(Y[size_t(tok * s.rows + r)], ref);
+                        check_close(y[size_t(r)], ref);
+                    }
                 }
             }
         }

@@ -209,18 +209,38 @@ void Scheduler::step(std::vector<std::unique_ptr<Seq>> &active) {
     }
     if (in_step.empty()) return;
 
-    // Every row of a step is computed the same whoever else is in it (rwkvrt_feed_batch is bit-exact
-    // against feeding alone), so a sequence's output never depends on the others served with it.
+    // One token fed alone goes through a matrix-vector product, several through a matrix product: equal
+    // to ~1e-6, not bit for bit. A step never has a lone row, nor a lone row of logits, so a sequence's
+    // output never depends on the others served with it: a scratch sequence keeps it company.
+    static thread_local State pad;
+    static thread_local std::vector<float> pad_logits;
     const auto feed = [&](const std::vector<Seq *> &seqs) {
         std::vector<rwkvrt_state *> states;
         std::vector<const int32_t *> tokens;
         std::vector<size_t> counts;
         std::vector<float *> logits;
+        size_t rows = 0, with_logits = 0;
         for (Seq *s : seqs) {
             states.push_back(s->state.get());
             tokens.push_back(s->input.data());
             counts.push_back(s->input.size());
             logits.push_back(s->wants_logits ? s->logits.data() : nullptr);
+            rows += s->input.size();
+            with_logits += s->wants_logits;
+        }
+        static const int32_t pad_token = 0;
+        if (rows == 1 || with_logits == 1) {
+            if (!pad) {
+                rwkvrt_state *p = nullptr;
+                if (rwkvrt_state_new(model_, &p) != RWKVRT_OK) return RWKVRT_ERR_NOMEM;
+                pad.reset(p);
+                pad_logits.resize(size_t(n_vocab_));
+            }
+            rwkvrt_state_reset(pad.get());
+            states.push_back(pad.get());
+            tokens.push_back(&pad_token);
+            counts.push_back(1);
+            logits.push_back(with_logits == 1 ? pad_logits.data() : nullptr);
         }
         return rwkvrt_feed_batch(model_, states.size(), states.data(), tokens.data(), counts.data(), logits.data());
     };
