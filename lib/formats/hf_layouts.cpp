@@ -4,12 +4,11 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <nlohmann/json.hpp>
 #include <regex>
 
 #include "core/error.h"
+#include "formats/mapped_file.h"
 #include "formats/tensor_file.h"
 
 namespace rwkvrt {
@@ -124,8 +123,9 @@ std::unique_ptr<TensorFile> read_hf_folder(const std::string &dir, bool use_mmap
     const fs::path root(dir);
     if (!fs::exists(root / "config.json"))
         fail(RWKVRT_ERR_FORMAT, "'", dir, "' is a folder without config.json: not a Hugging Face model folder rwkvrt knows");
-    std::ifstream in(root / "config.json", std::ios::binary);
-    const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    const MappedFile config_file((root / "config.json").string(), false); // type-checked: a FIFO never blocks
+    const std::string text = config_file.size() == 0 ? std::string()
+                                                     : std::string(reinterpret_cast<const char *>(config_file.data()), config_file.size());
     nlohmann::json config;
     try {
         config = nlohmann::json::parse(text);

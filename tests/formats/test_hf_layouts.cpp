@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <string>
+#include <sys/stat.h>
 #include <vector>
 
 #include "api/model_helpers.h"
@@ -128,6 +129,13 @@ TEST_CASE("hf layouts: an fla RWKV-7 folder (config.json and shards) and a singl
     const std::string empty = testdata::scratch_dir() + "/empty-folder";
     std::filesystem::create_directories(empty);
     CHECK(rwkvrt_model_load(empty.c_str(), nullptr, &m) == RWKVRT_ERR_FORMAT);
+    // A config.json that is a FIFO is refused at once, never waited on.
+    const std::string fifo_dir = testdata::scratch_dir() + "/fifo-config";
+    std::filesystem::create_directories(fifo_dir);
+    std::filesystem::remove(fifo_dir + "/config.json");
+    REQUIRE(::mkfifo((fifo_dir + "/config.json").c_str(), 0600) == 0);
+    CHECK(rwkvrt_model_load(fifo_dir.c_str(), nullptr, &m) == RWKVRT_ERR_IO);
+    CHECK(std::string(rwkvrt_last_error()).find("a FIFO") != std::string::npos);
 }
 
 TEST_CASE("hf layouts: web-rwkv .st files (v6 and v7)") {
