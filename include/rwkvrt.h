@@ -639,12 +639,16 @@ RWKVRT_API rwkvrt_status rwkvrt_feed_batch(const rwkvrt_model *model, size_t n_s
  * (between layers), never concurrently with itself for one call. Returning nonzero stops the feed:
  * the call returns RWKVRT_ERR_CANCELLED and every state is exactly the state after the tokens it had
  * completely consumed (a whole prefix of its input; rwkvrt_state_n_tokens() says how many), as if the
- * call had been given only those. No logits are written on cancellation. */
+ * call had been given only those. No logits are written on cancellation (but see logits_all). */
 
 typedef struct rwkvrt_feed_options {
     size_t struct_size;                /* set by rwkvrt_feed_options_default(); fields are only appended */
     rwkvrt_progress_callback progress; /* NULL = none */
     void *user_data;                   /* passed to progress */
+    /* Nonzero: logits (logits[i] in a batch) receives n_tokens × n_vocab floats, the logits after every
+     * token in order, instead of only after the last: what perplexity needs. Each row costs one pass
+     * through the output head. On cancellation the rows of the tokens consumed are written. */
+    int logits_all;
 } rwkvrt_feed_options;
 
 RWKVRT_API rwkvrt_feed_options rwkvrt_feed_options_default(void);

@@ -177,17 +177,15 @@ rwkvrt_status rwkvrt_feed_batch_ex(const rwkvrt_model *model, size_t n_seqs, rwk
         api::require(states, "states");
         api::require(tokens, "tokens");
         api::require(n_tokens, "n_tokens");
+        const rwkvrt_feed_options o = options ? api::read_options(*options, rwkvrt_feed_options_default(), "rwkvrt_feed_options_default")
+                                              : rwkvrt_feed_options_default();
         std::vector<FeedRequest> requests(n_seqs);
         for (size_t i = 0; i < n_seqs; ++i) {
             if (!states[i]) fail(RWKVRT_ERR_ARGUMENT, n_seqs == 1 ? "state is NULL" : cat("states[", i, "] is NULL"));
-            requests[i] = {states[i]->impl.get(), tokens[i], n_tokens[i], logits ? logits[i] : nullptr};
+            requests[i] = {states[i]->impl.get(), tokens[i], n_tokens[i], logits ? logits[i] : nullptr, o.logits_all != 0};
         }
         ProgressFn progress;
-        if (options) {
-            const rwkvrt_feed_options o = api::read_options(*options, rwkvrt_feed_options_default(), "rwkvrt_feed_options_default");
-            if (o.progress)
-                progress = [o](uint64_t done, uint64_t total) { return o.progress(done, total, o.user_data) != 0; };
-        }
+        if (o.progress) progress = [o](uint64_t done, uint64_t total) { return o.progress(done, total, o.user_data) != 0; };
         model->impl->feed_batch(requests, progress);
     });
 }

@@ -52,6 +52,8 @@ struct StepSeq {
     int64_t row0;
     int64_t T;      // ≥ 1
     float *logits;  // nullptr, or receives the n_vocab logits after the sequence's last row
+    bool all_rows = false; // logits receives T × n_vocab: the logits after every row, not only the last
+    int64_t logit_rows() const { return logits ? (all_rows ? T : 1) : 0; }
 };
 
 // A forward step over B sequences: their tokens are the consecutive rows of one R × C activation

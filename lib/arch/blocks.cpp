@@ -29,27 +29,39 @@ void Ends::embed(const int32_t *tokens, int64_t T, float *X) const {
 }
 
 size_t Ends::logits_floats(const Step &step, const HParams &hp) {
-    size_t k = 0;
-    for (const StepSeq &q : step.seqs) k += q.logits != nullptr;
-    return k * size_t(hp.n_embd + hp.n_vocab);
+    size_t rows = 0;
+    for (const StepSeq &q : step.seqs) rows += size_t(q.logit_rows());
+    return rows * size_t(hp.n_embd + hp.n_vocab);
 }
 
 void Ends::logits(const Step &step, const float *X, Scratch &s, ThreadPool &pool) const {
     const int64_t C = emb.cols, V = head.rows;
     std::vector<const StepSeq *> wanted;
+    int64_t K = 0;
     for (const StepSeq &q : step.seqs)
-        if (q.logits) wanted.push_back(&q);
+        if (q.logits) {
+            wanted.push_back(&q);
+            K += q.logit_rows();
+        }
     if (wanted.empty()) return;
-    const int64_t K = int64_t(wanted.size());
     float *x = s.take(size_t(K * C));
-    for (int64_t i = 0; i < K; ++i) ln_out.layer_norm(X + (wanted[size_t(i)]->row0 + wanted[size_t(i)]->T - 1) * C, x + i * C, 1);
-    if (K == 1) {
-        linear(head, x, 1, wanted[0]->logits, pool);
+    int64_t k = 0;
+    for (const StepSeq *q : wanted) {
+        const int64_t n = q->logit_rows();
+        ln_out.layer_norm(X + (q->row0 + q->T - n) * C, x + k * C, n);
+        k += n;
+    }
+    if (wanted.size() == 1) { // straight into the caller's buffer
+        linear(head, x, K, wanted[0]->logits, pool);
         return;
     }
     float *out = s.take(size_t(K * V));
     linear(head, x, K, out, pool);
-    for (int64_t i = 0; i < K; ++i) std::copy_n(out + i * V, V, wanted[size_t(i)]->logits);
+    k = 0;
+    for (const StepSeq *q : wanted) {
+        std::copy_n(out + k * V, q->logit_rows() * V, q->logits);
+        k += q->logit_rows();
+    }
 }
 
 std::vector<float> load_mix(WeightLoader &w, const std::string &name, int64_t C, bool weights_current) {

@@ -34,8 +34,8 @@ struct Ends {
 
     void load(WeightLoader &w, const HParams &hp);
     void embed(const int32_t *tokens, int64_t T, float *X) const; // X: T × C
-    // The logits of every sequence that asked for them, from the last of its rows of X: their rows go
-    // through ln_out and the head together, as one matrix product.
+    // The logits of every sequence that asked for them, from the last of its rows of X (or all of them,
+    // StepSeq::all_rows): these rows go through ln_out and the head together, as one matrix product.
     static size_t logits_floats(const Step &step, const HParams &hp);
     void logits(const Step &step, const float *X, class Scratch &s, ThreadPool &pool) const;
 };

@@ -176,7 +176,8 @@ void Model::feed_batch(std::span<const FeedRequest> requests, const ProgressFn &
             if (take[i] == 0) continue;
             const FeedRequest &r = requests[i];
             const bool last = take[i] == remaining[i];
-            step.seqs.push_back({r.state->data(), int64_t(rows.size()), int64_t(take[i]), last ? r.logits : nullptr});
+            float *logits = r.logits_all ? r.logits + done[i] * size_t(vocab) : last ? r.logits : nullptr;
+            step.seqs.push_back({r.state->data(), int64_t(rows.size()), int64_t(take[i]), logits, r.logits_all});
             rows.insert(rows.end(), r.tokens + done[i], r.tokens + done[i] + take[i]);
         }
         step.tokens = rows.data();
@@ -200,11 +201,14 @@ void Model::feed_batch(std::span<const FeedRequest> requests, const ProgressFn &
         }
         for (size_t i = 0; i < B; ++i) {
             if (!take[i]) continue;
-            requests[i].state->add_tokens(take[i]);
+            const FeedRequest &r = requests[i];
+            r.state->add_tokens(take[i]);
+            const float *written = r.logits_all ? r.logits + done[i] * size_t(vocab) : r.logits;
+            const int64_t written_rows = r.logits_all ? int64_t(take[i]) : 1;
             done[i] += take[i];
             remaining[i] -= take[i];
             fed += take[i];
-            if (remaining[i] == 0 && requests[i].logits && !all_finite(requests[i].logits, vocab)) {
+            if ((remaining[i] == 0 || r.logits_all) && r.logits && !all_finite(written, written_rows * vocab)) {
                 restore_call();
                 fail(RWKVRT_ERR_CORRUPT, B == 1 ? std::string() : cat("sequence ", i, ": "),
                      "the model computed non-finite logits (values out of range in its weights or the state); "

@@ -22,6 +22,7 @@ struct FeedRequest {
     const int32_t *tokens;
     size_t n;
     float *logits;
+    bool logits_all = false; // logits receives n × n_vocab, the logits after every token
 };
 
 // Receives (tokens done, tokens total) between layers; returning true stops the feed.

@@ -143,6 +143,46 @@ TEST_CASE("feed_batch: prompts are bit-identical to feeding alone") {
     }
 }
 
+TEST_CASE("feed: logits_all gives the logits after every token, alone and batched, for every version") {
+    for (const char *arch : {"rwkv4", "rwkv5.0", "rwkv5.1", "rwkv5.2", "rwkv6", "rwkv7"}) {
+        CAPTURE(arch);
+        rwkvrt_tools::RandomModelSpec spec;
+        spec.arch = arch;
+        spec.n_embd = 64;
+        spec.head_size = 16;
+        spec.n_layer = 2;
+        spec.n_vocab = 300;
+        th::ModelPtr m = th::load(ac::write_random(spec, std::string("all-logits-") + arch), nullptr, 2);
+        const size_t V = 300, n = 270; // crosses a 256-row step
+        const std::vector<int32_t> a = tokens_of(n, 3, 300), b = tokens_of(n - 9, 4, 300);
+
+        // The reference: one token at a time.
+        std::vector<float> one_by_one(n * V);
+        th::StatePtr s = th::new_state(m.get());
+        for (size_t t = 0; t < n; ++t) REQUIRE(rwkvrt_feed(m.get(), s.get(), &a[t], 1, one_by_one.data() + t * V) == RWKVRT_OK);
+
+        rwkvrt_feed_options o = rwkvrt_feed_options_default();
+        o.logits_all = 1;
+        std::vector<float> alone(n * V);
+        th::StatePtr s_alone = th::new_state(m.get());
+        REQUIRE(rwkvrt_feed_ex(m.get(), s_alone.get(), a.data(), n, alone.data(), &o) == RWKVRT_OK);
+        CHECK(diff(alone, one_by_one) <= 1e-5);
+        CHECK(ac::snapshot(s_alone.get()).size() == ac::snapshot(s.get()).size());
+
+        // Batched with a second sequence: each gets its own rows, in its own order.
+        std::vector<float> batched_a(n * V), batched_b((n - 9) * V), b_alone((n - 9) * V);
+        th::StatePtr sa = th::new_state(m.get()), sb = th::new_state(m.get()), sb_alone = th::new_state(m.get());
+        rwkvrt_state *states[] = {sa.get(), sb.get()};
+        const int32_t *tokens[] = {a.data(), b.data()};
+        const size_t counts[] = {n, n - 9};
+        float *logits[] = {batched_a.data(), batched_b.data()};
+        REQUIRE(rwkvrt_feed_batch_ex(m.get(), 2, states, tokens, counts, logits, &o) == RWKVRT_OK);
+        REQUIRE(rwkvrt_feed_ex(m.get(), sb_alone.get(), b.data(), n - 9, b_alone.data(), &o) == RWKVRT_OK);
+        CHECK(diff(batched_a, one_by_one) <= 1e-5);
+        CHECK(diff(batched_b, b_alone) <= 1e-5);
+    }
+}
+
 TEST_CASE("feed_batch: all or nothing") {
     rwkvrt_tools::RandomModelSpec spec;
     spec.n_vocab = 300;

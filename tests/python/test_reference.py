@@ -49,6 +49,15 @@ def test_feed_returns_a_fresh_float32_array(model):
     assert state.n_tokens == 6
 
 
+def test_all_logits_gives_the_logits_after_every_token(model):
+    tokens = list(b"a longer prompt to score, token by token")
+    rows = model.feed(model.new_state(), tokens, all_logits=True)
+    assert rows.dtype == np.float32 and rows.shape == (len(tokens), model.n_vocab)
+    state = model.new_state()
+    one_by_one = np.stack([model.feed(state, t) for t in tokens])
+    assert np.max(np.abs(rows - one_by_one)) <= 1e-5
+
+
 def test_token_argument_forms_agree(model):
     expected = model.feed(model.new_state(), PROMPT_IN)
     for tokens in (tuple(PROMPT_IN), np.array(PROMPT_IN, dtype=np.int64), np.array(PROMPT_IN, dtype=np.uint8),

@@ -1,5 +1,6 @@
 // The rwkvrt command-line tool, end to end in separate processes.
 #include <algorithm>
+#include <cmath>
 #include <array>
 #include <chrono>
 #include <csignal>
@@ -11,6 +12,9 @@
 #include <sys/wait.h>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
+#include "api/model_helpers.h"
 #include "testdata.h"
 
 namespace {
@@ -343,4 +347,71 @@ TEST_CASE("cli: convert writes GGUF that loads, and quantize re-writes it") {
     CHECK(i.out.find("q6_K          1 tensors") != std::string::npos); // the head, as llama-quantize does
     CHECK(run("quantize " + out + " " + q + " q9_9").status != 0);
     CHECK(run("convert " + testdata::path("pth/tiny-rwkv-5v2-730K-fp32.pth") + " " + q).status != 0); // no rwkv5 in GGUF
+}
+
+TEST_CASE("cli: perplexity follows llama-perplexity's conventions, checked against feeding one token at a time") {
+    REQUIRE_TESTDATA();
+    const std::string file = testdata::scratch_dir() + "/ppl.txt";
+    std::string text;
+    for (int i = 0; i < 40; ++i) text += "The quick brown fox jumps over the lazy dog, line " + std::to_string(i) + ". ";
+    std::ofstream(file, std::ios::binary) << text;
+
+    // The reference: byte tokens (the model's vocabulary), chunks of 64 from an empty state, tokens
+    // 33..63 of each scored from the logits before them.
+    th::ModelPtr m = th::load(model());
+    const size_t ctx = 64, chunks = 3;
+    std::vector<float> logits(256);
+    double sum = 0;
+    size_t n = 0;
+    for (size_t c = 0; c < chunks; ++c) {
+        th::StatePtr s = th::new_state(m.get());
+        for (size_t j = 0; j + 1 < ctx; ++j) {
+            const int32_t tok = static_cast<unsigned char>(text[c * ctx + j]);
+            REQUIRE(rwkvrt_feed(m.get(), s.get(), &tok, 1, logits.data()) == RWKVRT_OK);
+            if (j < ctx / 2) continue;
+            const double max = *std::max_element(logits.begin(), logits.end());
+            double z = 0;
+            for (float l : logits) z += std::exp(double(l) - max);
+            sum += std::log(z) + max - logits[static_cast<unsigned char>(text[c * ctx + j + 1])];
+            ++n;
+        }
+    }
+    const double expected = std::exp(sum / double(n));
+
+    const Run r = run("perplexity -m " + model() + " -f " + file + " --ctx 64 --chunks 3");
+    REQUIRE(r.status == 0);
+    const size_t at = r.out.find("Final estimate: PPL = ");
+    REQUIRE(at != std::string::npos);
+    const double got = std::stod(r.out.substr(at + 22));
+    CHECK(got == doctest::Approx(expected).epsilon(1e-4));
+    CHECK(r.out.find("[1]") != std::string::npos);
+    CHECK(r.out.find("[3]") != std::string::npos);
+    CHECK(r.out.find("[4]") == std::string::npos);
+
+    const Run whole = run("perplexity -m " + model() + " -f " + file + " --ctx 0");
+    CHECK(whole.status == 0);
+    CHECK(whole.out.find("1 chunk of " + std::to_string(text.size())) != std::string::npos);
+    const Run too_short = run("perplexity -m " + model() + " -f " + file + " --ctx 100000");
+    CHECK(too_short.status != 0);
+    CHECK(too_short.out.find("at least 100000 are needed") != std::string::npos);
+}
+
+TEST_CASE("cli: passkey builds its prompts, answers them in one batch, and tabulates the score") {
+    REQUIRE_TESTDATA();
+    const Run r = run("passkey -m " + model() + " --length 200,400 --depth-percent 0,100 --trials 2 --answer-tokens 6 -o json");
+    REQUIRE(r.status == 0);
+    const size_t open = r.out.find('[');
+    REQUIRE(open != std::string::npos);
+    const nlohmann::json cells = nlohmann::json::parse(r.out.substr(open));
+    REQUIRE(cells.size() == 4);
+    for (const nlohmann::json &c : cells) {
+        CHECK(c["trials"] == 2);
+        CHECK(c["passed"].get<int>() >= 0);
+        CHECK(c["passed"].get<int>() <= 2);
+        CHECK(std::abs(c["prompt_tokens"].get<double>() - c["length"].get<double>()) < 100); // bytes: one filler is 88
+    }
+    const Run table = run("passkey -m " + model() + " --length 300 --depth-percent 50");
+    CHECK(table.status == 0);
+    CHECK(table.out.find("| prompt tokens | 50% |") != std::string::npos);
+    CHECK(run("passkey -m " + model() + " --depth-percent 101").status != 0);
 }

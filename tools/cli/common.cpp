@@ -180,6 +180,28 @@ bool session_logits(const rwkvrt_state *state, int32_t n_vocab, std::vector<floa
     return true;
 }
 
+std::vector<int32_t> tokenize(const rwkvrt_tokenizer *tok, const std::string &text) {
+    std::vector<int32_t> ids(text.size() + 16);
+    size_t n = 0;
+    rwkvrt_status st = rwkvrt_tokenize(tok, text.data(), text.size(), ids.data(), ids.size(), &n);
+    if (st == RWKVRT_ERR_BUFFER) {
+        ids.resize(n);
+        st = rwkvrt_tokenize(tok, text.data(), text.size(), ids.data(), ids.size(), &n);
+    }
+    check(st, "cannot tokenize");
+    ids.resize(n);
+    return ids;
+}
+
+std::string detokenize(const rwkvrt_tokenizer *tok, const std::vector<int32_t> &ids) {
+    size_t len = 0;
+    const rwkvrt_status st = rwkvrt_detokenize(tok, ids.data(), ids.size(), nullptr, 0, &len);
+    if (st != RWKVRT_OK && st != RWKVRT_ERR_BUFFER) check(st, "cannot detokenize");
+    std::string text(len, '\0');
+    check(rwkvrt_detokenize(tok, ids.data(), ids.size(), text.data(), text.size(), &len), "cannot detokenize");
+    return text;
+}
+
 bool file_exists(const std::string &path) { return std::ifstream(path).good(); }
 
 std::string read_all(std::istream &in) { return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()}; }

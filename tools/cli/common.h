@@ -80,6 +80,11 @@ std::string unescape(const std::string &s);
 std::string session_metadata(const float *logits, int32_t n_vocab);
 bool session_logits(const rwkvrt_state *state, int32_t n_vocab, std::vector<float> *logits);
 
+// The token ids of text (throws Failure if the tokenizer refuses it).
+std::vector<int32_t> tokenize(const rwkvrt_tokenizer *tok, const std::string &text);
+// The text of token ids.
+std::string detokenize(const rwkvrt_tokenizer *tok, const std::vector<int32_t> &ids);
+
 bool file_exists(const std::string &path);
 std::string read_all(std::istream &in);
 double seconds_since(std::chrono::steady_clock::time_point t0);
@@ -104,5 +109,7 @@ void add_random_model(CLI::App &app, Commands &out);
 void add_convert(CLI::App &app, Commands &out);
 void add_quantize(CLI::App &app, Commands &out);
 void add_serve(CLI::App &app, Commands &out);
+void add_perplexity(CLI::App &app, Commands &out);
+void add_passkey(CLI::App &app, Commands &out);
 
 } // namespace rwkvrt_cli

@@ -14,7 +14,7 @@ int main(int argc, char **argv) {
     app.set_version_flag("--version", std::string(rwkvrt_version()));
 
     Commands commands;
-    for (auto add : {add_info, add_generate, add_chat, add_tokenize, add_bench, add_random_model, add_convert, add_quantize, add_serve})
+    for (auto add : {add_info, add_generate, add_chat, add_tokenize, add_bench, add_random_model, add_convert, add_quantize, add_serve, add_perplexity, add_passkey})
         add(app, commands);
 
     try {

@@ -15,15 +15,17 @@ std::shared_ptr<Model> load(const py::object &path, std::optional<int> threads, 
                                    mmap, c_string(activations.value_or(""), "activations"));
 }
 
-py::array_t<float> feed(const Model &model, State &state, const py::object &tokens) {
+py::array_t<float> feed(const Model &model, State &state, const py::object &tokens, bool all_logits) {
     const std::vector<int32_t> ids = token_ids(tokens);
     if (ids.empty()) raise_status(RWKVRT_ERR_ARGUMENT, "no tokens to feed: pass at least one token id");
     // The logits are written straight into the array that is returned.
-    py::array_t<float> logits(model.n_vocab());
+    py::array_t<float> logits = all_logits ? py::array_t<float>({py::ssize_t(ids.size()), py::ssize_t(model.n_vocab())})
+                                           : py::array_t<float>(model.n_vocab());
     float *out = logits.mutable_data();
     Exclusive use(state.busy, "State");
     Interruptible interrupt;
-    const rwkvrt_feed_options options = interrupt.feed_options();
+    rwkvrt_feed_options options = interrupt.feed_options();
+    options.logits_all = all_logits;
     rwkvrt_status status;
     {
         py::gil_scoped_release nogil;
@@ -124,15 +126,17 @@ Raises:
         .def(
             "new_state", [](const std::shared_ptr<Model> &m) { return std::make_shared<State>(m); },
             "A fresh State (an empty context) for this model.")
-        .def("feed", &feed, py::arg("state"), py::arg("tokens"),
+        .def("feed", &feed, py::arg("state"), py::arg("tokens"), py::kw_only(), py::arg("all_logits") = false,
              R"(Feeds tokens to state, advancing it, and returns the logits after the last one.
 
 Args:
     state: a State of this model.
     tokens: one token id, a sequence of ids or a 1-D integer array (at least one).
+    all_logits: return the logits after every token (for perplexity), not only the last.
 
 Returns:
-    A new float32 numpy array of n_vocab logits.
+    A new float32 numpy array of n_vocab logits, or of shape (len(tokens), n_vocab)
+    with all_logits.
 
 A long input is processed in one pass (prefill); the result equals feeding the
 tokens one at a time. The GIL is released meanwhile, so threads feeding

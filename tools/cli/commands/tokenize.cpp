@@ -28,15 +28,8 @@ int run_tokenize(const TokenizeArgs &a) {
             input = read_all(in);
         }
     }
-    std::vector<int32_t> ids(input.size() + 16);
-    size_t n = 0;
-    rwkvrt_status st = rwkvrt_tokenize(tok.get(), input.data(), input.size(), ids.data(), ids.size(), &n);
-    if (st == RWKVRT_ERR_BUFFER) {
-        ids.resize(n);
-        st = rwkvrt_tokenize(tok.get(), input.data(), input.size(), ids.data(), ids.size(), &n);
-    }
-    check(st, "cannot tokenize");
-    for (size_t i = 0; i < n; ++i) std::printf(i ? " %d" : "%d", ids[i]);
+    const std::vector<int32_t> ids = tokenize(tok.get(), input);
+    for (size_t i = 0; i < ids.size(); ++i) std::printf(i ? " %d" : "%d", ids[i]);
     std::printf("\n");
     return 0;
 }
@@ -59,15 +52,8 @@ int run_detokenize(const TokenizeArgs &a) {
             throw Failure{"'" + w + "' is not a token id"};
         }
     }
-    std::string out(ids.size() * 8 + 16, '\0');
-    size_t len = 0;
-    rwkvrt_status st = rwkvrt_detokenize(tok.get(), ids.data(), ids.size(), out.data(), out.size(), &len);
-    if (st == RWKVRT_ERR_BUFFER) {
-        out.resize(len);
-        st = rwkvrt_detokenize(tok.get(), ids.data(), ids.size(), out.data(), out.size(), &len);
-    }
-    check(st, "cannot detokenize");
-    std::fwrite(out.data(), 1, len, stdout);
+    const std::string text = detokenize(tok.get(), ids);
+    std::fwrite(text.data(), 1, text.size(), stdout);
     return 0;
 }
 
