@@ -119,7 +119,11 @@ typedef struct rwkvrt_load_options {
     /* "f32" (default, or NULL): generation multiplies the weights with the exact fp32 activations.
      * "int8": generation rounds the activations to 8 bits in blocks of 32 and uses integer dot products
      * with q8_0 and q4_0 weights on CPUs with AVX2 (faster, logits change slightly; other weight types,
-     * older CPUs and prompt processing keep fp32). */
+     * older CPUs and prompt processing keep fp32).
+     * "bf16": prompts and batched steps (two or more rows) round the activations, and f16 weights, to
+     * bf16 and use vdpbf16ps with bf16 and f16 weights on CPUs with AVX512-BF16 (faster prefill, logits
+     * change slightly; one-row steps, other weight types and older CPUs keep fp32).
+     * docs/QUANTIZATION.md gives the cost of each in logits and perplexity. */
     const char *activations;
 } rwkvrt_load_options;
 

@@ -42,8 +42,10 @@ ModelOptions model_options(const rwkvrt_load_options *o) {
     }
     if (full.activations) {
         const std::string a = full.activations;
-        if (a != "f32" && a != "int8") fail(RWKVRT_ERR_ARGUMENT, "activations '", a, "' is not one of f32, int8");
+        if (a != "f32" && a != "int8" && a != "bf16")
+            fail(RWKVRT_ERR_ARGUMENT, "activations '", a, "' is not one of f32, int8, bf16");
         m.int8_activations = a == "int8";
+        m.bf16_activations = a == "bf16";
     }
     return m;
 }

@@ -17,6 +17,7 @@
 #include "kernels/convert.h"
 #include "kernels/dot.h"
 #include "kernels/dot_int8.h"
+#include "kernels/gemm_bf16.h"
 #include "kernels/matrix.h"
 #include "kernels/quantize.h"
 
@@ -189,6 +190,7 @@ void matvec(const Matrix &W, const float *x, float *y, ThreadPool &pool) {
 
 void linear(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool &pool) {
     if (T == 1) matvec(W, X, Y, pool);
+    else if (W.bf16_products) gemm_bf16(W, X, T, Y, pool);
     else HWY_DYNAMIC_DISPATCH(Gemm)(W, X, T, Y, pool);
 }
 

@@ -109,7 +109,7 @@ Model::Model(const std::string &path, const ModelOptions &options) {
         fail(RWKVRT_ERR_ARGUMENT, "n_threads is ", options.n_threads, "; use 1 to ", kMaxThreads, ", or 0 for one per core");
     const int n_threads = options.n_threads ? options.n_threads : int(std::max(1u, std::thread::hardware_concurrency()));
     file_ = open_tensor_file(path, options.use_mmap);
-    arch_ = build_model(*file_, LoadConfig{options.weight_type, options.int8_activations});
+    arch_ = build_model(*file_, LoadConfig{options.weight_type, options.int8_activations, options.bf16_activations});
     fingerprint_ = fingerprint_of(*file_);
     try {
         engine_ = std::make_unique<Engine>(n_threads);

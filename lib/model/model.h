@@ -33,6 +33,7 @@ struct ModelOptions {
     std::optional<DType> weight_type;
     bool use_mmap = true;
     bool int8_activations = false; // rwkvrt_load_options.activations = "int8"
+    bool bf16_activations = false; // rwkvrt_load_options.activations = "bf16"
 };
 
 class Model {

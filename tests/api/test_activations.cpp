@@ -1,5 +1,6 @@
-// The load option activations = "int8": generation with integer dot products stays within the
-// tolerance docs/QUANTIZATION.md states of the same weights with fp32 activations.
+// The load options activations = "int8" (generation with integer dot products) and "bf16" (prompts
+// with bf16 products) stay within the tolerances docs/QUANTIZATION.md states of the same weights with
+// fp32 activations.
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -7,6 +8,7 @@
 
 #include "api/model_helpers.h"
 #include "kernels/dot_int8.h"
+#include "kernels/gemm_bf16.h"
 
 namespace {
 
@@ -64,6 +66,41 @@ TEST_CASE("int8 activations stay within the stated tolerance of fp32 activations
     }
 }
 
+TEST_CASE("bf16 activations keep prompts within the stated tolerance for bf16 and f16 weights, and leave one-row steps exact") {
+    REQUIRE_TESTDATA();
+    struct Case {
+        const char *file, *weight_type;
+    };
+    const Case cases[] = {{"random/random-rwkv7-h4-bf16.pth", nullptr},
+                          {"gguf/random-rwkv7-h4-F16.gguf", nullptr},
+                          {"gguf/tiny-rwkv-6v0-3m-F16.gguf", nullptr},
+                          {"pth/tiny-rwkv-5v2-730K-fp32.pth", "bf16"},
+                          {"pth/tiny-rwkv-4v0-660K-fp32.pth", "f16"}};
+    // docs/QUANTIZATION.md: the largest difference measured on these models, with a margin.
+    constexpr double kTolerance = 0.05;
+    const bool products = rwkvrt::bf16_products_supported();
+    std::vector<int32_t> prompt(300);
+    for (size_t i = 0; i < prompt.size(); ++i) prompt[i] = int32_t((i * 37 + 11) % 256);
+    for (const Case &c : cases) {
+        const std::string name = c.file;
+        CAPTURE(name);
+        const std::string path = testdata::path(name);
+        th::ModelPtr f32 = load_with(path, c.weight_type, "f32"), bf16 = load_with(path, c.weight_type, "bf16");
+        const size_t V = size_t(rwkvrt_model_n_vocab(f32.get()));
+        std::vector<float> a(V), b(V);
+        th::StatePtr sa = th::new_state(f32.get()), sb = th::new_state(bf16.get());
+        REQUIRE(rwkvrt_feed(f32.get(), sa.get(), prompt.data(), prompt.size(), a.data()) == RWKVRT_OK);
+        REQUIRE(rwkvrt_feed(bf16.get(), sb.get(), prompt.data(), prompt.size(), b.data()) == RWKVRT_OK);
+        const double d = th::max_abs_diff(a, b);
+        MESSAGE(name, ": max |logit(bf16) - logit(f32)| after a 300-token prompt = ", d);
+        CHECK(d <= kTolerance);
+        if (products) CHECK(d > 0);
+        else CHECK(d == 0);
+        // Generation (one row per step) keeps fp32 activations.
+        CHECK(th::max_abs_diff(generation_logits(f32.get(), 4), generation_logits(bf16.get(), 4)) == 0);
+    }
+}
+
 TEST_CASE("int8 activations leave other weight types and the matrix products of a prompt exact") {
     REQUIRE_TESTDATA();
     const std::string path = testdata::path("gguf/tiny-rwkv-7v0-834K-F16.gguf");
@@ -94,4 +131,5 @@ TEST_CASE("an unknown activations option is an argument error") {
     CHECK(rwkvrt_model_load(testdata::path("gguf/tiny-rwkv-7v0-834K-Q4_0.gguf").c_str(), &o, &m) == RWKVRT_ERR_ARGUMENT);
     CHECK(m == nullptr);
     CHECK(std::string(rwkvrt_last_error()).find("int4") != std::string::npos);
+    CHECK(std::string(rwkvrt_last_error()).find("bf16") != std::string::npos);
 }

@@ -1,0 +1,127 @@
+#include "kernels/gemm_bf16.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "exec/thread_pool.h"
+#include "kernels/convert.h"
+#include "kernels/matrix.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+namespace rwkvrt {
+
+#if defined(__x86_64__)
+
+bool bf16_products_supported() {
+    static const bool supported = [] {
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512bf16");
+    }();
+    return supported;
+}
+
+namespace {
+
+// GCC 12's AVX-512 intrinsics pass _mm512_undefined_*() as the unused merge source and then warn about
+// it (GCC bug 105593, fixed in GCC 13).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+#define RWKVRT_AVX512BF16 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512bf16")))
+
+// Yᵀ = W·Xᵀ in tiles of kMR weight rows × 32 tokens (two vectors of 16): 24 accumulators, two token
+// vectors and a broadcast pair of weights fit the 32 registers. Xᵀ is packed once per call as
+// [panel][pair][32 tokens], each element a pair of bf16 (inputs 2p and 2p + 1) in 32 bits; a band's
+// weight rows are rounded into the same pairs, one block of kKc inputs at a time.
+constexpr size_t kMR = 12, kPanel = 32, kKc = 256, kBandRows = 48;
+
+RWKVRT_AVX512BF16 void micro_tile(const uint32_t *a, size_t lda, const uint32_t *b, size_t pairs, float *c, size_t ldc,
+                                  bool add) {
+    __m512 acc[kMR][2];
+    for (size_t i = 0; i < kMR; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+    for (size_t p = 0; p < pairs; ++p, b += kPanel) {
+        const __m512bh b0 = (__m512bh)_mm512_loadu_si512(b), b1 = (__m512bh)_mm512_loadu_si512(b + 16);
+        for (size_t i = 0; i < kMR; ++i) {
+            const __m512bh w = (__m512bh)_mm512_set1_epi32(int(a[i * lda + p]));
+            acc[i][0] = _mm512_dpbf16_ps(acc[i][0], w, b0);
+            acc[i][1] = _mm512_dpbf16_ps(acc[i][1], w, b1);
+        }
+    }
+    for (size_t i = 0; i < kMR; ++i)
+        for (int j = 0; j < 2; ++j) {
+            float *out = c + i * ldc + size_t(j) * 16;
+            _mm512_storeu_ps(out, add ? _mm512_add_ps(acc[i][j], _mm512_loadu_ps(out)) : acc[i][j]);
+        }
+}
+
+#pragma GCC diagnostic pop
+
+// n fp32 values as n/2 (rounded up) pairs of bf16, rounded to nearest even; an odd tail pairs with 0.
+void to_pairs(const float *x, size_t n, uint32_t *pairs) {
+    convert_from_f32(DType::BF16, x, pairs, n & ~size_t(1));
+    if (n & 1) pairs[n / 2] = f32_to_bf16(x[n - 1]);
+}
+
+} // namespace
+
+void gemm_bf16(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool &pool) {
+    const size_t K = size_t(W.cols), N = size_t(W.rows), rows = size_t(T), K2 = (K + 1) / 2;
+    const size_t panels = (rows + kPanel - 1) / kPanel, tp = panels * kPanel;
+    const size_t kc_max = std::min(K, kKc), lda = (kc_max + 1) / 2;
+    const int threads = 2.0 * double(rows) * double(N) * double(K) < 1e6 ? 1 : pool.size();
+    const size_t band_rows = std::clamp<size_t>((N / (4 * size_t(threads))) / kMR * kMR, kMR, kBandRows);
+    const int64_t bands = int64_t((N + band_rows - 1) / band_rows);
+
+    uint32_t *const xp = reinterpret_cast<uint32_t *>(pool.shared_buffer(K2 * tp * sizeof(uint32_t)));
+    pool.run(int64_t(panels), threads, [&](int64_t p, int thread) {
+        uint32_t *const row = reinterpret_cast<uint32_t *>(pool.thread_buffer(thread, K2 * sizeof(uint32_t)));
+        uint32_t *dst = xp + size_t(p) * K2 * kPanel;
+        for (size_t j = 0; j < kPanel; ++j) {
+            const size_t t = size_t(p) * kPanel + j;
+            if (t < rows) to_pairs(X + t * K, K, row);
+            else std::fill_n(row, K2, 0u);
+            for (size_t k = 0; k < K2; ++k) dst[k * kPanel + j] = row[k];
+        }
+    });
+    pool.run(bands, threads, [&](int64_t band, int thread) {
+        const size_t r0 = size_t(band) * band_rows, r1 = std::min(N, r0 + band_rows), n_rows = r1 - r0;
+        const size_t tiles = (n_rows + kMR - 1) / kMR;
+        float *const buf = pool.thread_buffer(thread, (kc_max + tiles * kMR * lda + tiles * kMR * tp) * sizeof(float));
+        float *const seg = buf;                                              // one weight row's block as fp32
+        uint32_t *const a = reinterpret_cast<uint32_t *>(buf + kc_max);      // the band's rows as pairs
+        float *const yt = buf + kc_max + tiles * kMR * lda;                  // the band's Yᵀ
+        for (size_t k0 = 0; k0 < K; k0 += kc_max) {
+            const size_t kc = std::min(kc_max, K - k0), pairs = (kc + 1) / 2;
+            for (size_t i = 0; i < tiles * kMR; ++i) {
+                uint32_t *ai = a + i * lda;
+                if (r0 + i >= r1) {
+                    std::fill_n(ai, pairs, 0u);
+                } else if (W.dtype == DType::BF16 && kc % 2 == 0) {
+                    std::memcpy(ai, W.row(int64_t(r0 + i)) + k0 * 2, kc * 2); // already pairs of bf16
+                } else {
+                    convert_to_f32(W.dtype, W.row(int64_t(r0 + i)) + dtype_bytes(W.dtype, k0), seg, kc);
+                    to_pairs(seg, kc, ai);
+                }
+            }
+            for (size_t tile = 0; tile < tiles; ++tile)
+                for (size_t p = 0; p < panels; ++p)
+                    micro_tile(a + tile * kMR * lda, lda, xp + p * K2 * kPanel + (k0 / 2) * kPanel, pairs,
+                               yt + tile * kMR * tp + p * kPanel, tp, k0 > 0);
+        }
+        for (size_t t = 0; t < rows; ++t)
+            for (size_t n = 0; n < n_rows; ++n) Y[t * N + r0 + n] = yt[n * tp + t];
+    });
+}
+
+#else
+
+bool bf16_products_supported() { return false; }
+void gemm_bf16(const Matrix &, const float *, int64_t, float *, ThreadPool &) {}
+
+#endif
+
+} // namespace rwkvrt

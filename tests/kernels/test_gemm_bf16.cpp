@@ -1,0 +1,106 @@
+// The bf16-product GEMM (kernels/gemm_bf16.h) against a scalar reference of its contract, on CPUs
+// with AVX512-BF16; elsewhere it is never chosen, and these tests report a skip.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "core/dtype.h"
+#include "exec/thread_pool.h"
+#include "kernels/gemm_bf16.h"
+#include "kernels/matrix.h"
+
+using namespace rwkvrt;
+
+namespace {
+
+bool skip_without_bf16() {
+    if (bf16_products_supported()) return false;
+    std::printf("rwkvrt-test-skipped: this CPU has no AVX512-BF16\n");
+    return true;
+}
+
+float bf16_round(float x) { return bf16_to_f32(f32_to_bf16(x)); }
+
+// The contract: every product of bf16-rounded activations and weights, summed exactly (double), is
+// what vdpbf16ps approximates with fp32 accumulation; the bound is a few fp32 ulps of Σ|products|.
+void check_against_reference(const Matrix &W, const std::vector<float> &X, int64_t T, const std::vector<float> &Y) {
+    const int64_t K = W.cols;
+    std::vector<float> w(static_cast<size_t>(K)), row(static_cast<size_t>(K));
+    for (int64_t n = 0; n < W.rows; ++n) {
+        to_f32(W.dtype, W.row(n), row.data(), row.size());
+        for (int64_t k = 0; k < K; ++k) w[size_t(k)] = bf16_round(row[size_t(k)]);
+        for (int64_t t = 0; t < T; ++t) {
+            double sum = 0, magnitude = 0;
+            for (int64_t k = 0; k < K; ++k) {
+                const double p = double(w[size_t(k)]) * double(bf16_round(X[size_t(t * K + k)]));
+                sum += p;
+                magnitude += std::fabs(p);
+            }
+            const double got = Y[size_t(t * W.rows + n)];
+            REQUIRE_MESSAGE(std::isfinite(got), "row ", n, " token ", t);
+            REQUIRE_MESSAGE(std::fabs(got - sum) <= 1e-5 * magnitude + 1e-30, "row ", n, " token ", t, ": ", got, " vs ", sum);
+        }
+    }
+}
+
+Matrix random_matrix(DType t, int64_t rows, int64_t cols, std::mt19937 &rng, std::vector<float> &as_f32) {
+    std::normal_distribution<float> normal(0.0f, 0.5f);
+    as_f32.resize(size_t(rows * cols));
+    for (float &v : as_f32) v = normal(rng);
+    Matrix f32;
+    f32.rows = rows;
+    f32.cols = cols;
+    f32.data = reinterpret_cast<const uint8_t *>(as_f32.data());
+    return t == DType::F32 ? f32 : convert_matrix(f32, t, "test");
+}
+
+} // namespace
+
+TEST_CASE("kernels: the bf16-product GEMM matches its scalar contract for every weight type, odd sizes and thread counts") {
+    if (skip_without_bf16()) return;
+    std::mt19937 rng(5);
+    struct Shape {
+        int64_t rows, cols, T;
+    };
+    for (DType t : {DType::BF16, DType::F16, DType::F32, DType::Q8_0}) {
+        for (const Shape s : {Shape{7, 64, 2}, Shape{50, 96, 33}, Shape{61, 512, 70}, Shape{13, 33, 5}, Shape{100, 800, 3}}) {
+            if (dtype_info(t).block_elems > 1 && s.cols % dtype_info(t).block_elems) continue;
+            CAPTURE(dtype_name(t));
+            CAPTURE(s.rows);
+            CAPTURE(s.cols);
+            CAPTURE(s.T);
+            std::vector<float> w32;
+            const Matrix W = random_matrix(t, s.rows, s.cols, rng, w32);
+            std::normal_distribution<float> normal;
+            std::vector<float> X(size_t(s.T * s.cols));
+            for (float &v : X) v = normal(rng);
+            for (int threads : {1, 2, 3}) {
+                ThreadPool pool(threads);
+                std::vector<float> Y(size_t(s.T * s.rows), NAN);
+                gemm_bf16(W, X.data(), s.T, Y.data(), pool);
+                check_against_reference(W, X, s.T, Y);
+            }
+        }
+    }
+}
+
+TEST_CASE("kernels: the bf16-product GEMM gives a row the same bits whatever the other rows") {
+    if (skip_without_bf16()) return;
+    std::mt19937 rng(6);
+    std::vector<float> w32;
+    const Matrix W = random_matrix(DType::BF16, 77, 640, rng, w32);
+    std::normal_distribution<float> normal;
+    std::vector<float> X(size_t(70 * 640));
+    for (float &v : X) v = normal(rng);
+    ThreadPool pool(2);
+    std::vector<float> all(size_t(70 * 77)), two(size_t(2 * 77));
+    gemm_bf16(W, X.data(), 70, all.data(), pool);
+    for (int64_t t : {0, 31, 32, 68}) {
+        gemm_bf16(W, X.data() + t * 640, 2, two.data(), pool);
+        CHECK(std::memcmp(two.data(), all.data() + t * 77, 2 * 77 * sizeof(float)) == 0);
+    }
+}
