@@ -48,19 +48,21 @@ public:
             const Layer &L = layers_[size_t(l)];
 
             // Time mix.
-            L.ln1.layer_norm(X, A, T);
+            for_rows(pool, T, C, [&](int64_t t0, int64_t t1) { L.ln1.layer_norm(X + t0 * C, A + t0 * C, t1 - t0); });
             token_shift(step, l, false, A, P);
-            for (int64_t t = 0; t < T; ++t)
-                for (int64_t c = 0; c < C; ++c) {
-                    const size_t i = size_t(t * C + c);
-                    const float a = A[i], sx = P[i] - a;
-                    xr[i] = a + sx * L.x_r[c];
-                    xw[i] = a + sx * L.x_w[c];
-                    xk[i] = a + sx * L.x_k[c];
-                    xv[i] = a + sx * L.x_v[c];
-                    xa[i] = a + sx * L.x_a[c];
-                    xg[i] = a + sx * L.x_g[c];
-                }
+            for_rows(pool, T, 6 * C, [&](int64_t t0, int64_t t1) {
+                for (int64_t t = t0; t < t1; ++t)
+                    for (int64_t c = 0; c < C; ++c) {
+                        const size_t i = size_t(t * C + c);
+                        const float a = A[i], sx = P[i] - a;
+                        xr[i] = a + sx * L.x_r[c];
+                        xw[i] = a + sx * L.x_w[c];
+                        xk[i] = a + sx * L.x_k[c];
+                        xv[i] = a + sx * L.x_v[c];
+                        xa[i] = a + sx * L.x_a[c];
+                        xg[i] = a + sx * L.x_g[c];
+                    }
+            });
             linear(L.receptance, xr, T, r, pool);
             linear(L.key, xk, T, k, pool);
             linear(L.value, xv, T, v, pool);
@@ -69,50 +71,63 @@ public:
             low_rank(L.g1, L.g2, xg, T, wide, g, pool, sigmoid_inplace);
             if (l > 0) low_rank(L.v1, L.v2, xv, T, wide, out, pool, nullptr);
 
-            rwkv7_gates(size_t(T), size_t(C), w, aa, k, kk, v, l > 0 ? v_first : nullptr, out, L.w0.data(), L.a0.data(),
-                        L.k_k.data(), L.k_a.data(), L.v0.data());
-            if (l == 0) std::copy_n(v, TC, v_first);
-            for (int64_t t = 0; t < T; ++t) {
-                for (int64_t h = 0; h < H; ++h) { // kk: per-head L2 normalisation
-                    float *p = kk + t * C + h * N;
-                    double norm = 0;
-                    for (int64_t j = 0; j < N; ++j) norm += double(p[j]) * p[j];
-                    const float inv = 1.0f / std::max(float(std::sqrt(norm)), 1e-12f);
-                    for (int64_t j = 0; j < N; ++j) p[j] *= inv;
+            for_rows(pool, T, 8 * C, [&](int64_t t0, int64_t t1) {
+                const size_t o = size_t(t0 * C), n = size_t((t1 - t0) * C);
+                rwkv7_gates(size_t(t1 - t0), size_t(C), w + o, aa + o, k + o, kk + o, v + o, l > 0 ? v_first + o : nullptr,
+                            out + o, L.w0.data(), L.a0.data(), L.k_k.data(), L.k_a.data(), L.v0.data());
+                if (l == 0) std::copy_n(v + o, n, v_first + o);
+                for (int64_t t = t0; t < t1; ++t) {
+                    for (int64_t h = 0; h < H; ++h) { // kk: per-head L2 normalisation
+                        float *p = kk + t * C + h * N;
+                        double norm = 0;
+                        for (int64_t j = 0; j < N; ++j) norm += double(p[j]) * p[j];
+                        const float inv = 1.0f / std::max(float(std::sqrt(norm)), 1e-12f);
+                        for (int64_t j = 0; j < N; ++j) p[j] *= inv;
+                    }
                 }
-            }
-            for (size_t i = 0; i < TC; ++i) {
-                ka[i] = -kk[i];
-                kb[i] = kk[i] * aa[i];
-            }
+                for (size_t i = o; i < o + n; ++i) {
+                    ka[i] = -kk[i];
+                    kb[i] = kk[i] * aa[i];
+                }
+            });
             const std::vector<WkvSegment> segs = segments(step, l);
             wkv7(segs.data(), int64_t(segs.size()), H, N, r, w, k, v, ka, kb, y, pool);
-            group_norm(y, y, T, C, N, L.ln_x.weight.data(), L.ln_x.bias.data(), kGroupNormEps);
-            for (int64_t t = 0; t < T; ++t)
-                for (int64_t h = 0; h < H; ++h) { // the "bonus": (r · k · r_k) v per head
-                    const int64_t o = t * C + h * N;
-                    float bonus = 0;
-                    for (int64_t j = 0; j < N; ++j) bonus += r[o + j] * k[o + j] * L.r_k[size_t(h * N + j)];
-                    for (int64_t j = 0; j < N; ++j) y[o + j] = (y[o + j] + bonus * v[o + j]) * g[o + j];
-                }
+            for_rows(pool, T, 4 * C, [&](int64_t t0, int64_t t1) {
+                group_norm(y + t0 * C, y + t0 * C, t1 - t0, C, N, L.ln_x.weight.data(), L.ln_x.bias.data(), kGroupNormEps);
+                for (int64_t t = t0; t < t1; ++t)
+                    for (int64_t h = 0; h < H; ++h) { // the "bonus": (r · k · r_k) v per head
+                        const int64_t o = t * C + h * N;
+                        float bonus = 0;
+                        for (int64_t j = 0; j < N; ++j) bonus += r[o + j] * k[o + j] * L.r_k[size_t(h * N + j)];
+                        for (int64_t j = 0; j < N; ++j) y[o + j] = (y[o + j] + bonus * v[o + j]) * g[o + j];
+                    }
+            });
             linear(L.output, y, T, out, pool);
-            for (size_t i = 0; i < TC; ++i) X[i] += out[i];
 
             // Channel mix.
-            L.ln2.layer_norm(X, A, T);
+            for_rows(pool, T, 2 * C, [&](int64_t t0, int64_t t1) {
+                for (int64_t i = t0 * C; i < t1 * C; ++i) X[i] += out[i];
+                L.ln2.layer_norm(X + t0 * C, A + t0 * C, t1 - t0);
+            });
             token_shift(step, l, true, A, P);
-            for (int64_t t = 0; t < T; ++t)
-                for (int64_t c = 0; c < C; ++c) {
-                    const size_t i = size_t(t * C + c);
-                    xk[i] = A[i] + (P[i] - A[i]) * L.ffn_x_k[c];
-                }
+            for_rows(pool, T, C, [&](int64_t t0, int64_t t1) {
+                for (int64_t t = t0; t < t1; ++t)
+                    for (int64_t c = 0; c < C; ++c) {
+                        const size_t i = size_t(t * C + c);
+                        xk[i] = A[i] + (P[i] - A[i]) * L.ffn_x_k[size_t(c)];
+                    }
+            });
             linear(L.ffn_key, xk, T, wide, pool);
-            for (size_t i = 0; i < size_t(T * hp.dim_ffn); ++i) {
-                const float z = std::max(wide[i], 0.0f);
-                wide[i] = z * z;
-            }
+            for_rows(pool, T, hp.dim_ffn, [&](int64_t t0, int64_t t1) {
+                for (int64_t i = t0 * hp.dim_ffn; i < t1 * hp.dim_ffn; ++i) {
+                    const float z = std::max(wide[i], 0.0f);
+                    wide[i] = z * z;
+                }
+            });
             linear(L.ffn_value, wide, T, out, pool);
-            for (size_t i = 0; i < TC; ++i) X[i] += out[i];
+            for_rows(pool, T, C, [&](int64_t t0, int64_t t1) {
+                for (int64_t i = t0 * C; i < t1 * C; ++i) X[i] += out[i];
+            });
         }
         ends_.logits(step, X, s, pool);
     }
