@@ -387,6 +387,11 @@ TEST_CASE("cli: perplexity follows llama-perplexity's conventions, checked again
     CHECK(r.out.find("[1]") != std::string::npos);
     CHECK(r.out.find("[3]") != std::string::npos);
     CHECK(r.out.find("[4]") == std::string::npos);
+    const Run one_at_a_time = run("perplexity -m " + model() + " -f " + file + " --ctx 64 --chunks 3 --ubatch 1");
+    REQUIRE(one_at_a_time.status == 0);
+    const size_t at1 = one_at_a_time.out.find("Final estimate: PPL = ");
+    REQUIRE(at1 != std::string::npos);
+    CHECK(std::stod(one_at_a_time.out.substr(at1 + 22)) == doctest::Approx(expected).epsilon(1e-4));
 
     const Run whole = run("perplexity -m " + model() + " -f " + file + " --ctx 0");
     CHECK(whole.status == 0);

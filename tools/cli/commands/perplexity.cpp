@@ -18,10 +18,8 @@ struct PerplexityArgs {
     std::string file;
     int ctx = 512;
     int chunks = -1;
+    int ubatch = 512; // tokens per feed call: bounds the logits buffer (ubatch × n_vocab floats)
 };
-
-// Rows fed per call with every row's logits: bounds the logits buffer (rows × n_vocab floats).
-constexpr size_t kWindow = 512;
 
 void print_final(const eval::PerplexitySum &sum) {
     std::printf("\nFinal estimate: PPL = %.4f +/- %.5f\n", sum.perplexity(), sum.uncertainty());
@@ -47,7 +45,8 @@ int run_perplexity(const PerplexityArgs &a) {
 
     const int32_t V = rwkvrt_model_n_vocab(model.get());
     State state = new_state(model.get());
-    std::vector<float> logits(std::min(kWindow, chunk_len) * size_t(V));
+    const size_t window = size_t(a.ubatch);
+    std::vector<float> logits(std::min(window, chunk_len) * size_t(V));
     rwkvrt_feed_options opt = rwkvrt_feed_options_default();
     opt.logits_all = 1;
     opt.progress = interrupt::progress;
@@ -57,8 +56,8 @@ int run_perplexity(const PerplexityArgs &a) {
     for (size_t c = 0; c < n_chunks; ++c) {
         check(rwkvrt_state_reset(state.get()), "cannot reset the state");
         const int32_t *chunk = tokens.data() + c * chunk_len;
-        for (size_t w = 0; w < chunk_len; w += kWindow) {
-            const size_t rows = std::min(kWindow, chunk_len - w);
+        for (size_t w = 0; w < chunk_len; w += window) {
+            const size_t rows = std::min(window, chunk_len - w);
             const rwkvrt_status st = rwkvrt_feed_ex(model.get(), state.get(), chunk + w, rows, logits.data(), &opt);
             if (st == RWKVRT_ERR_CANCELLED) {
                 std::fprintf(stderr, "\n[stopped: the estimate covers %zu scored tokens]\n", sum.count());
@@ -95,6 +94,9 @@ void add_perplexity(CLI::App &app, Commands &out) {
                     "Tokens per chunk, each from an empty state, the second half scored (llama-perplexity's "
                     "convention); 0 = the whole text through one state, every token after the first scored")
         ->check(CLI::Range(0, 1 << 24));
+    cmd->add_option("-u,--ubatch", a->ubatch,
+                    "Tokens per feed call (1 = one at a time, the path of generation, where int8 activations apply)")
+        ->check(CLI::Range(1, 1 << 16));
     cmd->add_option("--chunks", a->chunks, "Score at most this many chunks (default: all)")->check(CLI::NonNegativeNumber);
     out.push_back({cmd, [a] { return run_perplexity(*a); }});
 }
