@@ -159,6 +159,7 @@ public:
         rwkvrt_load_options lo = rwkvrt_load_options_default();
         lo.n_threads = o.threads;
         if (!o.weight_type.empty()) lo.weight_type = o.weight_type.c_str();
+        if (!o.activations.empty()) lo.activations = o.activations.c_str();
         rwkvrt_model *m = nullptr;
         check(rwkvrt_model_load(o.model_path.c_str(), &lo, &m), "cannot load " + o.model_path);
         model_.reset(m);

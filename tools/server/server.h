@@ -7,7 +7,7 @@
 namespace rwkvrt_server {
 
 struct ServeOptions {
-    std::string model_path, tokenizer_path, weight_type;
+    std::string model_path, tokenizer_path, weight_type, activations;
     int threads = 0;
     std::string host = "127.0.0.1";
     int port = 8080;                 // 0: any free port (printed)

@@ -197,7 +197,11 @@ int run_bench(const BenchArgs &b) {
     probe.reset();
 
     std::vector<Row> rows;
-    std::vector<std::pair<int, long long>> memory; // batch, RSS KiB after it ran
+    struct Memory {
+        int batch;
+        long long depth, rss_kib; // RSS after the test ran
+    };
+    std::vector<Memory> memory;
     long long state_bytes = 0;
     for (int given : b.threads) {
         const int threads = given ? given : int(std::max(1u, std::thread::hardware_concurrency()));
@@ -205,7 +209,7 @@ int run_bench(const BenchArgs &b) {
             for (long long depth : b.depths) {
                 std::vector<Row> r = run_config(b, threads, batch, depth, ceil, &state_bytes);
                 rows.insert(rows.end(), r.begin(), r.end());
-                memory.emplace_back(batch, rss_kib());
+                memory.push_back({batch, depth, rss_kib()});
             }
     }
 
@@ -225,7 +229,7 @@ int run_bench(const BenchArgs &b) {
                                       {"tokens_per_second", r.tps.mean}, {"stddev", r.tps.sd}, {"gflops", r.gflops},
                                       {"gbps", r.gbps}, {"share_of_compute_ceiling", r.share_compute},
                                       {"share_of_bandwidth_ceiling", r.share_bandwidth}});
-        for (const auto &[batch, kib] : memory) out["rss_kib"].push_back({{"batch", batch}, {"rss_kib", kib}});
+        for (const Memory &m : memory) out["rss_kib"].push_back({{"batch", m.batch}, {"depth", m.depth}, {"rss_kib", m.rss_kib}});
         std::printf("%s\n", out.dump(2).c_str());
         return 0;
     }
@@ -244,8 +248,8 @@ int run_bench(const BenchArgs &b) {
         }
         std::printf("\n");
     }
-    std::printf("\n| batch | RSS after the run (MiB) |\n|---:|---:|\n");
-    for (const auto &[batch, kib] : memory) std::printf("| %d | %.1f |\n", batch, double(kib) / 1024);
+    std::printf("\n| batch | depth | RSS after the run (MiB) |\n|---:|---:|---:|\n");
+    for (const Memory &m : memory) std::printf("| %d | %lld | %.1f |\n", m.batch, m.depth, double(m.rss_kib) / 1024);
     return 0;
 }
 

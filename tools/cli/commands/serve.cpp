@@ -11,6 +11,7 @@ void add_serve(CLI::App &app, Commands &out) {
     cmd->add_option("-t,--tokenizer", o->tokenizer_path, "Tokenizer file (default: bytes, for 256-token models)");
     cmd->add_option("--threads", o->threads, "Threads of the forward pass (0 = one per core)")->capture_default_str();
     cmd->add_option("--weight-type", o->weight_type, "Convert the large matrices: f32, f16, bf16, q8_0");
+    add_activations_option(cmd, o->activations);
     cmd->add_option("--host", o->host, "Address to listen on")->capture_default_str();
     cmd->add_option("--port", o->port, "Port (0 = any free port, printed)")->capture_default_str();
     cmd->add_option("--alias", o->model_name, "The model's id in the API (default: the file's name)");
