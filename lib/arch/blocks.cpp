@@ -95,16 +95,22 @@ void ChannelMix::forward(const float *A, const float *P, int64_t T, float *out, 
     const int64_t C = receptance.rows, F = key.rows;
     float *xk = s.take(size_t(T * C)), *xr = s.take(size_t(T * C)), *r = s.take(size_t(T * C));
     float *hidden = s.take(size_t(T * F));
-    mix(A, P, mix_k.data(), T, C, xk);
-    mix(A, P, mix_r.data(), T, C, xr);
+    for_rows(pool, T, 2 * C, [&](int64_t t0, int64_t t1) {
+        mix(A + t0 * C, P + t0 * C, mix_k.data(), t1 - t0, C, xk + t0 * C);
+        mix(A + t0 * C, P + t0 * C, mix_r.data(), t1 - t0, C, xr + t0 * C);
+    });
     linear(key, xk, T, hidden, pool);
-    for (int64_t i = 0; i < T * F; ++i) {
-        const float z = std::max(hidden[i], 0.0f);
-        hidden[i] = z * z;
-    }
+    for_rows(pool, T, F, [&](int64_t t0, int64_t t1) {
+        for (int64_t i = t0 * F; i < t1 * F; ++i) {
+            const float z = std::max(hidden[i], 0.0f);
+            hidden[i] = z * z;
+        }
+    });
     linear(value, hidden, T, out, pool);
     linear(receptance, xr, T, r, pool);
-    for (int64_t i = 0; i < T * C; ++i) out[i] *= sigmoid(r[i]);
+    for_rows(pool, T, C, [&](int64_t t0, int64_t t1) {
+        for (int64_t i = t0 * C; i < t1 * C; ++i) out[i] *= sigmoid(r[i]);
+    });
 }
 
 namespace {
@@ -137,20 +143,23 @@ public:
             ctx.checkpoint();
             const ClassicLayer &L = layers_[size_t(l)];
 
-            L.ln1.layer_norm(X, A, T);
+            ThreadPool &pool = ctx.pool;
+            for_rows(pool, T, C, [&](int64_t t0, int64_t t1) { L.ln1.layer_norm(X + t0 * C, A + t0 * C, t1 - t0); });
             token_shift(step, l, false, A, P);
-            L.att->forward(A, P, T, segments(step, l), out, s, ctx.pool);
+            L.att->forward(A, P, T, segments(step, l), out, s, pool);
             s.release(work);
-            for (size_t i = 0; i < TC; ++i) X[i] += out[i];
-
-            L.ln2.layer_norm(X, A, T);
+            for_rows(pool, T, 2 * C, [&](int64_t t0, int64_t t1) {
+                for (int64_t i = t0 * C; i < t1 * C; ++i) X[i] += out[i];
+                L.ln2.layer_norm(X + t0 * C, A + t0 * C, t1 - t0);
+            });
             token_shift(step, l, true, A, P);
-            L.ffn.forward(A, P, T, out, s, ctx.pool);
+            L.ffn.forward(A, P, T, out, s, pool);
             s.release(work);
-            for (size_t i = 0; i < TC; ++i) X[i] += out[i];
             // Files whose later layers' output weights were divided by 2^(l / n) (llama.cpp's rwkv6).
-            if (hp.rescale_every > 0 && (l + 1) % hp.rescale_every == 0)
-                for (size_t i = 0; i < TC; ++i) X[i] *= 0.5f;
+            const bool rescale = hp.rescale_every > 0 && (l + 1) % hp.rescale_every == 0;
+            for_rows(pool, T, C, [&](int64_t t0, int64_t t1) {
+                for (int64_t i = t0 * C; i < t1 * C; ++i) X[i] = rescale ? (X[i] + out[i]) * 0.5f : X[i] + out[i];
+            });
         }
         ends_.logits(step, X, s, ctx.pool);
     }
