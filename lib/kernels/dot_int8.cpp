@@ -15,6 +15,7 @@ namespace rwkvrt {
 namespace {
 
 constexpr int kGroup = 8; // blocks whose scaled sums go to the eight accumulators at once
+constexpr size_t kQ6KBytes = 210;
 
 struct Q8_0 {
     static constexpr size_t kBytes = 34;
@@ -167,11 +168,69 @@ RWKVRT_AVX512VNNI float dot_avx512vnni(const uint8_t *row, const Int8Vector &x) 
     return finish(Block::kOffset ? DType::Q4_0 : DType::Q8_0, Block::kBytes, row, x, b, a);
 }
 
+// --- Q6_K, AVX512-VNNI only: one super-block of 256 gives the 16 sub-block sums of one vector ---
+
+// u = q + 32 in [0, 63] is the unsigned operand of vpdpbusd; Σ q·x = Σ u·x − 32·Σ x, both exact.
+RWKVRT_AVX512VNNI inline __m512i q6_k_sums(__m512i u, const int8_t *x) {
+    const __m512i xv = _mm512_loadu_si512(x);
+    return _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), u, xv),
+                            _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(32), xv));
+}
+
+RWKVRT_AVX512VNNI float dot_q6_k_avx512vnni(const uint8_t *row, const Int8Vector &x) {
+    const __m512i low4 = _mm512_set1_epi8(0x0F), low2 = _mm512_set1_epi8(3);
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t sb = 0; sb < x.n / 256; ++sb, row += kQ6KBytes) {
+        const int8_t *xq = x.q + 256 * sb;
+        alignas(64) float scale[16];
+        q6_k_lane_scales(row, x.d + 8 * sb, scale);
+        __m512i v[4];
+        for (int h = 0; h < 2; ++h) {
+            // Elements 128h + 64·half + 16k + l: low 4 bits from ql (low nibbles, then high), high 2 from
+            // qh shifted by 0, 2 (first 64) and 4, 6 (last 64). 16-bit shifts, masked per byte after.
+            const __m512i ql = _mm512_loadu_si512(row + 64 * h);
+            const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(row + 128 + 32 * h));
+            const __m512i qh2 = concat(qh, _mm256_srli_epi16(qh, 2));
+            const __m512i first = _mm512_or_si512(_mm512_and_si512(ql, low4), _mm512_slli_epi16(_mm512_and_si512(qh2, low2), 4));
+            const __m512i last = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), low4),
+                                                 _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(qh2, 4), low2), 4));
+            v[2 * h] = q6_k_sums(first, xq + 128 * h);
+            v[2 * h + 1] = q6_k_sums(last, xq + 128 * h + 64);
+        }
+        // Each vector holds four sub-blocks as four groups of four int32; sum each group: lane 4k + j
+        // receives group k of v[j], i.e. sub-block 4j + k (q6_k_sub_of_lane).
+        const __m512i a = _mm512_add_epi32(_mm512_unpacklo_epi32(v[0], v[1]), _mm512_unpackhi_epi32(v[0], v[1]));
+        const __m512i b = _mm512_add_epi32(_mm512_unpacklo_epi32(v[2], v[3]), _mm512_unpackhi_epi32(v[2], v[3]));
+        const __m512i sums = _mm512_add_epi32(_mm512_unpacklo_epi64(a, b), _mm512_unpackhi_epi64(a, b));
+        acc = _mm512_fmadd_ps(_mm512_load_ps(scale), _mm512_cvtepi32_ps(sums), acc);
+    }
+    alignas(64) float lanes[16];
+    _mm512_store_ps(lanes, acc);
+    return q6_k_sum_lanes(lanes);
+}
+
 #pragma GCC diagnostic pop
 
 #endif
 
 } // namespace
+
+int q6_k_sub_of_lane(int lane) { return 4 * (lane % 4) + lane / 4; }
+
+void q6_k_lane_scales(const uint8_t *block, const float *x_scales, float scale[16]) {
+    const float d = f16_to_f32(load_u16(block + 208));
+    const auto *sc = reinterpret_cast<const int8_t *>(block + 192);
+    for (int lane = 0; lane < 16; ++lane) {
+        const int s = q6_k_sub_of_lane(lane);
+        scale[lane] = (d * float(sc[s])) * x_scales[s / 2];
+    }
+}
+
+float q6_k_sum_lanes(const float lanes[16]) {
+    float quads[4];
+    for (int i = 0; i < 4; ++i) quads[i] = (lanes[4 * i] + lanes[4 * i + 1]) + (lanes[4 * i + 2] + lanes[4 * i + 3]);
+    return (quads[0] + quads[1]) + (quads[2] + quads[3]);
+}
 
 size_t int8_vector_bytes(int64_t n) { return size_t(n) + size_t(n / 32) * (sizeof(float) + sizeof(int32_t)); }
 
@@ -213,6 +272,7 @@ Int8Level int8_level() {
 
 DotInt8Fn dot_int8_kernel(DType dtype, Int8Level level) {
 #if defined(__x86_64__)
+    if (dtype == DType::Q6_K) return level == Int8Level::Avx512Vnni ? dot_q6_k_avx512vnni : nullptr;
     if (dtype != DType::Q8_0 && dtype != DType::Q4_0) return nullptr;
     const bool q8 = dtype == DType::Q8_0;
     switch (level) {

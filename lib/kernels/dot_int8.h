@@ -37,7 +37,16 @@ enum class Int8Level { None, Avx2, Avx512Vnni };
 // The best level this CPU runs, or None (then the fp32 kernels are used).
 Int8Level int8_level();
 
-// The kernel for dtype at `level` (≤ int8_level()); nullptr for types other than Q8_0 and Q4_0, or level None.
+// The kernel for dtype at `level` (≤ int8_level()): Q8_0 and Q4_0 at both levels, Q6_K (the head of most
+// Q4 GGUF files) at AVX512-VNNI only; nullptr otherwise (the fp32 kernels are then used).
 DotInt8Fn dot_int8_kernel(DType dtype, Int8Level level);
+
+// Q6_K's contract, shared by its kernel and the tests' reference: per super-block, the 16 exact
+// integer sums Σ q·x of its sub-blocks (q = 6-bit quant − 32) sit in lanes (lane 4k + j holds sub-block
+// q6_k_sub_of_lane(4k + j) = 4j + k); lane l accumulates fma(scale[l], sum, acc[l]) over the super-blocks
+// in order, with q6_k_lane_scales' scale = (d·sc)·d_x; q6_k_sum_lanes adds the 16 lanes in a fixed order.
+int q6_k_sub_of_lane(int lane);
+void q6_k_lane_scales(const uint8_t *block, const float *x_scales, float scale[16]);
+float q6_k_sum_lanes(const float lanes[16]);
 
 } // namespace rwkvrt

@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -114,6 +115,64 @@ TEST_CASE("kernels: integer dot products equal the scalar int8 reference bit for
     const bool no_level = dot_int8_kernel(DType::Q8_0, Int8Level::None) != nullptr;
     CHECK_FALSE(other_type);
     CHECK_FALSE(no_level);
+}
+
+// Q6_K's contract (kernels/dot_int8.h) written out: exact sub-block sums, lane scales, one fma per lane
+// and super-block, the fixed sum of the lanes.
+float reference_dot_q6_k(const uint8_t *row, const Int8Vector &x) {
+    float acc[16] = {};
+    for (int64_t sb = 0; sb < x.n / 256; ++sb, row += 210) {
+        float scale[16];
+        q6_k_lane_scales(row, x.d + 8 * sb, scale);
+        for (int lane = 0; lane < 16; ++lane) {
+            const int s = q6_k_sub_of_lane(lane);
+            int64_t sum = 0;
+            for (int l = 0; l < 16; ++l) {
+                const int i = 16 * s + l, half = i / 128, quarter = (i % 128) / 32, j = i % 32;
+                const uint8_t lo = row[64 * half + 32 * (quarter % 2) + j];
+                const int low = quarter < 2 ? lo & 15 : lo >> 4, high = (row[128 + 32 * half + j] >> (2 * quarter)) & 3;
+                sum += int64_t((low | high << 4) - 32) * x.q[256 * sb + i];
+            }
+            acc[lane] = std::fma(scale[lane], float(sum), acc[lane]);
+        }
+    }
+    return q6_k_sum_lanes(acc);
+}
+
+TEST_CASE("kernels: the Q6_K integer kernel equals its scalar contract bit for bit, and is close to the fp32 dot") {
+    const DotInt8Fn dot = dot_int8_kernel(DType::Q6_K, int8_level());
+    const bool on_avx2 = dot_int8_kernel(DType::Q6_K, Int8Level::Avx2) != nullptr;
+    CHECK_FALSE(on_avx2); // AVX2 keeps the fp32 kernel
+    if (!dot) {
+        std::printf("rwkvrt-test-skipped: this CPU has no AVX512-VNNI, so Q6_K keeps fp32 activations\n");
+        return;
+    }
+    std::mt19937 rng(9);
+    std::uniform_int_distribution<int> byte(0, 255);
+    std::uniform_real_distribution<float> scale(-0.01f, 0.01f);
+    for (int64_t supers : {1, 2, 3, 12}) {
+        CAPTURE(supers);
+        const int64_t cols = 256 * supers;
+        std::vector<uint8_t> row(size_t(supers) * 210);
+        for (size_t b = 0; b < row.size(); b += 210) {
+            for (size_t j = 0; j < 208; ++j) row[b + j] = uint8_t(byte(rng)); // quants and int8 scales
+            const uint16_t d = f32_to_f16(scale(rng));
+            std::memcpy(&row[b + 208], &d, 2);
+        }
+        const std::vector<float> x = random_vector(cols, rng);
+        std::vector<uint8_t> buffer(int8_vector_bytes(cols));
+        const Int8Vector q = quantize_activations(x.data(), cols, buffer.data());
+        const float got = dot(row.data(), q), want = reference_dot_q6_k(row.data(), q);
+        CHECK_MESSAGE(same_bits(got, want), got, " != ", want);
+        std::vector<float> w(static_cast<size_t>(cols));
+        to_f32(DType::Q6_K, row.data(), w.data(), w.size());
+        double exact = 0, magnitude = 0;
+        for (int64_t i = 0; i < cols; ++i) {
+            exact += double(w[size_t(i)]) * x[size_t(i)];
+            magnitude += std::fabs(double(w[size_t(i)]) * x[size_t(i)]);
+        }
+        CHECK(std::fabs(got - exact) <= 0.02 * magnitude); // the rounding of x to int8
+    }
 }
 
 TEST_CASE("kernels: linear with int8 activations quantizes x once and matches the reference for every row") {
