@@ -628,7 +628,8 @@ RWKVRT_API void rwkvrt_generator_free(rwkvrt_generator *gen);
  * Every projection of all sequences' tokens is one matrix product, so B conversations decoding one
  * token each cost little more than one: this is the call a server makes at every step. Sequences may
  * mix decoding (1 token) and prompts (many). The result equals feeding each sequence alone with
- * rwkvrt_feed() up to the order of floating-point additions (max abs logit difference <= 1e-5).
+ * rwkvrt_feed() up to the order of floating-point additions (max abs logit difference <= 1e-5; with
+ * activations = "bf16", a decoding row of a batch has bf16 products and the same row alone fp32 ones).
  * All or nothing: an id outside [0, n_vocab) in any sequence (RWKVRT_ERR_TOKEN), the same state twice,
  * a NULL pointer or n_tokens[i] == 0 (RWKVRT_ERR_ARGUMENT), or a state of another model
  * (RWKVRT_ERR_MISMATCH) changes no state; the message names the sequence and the problem.
