@@ -100,3 +100,12 @@ TEST_CASE("sentencepiece: ill-formed UTF-8 becomes U+FFFD, ids are checked") {
     CHECK(msg.find("400") != std::string::npos);
     CHECK(error_of([&] { tok->token_bytes(-1); }) == RWKVRT_ERR_TOKEN);
 }
+
+TEST_CASE("sentencepiece: a model with an empty piece or a NUL byte in one is refused, not left to abort") {
+    // ModelProto { pieces { piece: "a" } pieces { } }: libsentencepiece's darts-clone throws on the empty
+    // key, and the exception ended the process (found by fuzz_tokenizer_sentencepiece).
+    const std::string empty_piece("\x0A\x03\x0A\x01" "a" "\x0A\x00", 7);
+    CHECK_THROWS_WITH_AS(rwkvrt::make_sentencepiece_tokenizer(empty_piece, "m"), doctest::Contains("piece 1 is empty"), rwkvrt::Error);
+    const std::string nul_piece("\x0A\x04\x0A\x02" "a\0", 6);
+    CHECK_THROWS_WITH_AS(rwkvrt::make_sentencepiece_tokenizer(nul_piece, "m"), doctest::Contains("piece 0 holds a NUL byte"), rwkvrt::Error);
+}

@@ -97,6 +97,7 @@ TEST_CASE("server: every bad request is a 4xx naming its field") {
     const std::vector<Case> cases = {
         {"{", 400, ""},
         {"[]", 400, ""},
+        {R"({"temperature":7440e3716154467440,)" + msgs + "}", 400, ""}, // a number beyond double's range (fuzz_openai_request)
         {"{\"messages\":[{\"role\":\"user\",\"content\":\"\xff\"}]}", 400, ""},
         {R"({"messages":[]})", 400, "messages"},
         {R"({"messages":[{"role":"tool","content":"x"}]})", 400, "messages[0].role"},

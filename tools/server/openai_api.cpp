@@ -32,7 +32,7 @@ json parse_object(const std::string &body) {
     json j;
     try {
         j = json::parse(body); // rejects ill-formed UTF-8 and lone surrogates too
-    } catch (const json::parse_error &e) {
+    } catch (const json::exception &e) { // parse_error, and out_of_range for a number beyond double's range
         throw ApiError{400, std::string("the body is not valid JSON: ") + e.what(), "", "invalid_json"};
     }
     if (!j.is_object()) bad("", "the body must be a JSON object");
