@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "kernels/gemm_bf16.h"
+#include "kernels/gemm_int8.h"
 
 namespace rwkvrt {
 
@@ -83,6 +84,7 @@ Matrix WeightLoader::linear(const std::string &name, int64_t out, int64_t in) {
     Matrix m = in_place(name, out, in);
     if (config_.weight_type && *config_.weight_type != m.dtype) m = convert_matrix(m, *config_.weight_type, name.c_str());
     m.int8_activations = config_.int8_activations;
+    m.int8_products = config_.int8_activations && int8_products_supported(m.dtype);
     m.bf16_products = config_.bf16_activations && (m.dtype == DType::BF16 || m.dtype == DType::F16) && bf16_products_supported();
     count(m);
     return m;

@@ -209,6 +209,64 @@ RWKVRT_AVX512VNNI float dot_q6_k_avx512vnni(const uint8_t *row, const Int8Vector
     return q6_k_sum_lanes(lanes);
 }
 
+// --- Rounding the activations: the scalar reference's operations, in the same order ---
+
+// (the block's scale, the multiplier 1/scale or 0); amax is exact, so every level agrees.
+inline void block_scale(float amax, float *scale, float *inv) {
+    *scale = amax / 127.0f;
+    *inv = *scale != 0 ? 1.0f / *scale : 0.0f;
+}
+
+RWKVRT_AVX512VNNI void quantize_avx512(const float *x, int64_t n, int8_t *q, float *d, int32_t *sum) {
+    const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127);
+    for (int64_t b = 0; b < n / 32; ++b, x += 32) {
+        const __m512 x0 = _mm512_loadu_ps(x), x1 = _mm512_loadu_ps(x + 16);
+        float scale, inv;
+        block_scale(_mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(x0), _mm512_abs_ps(x1))), &scale, &inv);
+        const __m512 m = _mm512_set1_ps(inv);
+        // cvtps rounds to nearest even, as nearbyint does in the default rounding mode.
+        const __m512i v0 = _mm512_min_epi32(_mm512_max_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(x0, m)), lo), hi);
+        const __m512i v1 = _mm512_min_epi32(_mm512_max_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(x1, m)), lo), hi);
+        _mm_storeu_si128(reinterpret_cast<__m128i *>(q + 32 * b), _mm512_cvtepi32_epi8(v0));
+        _mm_storeu_si128(reinterpret_cast<__m128i *>(q + 32 * b + 16), _mm512_cvtepi32_epi8(v1));
+        d[b] = scale;
+        sum[b] = _mm512_reduce_add_epi32(_mm512_add_epi32(v0, v1));
+    }
+}
+
+RWKVRT_AVX2 void quantize_avx2(const float *x, int64_t n, int8_t *q, float *d, int32_t *sum) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    const __m256i lo = _mm256_set1_epi32(-127), hi = _mm256_set1_epi32(127);
+    for (int64_t b = 0; b < n / 32; ++b, x += 32) {
+        __m256 v[4];
+        __m256 amax = _mm256_setzero_ps();
+        for (int i = 0; i < 4; ++i) {
+            v[i] = _mm256_loadu_ps(x + 8 * i);
+            amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign, v[i]));
+        }
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1));
+        float scale, inv;
+        block_scale(_mm_cvtss_f32(m4), &scale, &inv);
+        const __m256 m = _mm256_set1_ps(inv);
+        __m256i qi[4], total = _mm256_setzero_si256();
+        for (int i = 0; i < 4; ++i) {
+            qi[i] = _mm256_min_epi32(_mm256_max_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(v[i], m)), lo), hi);
+            total = _mm256_add_epi32(total, qi[i]);
+        }
+        // int32 → int16 → int8 with saturation (values are in range); packs interleave 128-bit lanes.
+        const __m256i w = _mm256_packs_epi16(_mm256_packs_epi32(qi[0], qi[1]), _mm256_packs_epi32(qi[2], qi[3]));
+        _mm256_storeu_si256(reinterpret_cast<__m256i *>(q + 32 * b),
+                            _mm256_permutevar8x32_epi32(w, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+        __m128i t = _mm_add_epi32(_mm256_castsi256_si128(total), _mm256_extracti128_si256(total, 1));
+        t = _mm_add_epi32(t, _mm_shuffle_epi32(t, _MM_SHUFFLE(1, 0, 3, 2)));
+        t = _mm_add_epi32(t, _mm_shuffle_epi32(t, _MM_SHUFFLE(2, 3, 0, 1)));
+        d[b] = scale;
+        sum[b] = _mm_cvtsi128_si32(t);
+    }
+}
+
 #pragma GCC diagnostic pop
 
 #endif
@@ -234,10 +292,20 @@ float q6_k_sum_lanes(const float lanes[16]) {
 
 size_t int8_vector_bytes(int64_t n) { return size_t(n) + size_t(n / 32) * (sizeof(float) + sizeof(int32_t)); }
 
-Int8Vector quantize_activations(const float *x, int64_t n, void *buffer) {
+Int8Vector quantize_activations(const float *x, int64_t n, void *buffer, Int8Level level) {
     auto *q = static_cast<int8_t *>(buffer);
     auto *d = reinterpret_cast<float *>(q + n);
     auto *sum = reinterpret_cast<int32_t *>(d + n / 32);
+#if defined(__x86_64__)
+    if (level == Int8Level::Avx512Vnni) {
+        quantize_avx512(x, n, q, d, sum);
+        return Int8Vector{q, d, sum, n};
+    }
+    if (level == Int8Level::Avx2) {
+        quantize_avx2(x, n, q, d, sum);
+        return Int8Vector{q, d, sum, n};
+    }
+#endif
     for (int64_t b = 0; b < n / 32; ++b, x += 32) {
         float amax = 0;
         for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[j]));

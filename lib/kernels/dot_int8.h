@@ -26,16 +26,17 @@ struct Int8Vector {
 // Bytes of the buffer quantize_activations() fills for n elements.
 size_t int8_vector_bytes(int64_t n);
 
-// Rounds x (n a multiple of 32) into `buffer` (int8_vector_bytes(n), 64-byte aligned): per block
-// d = max|x|/127 and q = round(x/d), so |q| ≤ 127.
-Int8Vector quantize_activations(const float *x, int64_t n, void *buffer);
-
-using DotInt8Fn = float (*)(const uint8_t *row, const Int8Vector &x);
-
 enum class Int8Level { None, Avx2, Avx512Vnni };
 
 // The best level this CPU runs, or None (then the fp32 kernels are used).
 Int8Level int8_level();
+
+// Rounds x (n a multiple of 32) into `buffer` (int8_vector_bytes(n), 64-byte aligned): per block
+// d = max|x|/127, q = x·(1/d) rounded to nearest even, so |q| ≤ 127. Every level gives the same bits
+// (None is the scalar reference); `level` ≤ int8_level().
+Int8Vector quantize_activations(const float *x, int64_t n, void *buffer, Int8Level level = int8_level());
+
+using DotInt8Fn = float (*)(const uint8_t *row, const Int8Vector &x);
 
 // The kernel for dtype at `level` (≤ int8_level()): Q8_0 and Q4_0 at both levels, Q6_K (the head of most
 // Q4 GGUF files) at AVX512-VNNI only; nullptr otherwise (the fp32 kernels are then used).

@@ -18,6 +18,7 @@
 #include "kernels/dot.h"
 #include "kernels/dot_int8.h"
 #include "kernels/gemm_bf16.h"
+#include "kernels/gemm_int8.h"
 #include "kernels/matrix.h"
 #include "kernels/quantize.h"
 
@@ -190,6 +191,7 @@ void matvec(const Matrix &W, const float *x, float *y, ThreadPool &pool) {
 
 void linear(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool &pool) {
     if (T == 1) matvec(W, X, Y, pool);
+    else if (W.int8_products) gemm_int8(W, X, T, Y, pool);
     else if (W.bf16_products) gemm_bf16(W, X, T, Y, pool);
     else HWY_DYNAMIC_DISPATCH(Gemm)(W, X, T, Y, pool);
 }

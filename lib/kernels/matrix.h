@@ -22,6 +22,9 @@ struct Matrix {
     // Generation rounds the activations to int8 blocks for integer dot products (q8_0 and q4_0 on CPUs
     // with AVX2; kernels/dot_int8.h); other types and CPUs keep fp32 activations.
     bool int8_activations = false;
+    // Steps of two or more rows do the same with integer matrix products (block types on CPUs with
+    // AVX512-VNNI; kernels/gemm_int8.h).
+    bool int8_products = false;
     // Steps of two or more rows round the activations and weights to bf16 for vdpbf16ps (bf16 and f16
     // weights on CPUs with AVX512-BF16; kernels/gemm_bf16.h).
     bool bf16_products = false;

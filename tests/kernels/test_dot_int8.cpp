@@ -82,6 +82,28 @@ TEST_CASE("kernels: activations round to int8 blocks within half a step") {
     CHECK(q.d[2] == 0.0f);
 }
 
+TEST_CASE("kernels: rounding the activations gives the scalar reference's bits at every level") {
+    std::mt19937 rng(14);
+    const int64_t n = 32 * 40;
+    std::vector<float> x = random_vector(size_t(n), rng);
+    std::fill_n(x.begin() + 64, 32, 0.0f); // a block of zeros
+    for (int j = 0; j < 32; ++j) x[size_t(96 + j)] = float(j % 8) - 3.5f; // halves: ties to even
+    x[96] = 127.0f / 32.0f; // scale 1/32: x·32 lands on .5 for the others
+    x[130] = -1e30f;        // one huge value, the rest of its block rounds to 0
+    std::vector<uint8_t> reference(int8_vector_bytes(n)), got(int8_vector_bytes(n));
+    quantize_activations(x.data(), n, reference.data(), Int8Level::None);
+    int tested = 0;
+    for (Int8Level level : kLevels) {
+        if (level > int8_level()) continue;
+        CAPTURE(level_name(level));
+        std::fill(got.begin(), got.end(), uint8_t(0xAA));
+        quantize_activations(x.data(), n, got.data(), level);
+        CHECK(got == reference);
+        ++tested;
+    }
+    MESSAGE("activation rounding tested at ", tested, " SIMD level(s) against the scalar reference");
+}
+
 TEST_CASE("kernels: integer dot products equal the scalar int8 reference bit for bit at every level") {
     const Int8Level best = int8_level();
     for (Int8Level level : kLevels) {

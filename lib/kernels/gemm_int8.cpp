@@ -1,0 +1,316 @@
+// Intrinsics in functions with their own target attributes: Debian's Highway (1.0.3) compiles no
+// target with VNNI.
+#include "kernels/gemm_int8.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "exec/thread_pool.h"
+#include "kernels/dot_int8.h"
+#include "kernels/matrix.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+namespace rwkvrt {
+
+namespace {
+
+uint16_t load_u16(const uint8_t *p) { return uint16_t(p[0] | (p[1] << 8)); }
+uint32_t load_u32(const uint8_t *p) { return uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24; }
+
+// The 6-bit scale and min of sub-block j of a Q4_K/Q5_K block's 12 packed bytes.
+void k_scale_min(const uint8_t *q, int j, int *scale, int *min) {
+    if (j < 4) {
+        *scale = q[j] & 63;
+        *min = q[j + 4] & 63;
+    } else {
+        *scale = (q[j + 4] & 15) | ((q[j - 4] >> 6) << 4);
+        *min = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+    }
+}
+
+// The 32 codes of a Q4/Q5 block: low nibbles are elements 0..15, high nibbles 16..31, and Q5's
+// fifth bits come from the 32-bit word qh.
+void nibble_codes(const uint8_t *qs, const uint8_t *qh, uint8_t *u) {
+    const uint32_t high = qh ? load_u32(qh) : 0;
+    for (int j = 0; j < 16; ++j) {
+        u[j] = uint8_t((qs[j] & 15) | (((high >> j) & 1) << 4));
+        u[j + 16] = uint8_t((qs[j] >> 4) | (((high >> (j + 16)) & 1) << 4));
+    }
+}
+
+} // namespace
+
+bool block_code_layout(DType dtype, BlockCodeLayout *layout) {
+    switch (dtype) {
+    case DType::Q8_0: *layout = {32, 128, false}; return true;
+    case DType::Q4_0: *layout = {32, 8, false}; return true;
+    case DType::Q5_0: *layout = {32, 16, false}; return true;
+    case DType::Q6_K: *layout = {16, 32, false}; return true;
+    case DType::Q4_1:
+    case DType::Q5_1:
+    case DType::Q4_K:
+    case DType::Q5_K: *layout = {32, 0, true}; return true;
+    default: return false;
+    }
+}
+
+void block_codes(DType dtype, const uint8_t *b, uint8_t *u, float *a, float *m) {
+    switch (dtype) {
+    case DType::Q8_0:
+        a[0] = f16_to_f32(load_u16(b));
+        for (int j = 0; j < 32; ++j) u[j] = uint8_t(int(int8_t(b[2 + j])) + 128);
+        return;
+    case DType::Q4_0:
+        a[0] = f16_to_f32(load_u16(b));
+        return nibble_codes(b + 2, nullptr, u);
+    case DType::Q5_0:
+        a[0] = f16_to_f32(load_u16(b));
+        return nibble_codes(b + 6, b + 2, u);
+    case DType::Q4_1:
+        a[0] = f16_to_f32(load_u16(b));
+        m[0] = f16_to_f32(load_u16(b + 2));
+        return nibble_codes(b + 4, nullptr, u);
+    case DType::Q5_1:
+        a[0] = f16_to_f32(load_u16(b));
+        m[0] = f16_to_f32(load_u16(b + 2));
+        return nibble_codes(b + 8, b + 4, u);
+    case DType::Q4_K:
+    case DType::Q5_K: {
+        // 8 sub-blocks of 32: element = d·scale_j·q − dmin·min_j.
+        const bool q5 = dtype == DType::Q5_K;
+        const float d = f16_to_f32(load_u16(b)), dmin = f16_to_f32(load_u16(b + 2));
+        const uint8_t *scales = b + 4, *qh = b + 16, *qs = b + (q5 ? 48 : 16);
+        for (int j = 0; j < 8; ++j) {
+            int sc, mn;
+            k_scale_min(scales, j, &sc, &mn);
+            a[j] = d * float(sc);
+            m[j] = -(dmin * float(mn));
+            const uint8_t *q = qs + 32 * (j / 2);
+            for (int l = 0; l < 32; ++l) {
+                const int low = j % 2 ? q[l] >> 4 : q[l] & 15;
+                u[32 * j + l] = uint8_t(low | (q5 ? ((qh[l] >> j) & 1) << 4 : 0));
+            }
+        }
+        return;
+    }
+    case DType::Q6_K: {
+        // 16 sub-blocks of 16: element = d·scale·(q − 32), q of 6 bits (4 in ql, 2 in qh).
+        const float d = f16_to_f32(load_u16(b + 208));
+        const uint8_t *ql = b, *qh = b + 128;
+        const auto *sc = reinterpret_cast<const int8_t *>(b + 192);
+        for (int j = 0; j < 16; ++j) a[j] = d * float(sc[j]);
+        for (int i = 0; i < 256; ++i) {
+            const int half = i / 128, r = i % 128, quarter = r / 32, l = r % 32;
+            const uint8_t lo = ql[64 * half + 32 * (quarter % 2) + l];
+            const int low = quarter < 2 ? lo & 15 : lo >> 4;
+            u[i] = uint8_t(low | ((qh[32 * half + l] >> (2 * quarter)) & 3) << 4);
+        }
+        return;
+    }
+    default:
+        return;
+    }
+}
+
+#if defined(__x86_64__)
+
+namespace {
+
+// GCC 12's AVX-512 intrinsics pass _mm512_undefined_*() as the unused merge source and then warn about
+// it (GCC bug 105593, fixed in GCC 13).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+#define RWKVRT_AVX512VNNI __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vnni")))
+
+// A tile is kRowVecs vectors of 16 weight rows × kTokens activation rows: 8 int32 and 8 fp32
+// accumulators, two weight vectors and the epilogue's constants fit the 32 registers.
+constexpr size_t kRowVecs = 2, kTileRows = 16 * kRowVecs, kTokens = 4, kMaxBandTiles = 4;
+
+// One activation row as the kernel reads it: the int8 quants, then per sub-block the scale of its
+// 32-block, offset·Σq and float(Σq)·d_x. The first int8_vector_bytes(K) bytes are quantize_activations'.
+struct ActivationRow {
+    const int8_t *q;
+    const float *dx;
+    const int32_t *offset_sum;
+    const float *sum_dx;
+};
+
+size_t activation_row_bytes(size_t K, size_t n_sub) {
+    return (int8_vector_bytes(int64_t(K)) + n_sub * 12 + 63) / 64 * 64;
+}
+
+ActivationRow activation_row(uint8_t *rec, size_t K, size_t n_sub) {
+    auto *dx = reinterpret_cast<float *>(rec + int8_vector_bytes(int64_t(K)));
+    return {reinterpret_cast<const int8_t *>(rec), dx, reinterpret_cast<const int32_t *>(dx + n_sub),
+            reinterpret_cast<const float *>(dx + 2 * n_sub)};
+}
+
+void pack_activation_row(const float *x, size_t K, const BlockCodeLayout &layout, uint8_t *rec) {
+    const size_t n_sub = K / size_t(layout.sub);
+    const Int8Vector v = quantize_activations(x, int64_t(K), rec);
+    auto *dx = reinterpret_cast<float *>(rec + int8_vector_bytes(int64_t(K)));
+    auto *offset_sum = reinterpret_cast<int32_t *>(dx + n_sub);
+    float *sum_dx = dx + 2 * n_sub;
+    for (size_t j = 0; j < n_sub; ++j) {
+        const size_t k0 = j * size_t(layout.sub);
+        int32_t s = 0;
+        for (size_t k = k0; k < k0 + size_t(layout.sub); ++k) s += v.q[k];
+        dx[j] = v.d[k0 / 32];
+        offset_sum[j] = layout.offset * s;
+        sum_dx[j] = float(s) * dx[j];
+    }
+}
+
+// A band's weights as the kernel reads them, per tile: codes as [k/4][row 0..31][4 bytes], then a
+// and m as [sub-block][row 0..31]. Rows past the matrix are zero.
+void pack_weight_tile(const Matrix &W, const BlockCodeLayout &layout, size_t r0, uint8_t *codes, float *a, float *m) {
+    const size_t K = size_t(W.cols), n_sub = K / size_t(layout.sub);
+    const DTypeInfo &info = dtype_info(W.dtype);
+    const size_t be = size_t(info.block_elems), subs_per_block = be / size_t(layout.sub);
+    uint8_t u[256];
+    float ba[16], bm[16] = {};
+    for (size_t i = 0; i < kTileRows; ++i) {
+        const size_t n = r0 + i;
+        if (n >= size_t(W.rows)) {
+            for (size_t k4 = 0; k4 < K / 4; ++k4) std::memset(codes + k4 * 4 * kTileRows + 4 * i, 0, 4);
+            for (size_t j = 0; j < n_sub; ++j) a[j * kTileRows + i] = m[j * kTileRows + i] = 0.0f;
+            continue;
+        }
+        const uint8_t *row = W.row(int64_t(n));
+        for (size_t blk = 0; blk < K / be; ++blk) {
+            block_codes(W.dtype, row + blk * size_t(info.block_bytes), u, ba, bm);
+            for (size_t e = 0; e < be; e += 4)
+                std::memcpy(codes + ((blk * be + e) / 4) * 4 * kTileRows + 4 * i, u + e, 4);
+            for (size_t s = 0; s < subs_per_block; ++s) {
+                a[(blk * subs_per_block + s) * kTileRows + i] = ba[s];
+                m[(blk * subs_per_block + s) * kTileRows + i] = layout.affine ? bm[s] : 0.0f;
+            }
+        }
+    }
+}
+
+// y[t][0..31] for the kTokens rows x[t] (rows past `tokens` are computed but not stored; rows past
+// `valid_rows` of the tile are not stored).
+template <int kSub, bool kAffine>
+RWKVRT_AVX512VNNI void tile_kernel(const uint8_t *codes, const float *a, const float *m, size_t n_sub,
+                                   const ActivationRow *x, size_t tokens, float *y, size_t ldy, size_t valid_rows) {
+    __m512 f[kRowVecs][kTokens];
+    for (auto &fr : f)
+        for (auto &v : fr) v = _mm512_setzero_ps();
+    for (size_t j = 0; j < n_sub; ++j) {
+        __m512i s[kRowVecs][kTokens];
+        for (auto &sr : s)
+            for (auto &v : sr) v = _mm512_setzero_si512();
+        const size_t k0 = j * kSub;
+        for (size_t k = k0; k < k0 + kSub; k += 4, codes += 4 * kTileRows) {
+            const __m512i w0 = _mm512_loadu_si512(codes), w1 = _mm512_loadu_si512(codes + 64);
+            for (size_t t = 0; t < kTokens; ++t) {
+                int32_t four;
+                std::memcpy(&four, x[t].q + k, 4);
+                const __m512i xb = _mm512_set1_epi32(four);
+                s[0][t] = _mm512_dpbusd_epi32(s[0][t], w0, xb);
+                s[1][t] = _mm512_dpbusd_epi32(s[1][t], w1, xb);
+            }
+        }
+        const __m512 a0 = _mm512_loadu_ps(a + j * kTileRows), a1 = _mm512_loadu_ps(a + j * kTileRows + 16);
+        const __m512 m0 = kAffine ? _mm512_loadu_ps(m + j * kTileRows) : a0;
+        const __m512 m1 = kAffine ? _mm512_loadu_ps(m + j * kTileRows + 16) : a1;
+        for (size_t t = 0; t < kTokens; ++t) {
+            const __m512 dx = _mm512_set1_ps(x[t].dx[j]);
+            __m512i s0 = s[0][t], s1 = s[1][t];
+            if constexpr (!kAffine) {
+                const __m512i c = _mm512_set1_epi32(x[t].offset_sum[j]);
+                s0 = _mm512_sub_epi32(s0, c);
+                s1 = _mm512_sub_epi32(s1, c);
+            }
+            f[0][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), _mm512_mul_ps(a0, dx), f[0][t]);
+            f[1][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1), _mm512_mul_ps(a1, dx), f[1][t]);
+            if constexpr (kAffine) {
+                const __m512 sdx = _mm512_set1_ps(x[t].sum_dx[j]);
+                f[0][t] = _mm512_fmadd_ps(m0, sdx, f[0][t]);
+                f[1][t] = _mm512_fmadd_ps(m1, sdx, f[1][t]);
+            }
+        }
+    }
+    const __mmask16 mask0 = valid_rows >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << valid_rows) - 1);
+    const __mmask16 mask1 = valid_rows >= 32 ? __mmask16(0xFFFF) : valid_rows <= 16 ? 0 : __mmask16((1u << (valid_rows - 16)) - 1);
+    for (size_t t = 0; t < tokens; ++t) {
+        _mm512_mask_storeu_ps(y + t * ldy, mask0, f[0][t]);
+        _mm512_mask_storeu_ps(y + t * ldy + 16, mask1, f[1][t]);
+    }
+}
+
+#pragma GCC diagnostic pop
+
+using TileKernel = void (*)(const uint8_t *, const float *, const float *, size_t, const ActivationRow *, size_t, float *,
+                            size_t, size_t);
+
+TileKernel tile_kernel_for(const BlockCodeLayout &layout) {
+    if (layout.sub == 16) return tile_kernel<16, false>;
+    return layout.affine ? tile_kernel<32, true> : tile_kernel<32, false>;
+}
+
+} // namespace
+
+bool int8_products_supported(DType dtype) {
+    BlockCodeLayout layout;
+    return int8_level() == Int8Level::Avx512Vnni && block_code_layout(dtype, &layout);
+}
+
+void gemm_int8(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool &pool) {
+    BlockCodeLayout layout{};
+    block_code_layout(W.dtype, &layout);
+    const size_t K = size_t(W.cols), N = size_t(W.rows), rows = size_t(T), n_sub = K / size_t(layout.sub);
+    const size_t groups = (rows + kTokens - 1) / kTokens, padded = groups * kTokens;
+    const int threads = 2.0 * double(rows) * double(N) * double(K) < 1e6 ? 1 : pool.size();
+    const size_t tiles = (N + kTileRows - 1) / kTileRows;
+    const size_t band_tiles = std::clamp<size_t>(tiles / (4 * size_t(threads)), 1, kMaxBandTiles);
+    const int64_t bands = int64_t((tiles + band_tiles - 1) / band_tiles);
+
+    // Every activation row rounded once, for all bands; padding rows are zero (they add nothing).
+    const size_t rec_bytes = activation_row_bytes(K, n_sub);
+    auto *const recs = reinterpret_cast<uint8_t *>(pool.shared_buffer(padded * rec_bytes));
+    pool.run(int64_t(padded), threads, [&](int64_t t, int) {
+        uint8_t *rec = recs + size_t(t) * rec_bytes;
+        if (size_t(t) < rows) pack_activation_row(X + size_t(t) * K, K, layout, rec);
+        else std::memset(rec, 0, rec_bytes);
+    });
+
+    const TileKernel kernel = tile_kernel_for(layout);
+    const size_t tile_code_bytes = kTileRows * K, tile_const_floats = kTileRows * n_sub;
+    pool.run(bands, threads, [&](int64_t band, int thread) {
+        const size_t t0 = size_t(band) * band_tiles, t1 = std::min(tiles, t0 + band_tiles);
+        auto *const buf = reinterpret_cast<uint8_t *>(
+            pool.thread_buffer(thread, band_tiles * (tile_code_bytes + 2 * tile_const_floats * sizeof(float))));
+        auto *const consts = reinterpret_cast<float *>(buf + band_tiles * tile_code_bytes);
+        for (size_t tile = t0; tile < t1; ++tile) {
+            float *a = consts + (tile - t0) * 2 * tile_const_floats;
+            pack_weight_tile(W, layout, tile * kTileRows, buf + (tile - t0) * tile_code_bytes, a, a + tile_const_floats);
+        }
+        ActivationRow x[kTokens];
+        for (size_t g = 0; g < groups; ++g) {
+            for (size_t i = 0; i < kTokens; ++i)
+                x[i] = activation_row(recs + (g * kTokens + i) * rec_bytes, K, n_sub);
+            const size_t tokens = std::min(kTokens, rows - g * kTokens);
+            for (size_t tile = t0; tile < t1; ++tile) {
+                const float *a = consts + (tile - t0) * 2 * tile_const_floats;
+                const size_t n0 = tile * kTileRows;
+                kernel(buf + (tile - t0) * tile_code_bytes, a, a + tile_const_floats, n_sub, x, tokens,
+                       Y + g * kTokens * N + n0, N, std::min(kTileRows, N - n0));
+            }
+        }
+    });
+}
+
+#else
+
+bool int8_products_supported(DType) { return false; }
+void gemm_int8(const Matrix &, const float *, int64_t, float *, ThreadPool &) {}
+
+#endif
+
+} // namespace rwkvrt

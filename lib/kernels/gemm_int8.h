@@ -1,0 +1,46 @@
+// Matrix products with integer products, for steps of two or more rows (prefill, batched decoding)
+// when a model is loaded with activations = "int8" and a weight matrix is of a block type: each
+// activation row is rounded to int8 in blocks of 32 (as for generation, kernels/dot_int8.h), each
+// weight block is decoded to unsigned 8-bit codes with per-sub-block constants, and AVX512-VNNI's
+// vpdpbusd multiplies 64 pairs of bytes per instruction: four times the multiply-adds of the fp32 GEMM.
+//
+// The contract, shared by the kernel and its test's reference: for weight row n and activation row t,
+// f = 0; for each sub-block j in order, with the codes u, the activation quants q (|q| ≤ 127) and d_x
+// the scale of q's 32-block:
+//     s = Σ u·q − offset·Σ q                          (exact, int32)
+//     f = fma(float(s), a_j·d_x, f)
+//     f = fma(m_j, float(Σ q)·d_x, f)                  (affine types only)
+// The result does not depend on the number of rows, so a sequence gets the same bits alone or in any
+// batch of steps of two or more rows.
+#pragma once
+
+#include <cstdint>
+
+#include "core/dtype.h"
+
+namespace rwkvrt {
+
+struct Matrix;
+class ThreadPool;
+
+// How a block type decodes to codes: element i of a block = a[i / sub]·(u[i] − offset) + m[i / sub],
+// u in [0, 255]; m is 0 unless `affine`.
+struct BlockCodeLayout {
+    int sub;    // elements per sub-block: 16 (Q6_K) or 32
+    int offset; // subtracted from every code: 128 (Q8_0), 8 (Q4_0), 16 (Q5_0), 32 (Q6_K), else 0
+    bool affine;
+};
+
+// Whether dtype has codes (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K), and their layout.
+bool block_code_layout(DType dtype, BlockCodeLayout *layout);
+
+// Decodes one stored block of dtype: its block_elems codes into u, and per sub-block a and m.
+void block_codes(DType dtype, const uint8_t *block, uint8_t *u, float *a, float *m);
+
+// Whether gemm_int8 runs W of this type on this CPU (AVX512-VNNI and a type with codes).
+bool int8_products_supported(DType dtype);
+
+// Y (T × W.rows) = X (T × W.cols) · Wᵀ with int8 activations; requires int8_products_supported(W.dtype).
+void gemm_int8(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool &pool);
+
+} // namespace rwkvrt

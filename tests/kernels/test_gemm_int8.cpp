@@ -1,0 +1,182 @@
+// The integer-product GEMM (kernels/gemm_int8.h): its block codes against the scalar dequantizer,
+// and the kernel bit for bit against a scalar reference of its contract, on CPUs with AVX512-VNNI;
+// elsewhere it is never chosen, and those tests report a skip.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "core/dtype.h"
+#include "exec/thread_pool.h"
+#include "kernels/dot_int8.h"
+#include "kernels/gemm_int8.h"
+#include "kernels/matrix.h"
+
+using namespace rwkvrt;
+
+namespace {
+
+const DType kCodedTypes[] = {DType::Q8_0, DType::Q4_0, DType::Q5_0, DType::Q4_1,
+                             DType::Q5_1, DType::Q4_K, DType::Q5_K, DType::Q6_K};
+
+bool skip_without_vnni() {
+    if (int8_level() == Int8Level::Avx512Vnni) return false;
+    std::printf("rwkvrt-test-skipped: this CPU has no AVX512-VNNI\n");
+    return true;
+}
+
+void put_f16(uint8_t *p, float v) {
+    const uint16_t h = f32_to_f16(v);
+    std::memcpy(p, &h, 2);
+}
+
+// Random bytes for every quant, with finite fp16 constants: every code and scale a file may hold.
+std::vector<uint8_t> random_blocks(DType t, size_t n_blocks, std::mt19937 &rng) {
+    const DTypeInfo &info = dtype_info(t);
+    std::vector<uint8_t> bytes(n_blocks * size_t(info.block_bytes));
+    std::uniform_int_distribution<int> byte(0, 255);
+    std::uniform_real_distribution<float> scale(-0.02f, 0.02f);
+    for (uint8_t &b : bytes) b = uint8_t(byte(rng));
+    for (size_t i = 0; i < n_blocks; ++i) {
+        uint8_t *b = bytes.data() + i * size_t(info.block_bytes);
+        if (t == DType::Q6_K) {
+            put_f16(b + 208, scale(rng));
+            continue;
+        }
+        put_f16(b, scale(rng));
+        if (t == DType::Q4_1 || t == DType::Q5_1 || t == DType::Q4_K || t == DType::Q5_K) put_f16(b + 2, scale(rng));
+    }
+    return bytes;
+}
+
+struct CodedRow {
+    std::vector<uint8_t> u;
+    std::vector<float> a, m;
+};
+
+CodedRow decode_row(DType t, const uint8_t *row, size_t K, const BlockCodeLayout &layout) {
+    const DTypeInfo &info = dtype_info(t);
+    const size_t be = size_t(info.block_elems), subs = be / size_t(layout.sub);
+    CodedRow r{std::vector<uint8_t>(K), std::vector<float>(K / size_t(layout.sub)), std::vector<float>(K / size_t(layout.sub))};
+    for (size_t blk = 0; blk < K / be; ++blk)
+        block_codes(t, row + blk * size_t(info.block_bytes), r.u.data() + blk * be, r.a.data() + blk * subs,
+                    r.m.data() + blk * subs);
+    return r;
+}
+
+// The contract of kernels/gemm_int8.h, one output at a time.
+float reference_output(const CodedRow &w, const BlockCodeLayout &layout, const Int8Vector &x) {
+    float f = 0.0f;
+    const size_t sub = size_t(layout.sub);
+    for (size_t j = 0; j < w.a.size(); ++j) {
+        int32_t uq = 0, sq = 0;
+        for (size_t k = j * sub; k < (j + 1) * sub; ++k) {
+            uq += int32_t(w.u[k]) * x.q[k];
+            sq += x.q[k];
+        }
+        const float dx = x.d[(j * sub) / 32];
+        const float scale = w.a[j] * dx;
+        f = std::fma(float(uq - layout.offset * sq), scale, f);
+        if (layout.affine) {
+            const float sum_dx = float(sq) * dx;
+            f = std::fma(w.m[j], sum_dx, f);
+        }
+    }
+    return f;
+}
+
+Matrix matrix_of(DType t, int64_t rows, int64_t cols, const std::vector<uint8_t> &bytes) {
+    Matrix W;
+    W.rows = rows;
+    W.cols = cols;
+    W.dtype = t;
+    W.data = bytes.data();
+    return W;
+}
+
+} // namespace
+
+TEST_CASE("kernels: block codes reproduce the dequantized weights of every coded type") {
+    std::mt19937 rng(11);
+    for (DType t : kCodedTypes) {
+        CAPTURE(dtype_name(t));
+        BlockCodeLayout layout;
+        REQUIRE(block_code_layout(t, &layout));
+        CHECK((layout.affine ? layout.offset == 0 : true));
+        const size_t be = size_t(dtype_info(t).block_elems);
+        const std::vector<uint8_t> blocks = random_blocks(t, 20, rng);
+        std::vector<float> expected(20 * be);
+        to_f32(t, blocks.data(), expected.data(), expected.size());
+        const CodedRow r = decode_row(t, blocks.data(), 20 * be, layout);
+        for (size_t i = 0; i < expected.size(); ++i) {
+            const size_t j = i / size_t(layout.sub);
+            const double got = double(r.a[j]) * (int(r.u[i]) - layout.offset) + (layout.affine ? double(r.m[j]) : 0.0);
+            REQUIRE_MESSAGE(std::fabs(got - double(expected[i])) <= 1e-6 * (std::fabs(double(expected[i])) + 1e-3), "element ", i,
+                            ": ", got, " vs ", expected[i]);
+        }
+    }
+    BlockCodeLayout layout;
+    CHECK_FALSE(block_code_layout(DType::F16, &layout));
+    CHECK_FALSE(block_code_layout(DType::BF16, &layout));
+    CHECK_FALSE(block_code_layout(DType::F32, &layout));
+}
+
+TEST_CASE("kernels: the integer-product GEMM matches its scalar contract bit for bit for every coded type, odd sizes and thread counts") {
+    if (skip_without_vnni()) return;
+    std::mt19937 rng(12);
+    struct Shape {
+        int64_t rows, cols, T;
+    };
+    for (DType t : kCodedTypes) {
+        BlockCodeLayout layout;
+        REQUIRE(block_code_layout(t, &layout));
+        CHECK(int8_products_supported(t));
+        const int64_t be = dtype_info(t).block_elems;
+        for (const Shape s : {Shape{7, 256, 2}, Shape{50, 512, 33}, Shape{61, 768, 5}, Shape{33, 256, 70}, Shape{100, 1024, 3}}) {
+            CAPTURE(dtype_name(t));
+            CAPTURE(s.rows);
+            CAPTURE(s.cols);
+            CAPTURE(s.T);
+            const std::vector<uint8_t> bytes = random_blocks(t, size_t(s.rows * s.cols / be), rng);
+            const Matrix W = matrix_of(t, s.rows, s.cols, bytes);
+            std::normal_distribution<float> normal;
+            std::vector<float> X(size_t(s.T * s.cols));
+            for (float &v : X) v = normal(rng);
+            X[0] = 0.0f; // a block of mostly zeros, and a row that is all zeros below
+            if (s.T > 2) std::fill_n(X.begin() + s.cols, s.cols, 0.0f);
+            std::vector<float> expected(size_t(s.T * s.rows));
+            std::vector<uint8_t> xbuf(int8_vector_bytes(s.cols));
+            for (int64_t tok = 0; tok < s.T; ++tok) {
+                const Int8Vector x = quantize_activations(X.data() + tok * s.cols, s.cols, xbuf.data());
+                for (int64_t n = 0; n < s.rows; ++n)
+                    expected[size_t(tok * s.rows + n)] = reference_output(decode_row(t, W.row(n), size_t(s.cols), layout), layout, x);
+            }
+            for (int threads : {1, 2, 3}) {
+                ThreadPool pool(threads);
+                std::vector<float> Y(size_t(s.T * s.rows), NAN);
+                gemm_int8(W, X.data(), s.T, Y.data(), pool);
+                REQUIRE(std::memcmp(Y.data(), expected.data(), Y.size() * sizeof(float)) == 0);
+            }
+        }
+    }
+}
+
+TEST_CASE("kernels: the integer-product GEMM gives a row the same bits whatever the other rows") {
+    if (skip_without_vnni()) return;
+    std::mt19937 rng(13);
+    const std::vector<uint8_t> bytes = random_blocks(DType::Q4_K, 77 * 512 / 256, rng);
+    const Matrix W = matrix_of(DType::Q4_K, 77, 512, bytes);
+    std::normal_distribution<float> normal;
+    std::vector<float> X(size_t(70 * 512));
+    for (float &v : X) v = normal(rng);
+    ThreadPool pool(2);
+    std::vector<float> all(size_t(70 * 77)), two(size_t(2 * 77));
+    gemm_int8(W, X.data(), 70, all.data(), pool);
+    for (int64_t t : {0, 31, 32, 68}) {
+        gemm_int8(W, X.data() + t * 512, 2, two.data(), pool);
+        CHECK(std::memcmp(two.data(), all.data() + t * 77, 2 * 77 * sizeof(float)) == 0);
+    }
+}
