@@ -244,28 +244,31 @@ RWKVRT_AVX512VNNI void tile_kernel(const uint8_t *codes, const float *a, const f
     }
 }
 
-// Q8_0 and Q4_0 straight from the stored rows, the codes of 16 rows at once: one gather collects the
-// same four bytes of each row's block, which is a vector of the packed layout. Rows past the matrix
-// gather zeros (scale 0).
+// Q8_0 and Q4_0, the codes of 16 rows at once: one gather collects the same four bytes of each row's
+// block, which is a vector of the packed layout. The tile's rows are first copied one after the other
+// into `staging` (32 × row bytes): a gather straight from memory would read 16 streams at once, more
+// than the hardware prefetcher follows, and wait for each. Rows past the matrix are zeros (scale 0).
 template <bool kQ8>
-RWKVRT_AVX512VNNI void pack_weight_tile_q8_0_q4_0(const Matrix &W, size_t r0, uint8_t *codes, float *a, float *m) {
+RWKVRT_AVX512VNNI void pack_weight_tile_q8_0_q4_0(const Matrix &W, size_t r0, uint8_t *staging, uint8_t *codes, float *a,
+                                                   float *m) {
     constexpr size_t kBlockBytes = kQ8 ? 34 : 18;
     const size_t K = size_t(W.cols), N = size_t(W.rows), rb = W.row_bytes();
+    const size_t valid = r0 < N ? std::min(kTileRows, N - r0) : 0;
+    std::memcpy(staging, W.row(int64_t(r0)), valid * rb);
+    std::memset(staging + valid * rb, 0, (kTileRows - valid) * rb);
     const __m512i offsets = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                                _mm512_set1_epi32(int(rb)));
-    const __m512i zero = _mm512_setzero_si512(), flip = _mm512_set1_epi8(char(0x80)), low4 = _mm512_set1_epi8(15);
+    const __m512i flip = _mm512_set1_epi8(char(0x80)), low4 = _mm512_set1_epi8(15);
     for (size_t v = 0; v < kRowVecs; ++v) {
-        const size_t first = r0 + 16 * v, valid = first < N ? std::min<size_t>(16, N - first) : 0;
-        const __mmask16 rows = __mmask16((1u << valid) - 1);
-        const uint8_t *base = valid ? W.row(int64_t(first)) : W.data;
+        const uint8_t *base = staging + 16 * v * rb;
         for (size_t blk = 0; blk < K / 32; ++blk) {
             const uint8_t *p = base + blk * kBlockBytes;
-            const __m512i d = _mm512_mask_i32gather_epi32(zero, rows, offsets, p, 1);
+            const __m512i d = _mm512_i32gather_epi32(offsets, p, 1);
             _mm512_storeu_ps(a + blk * kTileRows + 16 * v, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(d)));
             _mm512_storeu_ps(m + blk * kTileRows + 16 * v, _mm512_setzero_ps());
             uint8_t *dst = codes + blk * 8 * 4 * kTileRows + 64 * v;
             for (size_t g = 0; g < (kQ8 ? 8 : 4); ++g) {
-                const __m512i q = _mm512_mask_i32gather_epi32(zero, rows, offsets, p + 2 + 4 * g, 1);
+                const __m512i q = _mm512_i32gather_epi32(offsets, p + 2 + 4 * g, 1);
                 if constexpr (kQ8) {
                     _mm512_storeu_si512(dst + g * 4 * kTileRows, _mm512_xor_si512(q, flip)); // q + 128
                 } else { // low nibbles are elements 4g.., high nibbles 16 + 4g..
@@ -317,14 +320,16 @@ void gemm_int8(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool 
     const size_t tile_code_bytes = kTileRows * K, tile_const_floats = kTileRows * n_sub;
     pool.run(bands, threads, [&](int64_t band, int thread) {
         const size_t t0 = size_t(band) * band_tiles, t1 = std::min(tiles, t0 + band_tiles);
+        const size_t const_bytes = band_tiles * 2 * tile_const_floats * sizeof(float);
         auto *const buf = reinterpret_cast<uint8_t *>(
-            pool.thread_buffer(thread, band_tiles * (tile_code_bytes + 2 * tile_const_floats * sizeof(float))));
+            pool.thread_buffer(thread, band_tiles * tile_code_bytes + const_bytes + kTileRows * W.row_bytes()));
         auto *const consts = reinterpret_cast<float *>(buf + band_tiles * tile_code_bytes);
+        uint8_t *const staging = buf + band_tiles * tile_code_bytes + const_bytes;
         for (size_t tile = t0; tile < t1; ++tile) {
             float *a = consts + (tile - t0) * 2 * tile_const_floats;
             uint8_t *codes = buf + (tile - t0) * tile_code_bytes;
-            if (W.dtype == DType::Q8_0) pack_weight_tile_q8_0_q4_0<true>(W, tile * kTileRows, codes, a, a + tile_const_floats);
-            else if (W.dtype == DType::Q4_0) pack_weight_tile_q8_0_q4_0<false>(W, tile * kTileRows, codes, a, a + tile_const_floats);
+            if (W.dtype == DType::Q8_0) pack_weight_tile_q8_0_q4_0<true>(W, tile * kTileRows, staging, codes, a, a + tile_const_floats);
+            else if (W.dtype == DType::Q4_0) pack_weight_tile_q8_0_q4_0<false>(W, tile * kTileRows, staging, codes, a, a + tile_const_floats);
             else pack_weight_tile(W, layout, tile * kTileRows, codes, a, a + tile_const_floats);
         }
         ActivationRow x[kTokens];
