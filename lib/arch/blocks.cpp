@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "kernels/activation.h"
 #include "kernels/norm.h"
 
 namespace rwkvrt {
@@ -100,12 +101,7 @@ void ChannelMix::forward(const float *A, const float *P, int64_t T, float *out, 
         mix(A + t0 * C, P + t0 * C, mix_r.data(), t1 - t0, C, xr + t0 * C);
     });
     linear(key, xk, T, hidden, pool);
-    for_rows(pool, T, F, [&](int64_t t0, int64_t t1) {
-        for (int64_t i = t0 * F; i < t1 * F; ++i) {
-            const float z = std::max(hidden[i], 0.0f);
-            hidden[i] = z * z;
-        }
-    });
+    for_rows(pool, T, F, [&](int64_t t0, int64_t t1) { relu_square_inplace(hidden + t0 * F, size_t((t1 - t0) * F)); });
     linear(value, hidden, T, out, pool);
     linear(receptance, xr, T, r, pool);
     for_rows(pool, T, C, [&](int64_t t0, int64_t t1) {

@@ -119,10 +119,7 @@ public:
             });
             linear(L.ffn_key, xk, T, wide, pool);
             for_rows(pool, T, hp.dim_ffn, [&](int64_t t0, int64_t t1) {
-                for (int64_t i = t0 * hp.dim_ffn; i < t1 * hp.dim_ffn; ++i) {
-                    const float z = std::max(wide[i], 0.0f);
-                    wide[i] = z * z;
-                }
+                relu_square_inplace(wide + t0 * hp.dim_ffn, size_t((t1 - t0) * hp.dim_ffn));
             });
             linear(L.ffn_value, wide, T, out, pool);
             for_rows(pool, T, C, [&](int64_t t0, int64_t t1) {

@@ -57,6 +57,13 @@ void SigmoidInplace(float *x, size_t n) {
     ForEachVector<1, 1>(n, {x}, {x}, [](D d, const V *in, V *out) { out[0] = Sigmoid(d, in[0]); });
 }
 
+void ReluSquareInplace(float *x, size_t n) {
+    ForEachVector<1, 1>(n, {x}, {x}, [](D d, const V *in, V *out) {
+        const V z = hn::IfThenZeroElse(hn::Lt(in[0], hn::Zero(d)), in[0]);
+        out[0] = hn::Mul(z, z);
+    });
+}
+
 void Rwkv7Gates(size_t R, size_t C, float *w, float *a, float *k, float *kk, float *v, const float *v_first,
                 const float *vres, const float *w0, const float *a0, const float *k_k, const float *k_a, const float *v0) {
     for (size_t r = 0; r < R; ++r) {
@@ -86,10 +93,12 @@ namespace rwkvrt {
 
 HWY_EXPORT(TanhInplace);
 HWY_EXPORT(SigmoidInplace);
+HWY_EXPORT(ReluSquareInplace);
 HWY_EXPORT(Rwkv7Gates);
 
 void tanh_inplace(float *x, size_t n) { HWY_DYNAMIC_DISPATCH(TanhInplace)(x, n); }
 void sigmoid_inplace(float *x, size_t n) { HWY_DYNAMIC_DISPATCH(SigmoidInplace)(x, n); }
+void relu_square_inplace(float *x, size_t n) { HWY_DYNAMIC_DISPATCH(ReluSquareInplace)(x, n); }
 
 void rwkv7_gates(size_t R, size_t C, float *w, float *a, float *k, float *kk, float *v, const float *v_first,
                  const float *vres, const float *w0, const float *a0, const float *k_k, const float *k_a,

@@ -394,6 +394,13 @@ TEST_CASE("kernels: activations match the scalar formulas at every target, whate
                 tanh_inplace(&one, 1);
                 CHECK(one == t[i]);
             }
+            // relu² exactly as the scalar std::max(x, 0)², NaN kept.
+            std::vector<float> q = x;
+            if (n > 2) q[2] = NAN;
+            std::vector<float> expected = q;
+            for (float &e : expected) e = std::max(e, 0.0f) * std::max(e, 0.0f);
+            relu_square_inplace(q.data(), n);
+            for (size_t i = 0; i < n; ++i) CHECK((std::isnan(expected[i]) ? std::isnan(q[i]) : q[i] == expected[i]));
         }
 
         const size_t R = 3, C = 37;
