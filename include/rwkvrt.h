@@ -117,9 +117,10 @@ typedef struct rwkvrt_load_options {
     int use_mmap;            /* 1 = map the file where the layout allows (default; the file must then not
                               * change while loaded); 0 = read it into memory */
     /* "f32" (default, or NULL): generation multiplies the weights with the exact fp32 activations.
-     * "int8": generation rounds the activations to 8 bits in blocks of 32 and uses integer dot products
-     * with q8_0 and q4_0 weights on CPUs with AVX2 (faster, logits change slightly; other weight types,
-     * older CPUs and prompt processing keep fp32).
+     * "int8": the activations are rounded to 8 bits in blocks of 32 for integer products: generation with
+     * q8_0 and q4_0 weights on CPUs with AVX2 (and q6_k with AVX512-VNNI); prompts and batched steps
+     * with every block type (q8_0, q5_x, q4_x, q4_k, q5_k, q6_k) on CPUs with AVX512-VNNI. Faster, and
+     * the logits change slightly; f32/f16/bf16 weights and older CPUs keep fp32.
      * "bf16": prompts and batched steps (two or more rows) round the activations, and f16 weights, to
      * bf16 and use vdpbf16ps with bf16 and f16 weights on CPUs with AVX512-BF16 (faster prefill, logits
      * change slightly; one-row steps, other weight types and older CPUs keep fp32).
@@ -629,7 +630,8 @@ RWKVRT_API void rwkvrt_generator_free(rwkvrt_generator *gen);
  * token each cost little more than one: this is the call a server makes at every step. Sequences may
  * mix decoding (1 token) and prompts (many). The result equals feeding each sequence alone with
  * rwkvrt_feed() up to the order of floating-point additions (max abs logit difference <= 1e-5; with
- * activations = "bf16", a decoding row of a batch has bf16 products and the same row alone fp32 ones).
+ * activations = "bf16", a decoding row of a batch has bf16 products and the same row alone fp32 ones;
+ * with "int8", both are integer products whose fp32 sums run in another order).
  * All or nothing: an id outside [0, n_vocab) in any sequence (RWKVRT_ERR_TOKEN), the same state twice,
  * a NULL pointer or n_tokens[i] == 0 (RWKVRT_ERR_ARGUMENT), or a state of another model
  * (RWKVRT_ERR_MISMATCH) changes no state; the message names the sequence and the problem.

@@ -103,9 +103,11 @@ Args:
     weight_type: None keeps the stored type; "f32", "f16", "bf16" or "q8_0"
         converts the large matrices at load.
     mmap: map the file instead of reading it, where its layout allows.
-    activations: None or "f32" keeps generation exact; "int8" rounds the
-        activations to 8 bits for integer dot products with q8_0 and q4_0
-        weights (faster; logits change slightly, see docs/QUANTIZATION.md).
+    activations: None or "f32" keeps the products exact; "int8" rounds the
+        activations to 8 bits for integer products with block-quantized
+        weights (generation, and on AVX512-VNNI prompts and batches); "bf16"
+        uses bf16 products for prompts and batches with bf16 and f16 weights
+        (faster; logits change slightly, see docs/QUANTIZATION.md).
 
 Raises:
     FileError: the file cannot be read.

@@ -95,7 +95,7 @@ void add_perplexity(CLI::App &app, Commands &out) {
                     "convention); 0 = the whole text through one state, every token after the first scored")
         ->check(CLI::Range(0, 1 << 24));
     cmd->add_option("-u,--ubatch", a->ubatch,
-                    "Tokens per feed call (1 = one at a time, the path of generation, where int8 activations apply)")
+                    "Tokens per feed call (1 = one at a time, the path of generation)")
         ->check(CLI::Range(1, 1 << 16));
     cmd->add_option("--chunks", a->chunks, "Score at most this many chunks (default: all)")->check(CLI::NonNegativeNumber);
     out.push_back({cmd, [a] { return run_perplexity(*a); }});
