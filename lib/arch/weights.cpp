@@ -85,6 +85,7 @@ Matrix WeightLoader::linear(const std::string &name, int64_t out, int64_t in) {
     if (config_.weight_type && *config_.weight_type != m.dtype) m = convert_matrix(m, *config_.weight_type, name.c_str());
     m.int8_activations = config_.int8_activations;
     m.int8_products = config_.int8_activations && int8_products_supported(m.dtype);
+    if (m.int8_products && interleavable(m)) m = interleave_rows(m);
     m.bf16_products = config_.bf16_activations && (m.dtype == DType::BF16 || m.dtype == DType::F16) && bf16_products_supported();
     count(m);
     return m;

@@ -115,6 +115,36 @@ void block_codes(DType dtype, const uint8_t *b, uint8_t *u, float *a, float *m) 
     }
 }
 
+bool interleavable(const Matrix &W) {
+    return (W.dtype == DType::Q8_0 || W.dtype == DType::Q4_0) && W.rows % kInterleavedRows == 0 && !W.interleaved;
+}
+
+Matrix interleave_rows(const Matrix &W) {
+    const bool q8 = W.dtype == DType::Q8_0;
+    const size_t block_bytes = q8 ? 34 : 18, blocks = size_t(W.cols) / 32, codes = q8 ? 32 : 16;
+    Matrix out;
+    out.rows = W.rows;
+    out.cols = W.cols;
+    out.dtype = W.dtype;
+    out.owned.resize(W.nbytes());
+    out.interleaved = true;
+    uint8_t *dst = out.owned.data();
+    for (size_t g = 0; g < size_t(W.rows) / kInterleavedRows; ++g)
+        for (size_t blk = 0; blk < blocks; ++blk, dst += kInterleavedRows * block_bytes) {
+            for (size_t r = 0; r < kInterleavedRows; ++r) {
+                const uint8_t *src = W.row(int64_t(g * kInterleavedRows + r)) + blk * block_bytes;
+                std::memcpy(dst + 2 * r, src, 2); // the scale
+                for (size_t c = 0; c < codes / 4; ++c)
+                    for (size_t i = 0; i < 4; ++i) // q8_0's codes are q + 128 (kernels/gemm_int8.h)
+                        dst[32 + 64 * c + 4 * r + i] = uint8_t(src[2 + 4 * c + i] ^ (q8 ? 0x80 : 0));
+            }
+        }
+    out.data = out.owned.data();
+    out.int8_activations = W.int8_activations;
+    out.int8_products = W.int8_products;
+    return out;
+}
+
 #if defined(__x86_64__)
 
 namespace {
@@ -244,40 +274,72 @@ RWKVRT_AVX512VNNI void tile_kernel(const uint8_t *codes, const float *a, const f
     }
 }
 
-// Q8_0 and Q4_0, the codes of 16 rows at once: one gather collects the same four bytes of each row's
-// block, which is a vector of the packed layout. The tile's rows are first copied one after the other
-// into `staging` (32 × row bytes): a gather straight from memory would read 16 streams at once, more
-// than the hardware prefetcher follows, and wait for each. Rows past the matrix are zeros (scale 0).
+// A tile of an interleaved Q8_0/Q4_0 matrix (interleave_rows): its two groups of 16 rows are already
+// in the kernel's order, four codes of each row per 64 bytes; Q4_0's nibbles are split here.
 template <bool kQ8>
-RWKVRT_AVX512VNNI void pack_weight_tile_q8_0_q4_0(const Matrix &W, size_t r0, uint8_t *staging, uint8_t *codes, float *a,
-                                                   float *m) {
-    constexpr size_t kBlockBytes = kQ8 ? 34 : 18;
-    const size_t K = size_t(W.cols), N = size_t(W.rows), rb = W.row_bytes();
-    const size_t valid = r0 < N ? std::min(kTileRows, N - r0) : 0;
-    std::memcpy(staging, W.row(int64_t(r0)), valid * rb);
-    std::memset(staging + valid * rb, 0, (kTileRows - valid) * rb);
-    const __m512i offsets = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                               _mm512_set1_epi32(int(rb)));
-    const __m512i flip = _mm512_set1_epi8(char(0x80)), low4 = _mm512_set1_epi8(15);
+RWKVRT_AVX512VNNI void pack_weight_tile_interleaved(const Matrix &W, size_t r0, uint8_t *codes, float *a, float *m) {
+    constexpr size_t kBlockBytes = kQ8 ? 34 : 18, kGroupBlockBytes = kInterleavedRows * kBlockBytes;
+    const size_t blocks = size_t(W.cols) / 32;
+    const __m512i low4 = _mm512_set1_epi8(15);
     for (size_t v = 0; v < kRowVecs; ++v) {
-        const uint8_t *base = staging + 16 * v * rb;
-        for (size_t blk = 0; blk < K / 32; ++blk) {
-            const uint8_t *p = base + blk * kBlockBytes;
-            const __m512i d = _mm512_i32gather_epi32(offsets, p, 1);
-            _mm512_storeu_ps(a + blk * kTileRows + 16 * v, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(d)));
+        const size_t group = r0 / kInterleavedRows + v;
+        const bool present = group * kInterleavedRows < size_t(W.rows);
+        const uint8_t *src = W.data + group * blocks * kGroupBlockBytes;
+        for (size_t blk = 0; blk < blocks; ++blk, src += kGroupBlockBytes) {
+            const __m512 d = present ? _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(src)))
+                                     : _mm512_setzero_ps();
+            _mm512_storeu_ps(a + blk * kTileRows + 16 * v, d);
             _mm512_storeu_ps(m + blk * kTileRows + 16 * v, _mm512_setzero_ps());
             uint8_t *dst = codes + blk * 8 * 4 * kTileRows + 64 * v;
-            for (size_t g = 0; g < (kQ8 ? 8 : 4); ++g) {
-                const __m512i q = _mm512_i32gather_epi32(offsets, p + 2 + 4 * g, 1);
+            for (size_t c = 0; c < (kQ8 ? 8 : 4); ++c) {
+                const __m512i q = present ? _mm512_loadu_si512(src + 32 + 64 * c) : _mm512_setzero_si512();
                 if constexpr (kQ8) {
-                    _mm512_storeu_si512(dst + g * 4 * kTileRows, _mm512_xor_si512(q, flip)); // q + 128
-                } else { // low nibbles are elements 4g.., high nibbles 16 + 4g..
-                    _mm512_storeu_si512(dst + g * 4 * kTileRows, _mm512_and_si512(q, low4));
-                    _mm512_storeu_si512(dst + (g + 4) * 4 * kTileRows, _mm512_and_si512(_mm512_srli_epi16(q, 4), low4));
+                    _mm512_storeu_si512(dst + c * 4 * kTileRows, q);
+                } else { // low nibbles are elements 4c.., high nibbles 16 + 4c..
+                    _mm512_storeu_si512(dst + c * 4 * kTileRows, _mm512_and_si512(q, low4));
+                    _mm512_storeu_si512(dst + (c + 4) * 4 * kTileRows, _mm512_and_si512(_mm512_srli_epi16(q, 4), low4));
                 }
             }
         }
     }
+}
+
+// Four int8 activations in every 32-bit lane.
+RWKVRT_AVX512VNNI inline __m512i broadcast4(const int8_t *x) {
+    int32_t four;
+    std::memcpy(&four, x, 4);
+    return _mm512_set1_epi32(four);
+}
+
+// y[0..16) for one group of 16 interleaved rows: the contract of the GEMM, one activation row.
+template <bool kQ8>
+RWKVRT_AVX512VNNI void matvec_group(const uint8_t *group, size_t blocks, const Int8Vector &x, float *y) {
+    constexpr size_t kBlockBytes = kQ8 ? 34 : 18;
+    constexpr int kOffset = kQ8 ? 128 : 8;
+    const __m512i low4 = _mm512_set1_epi8(15);
+    __m512 f = _mm512_setzero_ps();
+    for (size_t blk = 0; blk < blocks; ++blk, group += kInterleavedRows * kBlockBytes) {
+        const int8_t *xq = x.q + 32 * blk;
+        // Two chains of vpdpbusd, added at the end: the integer sum is exact in any order.
+        __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
+        if constexpr (kQ8) {
+            for (size_t c = 0; c < 8; c += 2) {
+                s0 = _mm512_dpbusd_epi32(s0, _mm512_loadu_si512(group + 32 + 64 * c), broadcast4(xq + 4 * c));
+                s1 = _mm512_dpbusd_epi32(s1, _mm512_loadu_si512(group + 32 + 64 * (c + 1)), broadcast4(xq + 4 * c + 4));
+            }
+        } else {
+            for (size_t c = 0; c < 4; ++c) {
+                const __m512i q = _mm512_loadu_si512(group + 32 + 64 * c);
+                s0 = _mm512_dpbusd_epi32(s0, _mm512_and_si512(q, low4), broadcast4(xq + 4 * c));
+                s1 = _mm512_dpbusd_epi32(s1, _mm512_and_si512(_mm512_srli_epi16(q, 4), low4), broadcast4(xq + 16 + 4 * c));
+            }
+        }
+        const __m512i s = _mm512_sub_epi32(_mm512_add_epi32(s0, s1), _mm512_set1_epi32(kOffset * x.sum[blk]));
+        const __m512 scale = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(group))),
+                                           _mm512_set1_ps(x.d[blk]));
+        f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), scale, f);
+    }
+    _mm512_storeu_ps(y, f);
 }
 
 #pragma GCC diagnostic pop
@@ -320,17 +382,15 @@ void gemm_int8(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool 
     const size_t tile_code_bytes = kTileRows * K, tile_const_floats = kTileRows * n_sub;
     pool.run(bands, threads, [&](int64_t band, int thread) {
         const size_t t0 = size_t(band) * band_tiles, t1 = std::min(tiles, t0 + band_tiles);
-        const size_t const_bytes = band_tiles * 2 * tile_const_floats * sizeof(float);
         auto *const buf = reinterpret_cast<uint8_t *>(
-            pool.thread_buffer(thread, band_tiles * tile_code_bytes + const_bytes + kTileRows * W.row_bytes()));
+            pool.thread_buffer(thread, band_tiles * (tile_code_bytes + 2 * tile_const_floats * sizeof(float))));
         auto *const consts = reinterpret_cast<float *>(buf + band_tiles * tile_code_bytes);
-        uint8_t *const staging = buf + band_tiles * tile_code_bytes + const_bytes;
         for (size_t tile = t0; tile < t1; ++tile) {
             float *a = consts + (tile - t0) * 2 * tile_const_floats;
             uint8_t *codes = buf + (tile - t0) * tile_code_bytes;
-            if (W.dtype == DType::Q8_0) pack_weight_tile_q8_0_q4_0<true>(W, tile * kTileRows, staging, codes, a, a + tile_const_floats);
-            else if (W.dtype == DType::Q4_0) pack_weight_tile_q8_0_q4_0<false>(W, tile * kTileRows, staging, codes, a, a + tile_const_floats);
-            else pack_weight_tile(W, layout, tile * kTileRows, codes, a, a + tile_const_floats);
+            if (!W.interleaved) pack_weight_tile(W, layout, tile * kTileRows, codes, a, a + tile_const_floats);
+            else if (W.dtype == DType::Q8_0) pack_weight_tile_interleaved<true>(W, tile * kTileRows, codes, a, a + tile_const_floats);
+            else pack_weight_tile_interleaved<false>(W, tile * kTileRows, codes, a, a + tile_const_floats);
         }
         ActivationRow x[kTokens];
         for (size_t g = 0; g < groups; ++g) {
@@ -347,10 +407,25 @@ void gemm_int8(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool 
     });
 }
 
+void matvec_int8_interleaved(const Matrix &W, const float *x, float *y, ThreadPool &pool) {
+    const size_t K = size_t(W.cols), blocks = K / 32, groups = size_t(W.rows) / kInterleavedRows;
+    const size_t group_bytes = kInterleavedRows * dtype_bytes(W.dtype, K);
+    const Int8Vector xq = quantize_activations(x, int64_t(K), pool.shared_buffer(int8_vector_bytes(int64_t(K))));
+    const auto kernel = W.dtype == DType::Q8_0 ? matvec_group<true> : matvec_group<false>;
+    // Groups in chunks of about 64 KiB, handed out dynamically, as the other mat-vecs do.
+    const int threads = W.nbytes() < (1u << 18) ? 1 : pool.size();
+    const size_t chunk = std::max<size_t>(1, (size_t(64) << 10) / group_bytes);
+    pool.run(int64_t((groups + chunk - 1) / chunk), threads, [&](int64_t c, int) {
+        for (size_t g = size_t(c) * chunk; g < std::min(groups, size_t(c + 1) * chunk); ++g)
+            kernel(W.data + g * group_bytes, blocks, xq, y + g * kInterleavedRows);
+    });
+}
+
 #else
 
 bool int8_products_supported(DType) { return false; }
 void gemm_int8(const Matrix &, const float *, int64_t, float *, ThreadPool &) {}
+void matvec_int8_interleaved(const Matrix &, const float *, float *, ThreadPool &) {}
 
 #endif
 

@@ -14,6 +14,7 @@
 // batch of steps of two or more rows.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "core/dtype.h"
@@ -42,5 +43,18 @@ bool int8_products_supported(DType dtype);
 
 // Y (T × W.rows) = X (T × W.cols) · Wᵀ with int8 activations; requires int8_products_supported(W.dtype).
 void gemm_int8(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool &pool);
+
+// Q8_0 and Q4_0 matrices with int8 products are stored at load with their rows interleaved in groups of
+// kInterleavedRows, the layout the kernels stream at full width: per group and block, the 16 fp16
+// scales, then the codes as 64-byte vectors of four consecutive codes of each row (q8_0: eight vectors
+// of q + 128; q4_0: four vectors of the stored bytes, low nibbles for elements 4c.., high for 16 + 4c..).
+// The same bytes as the file, in another order; row() is then meaningless.
+constexpr size_t kInterleavedRows = 16;
+bool interleavable(const Matrix &W);    // Q8_0 or Q4_0, rows a multiple of 16, not interleaved yet
+Matrix interleave_rows(const Matrix &W); // a copy in the interleaved layout; requires interleavable(W)
+
+// y = W·x for an interleaved W, with the GEMM's contract for one row (the same bits as gemm_int8 gives
+// that row in any batch); requires int8_products_supported(W.dtype).
+void matvec_int8_interleaved(const Matrix &W, const float *x, float *y, ThreadPool &pool);
 
 } // namespace rwkvrt

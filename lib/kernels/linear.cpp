@@ -177,6 +177,7 @@ void for_each_row(const Matrix &W, float *y, ThreadPool &pool, RowDot dot) {
 }
 
 void matvec(const Matrix &W, const float *x, float *y, ThreadPool &pool) {
+    if (W.interleaved) return matvec_int8_interleaved(W, x, y, pool);
     if (const DotInt8Fn dot = W.int8_activations ? dot_int8_kernel(W.dtype, int8_level()) : nullptr) {
         // x is rounded once, for all rows.
         const Int8Vector xq = quantize_activations(x, W.cols, pool.shared_buffer(int8_vector_bytes(W.cols)));

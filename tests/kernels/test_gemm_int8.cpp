@@ -180,3 +180,40 @@ TEST_CASE("kernels: the integer-product GEMM gives a row the same bits whatever 
         CHECK(std::memcmp(two.data(), all.data() + t * 77, 2 * 77 * sizeof(float)) == 0);
     }
 }
+
+TEST_CASE("kernels: interleaved Q8_0 and Q4_0 rows give the GEMM's bits, and one row alone the bits it gets in any batch") {
+    if (skip_without_vnni()) return;
+    std::mt19937 rng(15);
+    for (DType t : {DType::Q8_0, DType::Q4_0}) {
+        for (int64_t rows : {16, 48, 80}) {
+            for (int64_t cols : {64, 768}) {
+                CAPTURE(dtype_name(t));
+                CAPTURE(rows);
+                CAPTURE(cols);
+                const std::vector<uint8_t> bytes = random_blocks(t, size_t(rows * cols / 32), rng);
+                const Matrix W = matrix_of(t, rows, cols, bytes);
+                REQUIRE(interleavable(W));
+                const Matrix Wi = interleave_rows(W);
+                CHECK(Wi.interleaved);
+                CHECK_FALSE(interleavable(Wi));
+                CHECK(Wi.nbytes() == W.nbytes());
+                const int64_t T = 9;
+                std::normal_distribution<float> normal;
+                std::vector<float> X(size_t(T * cols));
+                for (float &v : X) v = normal(rng);
+                ThreadPool pool(2);
+                std::vector<float> plain(size_t(T * rows)), inter(size_t(T * rows)), one(static_cast<size_t>(rows));
+                gemm_int8(W, X.data(), T, plain.data(), pool);
+                gemm_int8(Wi, X.data(), T, inter.data(), pool);
+                CHECK(std::memcmp(plain.data(), inter.data(), plain.size() * sizeof(float)) == 0);
+                for (int64_t tok = 0; tok < T; ++tok) {
+                    matvec_int8_interleaved(Wi, X.data() + tok * cols, one.data(), pool);
+                    REQUIRE(std::memcmp(one.data(), plain.data() + tok * rows, one.size() * sizeof(float)) == 0);
+                }
+            }
+        }
+    }
+    std::vector<uint8_t> bytes(size_t(7 * 34 * 2));
+    CHECK_FALSE(interleavable(matrix_of(DType::Q8_0, 7, 64, bytes)));
+    CHECK_FALSE(interleavable(matrix_of(DType::Q4_K, 16, 256, bytes)));
+}
