@@ -179,11 +179,16 @@ RWKVRT_AVX512VNNI inline __m512i q6_k_sums(__m512i u, const int8_t *x) {
 
 RWKVRT_AVX512VNNI float dot_q6_k_avx512vnni(const uint8_t *row, const Int8Vector &x) {
     const __m512i low4 = _mm512_set1_epi8(0x0F), low2 = _mm512_set1_epi8(3);
+    const __m512i sub_of_lane = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    const __m512i x_scale_of_lane = _mm512_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6, 1, 3, 5, 7, 1, 3, 5, 7);
     __m512 acc = _mm512_setzero_ps();
     for (int64_t sb = 0; sb < x.n / 256; ++sb, row += kQ6KBytes) {
         const int8_t *xq = x.q + 256 * sb;
-        alignas(64) float scale[16];
-        q6_k_lane_scales(row, x.d + 8 * sb, scale);
+        // q6_k_lane_scales, vectorised: lane l takes sub-block s = q6_k_sub_of_lane(l) and its x scale s / 2.
+        const __m512 sc = _mm512_cvtepi32_ps(_mm512_permutexvar_epi32(
+            sub_of_lane, _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i *>(row + 192)))));
+        const __m512 xs = _mm512_permutexvar_ps(x_scale_of_lane, _mm512_castps256_ps512(_mm256_loadu_ps(x.d + 8 * sb)));
+        const __m512 scale = _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(f16_to_f32(load_u16(row + 208))), sc), xs);
         __m512i v[4];
         for (int h = 0; h < 2; ++h) {
             // Elements 128h + 64·half + 16k + l: low 4 bits from ql (low nibbles, then high), high 2 from
@@ -202,7 +207,7 @@ RWKVRT_AVX512VNNI float dot_q6_k_avx512vnni(const uint8_t *row, const Int8Vector
         const __m512i a = _mm512_add_epi32(_mm512_unpacklo_epi32(v[0], v[1]), _mm512_unpackhi_epi32(v[0], v[1]));
         const __m512i b = _mm512_add_epi32(_mm512_unpacklo_epi32(v[2], v[3]), _mm512_unpackhi_epi32(v[2], v[3]));
         const __m512i sums = _mm512_add_epi32(_mm512_unpacklo_epi64(a, b), _mm512_unpackhi_epi64(a, b));
-        acc = _mm512_fmadd_ps(_mm512_load_ps(scale), _mm512_cvtepi32_ps(sums), acc);
+        acc = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(sums), acc);
     }
     alignas(64) float lanes[16];
     _mm512_store_ps(lanes, acc);
