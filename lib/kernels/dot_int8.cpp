@@ -188,7 +188,7 @@ RWKVRT_AVX512VNNI float dot_q6_k_avx512vnni(const uint8_t *row, const Int8Vector
         const __m512 sc = _mm512_cvtepi32_ps(_mm512_permutexvar_epi32(
             sub_of_lane, _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i *>(row + 192)))));
         const __m512 xs = _mm512_permutexvar_ps(x_scale_of_lane, _mm512_castps256_ps512(_mm256_loadu_ps(x.d + 8 * sb)));
-        const __m512 scale = _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(f16_to_f32(load_u16(row + 208))), sc), xs);
+        const __m512 scale = _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(_cvtsh_ss(load_u16(row + 208))), sc), xs);
         __m512i v[4];
         for (int h = 0; h < 2; ++h) {
             // Elements 128h + 64·half + 16k + l: low 4 bits from ql (low nibbles, then high), high 2 from
