@@ -35,7 +35,41 @@ void Wkv7(const WkvSegment *segs, int64_t n_segs, int64_t H, int64_t N, const fl
         for (int64_t t = seg.row0; t < seg.row0 + seg.T; ++t) {
             const int64_t o = t * C + h * N;
             const float *rt = r + o, *wt = w + o, *kt = k + o, *vt = v + o, *at = a + o, *bt = b + o;
-            for (int64_t i = 0; i < N; ++i) {
+            int64_t i = 0;
+            // Two rows at a time when the vectors cover a row: both rows' loads are issued before either
+            // row is stored, which lets their dependency chains (two sums across lanes each) overlap.
+            // Each row's operations, and so its bits, are those of the one-row loop below.
+            if (N % (2 * L) == 0)
+                for (; i + 2 <= N; i += 2) {
+                    float *row0 = Sh + i * N, *row1 = row0 + N;
+                    V p0 = hn::Zero(df), p1 = hn::Zero(df), q0 = hn::Zero(df), q1 = hn::Zero(df);
+                    for (int64_t j = 0; j < N; j += 2 * L) {
+                        const V a0 = hn::LoadU(df, at + j), a1 = hn::LoadU(df, at + j + L);
+                        p0 = hn::MulAdd(a0, hn::LoadU(df, row0 + j), p0);
+                        p1 = hn::MulAdd(a1, hn::LoadU(df, row0 + j + L), p1);
+                        q0 = hn::MulAdd(a0, hn::LoadU(df, row1 + j), q0);
+                        q1 = hn::MulAdd(a1, hn::LoadU(df, row1 + j + L), q1);
+                    }
+                    const V vsa0 = hn::Set(df, hn::GetLane(hn::SumOfLanes(df, hn::Add(p0, p1))));
+                    const V vsa1 = hn::Set(df, hn::GetLane(hn::SumOfLanes(df, hn::Add(q0, q1))));
+                    const V vi0 = hn::Set(df, vt[i]), vi1 = hn::Set(df, vt[i + 1]);
+                    V acc0 = hn::Zero(df), acc1 = hn::Zero(df);
+                    for (int64_t j = 0; j < N; j += L) {
+                        const V wj = hn::LoadU(df, wt + j), bj = hn::LoadU(df, bt + j), kj = hn::LoadU(df, kt + j);
+                        const V rj = hn::LoadU(df, rt + j);
+                        V s0 = hn::MulAdd(hn::LoadU(df, row0 + j), wj, hn::Mul(vsa0, bj));
+                        V s1 = hn::MulAdd(hn::LoadU(df, row1 + j), wj, hn::Mul(vsa1, bj));
+                        s0 = hn::MulAdd(vi0, kj, s0);
+                        s1 = hn::MulAdd(vi1, kj, s1);
+                        hn::StoreU(s0, df, row0 + j);
+                        hn::StoreU(s1, df, row1 + j);
+                        acc0 = hn::MulAdd(s0, rj, acc0);
+                        acc1 = hn::MulAdd(s1, rj, acc1);
+                    }
+                    y[o + i] = hn::GetLane(hn::SumOfLanes(df, acc0));
+                    y[o + i + 1] = hn::GetLane(hn::SumOfLanes(df, acc1));
+                }
+            for (; i < N; ++i) {
                 float *row = Sh + i * N;
                 V s0 = hn::Zero(df), s1 = hn::Zero(df);
                 int64_t j = 0;
