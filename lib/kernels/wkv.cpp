@@ -15,14 +15,85 @@ namespace rwkvrt {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-// One head's RWKV-7 step for each token: per state row i (a value), two dot products over the keys
-// with a row update in between, vectorised over the keys.
-void Wkv7(const WkvSegment *segs, int64_t n_segs, int64_t H, int64_t N, const float *r, const float *w,
-          const float *k, const float *v, const float *a, const float *b, float *y, ThreadPool &pool) {
+// One head's RWKV-7 step for each token of a segment: per state row i (a value), two dot products over
+// the keys with a row update in between, vectorised over the keys. Sizes come in as parameters, not
+// through the caller's closure: Highway's unaligned stores may alias anything, and a value read
+// through a pointer would be reloaded after every store.
+HWY_INLINE void Wkv7Head(float *Sh, int64_t first_row, int64_t T, int64_t h, int64_t N, int64_t C, const float *r,
+                         const float *w, const float *k, const float *v, const float *a, const float *b, float *y) {
     const hn::ScalableTag<float> df;
     using V = hn::Vec<decltype(df)>;
     const int64_t L = int64_t(hn::Lanes(df));
-    const int64_t C = H * N;
+    for (int64_t t = first_row; t < first_row + T; ++t) {
+        const int64_t o = t * C + h * N;
+        const float *rt = r + o, *wt = w + o, *kt = k + o, *vt = v + o, *at = a + o, *bt = b + o;
+        int64_t i = 0;
+        // Two rows at a time when the vectors cover a row: both rows' loads are issued before either
+        // row is stored, which lets their dependency chains (two sums across lanes each) overlap.
+        // Each row's operations, and so its bits, are those of the one-row loop below.
+        if (N % (2 * L) == 0)
+            for (; i + 2 <= N; i += 2) {
+                float *row0 = Sh + i * N, *row1 = row0 + N;
+                V p0 = hn::Zero(df), p1 = hn::Zero(df), q0 = hn::Zero(df), q1 = hn::Zero(df);
+                for (int64_t j = 0; j < N; j += 2 * L) {
+                    const V a0 = hn::LoadU(df, at + j), a1 = hn::LoadU(df, at + j + L);
+                    p0 = hn::MulAdd(a0, hn::LoadU(df, row0 + j), p0);
+                    p1 = hn::MulAdd(a1, hn::LoadU(df, row0 + j + L), p1);
+                    q0 = hn::MulAdd(a0, hn::LoadU(df, row1 + j), q0);
+                    q1 = hn::MulAdd(a1, hn::LoadU(df, row1 + j + L), q1);
+                }
+                const V vsa0 = hn::Set(df, hn::GetLane(hn::SumOfLanes(df, hn::Add(p0, p1))));
+                const V vsa1 = hn::Set(df, hn::GetLane(hn::SumOfLanes(df, hn::Add(q0, q1))));
+                const V vi0 = hn::Set(df, vt[i]), vi1 = hn::Set(df, vt[i + 1]);
+                V acc0 = hn::Zero(df), acc1 = hn::Zero(df);
+                for (int64_t j = 0; j < N; j += L) {
+                    const V wj = hn::LoadU(df, wt + j), bj = hn::LoadU(df, bt + j), kj = hn::LoadU(df, kt + j);
+                    const V rj = hn::LoadU(df, rt + j);
+                    V s0 = hn::MulAdd(hn::LoadU(df, row0 + j), wj, hn::Mul(vsa0, bj));
+                    V s1 = hn::MulAdd(hn::LoadU(df, row1 + j), wj, hn::Mul(vsa1, bj));
+                    s0 = hn::MulAdd(vi0, kj, s0);
+                    s1 = hn::MulAdd(vi1, kj, s1);
+                    hn::StoreU(s0, df, row0 + j);
+                    hn::StoreU(s1, df, row1 + j);
+                    acc0 = hn::MulAdd(s0, rj, acc0);
+                    acc1 = hn::MulAdd(s1, rj, acc1);
+                }
+                y[o + i] = hn::GetLane(hn::SumOfLanes(df, acc0));
+                y[o + i + 1] = hn::GetLane(hn::SumOfLanes(df, acc1));
+            }
+        for (; i < N; ++i) {
+            float *row = Sh + i * N;
+            V s0 = hn::Zero(df), s1 = hn::Zero(df);
+            int64_t j = 0;
+            for (; j + 2 * L <= N; j += 2 * L) {
+                s0 = hn::MulAdd(hn::LoadU(df, at + j), hn::LoadU(df, row + j), s0);
+                s1 = hn::MulAdd(hn::LoadU(df, at + j + L), hn::LoadU(df, row + j + L), s1);
+            }
+            for (; j + L <= N; j += L) s0 = hn::MulAdd(hn::LoadU(df, at + j), hn::LoadU(df, row + j), s0);
+            float sa = hn::GetLane(hn::SumOfLanes(df, hn::Add(s0, s1)));
+            for (; j < N; ++j) sa += at[j] * row[j];
+
+            const V vsa = hn::Set(df, sa), vi = hn::Set(df, vt[i]);
+            V acc = hn::Zero(df);
+            for (j = 0; j + L <= N; j += L) {
+                V s = hn::MulAdd(hn::LoadU(df, row + j), hn::LoadU(df, wt + j), hn::Mul(vsa, hn::LoadU(df, bt + j)));
+                s = hn::MulAdd(vi, hn::LoadU(df, kt + j), s);
+                hn::StoreU(s, df, row + j);
+                acc = hn::MulAdd(s, hn::LoadU(df, rt + j), acc);
+            }
+            float out = hn::GetLane(hn::SumOfLanes(df, acc));
+            for (; j < N; ++j) {
+                const float s = row[j] * wt[j] + sa * bt[j] + vt[i] * kt[j];
+                row[j] = s;
+                out += s * rt[j];
+            }
+            y[o + i] = out;
+        }
+    }
+}
+
+void Wkv7(const WkvSegment *segs, int64_t n_segs, int64_t H, int64_t N, const float *r, const float *w,
+          const float *k, const float *v, const float *a, const float *b, float *y, ThreadPool &pool) {
     int64_t rows = 0;
     for (int64_t s = 0; s < n_segs; ++s) rows += segs[s].T;
     // One token's step (about 10 flops per state element) is not worth waking threads for. Heads are
@@ -31,73 +102,7 @@ void Wkv7(const WkvSegment *segs, int64_t n_segs, int64_t H, int64_t N, const fl
     pool.run(n_segs * H, threads, [&](int64_t task, int) {
         const WkvSegment &seg = segs[task / H];
         const int64_t h = task % H;
-        float *Sh = seg.S + h * N * N;
-        for (int64_t t = seg.row0; t < seg.row0 + seg.T; ++t) {
-            const int64_t o = t * C + h * N;
-            const float *rt = r + o, *wt = w + o, *kt = k + o, *vt = v + o, *at = a + o, *bt = b + o;
-            int64_t i = 0;
-            // Two rows at a time when the vectors cover a row: both rows' loads are issued before either
-            // row is stored, which lets their dependency chains (two sums across lanes each) overlap.
-            // Each row's operations, and so its bits, are those of the one-row loop below.
-            if (N % (2 * L) == 0)
-                for (; i + 2 <= N; i += 2) {
-                    float *row0 = Sh + i * N, *row1 = row0 + N;
-                    V p0 = hn::Zero(df), p1 = hn::Zero(df), q0 = hn::Zero(df), q1 = hn::Zero(df);
-                    for (int64_t j = 0; j < N; j += 2 * L) {
-                        const V a0 = hn::LoadU(df, at + j), a1 = hn::LoadU(df, at + j + L);
-                        p0 = hn::MulAdd(a0, hn::LoadU(df, row0 + j), p0);
-                        p1 = hn::MulAdd(a1, hn::LoadU(df, row0 + j + L), p1);
-                        q0 = hn::MulAdd(a0, hn::LoadU(df, row1 + j), q0);
-                        q1 = hn::MulAdd(a1, hn::LoadU(df, row1 + j + L), q1);
-                    }
-                    const V vsa0 = hn::Set(df, hn::GetLane(hn::SumOfLanes(df, hn::Add(p0, p1))));
-                    const V vsa1 = hn::Set(df, hn::GetLane(hn::SumOfLanes(df, hn::Add(q0, q1))));
-                    const V vi0 = hn::Set(df, vt[i]), vi1 = hn::Set(df, vt[i + 1]);
-                    V acc0 = hn::Zero(df), acc1 = hn::Zero(df);
-                    for (int64_t j = 0; j < N; j += L) {
-                        const V wj = hn::LoadU(df, wt + j), bj = hn::LoadU(df, bt + j), kj = hn::LoadU(df, kt + j);
-                        const V rj = hn::LoadU(df, rt + j);
-                        V s0 = hn::MulAdd(hn::LoadU(df, row0 + j), wj, hn::Mul(vsa0, bj));
-                        V s1 = hn::MulAdd(hn::LoadU(df, row1 + j), wj, hn::Mul(vsa1, bj));
-                        s0 = hn::MulAdd(vi0, kj, s0);
-                        s1 = hn::MulAdd(vi1, kj, s1);
-                        hn::StoreU(s0, df, row0 + j);
-                        hn::StoreU(s1, df, row1 + j);
-                        acc0 = hn::MulAdd(s0, rj, acc0);
-                        acc1 = hn::MulAdd(s1, rj, acc1);
-                    }
-                    y[o + i] = hn::GetLane(hn::SumOfLanes(df, acc0));
-                    y[o + i + 1] = hn::GetLane(hn::SumOfLanes(df, acc1));
-                }
-            for (; i < N; ++i) {
-                float *row = Sh + i * N;
-                V s0 = hn::Zero(df), s1 = hn::Zero(df);
-                int64_t j = 0;
-                for (; j + 2 * L <= N; j += 2 * L) {
-                    s0 = hn::MulAdd(hn::LoadU(df, at + j), hn::LoadU(df, row + j), s0);
-                    s1 = hn::MulAdd(hn::LoadU(df, at + j + L), hn::LoadU(df, row + j + L), s1);
-                }
-                for (; j + L <= N; j += L) s0 = hn::MulAdd(hn::LoadU(df, at + j), hn::LoadU(df, row + j), s0);
-                float sa = hn::GetLane(hn::SumOfLanes(df, hn::Add(s0, s1)));
-                for (; j < N; ++j) sa += at[j] * row[j];
-
-                const V vsa = hn::Set(df, sa), vi = hn::Set(df, vt[i]);
-                V acc = hn::Zero(df);
-                for (j = 0; j + L <= N; j += L) {
-                    V s = hn::MulAdd(hn::LoadU(df, row + j), hn::LoadU(df, wt + j), hn::Mul(vsa, hn::LoadU(df, bt + j)));
-                    s = hn::MulAdd(vi, hn::LoadU(df, kt + j), s);
-                    hn::StoreU(s, df, row + j);
-                    acc = hn::MulAdd(s, hn::LoadU(df, rt + j), acc);
-                }
-                float out = hn::GetLane(hn::SumOfLanes(df, acc));
-                for (; j < N; ++j) {
-                    const float s = row[j] * wt[j] + sa * bt[j] + vt[i] * kt[j];
-                    row[j] = s;
-                    out += s * rt[j];
-                }
-                y[o + i] = out;
-            }
-        }
+        Wkv7Head(seg.S + h * N * N, seg.row0, seg.T, h, N, H * N, r, w, k, v, a, b, y);
     });
 }
 
