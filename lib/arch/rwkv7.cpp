@@ -51,17 +51,10 @@ public:
             for_rows(pool, T, C, [&](int64_t t0, int64_t t1) { L.ln1.layer_norm(X + t0 * C, A + t0 * C, t1 - t0); });
             token_shift(step, l, false, A, P);
             for_rows(pool, T, 6 * C, [&](int64_t t0, int64_t t1) {
-                for (int64_t t = t0; t < t1; ++t)
-                    for (int64_t c = 0; c < C; ++c) {
-                        const size_t i = size_t(t * C + c);
-                        const float a = A[i], sx = P[i] - a;
-                        xr[i] = a + sx * L.x_r[c];
-                        xw[i] = a + sx * L.x_w[c];
-                        xk[i] = a + sx * L.x_k[c];
-                        xv[i] = a + sx * L.x_v[c];
-                        xa[i] = a + sx * L.x_a[c];
-                        xg[i] = a + sx * L.x_g[c];
-                    }
+                const size_t o = size_t(t0 * C);
+                const float *const mu[] = {L.x_r.data(), L.x_w.data(), L.x_k.data(), L.x_v.data(), L.x_a.data(), L.x_g.data()};
+                float *const out[] = {xr + o, xw + o, xk + o, xv + o, xa + o, xg + o};
+                lerp_rows(A + o, P + o, size_t(t1 - t0), size_t(C), mu, out, 6);
             });
             linear(L.receptance, xr, T, r, pool);
             linear(L.key, xk, T, k, pool);
@@ -111,11 +104,9 @@ public:
             });
             token_shift(step, l, true, A, P);
             for_rows(pool, T, C, [&](int64_t t0, int64_t t1) {
-                for (int64_t t = t0; t < t1; ++t)
-                    for (int64_t c = 0; c < C; ++c) {
-                        const size_t i = size_t(t * C + c);
-                        xk[i] = A[i] + (P[i] - A[i]) * L.ffn_x_k[size_t(c)];
-                    }
+                const float *mu = L.ffn_x_k.data();
+                float *out = xk + t0 * C;
+                lerp_rows(A + t0 * C, P + t0 * C, size_t(t1 - t0), size_t(C), &mu, &out, 1);
             });
             linear(L.ffn_key, xk, T, wide, pool);
             for_rows(pool, T, hp.dim_ffn, [&](int64_t t0, int64_t t1) {

@@ -64,6 +64,15 @@ void ReluSquareInplace(float *x, size_t n) {
     });
 }
 
+void LerpRows(const float *A, const float *P, size_t R, size_t C, const float *const *mu, float *const *out,
+              size_t n_out) {
+    for (size_t r = 0; r < R; ++r) // row by row: its A and P stay in L1 for all the outputs
+        for (size_t m = 0; m < n_out; ++m)
+            ForEachVector<3, 1>(C, {A + r * C, P + r * C, mu[m]}, {out[m] + r * C}, [](D, const V *in, V *o) {
+                o[0] = hn::MulAdd(hn::Sub(in[1], in[0]), in[2], in[0]);
+            });
+}
+
 void Rwkv7Gates(size_t R, size_t C, float *w, float *a, float *k, float *kk, float *v, const float *v_first,
                 const float *vres, const float *w0, const float *a0, const float *k_k, const float *k_a, const float *v0) {
     for (size_t r = 0; r < R; ++r) {
@@ -94,11 +103,16 @@ namespace rwkvrt {
 HWY_EXPORT(TanhInplace);
 HWY_EXPORT(SigmoidInplace);
 HWY_EXPORT(ReluSquareInplace);
+HWY_EXPORT(LerpRows);
 HWY_EXPORT(Rwkv7Gates);
 
 void tanh_inplace(float *x, size_t n) { HWY_DYNAMIC_DISPATCH(TanhInplace)(x, n); }
 void sigmoid_inplace(float *x, size_t n) { HWY_DYNAMIC_DISPATCH(SigmoidInplace)(x, n); }
 void relu_square_inplace(float *x, size_t n) { HWY_DYNAMIC_DISPATCH(ReluSquareInplace)(x, n); }
+void lerp_rows(const float *A, const float *P, size_t R, size_t C, const float *const *mu, float *const *out,
+               size_t n_out) {
+    HWY_DYNAMIC_DISPATCH(LerpRows)(A, P, R, C, mu, out, n_out);
+}
 
 void rwkv7_gates(size_t R, size_t C, float *w, float *a, float *k, float *kk, float *v, const float *v_first,
                  const float *vres, const float *w0, const float *a0, const float *k_k, const float *k_a,

@@ -10,7 +10,12 @@ namespace rwkvrt {
 
 void tanh_inplace(float *x, size_t n);
 void sigmoid_inplace(float *x, size_t n); // 1 / (1 + e^−x)
-void relu_square_inplace(float *x, size_t n); // max(x, 0)², NaN stays NaN (as std::max(x, 0.0f) keeps it)
+void relu_square_inplace(float *x, size_t n);
+
+// Token-shift interpolation for R rows of C channels: out[m] = A + (P − A) ⊙ mu[m] for each of the
+// n_out channel vectors mu[m].
+void lerp_rows(const float *A, const float *P, size_t R, size_t C, const float *const *mu, float *const *out,
+               size_t n_out); // max(x, 0)², NaN stays NaN (as std::max(x, 0.0f) keeps it)
 
 // RWKV-7's per-channel gates for R rows of C channels (spec §4.5), in place:
 //   w  ← exp(−e^{−1/2} · σ(w0 + w))             the decay
