@@ -274,36 +274,6 @@ RWKVRT_AVX512VNNI void tile_kernel(const uint8_t *codes, const float *a, const f
     }
 }
 
-// A tile of an interleaved Q8_0/Q4_0 matrix (interleave_rows): its two groups of 16 rows are already
-// in the kernel's order, four codes of each row per 64 bytes; Q4_0's nibbles are split here.
-template <bool kQ8>
-RWKVRT_AVX512VNNI void pack_weight_tile_interleaved(const Matrix &W, size_t r0, uint8_t *codes, float *a, float *m) {
-    constexpr size_t kBlockBytes = kQ8 ? 34 : 18, kGroupBlockBytes = kInterleavedRows * kBlockBytes;
-    const size_t blocks = size_t(W.cols) / 32;
-    const __m512i low4 = _mm512_set1_epi8(15);
-    for (size_t v = 0; v < kRowVecs; ++v) {
-        const size_t group = r0 / kInterleavedRows + v;
-        const bool present = group * kInterleavedRows < size_t(W.rows);
-        const uint8_t *src = W.data + group * blocks * kGroupBlockBytes;
-        for (size_t blk = 0; blk < blocks; ++blk, src += kGroupBlockBytes) {
-            const __m512 d = present ? _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(src)))
-                                     : _mm512_setzero_ps();
-            _mm512_storeu_ps(a + blk * kTileRows + 16 * v, d);
-            _mm512_storeu_ps(m + blk * kTileRows + 16 * v, _mm512_setzero_ps());
-            uint8_t *dst = codes + blk * 8 * 4 * kTileRows + 64 * v;
-            for (size_t c = 0; c < (kQ8 ? 8 : 4); ++c) {
-                const __m512i q = present ? _mm512_loadu_si512(src + 32 + 64 * c) : _mm512_setzero_si512();
-                if constexpr (kQ8) {
-                    _mm512_storeu_si512(dst + c * 4 * kTileRows, q);
-                } else { // low nibbles are elements 4c.., high nibbles 16 + 4c..
-                    _mm512_storeu_si512(dst + c * 4 * kTileRows, _mm512_and_si512(q, low4));
-                    _mm512_storeu_si512(dst + (c + 4) * 4 * kTileRows, _mm512_and_si512(_mm512_srli_epi16(q, 4), low4));
-                }
-            }
-        }
-    }
-}
-
 // Four int8 activations in every 32-bit lane.
 RWKVRT_AVX512VNNI inline __m512i broadcast4(const int8_t *x) {
     int32_t four;
@@ -342,6 +312,59 @@ RWKVRT_AVX512VNNI void matvec_group(const uint8_t *group, size_t blocks, const I
     _mm512_storeu_ps(y, f);
 }
 
+// A tile of an interleaved Q8_0/Q4_0 matrix read where it lies: its two groups of 16 rows are already
+// vectors of four codes per row (q4_0's nibbles are split here, once per four activation rows). The
+// integer sums and the fp32 steps are tile_kernel's, so the bits are too. `group1` is group0 again
+// when the matrix ends after 16 rows of the tile (its outputs are not stored).
+template <bool kQ8>
+RWKVRT_AVX512VNNI void tile_kernel_interleaved(const uint8_t *group0, const uint8_t *group1, size_t blocks,
+                                               const ActivationRow *x, size_t tokens, float *y, size_t ldy,
+                                               size_t valid_rows) {
+    constexpr size_t kBlockBytes = kInterleavedRows * (kQ8 ? 34 : 18);
+    constexpr int kChunks = kQ8 ? 8 : 4;
+    const __m512i low4 = _mm512_set1_epi8(15);
+    __m512 f[kRowVecs][kTokens];
+    for (auto &fr : f)
+        for (auto &v : fr) v = _mm512_setzero_ps();
+    for (size_t j = 0; j < blocks; ++j, group0 += kBlockBytes, group1 += kBlockBytes) {
+        __m512i s[kRowVecs][kTokens];
+        for (auto &sr : s)
+            for (auto &v : sr) v = _mm512_setzero_si512();
+        for (int c = 0; c < kChunks; ++c) {
+            const __m512i q0 = _mm512_loadu_si512(group0 + 32 + 64 * c), q1 = _mm512_loadu_si512(group1 + 32 + 64 * c);
+            if constexpr (kQ8) {
+                for (size_t t = 0; t < kTokens; ++t) {
+                    const __m512i xb = broadcast4(x[t].q + 32 * j + 4 * c);
+                    s[0][t] = _mm512_dpbusd_epi32(s[0][t], q0, xb);
+                    s[1][t] = _mm512_dpbusd_epi32(s[1][t], q1, xb);
+                }
+            } else { // low nibbles are elements 4c.., high nibbles 16 + 4c..
+                const __m512i lo0 = _mm512_and_si512(q0, low4), lo1 = _mm512_and_si512(q1, low4);
+                const __m512i hi0 = _mm512_and_si512(_mm512_srli_epi16(q0, 4), low4);
+                const __m512i hi1 = _mm512_and_si512(_mm512_srli_epi16(q1, 4), low4);
+                for (size_t t = 0; t < kTokens; ++t) {
+                    const __m512i xl = broadcast4(x[t].q + 32 * j + 4 * c), xh = broadcast4(x[t].q + 32 * j + 16 + 4 * c);
+                    s[0][t] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(s[0][t], lo0, xl), hi0, xh);
+                    s[1][t] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(s[1][t], lo1, xl), hi1, xh);
+                }
+            }
+        }
+        const __m512 a0 = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(group0)));
+        const __m512 a1 = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(group1)));
+        for (size_t t = 0; t < kTokens; ++t) {
+            const __m512 dx = _mm512_set1_ps(x[t].dx[j]);
+            const __m512i c = _mm512_set1_epi32(x[t].offset_sum[j]);
+            f[0][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(s[0][t], c)), _mm512_mul_ps(a0, dx), f[0][t]);
+            f[1][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(s[1][t], c)), _mm512_mul_ps(a1, dx), f[1][t]);
+        }
+    }
+    const __mmask16 mask1 = valid_rows >= 32 ? __mmask16(0xFFFF) : 0;
+    for (size_t t = 0; t < tokens; ++t) {
+        _mm512_storeu_ps(y + t * ldy, f[0][t]);
+        _mm512_mask_storeu_ps(y + t * ldy + 16, mask1, f[1][t]);
+    }
+}
+
 #pragma GCC diagnostic pop
 
 using TileKernel = void (*)(const uint8_t *, const float *, const float *, size_t, const ActivationRow *, size_t, float *,
@@ -378,6 +401,27 @@ void gemm_int8(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool 
         else std::memset(rec, 0, rec_bytes);
     });
 
+    const auto tokens_of = [&](size_t g, ActivationRow *x) {
+        for (size_t i = 0; i < kTokens; ++i) x[i] = activation_row(recs + (g * kTokens + i) * rec_bytes, K, n_sub);
+        return std::min(kTokens, rows - g * kTokens);
+    };
+    if (W.interleaved) { // the weights are read where they lie: no packing
+        const auto kernel = W.dtype == DType::Q8_0 ? tile_kernel_interleaved<true> : tile_kernel_interleaved<false>;
+        const size_t group_bytes = kInterleavedRows * W.row_bytes(), n_groups = N / kInterleavedRows;
+        pool.run(bands, threads, [&](int64_t band, int) {
+            const size_t t0 = size_t(band) * band_tiles, t1 = std::min(tiles, t0 + band_tiles);
+            ActivationRow x[kTokens];
+            for (size_t g = 0; g < groups; ++g) {
+                const size_t tokens = tokens_of(g, x);
+                for (size_t tile = t0; tile < t1; ++tile) {
+                    const size_t g0 = 2 * tile, g1 = g0 + 1 < n_groups ? g0 + 1 : g0, n0 = tile * kTileRows;
+                    kernel(W.data + g0 * group_bytes, W.data + g1 * group_bytes, K / 32, x, tokens, Y + g * kTokens * N + n0,
+                           N, std::min(kTileRows, N - n0));
+                }
+            }
+        });
+        return;
+    }
     const TileKernel kernel = tile_kernel_for(layout);
     const size_t tile_code_bytes = kTileRows * K, tile_const_floats = kTileRows * n_sub;
     pool.run(bands, threads, [&](int64_t band, int thread) {
@@ -387,16 +431,11 @@ void gemm_int8(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool 
         auto *const consts = reinterpret_cast<float *>(buf + band_tiles * tile_code_bytes);
         for (size_t tile = t0; tile < t1; ++tile) {
             float *a = consts + (tile - t0) * 2 * tile_const_floats;
-            uint8_t *codes = buf + (tile - t0) * tile_code_bytes;
-            if (!W.interleaved) pack_weight_tile(W, layout, tile * kTileRows, codes, a, a + tile_const_floats);
-            else if (W.dtype == DType::Q8_0) pack_weight_tile_interleaved<true>(W, tile * kTileRows, codes, a, a + tile_const_floats);
-            else pack_weight_tile_interleaved<false>(W, tile * kTileRows, codes, a, a + tile_const_floats);
+            pack_weight_tile(W, layout, tile * kTileRows, buf + (tile - t0) * tile_code_bytes, a, a + tile_const_floats);
         }
         ActivationRow x[kTokens];
         for (size_t g = 0; g < groups; ++g) {
-            for (size_t i = 0; i < kTokens; ++i)
-                x[i] = activation_row(recs + (g * kTokens + i) * rec_bytes, K, n_sub);
-            const size_t tokens = std::min(kTokens, rows - g * kTokens);
+            const size_t tokens = tokens_of(g, x);
             for (size_t tile = t0; tile < t1; ++tile) {
                 const float *a = consts + (tile - t0) * 2 * tile_const_floats;
                 const size_t n0 = tile * kTileRows;
