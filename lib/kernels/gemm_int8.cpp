@@ -116,22 +116,26 @@ void block_codes(DType dtype, const uint8_t *b, uint8_t *u, float *a, float *m) 
 }
 
 bool interleavable(const Matrix &W) {
-    const bool type = W.dtype == DType::Q8_0 || W.dtype == DType::Q4_0 || W.dtype == DType::Q4_K;
+    const bool type =
+        W.dtype == DType::Q8_0 || W.dtype == DType::Q4_0 || W.dtype == DType::Q4_K || W.dtype == DType::Q5_K;
     return type && W.rows % kInterleavedRows == 0 && !W.interleaved;
 }
 
 size_t interleaved_group_bytes(const Matrix &W) {
     if (W.dtype == DType::Q4_K) return size_t(W.cols) / 256 * kQ4KGroupBlockBytes;
+    if (W.dtype == DType::Q5_K) return size_t(W.cols) / 256 * kQ5KGroupBlockBytes;
     return kInterleavedRows * W.row_bytes();
 }
 
 namespace {
 
-// A Q4_K super-block of 16 rows (kernels/gemm_int8.h): d and dmin, the 6-bit scales and mins unpacked
-// to bytes, then the nibbles as 64-byte vectors of four bytes per row.
-void interleave_q4_k(const Matrix &W, size_t g, size_t sb, uint8_t *dst) {
+// A Q4_K/Q5_K super-block of 16 rows (kernels/gemm_int8.h): d and dmin, the 6-bit scales and mins
+// unpacked to bytes, Q5_K's fifth bits, then the nibbles, as 64-byte vectors of four bytes per row.
+void interleave_k(const Matrix &W, size_t g, size_t sb, uint8_t *dst) {
+    const bool q5 = W.dtype == DType::Q5_K;
+    const size_t block_bytes = q5 ? 176 : 144, codes = q5 ? 832 : 320;
     for (size_t r = 0; r < kInterleavedRows; ++r) {
-        const uint8_t *src = W.row(int64_t(g * kInterleavedRows + r)) + sb * 144;
+        const uint8_t *src = W.row(int64_t(g * kInterleavedRows + r)) + sb * block_bytes;
         std::memcpy(dst + 2 * r, src, 2);
         std::memcpy(dst + 32 + 2 * r, src + 2, 2);
         for (int j = 0; j < 8; ++j) {
@@ -140,14 +144,16 @@ void interleave_q4_k(const Matrix &W, size_t g, size_t sb, uint8_t *dst) {
             dst[64 + 16 * j + r] = uint8_t(sc);
             dst[192 + 16 * j + r] = uint8_t(mn);
         }
-        for (size_t c = 0; c < 32; ++c) std::memcpy(dst + 320 + 64 * c + 4 * r, src + 16 + 4 * c, 4);
+        if (q5)
+            for (size_t c = 0; c < 8; ++c) std::memcpy(dst + 320 + 64 * c + 4 * r, src + 16 + 4 * c, 4);
+        for (size_t c = 0; c < 32; ++c) std::memcpy(dst + codes + 64 * c + 4 * r, src + (q5 ? 48 : 16) + 4 * c, 4);
     }
 }
 
 } // namespace
 
 Matrix interleave_rows(const Matrix &W) {
-    const bool q8 = W.dtype == DType::Q8_0, q4_k = W.dtype == DType::Q4_K;
+    const bool q8 = W.dtype == DType::Q8_0, k_quant = W.dtype == DType::Q4_K || W.dtype == DType::Q5_K;
     const size_t block_bytes = q8 ? 34 : 18, blocks = size_t(W.cols) / 32, codes = q8 ? 32 : 16;
     const size_t groups = size_t(W.rows) / kInterleavedRows, group_bytes = interleaved_group_bytes(W);
     Matrix out;
@@ -158,8 +164,8 @@ Matrix interleave_rows(const Matrix &W) {
     out.interleaved = true;
     for (size_t g = 0; g < groups; ++g) {
         uint8_t *dst = out.owned.data() + g * group_bytes;
-        if (q4_k) {
-            for (size_t sb = 0; sb < size_t(W.cols) / 256; ++sb) interleave_q4_k(W, g, sb, dst + sb * kQ4KGroupBlockBytes);
+        if (k_quant) {
+            for (size_t sb = 0; sb < size_t(W.cols) / 256; ++sb) interleave_k(W, g, sb, dst + sb * group_bytes / (size_t(W.cols) / 256));
             continue;
         }
         for (size_t blk = 0; blk < blocks; ++blk, dst += kInterleavedRows * block_bytes) {
@@ -398,7 +404,7 @@ RWKVRT_AVX512VNNI void tile_kernel_interleaved(const uint8_t *group0, const uint
     }
 }
 
-// One Q4_K super-block's (d·scale, −dmin·min) of 16 rows for sub-block j: the values block_codes gives.
+// One Q4_K/Q5_K super-block's (d·scale, −dmin·min) of 16 rows for sub-block j: block_codes' values.
 RWKVRT_AVX512VNNI inline void q4_k_constants(const uint8_t *sb, int j, __m512 *a, __m512 *m) {
     const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(sb)));
     const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(sb + 32)));
@@ -409,19 +415,36 @@ RWKVRT_AVX512VNNI inline void q4_k_constants(const uint8_t *sb, int j, __m512 *a
     *m = _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(_mm512_mul_ps(dmin, mn)), sign));
 }
 
-// y[0..16) for one group of 16 interleaved Q4_K rows, with the GEMM's affine contract.
-RWKVRT_AVX512VNNI void matvec_group_q4_k(const uint8_t *group, size_t super_blocks, const Int8Vector &x, float *y) {
-    const __m512i low4 = _mm512_set1_epi8(15);
+// The codes of sub-blocks 2·pair (low nibbles) and 2·pair + 1 (high) of chunk c of a Q4_K/Q5_K
+// super-block: four codes of each of 16 rows, with Q5_K's fifth bit.
+template <bool kQ5>
+RWKVRT_AVX512VNNI inline void k_codes(const uint8_t *sb, int pair, int c, __m512i *lo, __m512i *hi) {
+    const __m512i low4 = _mm512_set1_epi8(15), bit = _mm512_set1_epi8(1);
+    const __m512i q = _mm512_loadu_si512(sb + (kQ5 ? 832 : 320) + 64 * (8 * pair + c));
+    *lo = _mm512_and_si512(q, low4);
+    *hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), low4);
+    if constexpr (kQ5) { // bit j of qh is sub-block j's fifth bit; 16-bit shifts, masked per byte
+        const __m512i h = _mm512_loadu_si512(sb + 320 + 64 * c);
+        *lo = _mm512_or_si512(*lo, _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(h, 2 * pair), bit), 4));
+        *hi = _mm512_or_si512(*hi, _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(h, 2 * pair + 1), bit), 4));
+    }
+}
+
+// y[0..16) for one group of 16 interleaved Q4_K/Q5_K rows, with the GEMM's affine contract.
+template <bool kQ5>
+RWKVRT_AVX512VNNI void matvec_group_k(const uint8_t *group, size_t super_blocks, const Int8Vector &x, float *y) {
+    constexpr size_t kBytes = kQ5 ? kQ5KGroupBlockBytes : kQ4KGroupBlockBytes;
     __m512 f = _mm512_setzero_ps();
-    for (size_t sb = 0; sb < super_blocks; ++sb, group += kQ4KGroupBlockBytes) {
+    for (size_t sb = 0; sb < super_blocks; ++sb, group += kBytes) {
         for (int pair = 0; pair < 4; ++pair) {
             const size_t b0 = 8 * sb + 2 * size_t(pair); // the 32-blocks of x: sub-blocks 2·pair, 2·pair + 1
             const int8_t *x0 = x.q + 32 * b0, *x1 = x0 + 32;
             __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
             for (int c = 0; c < 8; ++c) {
-                const __m512i q = _mm512_loadu_si512(group + 320 + 64 * (8 * pair + c));
-                s0 = _mm512_dpbusd_epi32(s0, _mm512_and_si512(q, low4), broadcast4(x0 + 4 * c));
-                s1 = _mm512_dpbusd_epi32(s1, _mm512_and_si512(_mm512_srli_epi16(q, 4), low4), broadcast4(x1 + 4 * c));
+                __m512i lo, hi;
+                k_codes<kQ5>(group, pair, c, &lo, &hi);
+                s0 = _mm512_dpbusd_epi32(s0, lo, broadcast4(x0 + 4 * c));
+                s1 = _mm512_dpbusd_epi32(s1, hi, broadcast4(x1 + 4 * c));
             }
             __m512 a, m;
             q4_k_constants(group, 2 * pair, &a, &m);
@@ -435,29 +458,30 @@ RWKVRT_AVX512VNNI void matvec_group_q4_k(const uint8_t *group, size_t super_bloc
     _mm512_storeu_ps(y, f);
 }
 
-// A tile of an interleaved Q4_K matrix into the packed layout of tile_kernel (codes, a, m).
-RWKVRT_AVX512VNNI void pack_weight_tile_q4_k(const Matrix &W, size_t r0, uint8_t *codes, float *a, float *m) {
+// A tile of an interleaved Q4_K/Q5_K matrix into the packed layout of tile_kernel (codes, a, m).
+template <bool kQ5>
+RWKVRT_AVX512VNNI void pack_weight_tile_k(const Matrix &W, size_t r0, uint8_t *codes, float *a, float *m) {
+    constexpr size_t kBytes = kQ5 ? kQ5KGroupBlockBytes : kQ4KGroupBlockBytes;
     const size_t super_blocks = size_t(W.cols) / 256, n_groups = size_t(W.rows) / kInterleavedRows;
-    const size_t group_bytes = super_blocks * kQ4KGroupBlockBytes;
-    const __m512i low4 = _mm512_set1_epi8(15);
+    const size_t group_bytes = super_blocks * kBytes;
     for (size_t v = 0; v < kRowVecs; ++v) {
         const size_t g = r0 / kInterleavedRows + v;
         const bool present = g < n_groups;
         for (size_t sb = 0; sb < super_blocks; ++sb) {
-            const uint8_t *src = W.data + g * group_bytes + sb * kQ4KGroupBlockBytes;
+            const uint8_t *src = W.data + g * group_bytes + sb * kBytes;
             for (int j = 0; j < 8; ++j) {
                 __m512 av = _mm512_setzero_ps(), mv = _mm512_setzero_ps();
                 if (present) q4_k_constants(src, j, &av, &mv);
                 _mm512_storeu_ps(a + (8 * sb + size_t(j)) * kTileRows + 16 * v, av);
                 _mm512_storeu_ps(m + (8 * sb + size_t(j)) * kTileRows + 16 * v, mv);
             }
-            for (size_t pair = 0; pair < 4; ++pair)
-                for (size_t c = 0; c < 8; ++c) {
-                    const __m512i q = present ? _mm512_loadu_si512(src + 320 + 64 * (8 * pair + c)) : _mm512_setzero_si512();
-                    const size_t k4 = 64 * sb + 8 * (2 * pair) + c; // sub-block 2·pair; 2·pair + 1 is 8 further
-                    _mm512_storeu_si512(codes + k4 * 4 * kTileRows + 64 * v, _mm512_and_si512(q, low4));
-                    _mm512_storeu_si512(codes + (k4 + 8) * 4 * kTileRows + 64 * v,
-                                        _mm512_and_si512(_mm512_srli_epi16(q, 4), low4));
+            for (int pair = 0; pair < 4; ++pair)
+                for (int c = 0; c < 8; ++c) {
+                    __m512i lo = _mm512_setzero_si512(), hi = lo;
+                    if (present) k_codes<kQ5>(src, pair, c, &lo, &hi);
+                    const size_t k4 = 64 * sb + 8 * size_t(2 * pair) + size_t(c); // sub-block 2·pair; the next is 8 further
+                    _mm512_storeu_si512(codes + k4 * 4 * kTileRows + 64 * v, lo);
+                    _mm512_storeu_si512(codes + (k4 + 8) * 4 * kTileRows + 64 * v, hi);
                 }
         }
     }
@@ -503,7 +527,7 @@ void gemm_int8(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool 
         for (size_t i = 0; i < kTokens; ++i) x[i] = activation_row(recs + (g * kTokens + i) * rec_bytes, K, n_sub);
         return std::min(kTokens, rows - g * kTokens);
     };
-    if (W.interleaved && W.dtype != DType::Q4_K) { // the weights are read where they lie: no packing
+    if (W.interleaved && (W.dtype == DType::Q8_0 || W.dtype == DType::Q4_0)) { // read where they lie: no packing
         const auto kernel = W.dtype == DType::Q8_0 ? tile_kernel_interleaved<true> : tile_kernel_interleaved<false>;
         const size_t group_bytes = kInterleavedRows * W.row_bytes(), n_groups = N / kInterleavedRows;
         pool.run(bands, threads, [&](int64_t band, int) {
@@ -530,7 +554,8 @@ void gemm_int8(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool 
         for (size_t tile = t0; tile < t1; ++tile) {
             float *a = consts + (tile - t0) * 2 * tile_const_floats;
             uint8_t *codes = buf + (tile - t0) * tile_code_bytes;
-            if (W.interleaved) pack_weight_tile_q4_k(W, tile * kTileRows, codes, a, a + tile_const_floats);
+            if (W.interleaved && W.dtype == DType::Q4_K) pack_weight_tile_k<false>(W, tile * kTileRows, codes, a, a + tile_const_floats);
+            else if (W.interleaved) pack_weight_tile_k<true>(W, tile * kTileRows, codes, a, a + tile_const_floats);
             else pack_weight_tile(W, layout, tile * kTileRows, codes, a, a + tile_const_floats);
         }
         ActivationRow x[kTokens];
@@ -550,8 +575,11 @@ void matvec_int8_interleaved(const Matrix &W, const float *x, float *y, ThreadPo
     const size_t K = size_t(W.cols), groups = size_t(W.rows) / kInterleavedRows;
     const size_t group_bytes = interleaved_group_bytes(W);
     const Int8Vector xq = quantize_activations(x, int64_t(K), pool.shared_buffer(int8_vector_bytes(int64_t(K))));
-    const size_t blocks = W.dtype == DType::Q4_K ? K / 256 : K / 32;
-    const auto kernel = W.dtype == DType::Q8_0 ? matvec_group<true> : W.dtype == DType::Q4_0 ? matvec_group<false> : matvec_group_q4_k;
+    const size_t blocks = W.dtype == DType::Q4_K || W.dtype == DType::Q5_K ? K / 256 : K / 32;
+    const auto kernel = W.dtype == DType::Q8_0   ? matvec_group<true>
+                        : W.dtype == DType::Q4_0 ? matvec_group<false>
+                        : W.dtype == DType::Q4_K ? matvec_group_k<false>
+                                                 : matvec_group_k<true>;
     // Groups in chunks of about 64 KiB, handed out dynamically, as the other mat-vecs do.
     const int threads = W.nbytes() < (1u << 18) ? 1 : pool.size();
     const size_t chunk = std::max<size_t>(1, (size_t(64) << 10) / group_bytes);

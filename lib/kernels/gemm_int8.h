@@ -44,16 +44,16 @@ bool int8_products_supported(DType dtype);
 // Y (T × W.rows) = X (T × W.cols) · Wᵀ with int8 activations; requires int8_products_supported(W.dtype).
 void gemm_int8(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool &pool);
 
-// Q8_0, Q4_0 and Q4_K matrices with int8 products are stored at load with their rows interleaved in groups of
+// Q8_0, Q4_0, Q4_K and Q5_K matrices with int8 products are stored at load with their rows interleaved in groups of
 // kInterleavedRows, the layout the kernels stream at full width: per group and block, the 16 fp16
 // scales, then the codes as 64-byte vectors of four consecutive codes of each row (q8_0: eight vectors
 // of q + 128; q4_0: four vectors of the stored bytes, low nibbles for elements 4c.., high for 16 + 4c..).
 // The same bytes as the file, in another order; row() is then meaningless.
 // Q4_K super-blocks of 16 rows hold d and dmin (16 fp16 each), the 6-bit scales and mins unpacked to
 // bytes ([sub-block][row] each), then the nibbles as 32 vectors of four bytes per row: 2,368 bytes
-// instead of 2,304.
-constexpr size_t kInterleavedRows = 16, kQ4KGroupBlockBytes = 2368;
-bool interleavable(const Matrix &W);              // Q8_0, Q4_0 or Q4_K, rows a multiple of 16, not interleaved yet
+// instead of 2,304. Q5_K's also hold the fifth bits as 8 vectors before the nibbles: 2,880 for 2,816.
+constexpr size_t kInterleavedRows = 16, kQ4KGroupBlockBytes = 2368, kQ5KGroupBlockBytes = 2880;
+bool interleavable(const Matrix &W);              // Q8_0, Q4_0, Q4_K or Q5_K, rows a multiple of 16, not interleaved yet
 Matrix interleave_rows(const Matrix &W);          // a copy in the interleaved layout; requires interleavable(W)
 size_t interleaved_group_bytes(const Matrix &W); // bytes of one group of 16 rows
 

@@ -181,10 +181,10 @@ TEST_CASE("kernels: the integer-product GEMM gives a row the same bits whatever 
     }
 }
 
-TEST_CASE("kernels: interleaved Q8_0, Q4_0 and Q4_K rows give the GEMM's bits, and one row alone the bits it gets in any batch") {
+TEST_CASE("kernels: interleaved Q8_0, Q4_0, Q4_K and Q5_K rows give the GEMM's bits, and one row alone the bits it gets in any batch") {
     if (skip_without_vnni()) return;
     std::mt19937 rng(15);
-    for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q4_K}) {
+    for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q5_K}) {
         for (int64_t rows : {16, 48, 80}) {
             for (int64_t cols : {256, 768}) {
                 CAPTURE(dtype_name(t));
@@ -215,5 +215,5 @@ TEST_CASE("kernels: interleaved Q8_0, Q4_0 and Q4_K rows give the GEMM's bits, a
     }
     std::vector<uint8_t> bytes(size_t(7 * 34 * 2));
     CHECK_FALSE(interleavable(matrix_of(DType::Q8_0, 7, 64, bytes)));
-    CHECK_FALSE(interleavable(matrix_of(DType::Q5_K, 16, 256, bytes)));
+    CHECK_FALSE(interleavable(matrix_of(DType::Q6_K, 16, 256, bytes)));
 }
