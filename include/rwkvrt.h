@@ -120,8 +120,9 @@ typedef struct rwkvrt_load_options {
      * "int8": the activations are rounded to 8 bits in blocks of 32 for integer products: generation with
      * q8_0 and q4_0 weights on CPUs with AVX2 (and q6_k with AVX512-VNNI); prompts and batched steps
      * with every block type (q8_0, q5_x, q4_x, q4_k, q5_k, q6_k) on CPUs with AVX512-VNNI. Faster, and
-     * the logits change slightly; f32/f16/bf16 weights and older CPUs keep fp32. With AVX512-VNNI, q8_0
-     * and q4_0 matrices are copied at load into an interleaved layout of the same size.
+     * the logits change slightly; f32/f16/bf16 weights and older CPUs keep fp32. With AVX512-VNNI, q8_0,
+     * q4_0, q4_k and q5_k matrices are copied at load into an interleaved layout (the same size, 2–3%
+     * more for the K-quants).
      * "bf16": prompts and batched steps (two or more rows) round the activations, and f16 weights, to
      * bf16 and use vdpbf16ps with bf16 and f16 weights on CPUs with AVX512-BF16 (faster prefill, logits
      * change slightly; one-row steps, other weight types and older CPUs keep fp32).
