@@ -36,7 +36,7 @@ std::vector<float> generation_logits(const rwkvrt_model *m, size_t n) {
 
 } // namespace
 
-TEST_CASE("int8 activations stay within the stated tolerance of fp32 activations for q8_0 and q4_0") {
+TEST_CASE("int8 activations keep generation within the stated tolerance of fp32 activations for q8_0, q4_0 and the K-quants") {
     REQUIRE_TESTDATA();
     struct Case {
         const char *file, *weight_type;
@@ -45,9 +45,13 @@ TEST_CASE("int8 activations stay within the stated tolerance of fp32 activations
                           {"gguf/random-rwkv7-h4-Q4_0.gguf", nullptr},
                           {"gguf/random-rwkv7-h4-Q8_0.gguf", nullptr},
                           {"gguf/tiny-rwkv-6v0-3m-Q8_0.gguf", nullptr},
+                          {"gguf/random-rwkv7-h4-Q4_K_M.gguf", nullptr},
+                          {"gguf/random-rwkv6-h4-Q5_K_M.gguf", nullptr},
                           {"rwkvcpp/tiny-rwkv-7v0-834K-FP32.bin", "q8_0"}};
-    // docs/QUANTIZATION.md: the largest difference measured on these models, with a margin.
-    constexpr double kTolerance = 0.25;
+    // docs/QUANTIZATION.md: the largest difference measured on these models, with a margin. A max over
+    // 16 tokens × the vocabulary is set by rare activations that round to the other side of a step
+    // (0.31 for the random Q4_K_M model, whose perplexity moves by 0.05%).
+    constexpr double kTolerance = 0.5;
     const bool integer = rwkvrt::int8_level() != rwkvrt::Int8Level::None;
     for (const Case &c : cases) {
         const std::string name = c.file;
