@@ -146,13 +146,12 @@ void Model::feed_batch(std::span<const FeedRequest> requests, const ProgressFn &
     // Copies of the states at the start of the call and of the current step (the same for the first
     // step), to undo a failed step: a feed never leaves a state half-advanced.
     // Thread-local so that a decoding loop does not allocate (and fault in) fresh pages every call.
+    // The copies are taken on the engine's threads, at the start of each step: for 64 conversations
+    // they are 150 MB, which one thread copies no faster than the memory lets it.
     thread_local std::vector<float> at_call, later_step;
     if (at_call.size() < B * state_floats) at_call.resize(B * state_floats);
     std::vector<uint64_t> tokens_at_call(B);
-    for (size_t i = 0; i < B; ++i) {
-        std::memcpy(at_call.data() + i * state_floats, requests[i].state->data(), state_floats * sizeof(float));
-        tokens_at_call[i] = requests[i].state->n_tokens();
-    }
+    for (size_t i = 0; i < B; ++i) tokens_at_call[i] = requests[i].state->n_tokens();
     const auto restore_call = [&] {
         for (size_t i = 0; i < B; ++i) {
             std::memcpy(requests[i].state->data(), at_call.data() + i * state_floats, state_floats * sizeof(float));
@@ -162,6 +161,14 @@ void Model::feed_batch(std::span<const FeedRequest> requests, const ProgressFn &
 
     uint64_t total = 0;
     std::vector<size_t> remaining(B), done(B, 0), take(B);
+    bool call_saved = false; // at_call holds every state (restore_call may only run once it does)
+    const auto save_states = [&](ThreadPool &pool, float *to, bool all) {
+        const size_t chunk = std::max<size_t>(1, (size_t(1) << 18) / state_floats); // states per task, ≈ 1 MiB
+        pool.run(int64_t((B + chunk - 1) / chunk), B * state_floats >= (size_t(1) << 18) ? pool.size() : 1, [&](int64_t c, int) {
+            for (size_t i = size_t(c) * chunk; i < std::min(B, size_t(c + 1) * chunk); ++i)
+                if (all || take[i]) std::memcpy(to + i * state_floats, requests[i].state->data(), state_floats * sizeof(float));
+        });
+    };
     for (size_t i = 0; i < B; ++i) total += remaining[i] = requests[i].n;
     uint64_t fed = 0;
     const std::function<bool()> stop = progress ? std::function<bool()>([&] { return progress(fed, total); })
@@ -183,20 +190,24 @@ void Model::feed_batch(std::span<const FeedRequest> requests, const ProgressFn &
         step.tokens = rows.data();
         step.rows = int64_t(rows.size());
         const bool first = fed == 0;
-        if (!first) {
-            if (later_step.size() < B * state_floats) later_step.resize(B * state_floats);
-            for (size_t i = 0; i < B; ++i)
-                if (take[i]) std::memcpy(later_step.data() + i * state_floats, requests[i].state->data(), state_floats * sizeof(float));
-        }
+        if (!first && later_step.size() < B * state_floats) later_step.resize(B * state_floats);
         try {
-            engine_->run(stop, [&](ExecContext &ctx) { arch_->forward(step, ctx); });
+            engine_->run(stop, [&](ExecContext &ctx) {
+                if (first) {
+                    save_states(ctx.pool, at_call.data(), true);
+                    call_saved = true;
+                } else {
+                    save_states(ctx.pool, later_step.data(), false);
+                }
+                arch_->forward(step, ctx);
+            });
         } catch (const Cancelled &) {
             const float *at_step = first ? at_call.data() : later_step.data();
             for (size_t i = 0; i < B; ++i)
                 if (take[i]) std::memcpy(requests[i].state->data(), at_step + i * state_floats, state_floats * sizeof(float));
             fail(RWKVRT_ERR_CANCELLED, "cancelled by the progress callback after ", fed, " of ", total, " tokens");
         } catch (...) {
-            restore_call();
+            if (call_saved) restore_call();
             throw;
         }
         for (size_t i = 0; i < B; ++i) {
