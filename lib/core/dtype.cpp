@@ -82,17 +82,6 @@ namespace {
 uint16_t load_u16(const uint8_t *p) { return uint16_t(p[0] | (p[1] << 8)); }
 uint32_t load_u32(const uint8_t *p) { return uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24; }
 
-// The 6-bit scale and min of sub-block j of a Q4_K/Q5_K block's 12 packed bytes.
-void k_scale_min(const uint8_t *q, int j, uint8_t *scale, uint8_t *min) {
-    if (j < 4) {
-        *scale = q[j] & 63;
-        *min = q[j + 4] & 63;
-    } else {
-        *scale = uint8_t((q[j + 4] & 15) | ((q[j - 4] >> 6) << 4));
-        *min = uint8_t((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
-    }
-}
-
 void dequant_block(DType t, const uint8_t *b, float *y) {
     switch (t) {
     case DType::Q8_0: {
@@ -145,7 +134,7 @@ void dequant_block(DType t, const uint8_t *b, float *y) {
         const float d = f16_to_f32(load_u16(b)), dmin = f16_to_f32(load_u16(b + 2));
         const uint8_t *scales = b + 4, *qh = b + 16, *qs = b + (q5 ? 48 : 16);
         for (int j = 0; j < 8; ++j) {
-            uint8_t sc, m;
+            int sc, m;
             k_scale_min(scales, j, &sc, &m);
             const float dl = d * float(sc), ml = dmin * float(m);
             const uint8_t *q = qs + 32 * (j / 2);

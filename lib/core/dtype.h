@@ -58,6 +58,17 @@ uint16_t f32_to_f16(float f);
 // The portable reference that the SIMD kernels (lib/kernels) are tested against.
 void to_f32(DType t, const void *src, float *dst, size_t n);
 
+// The 6-bit scale and min of sub-block j (0..7) of a Q4_K/Q5_K block's 12 packed bytes.
+inline void k_scale_min(const uint8_t *q, int j, int *scale, int *min) {
+    if (j < 4) {
+        *scale = q[j] & 63;
+        *min = q[j + 4] & 63;
+    } else {
+        *scale = (q[j + 4] & 15) | ((q[j - 4] >> 6) << 4);
+        *min = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+    }
+}
+
 // ggml's Q2_K (84-byte blocks) and Q3_K (110-byte blocks) of 256 elements, which rwkvrt only decodes
 // (GGUF files holding them are dequantized at load). n must be a multiple of 256.
 constexpr size_t kQ2KBlockBytes = 84, kQ3KBlockBytes = 110;

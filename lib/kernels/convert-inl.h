@@ -173,16 +173,6 @@ struct BlockQ5_1 {
 // Scales(block, scale, min) gives each sub-block's factor d·sc and offset dmin·m; Quant(df, block, i)
 // the integer values of elements i .. i+lanes-1 (within one 16-element group) as floats, so that an
 // element is scale·q − min. The layouts are those of core/dtype.cpp's reference decoder.
-HWY_INLINE void KScaleMin(const uint8_t *q, int j, int *scale, int *min) {
-    if (j < 4) {
-        *scale = q[j] & 63;
-        *min = q[j + 4] & 63;
-    } else {
-        *scale = (q[j + 4] & 15) | ((q[j - 4] >> 6) << 4);
-        *min = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-    }
-}
-
 HWY_INLINE hn::Vec<hn::RebindToUnsigned<DF>> Bytes(DF, const uint8_t *p) {
     const hn::Rebind<uint8_t, DF> du8;
     return hn::PromoteTo(hn::RebindToUnsigned<DF>(), hn::LoadU(du8, p));
@@ -197,7 +187,7 @@ struct BlockQ45K {
         const float d = HalfToFloat(LoadU16(b)), dmin = HalfToFloat(LoadU16(b + 2));
         for (int j = 0; j < 8; ++j) {
             int sc, m;
-            KScaleMin(b + 4, j, &sc, &m);
+            k_scale_min(b + 4, j, &sc, &m);
             scale[j] = d * float(sc);
             min[j] = dmin * float(m);
         }

@@ -20,17 +20,6 @@ namespace {
 uint16_t load_u16(const uint8_t *p) { return uint16_t(p[0] | (p[1] << 8)); }
 uint32_t load_u32(const uint8_t *p) { return uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24; }
 
-// The 6-bit scale and min of sub-block j of a Q4_K/Q5_K block's 12 packed bytes.
-void k_scale_min(const uint8_t *q, int j, int *scale, int *min) {
-    if (j < 4) {
-        *scale = q[j] & 63;
-        *min = q[j + 4] & 63;
-    } else {
-        *scale = (q[j + 4] & 15) | ((q[j - 4] >> 6) << 4);
-        *min = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-    }
-}
-
 // The 32 codes of a Q4/Q5 block: low nibbles are elements 0..15, high nibbles 16..31, and Q5's
 // fifth bits come from the 32-bit word qh.
 void nibble_codes(const uint8_t *qs, const uint8_t *qh, uint8_t *u) {
@@ -405,7 +394,7 @@ RWKVRT_AVX512VNNI void tile_kernel_interleaved(const uint8_t *group0, const uint
 }
 
 // One Q4_K/Q5_K super-block's (d·scale, −dmin·min) of 16 rows for sub-block j: block_codes' values.
-RWKVRT_AVX512VNNI inline void q4_k_constants(const uint8_t *sb, int j, __m512 *a, __m512 *m) {
+RWKVRT_AVX512VNNI inline void k_constants(const uint8_t *sb, int j, __m512 *a, __m512 *m) {
     const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(sb)));
     const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(sb + 32)));
     const __m512 sc = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i *>(sb + 64 + 16 * j))));
@@ -447,10 +436,10 @@ RWKVRT_AVX512VNNI void matvec_group_k(const uint8_t *group, size_t super_blocks,
                 s1 = _mm512_dpbusd_epi32(s1, hi, broadcast4(x1 + 4 * c));
             }
             __m512 a, m;
-            q4_k_constants(group, 2 * pair, &a, &m);
+            k_constants(group, 2 * pair, &a, &m);
             f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), _mm512_mul_ps(a, _mm512_set1_ps(x.d[b0])), f);
             f = _mm512_fmadd_ps(m, _mm512_set1_ps(float(x.sum[b0]) * x.d[b0]), f);
-            q4_k_constants(group, 2 * pair + 1, &a, &m);
+            k_constants(group, 2 * pair + 1, &a, &m);
             f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1), _mm512_mul_ps(a, _mm512_set1_ps(x.d[b0 + 1])), f);
             f = _mm512_fmadd_ps(m, _mm512_set1_ps(float(x.sum[b0 + 1]) * x.d[b0 + 1]), f);
         }
@@ -471,7 +460,7 @@ RWKVRT_AVX512VNNI void pack_weight_tile_k(const Matrix &W, size_t r0, uint8_t *c
             const uint8_t *src = W.data + g * group_bytes + sb * kBytes;
             for (int j = 0; j < 8; ++j) {
                 __m512 av = _mm512_setzero_ps(), mv = _mm512_setzero_ps();
-                if (present) q4_k_constants(src, j, &av, &mv);
+                if (present) k_constants(src, j, &av, &mv);
                 _mm512_storeu_ps(a + (8 * sb + size_t(j)) * kTileRows + 16 * v, av);
                 _mm512_storeu_ps(m + (8 * sb + size_t(j)) * kTileRows + 16 * v, mv);
             }
