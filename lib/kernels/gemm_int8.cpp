@@ -118,25 +118,28 @@ size_t interleaved_group_bytes(const Matrix &W) {
 
 namespace {
 
-// A Q4_K/Q5_K super-block of 16 rows (kernels/gemm_int8.h): d and dmin, the 6-bit scales and mins
-// unpacked to bytes, Q5_K's fifth bits, then the nibbles, as 64-byte vectors of four bytes per row.
-void interleave_k(const Matrix &W, size_t g, size_t sb, uint8_t *dst) {
+// Group g of a Q4_K/Q5_K matrix (kernels/gemm_int8.h), per super-block: d and dmin, the 6-bit scales
+// and mins unpacked to bytes, Q5_K's fifth bits, then the nibbles, as 64-byte vectors of four bytes per row.
+void interleave_k(const Matrix &W, size_t g, uint8_t *group) {
     const bool q5 = W.dtype == DType::Q5_K;
     const size_t block_bytes = q5 ? 176 : 144, codes = q5 ? 832 : 320;
-    for (size_t r = 0; r < kInterleavedRows; ++r) {
-        const uint8_t *src = W.row(int64_t(g * kInterleavedRows + r)) + sb * block_bytes;
-        std::memcpy(dst + 2 * r, src, 2);
-        std::memcpy(dst + 32 + 2 * r, src + 2, 2);
-        for (int j = 0; j < 8; ++j) {
-            int sc, mn;
-            k_scale_min(src + 4, j, &sc, &mn);
-            dst[64 + 16 * j + r] = uint8_t(sc);
-            dst[192 + 16 * j + r] = uint8_t(mn);
+    const size_t sb_bytes = q5 ? kQ5KGroupBlockBytes : kQ4KGroupBlockBytes;
+    for (size_t sb = 0; sb < size_t(W.cols) / 256; ++sb)
+        for (size_t r = 0; r < kInterleavedRows; ++r) {
+            uint8_t *dst = group + sb * sb_bytes;
+            const uint8_t *src = W.row(int64_t(g * kInterleavedRows + r)) + sb * block_bytes;
+            std::memcpy(dst + 2 * r, src, 2);
+            std::memcpy(dst + 32 + 2 * r, src + 2, 2);
+            for (int j = 0; j < 8; ++j) {
+                int sc, mn;
+                k_scale_min(src + 4, j, &sc, &mn);
+                dst[64 + 16 * j + r] = uint8_t(sc);
+                dst[192 + 16 * j + r] = uint8_t(mn);
+            }
+            if (q5)
+                for (size_t c = 0; c < 8; ++c) std::memcpy(dst + 320 + 64 * c + 4 * r, src + 16 + 4 * c, 4);
+            for (size_t c = 0; c < 32; ++c) std::memcpy(dst + codes + 64 * c + 4 * r, src + (q5 ? 48 : 16) + 4 * c, 4);
         }
-        if (q5)
-            for (size_t c = 0; c < 8; ++c) std::memcpy(dst + 320 + 64 * c + 4 * r, src + 16 + 4 * c, 4);
-        for (size_t c = 0; c < 32; ++c) std::memcpy(dst + codes + 64 * c + 4 * r, src + (q5 ? 48 : 16) + 4 * c, 4);
-    }
 }
 
 } // namespace
@@ -154,7 +157,7 @@ Matrix interleave_rows(const Matrix &W) {
     for (size_t g = 0; g < groups; ++g) {
         uint8_t *dst = out.owned.data() + g * group_bytes;
         if (k_quant) {
-            for (size_t sb = 0; sb < size_t(W.cols) / 256; ++sb) interleave_k(W, g, sb, dst + sb * group_bytes / (size_t(W.cols) / 256));
+            interleave_k(W, g, dst);
             continue;
         }
         for (size_t blk = 0; blk < blocks; ++blk, dst += kInterleavedRows * block_bytes) {
