@@ -6,6 +6,7 @@
 
 #include "arch/arch_checks.h"
 #include "core/dtype.h"
+#include "targets.h"
 
 namespace {
 
@@ -21,23 +22,34 @@ std::vector<uint8_t> bytes_of(const std::vector<T> &v) {
 TEST_CASE("first_nonfinite finds NaN and infinity in every storage type") {
     using rwkvrt::DType;
     const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
-    for (size_t n : {size_t(1), size_t(5000), size_t(9000)}) { // within one scan chunk and beyond
-        std::vector<float> f(n, 1.5f);
-        CHECK(rwkvrt::first_nonfinite(DType::F32, f.data(), n) == n);
-        for (float bad : {nan, inf, -inf}) {
-            f[n - 1] = bad;
-            CHECK(rwkvrt::first_nonfinite(DType::F32, f.data(), n) == n - 1);
-            std::vector<uint16_t> h(n), b(n);
-            for (size_t i = 0; i < n; ++i) {
-                h[i] = rwkvrt::f32_to_f16(f[i]);
-                b[i] = rwkvrt::f32_to_bf16(f[i]);
+    for_each_target([&] {
+        // Every position of the bad value: the vector blocks, their scalar tail, and past both.
+        for (size_t n : {size_t(1), size_t(37), size_t(300)})
+            for (size_t at = 0; at < n; ++at) {
+                std::vector<float> f(n, 1.5f);
+                CHECK(rwkvrt::first_nonfinite(DType::F32, f.data(), n) == n);
+                for (float bad : {nan, inf, -inf}) {
+                    f[at] = bad;
+                    if (at + 1 < n) f[n - 1] = bad; // a later one does not hide the first
+                    std::vector<uint16_t> h(n), b(n);
+                    for (size_t i = 0; i < n; ++i) {
+                        h[i] = rwkvrt::f32_to_f16(f[i]);
+                        b[i] = rwkvrt::f32_to_bf16(f[i]);
+                    }
+                    REQUIRE(rwkvrt::first_nonfinite(DType::F32, f.data(), n) == at);
+                    REQUIRE(rwkvrt::first_nonfinite(DType::F16, h.data(), n) == at);
+                    REQUIRE(rwkvrt::first_nonfinite(DType::BF16, b.data(), n) == at);
+                    std::fill(f.begin(), f.end(), 1.5f);
+                }
             }
-            CHECK(rwkvrt::first_nonfinite(DType::F16, h.data(), n) == n - 1);
-            CHECK(rwkvrt::first_nonfinite(DType::BF16, b.data(), n) == n - 1);
-            f[n - 1] = 1.5f;
-        }
-        CHECK(rwkvrt::first_nonfinite(DType::F32, f.data(), 0) == 0);
-    }
+        // Large finite values are not mistaken for infinity: f16's 65504, bf16's and f32's maxima.
+        const uint16_t f16_max = 0x7bff, bf16_max = 0x7f7f;
+        const float f32_max = std::numeric_limits<float>::max();
+        CHECK(rwkvrt::first_nonfinite(DType::F16, &f16_max, 1) == 1);
+        CHECK(rwkvrt::first_nonfinite(DType::BF16, &bf16_max, 1) == 1);
+        CHECK(rwkvrt::first_nonfinite(DType::F32, &f32_max, 1) == 1);
+        CHECK(rwkvrt::first_nonfinite(DType::F32, &f32_max, 0) == 0);
+    });
     // Block types: three blocks, one fp16 constant of the second one made NaN: the scale (and the
     // minimum of the _1 types and dmin of Q4_K/Q5_K), Q6_K's d at the end of its block.
     const std::pair<DType, std::vector<size_t>> constants[] = {

@@ -8,12 +8,12 @@
 #include "core/dtype.h"
 #include "core/error.h"
 #include "exec/thread_pool.h"
-#include "hwy/targets.h"
 #include "kernels/activation.h"
 #include "kernels/convert.h"
 #include "kernels/dot.h"
 #include "kernels/matrix.h"
 #include "kernels/wkv.h"
+#include "targets.h"
 
 using namespace rwkvrt;
 
@@ -23,19 +23,6 @@ constexpr DType kAllTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q8_
                                DType::Q4_0, DType::Q4_1, DType::Q4_K, DType::Q5_K, DType::Q6_K};
 
 bool is_k_quant(DType t) { return dtype_info(t).block_elems == 256; }
-
-// Runs f once per SIMD target compiled in and supported by this CPU, with the kernels dispatched to it.
-template <class F>
-void for_each_target(F f) {
-    for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
-        hwy::SetSupportedTargetsForTest(target);
-        hwy::GetChosenTarget().Update(hwy::SupportedTargets());
-        CAPTURE(hwy::TargetName(target));
-        f();
-    }
-    hwy::SetSupportedTargetsForTest(0);
-    hwy::GetChosenTarget().Update(hwy::SupportedTargets());
-}
 
 void put_u16(uint8_t *p, uint16_t v) { std::memcpy(p, &v, 2); }
 

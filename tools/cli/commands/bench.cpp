@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <numeric>
@@ -26,6 +27,18 @@ struct BenchArgs {
 struct Ceilings {
     double gflops_1 = 0, gflops_all = 0, gbps_1 = 0, gbps_all = 0;
 };
+
+// Seconds to read() a regular file through a 1 MiB buffer; 0 for a folder (a Hugging Face checkpoint).
+double seconds_to_read(const std::string &path) {
+    if (!std::filesystem::is_regular_file(path)) return 0;
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw Failure{"cannot read " + path};
+    std::vector<char> buffer(size_t(1) << 20);
+    const auto t0 = std::chrono::steady_clock::now();
+    while (in.read(buffer.data(), std::streamsize(buffer.size())) || in.gcount() > 0) {
+    }
+    return seconds_since(t0);
+}
 
 // Reads bench/limits.sh's JSON, refusing anything else before a long run starts.
 Ceilings read_limits(const std::string &path) {
@@ -189,7 +202,11 @@ int run_bench(const BenchArgs &b) {
     ma.path = b.model;
     ma.weight_type = b.weight_type;
     ma.threads = 1;
+    // Loading, against reading the same bytes: both from the page cache, since the read comes first.
+    const double read_seconds = seconds_to_read(b.model);
+    const auto load_start = std::chrono::steady_clock::now();
     Model probe = load_model(ma);
+    const double load_seconds = seconds_since(load_start);
     double flops = 0, bytes = 0;
     check(rwkvrt_model_work_per_token(probe.get(), &flops, &bytes), "work per token");
     const std::string arch = rwkvrt_model_arch(probe.get()), type = rwkvrt_model_weight_type(probe.get());
@@ -222,6 +239,8 @@ int run_bench(const BenchArgs &b) {
         out["flops_per_token"] = flops;
         out["weight_bytes_per_step"] = bytes;
         out["state_bytes_per_conversation"] = state_bytes;
+        out["load_seconds"] = load_seconds;
+        if (read_seconds > 0) out["file_read_seconds"] = read_seconds;
         if (ceil) out["limits"] = {{"sgemm_gflops_1thread", ceilings.gflops_1}, {"sgemm_gflops_all", ceilings.gflops_all},
                                    {"read_gbps_1thread", ceilings.gbps_1}, {"read_gbps_all", ceilings.gbps_all}};
         for (const Row &r : rows)
@@ -234,8 +253,11 @@ int run_bench(const BenchArgs &b) {
         return 0;
     }
     std::printf("model: %s (%s, %s, %.1fM parameters)\n", b.model.c_str(), arch.c_str(), type.c_str(), params / 1e6);
-    std::printf("per token: %.3f GFLOP; a decoding step reads %.1f MB of weights; a conversation's state is %.2f MB\n\n",
+    std::printf("per token: %.3f GFLOP; a decoding step reads %.1f MB of weights; a conversation's state is %.2f MB\n",
                 flops / 1e9, bytes / 1e6, double(state_bytes) / 1e6);
+    std::printf("load: %.3f s", load_seconds);
+    if (read_seconds > 0) std::printf(" (reading the file: %.3f s)", read_seconds);
+    std::printf("\n\n");
     std::printf("| threads | batch | depth | test | tokens/s | GFLOP/s | GB/s |%s\n", ceil ? " % compute | % bandwidth |" : "");
     std::printf("|---:|---:|---:|---|---:|---:|---:|%s\n", ceil ? "---:|---:|" : "");
     for (const Row &r : rows) {
