@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 #include "core/dtype.h"
 
@@ -13,5 +14,8 @@ void convert_to_f32(DType t, const void *src, float *dst, size_t n);
 
 // Converts n floats to t, which must be f32, f16 or bf16 (rounding to nearest even).
 void convert_from_f32(DType t, const float *src, void *dst, size_t n);
+
+// n f16 values to bf16, rounded as f32_to_bf16(f16_to_f32(h)).
+void convert_f16_to_bf16(const void *src, uint16_t *dst, size_t n);
 
 } // namespace rwkvrt

@@ -35,18 +35,23 @@ namespace {
 
 // Yᵀ = W·Xᵀ in tiles of kMR weight rows × 32 tokens (two vectors of 16): 24 accumulators, two token
 // vectors and a broadcast pair of weights fit the 32 registers. Xᵀ is packed once per call as
-// [panel][pair][32 tokens], each element a pair of bf16 (inputs 2p and 2p + 1) in 32 bits; a band's
-// weight rows are rounded into the same pairs, one block of kKc inputs at a time.
+// [panel][pair][32 tokens], each element a pair of bf16 (inputs 2p and 2p + 1) in 32 bits; a tile's
+// weight rows are rounded into the same pairs, one block of kKc inputs at a time, just before use (bf16
+// matrices need no rounding: their whole tiles are read where they lie).
 constexpr size_t kMR = 12, kPanel = 32, kKc = 256, kBandRows = 48;
 
-RWKVRT_AVX512BF16 void micro_tile(const uint32_t *a, size_t lda, const uint32_t *b, size_t pairs, float *c, size_t ldc,
+// a: kMR rows of weight pairs, lda bytes apart (packed, or a bf16 matrix where it lies, whose rows may be
+// only 2-byte aligned: hence the loads by memcpy).
+RWKVRT_AVX512BF16 void micro_tile(const uint8_t *a, size_t lda, const uint32_t *b, size_t pairs, float *c, size_t ldc,
                                   bool add) {
     __m512 acc[kMR][2];
     for (size_t i = 0; i < kMR; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
     for (size_t p = 0; p < pairs; ++p, b += kPanel) {
         const __m512bh b0 = (__m512bh)_mm512_loadu_si512(b), b1 = (__m512bh)_mm512_loadu_si512(b + 16);
         for (size_t i = 0; i < kMR; ++i) {
-            const __m512bh w = (__m512bh)_mm512_set1_epi32(int(a[i * lda + p]));
+            uint32_t pair;
+            std::memcpy(&pair, a + i * lda + 4 * p, 4);
+            const __m512bh w = (__m512bh)_mm512_set1_epi32(int(pair));
             acc[i][0] = _mm512_dpbf16_ps(acc[i][0], w, b0);
             acc[i][1] = _mm512_dpbf16_ps(acc[i][1], w, b1);
         }
@@ -75,6 +80,8 @@ void gemm_bf16(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool 
     const int threads = 2.0 * double(rows) * double(N) * double(K) < 1e6 ? 1 : pool.size();
     const size_t band_rows = std::clamp<size_t>((N / (4 * size_t(threads))) / kMR * kMR, kMR, kBandRows);
     const int64_t bands = int64_t((N + band_rows - 1) / band_rows);
+    // Whole tiles of a bf16 matrix are read where they lie; an odd row length would split pairs across rows.
+    const bool in_place = W.dtype == DType::BF16 && K % 2 == 0;
 
     uint32_t *const xp = reinterpret_cast<uint32_t *>(pool.shared_buffer(K2 * tp * sizeof(uint32_t)));
     pool.run(int64_t(panels), threads, [&](int64_t p, int thread) {
@@ -90,27 +97,42 @@ void gemm_bf16(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool 
     pool.run(bands, threads, [&](int64_t band, int thread) {
         const size_t r0 = size_t(band) * band_rows, r1 = std::min(N, r0 + band_rows), n_rows = r1 - r0;
         const size_t tiles = (n_rows + kMR - 1) / kMR;
-        float *const buf = pool.thread_buffer(thread, (kc_max + tiles * kMR * lda + tiles * kMR * tp) * sizeof(float));
+        float *const buf = pool.thread_buffer(thread, (kc_max + kMR * lda + tiles * kMR * tp) * sizeof(float));
         float *const seg = buf;                                              // one weight row's block as fp32
-        uint32_t *const a = reinterpret_cast<uint32_t *>(buf + kc_max);      // the band's rows as pairs
-        float *const yt = buf + kc_max + tiles * kMR * lda;                  // the band's Yᵀ
+        uint32_t *const a = reinterpret_cast<uint32_t *>(buf + kc_max);      // a tile's rows as pairs
+        float *const yt = buf + kc_max + kMR * lda;                          // the band's Yᵀ
         for (size_t k0 = 0; k0 < K; k0 += kc_max) {
             const size_t kc = std::min(kc_max, K - k0), pairs = (kc + 1) / 2;
-            for (size_t i = 0; i < tiles * kMR; ++i) {
-                uint32_t *ai = a + i * lda;
-                if (r0 + i >= r1) {
-                    std::fill_n(ai, pairs, 0u);
-                } else if (W.dtype == DType::BF16 && kc % 2 == 0) {
-                    std::memcpy(ai, W.row(int64_t(r0 + i)) + k0 * 2, kc * 2); // already pairs of bf16
+            for (size_t tile = 0; tile < tiles; ++tile) {
+                const size_t t0 = r0 + tile * kMR;
+                const uint8_t *at = reinterpret_cast<const uint8_t *>(a);
+                size_t lda_bytes = 4 * lda;
+                if (in_place && t0 + kMR <= r1) { // bf16 rows are pairs already
+                    at = W.row(int64_t(t0)) + 2 * k0;
+                    lda_bytes = W.row_bytes();
                 } else {
-                    convert_to_f32(W.dtype, W.row(int64_t(r0 + i)) + dtype_bytes(W.dtype, k0), seg, kc);
-                    to_pairs(seg, kc, ai);
+                    for (size_t i = 0; i < kMR; ++i) {
+                        uint32_t *ai = a + i * lda;
+                        if (t0 + i >= r1) {
+                            std::fill_n(ai, pairs, 0u);
+                            continue;
+                        }
+                        const uint8_t *src = W.row(int64_t(t0 + i)) + dtype_bytes(W.dtype, k0);
+                        if (W.dtype == DType::BF16 || W.dtype == DType::F16) {
+                            auto *half = reinterpret_cast<uint16_t *>(ai);
+                            if (W.dtype == DType::BF16) std::memcpy(half, src, kc * 2);
+                            else convert_f16_to_bf16(src, half, kc);
+                            if (kc % 2) half[kc] = 0; // an odd tail pairs with 0
+                        } else {
+                            convert_to_f32(W.dtype, src, seg, kc);
+                            to_pairs(seg, kc, ai);
+                        }
+                    }
                 }
-            }
-            for (size_t tile = 0; tile < tiles; ++tile)
                 for (size_t p = 0; p < panels; ++p)
-                    micro_tile(a + tile * kMR * lda, lda, xp + p * K2 * kPanel + (k0 / 2) * kPanel, pairs,
+                    micro_tile(at, lda_bytes, xp + p * K2 * kPanel + (k0 / 2) * kPanel, pairs,
                                yt + tile * kMR * tp + p * kPanel, tp, k0 > 0);
+            }
         }
         for (size_t t = 0; t < rows; ++t)
             for (size_t n = 0; n < n_rows; ++n) Y[t * N + r0 + n] = yt[n * tp + t];

@@ -200,6 +200,25 @@ TEST_CASE("kernels: bulk conversion to f16 and bf16 rounds like f32_to_f16 and f
     });
 }
 
+TEST_CASE("kernels: f16 to bf16 in one pass rounds as the two scalar conversions do") {
+    for_each_target([] {
+        std::mt19937 rng(11);
+        std::uniform_int_distribution<int> bits(0, 0xffff);
+        for (bool specials : {false, true})
+            for (size_t n : {size_t(1), size_t(15), size_t(16), size_t(17), size_t(333)}) {
+                std::vector<uint16_t> h(n), fast(n);
+                for (uint16_t &v : h)
+                    do v = uint16_t(bits(rng)); // every finite f16, subnormals included
+                    while (!specials && (v & 0x7c00) == 0x7c00);
+                if (specials) h[n / 2] = 0x7e00; // and from a NaN on, the scalar tail
+                convert_f16_to_bf16(h.data(), fast.data(), n);
+                size_t mismatches = 0;
+                for (size_t i = 0; i < n; ++i) mismatches += fast[i] != f32_to_bf16(f16_to_f32(h[i]));
+                CHECK(mismatches == 0);
+            }
+    });
+}
+
 TEST_CASE("kernels: linear with T > 1 agrees with T = 1 for every type, and with any thread count") {
     ThreadPool one(1), two(2), three(3);
     for_each_target([&] {
