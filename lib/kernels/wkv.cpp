@@ -15,10 +15,67 @@ namespace rwkvrt {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
+#if HWY_TARGET != HWY_SCALAR
+// Lane i of the result is the sum of the lanes of v[i], for i < Lanes(d); v is overwritten. Halving
+// rounds of ConcatEven + ConcatOdd: Lanes − 1 additions for all the rows, instead of a chain of
+// shuffles per row.
+template <class D, class V>
+HWY_INLINE V SumOfLanesEach(D d, V *v) {
+    for (size_t n = hn::Lanes(d); n > 1; n /= 2)
+        for (size_t i = 0; i < n / 2; ++i)
+            v[i] = hn::Add(hn::ConcatEven(d, v[2 * i + 1], v[2 * i]), hn::ConcatOdd(d, v[2 * i + 1], v[2 * i]));
+    return v[0];
+}
+#endif
+
+// Rows q < Lanes(d) of a head's state: S[q] = S[q]·w + sa[q]·b + v[q]·k, and part[q] = S[q]·r lane-wise.
+// kVecs > 0: the row is that many vectors, and w, k, b, r stay in registers for all the rows (a row of
+// 64 keys on AVX-512); 0: any length n, a whole number of vectors, reloaded per row.
+template <int kVecs, class D, class V>
+HWY_INLINE void UpdateRows(D d, float *S, const float *sa, const float *v, const float *w, const float *k,
+                           const float *b, const float *r, V *part, int64_t n = 0) {
+    const int64_t L = int64_t(hn::Lanes(d));
+    if constexpr (kVecs > 0) {
+        n = kVecs * L;
+        V wv[kVecs], kv[kVecs], bv[kVecs], rv[kVecs];
+        for (int j = 0; j < kVecs; ++j) {
+            wv[j] = hn::LoadU(d, w + j * L);
+            kv[j] = hn::LoadU(d, k + j * L);
+            bv[j] = hn::LoadU(d, b + j * L);
+            rv[j] = hn::LoadU(d, r + j * L);
+        }
+        for (int64_t q = 0; q < L; ++q) {
+            float *row = S + q * n;
+            const V vsa = hn::Set(d, sa[q]), vi = hn::Set(d, v[q]);
+            V acc = hn::Zero(d);
+            for (int j = 0; j < kVecs; ++j) {
+                V s = hn::MulAdd(hn::LoadU(d, row + j * L), wv[j], hn::Mul(vsa, bv[j]));
+                s = hn::MulAdd(vi, kv[j], s);
+                hn::StoreU(s, d, row + j * L);
+                acc = hn::MulAdd(s, rv[j], acc);
+            }
+            part[q] = acc;
+        }
+    } else {
+        for (int64_t q = 0; q < L; ++q) {
+            float *row = S + q * n;
+            const V vsa = hn::Set(d, sa[q]), vi = hn::Set(d, v[q]);
+            V acc = hn::Zero(d);
+            for (int64_t j = 0; j < n; j += L) {
+                V s = hn::MulAdd(hn::LoadU(d, row + j), hn::LoadU(d, w + j), hn::Mul(vsa, hn::LoadU(d, b + j)));
+                s = hn::MulAdd(vi, hn::LoadU(d, k + j), s);
+                hn::StoreU(s, d, row + j);
+                acc = hn::MulAdd(s, hn::LoadU(d, r + j), acc);
+            }
+            part[q] = acc;
+        }
+    }
+}
+
 // One head's RWKV-7 step for each token of a segment: per state row i (a value), two dot products over
-// the keys with a row update in between, vectorised over the keys. Sizes come in as parameters, not
-// through the caller's closure: Highway's unaligned stores may alias anything, and a value read
-// through a pointer would be reloaded after every store.
+// the keys (sa = S·a, then y = S·r) with a row update in between, vectorised over the keys. Sizes come
+// in as parameters, not through the caller's closure: Highway's unaligned stores may alias anything,
+// and a value read through a pointer would be reloaded after every store.
 HWY_INLINE void Wkv7Head(float *Sh, int64_t first_row, int64_t T, int64_t h, int64_t N, int64_t C, const float *r,
                          const float *w, const float *k, const float *v, const float *a, const float *b, float *y) {
     const hn::ScalableTag<float> df;
@@ -28,39 +85,24 @@ HWY_INLINE void Wkv7Head(float *Sh, int64_t first_row, int64_t T, int64_t h, int
         const int64_t o = t * C + h * N;
         const float *rt = r + o, *wt = w + o, *kt = k + o, *vt = v + o, *at = a + o, *bt = b + o;
         int64_t i = 0;
-        // Two rows at a time when the vectors cover a row: both rows' loads are issued before either
-        // row is stored, which lets their dependency chains (two sums across lanes each) overlap.
-        // Each row's operations, and so its bits, are those of the one-row loop below.
-        if (N % (2 * L) == 0)
-            for (; i + 2 <= N; i += 2) {
-                float *row0 = Sh + i * N, *row1 = row0 + N;
-                V p0 = hn::Zero(df), p1 = hn::Zero(df), q0 = hn::Zero(df), q1 = hn::Zero(df);
-                for (int64_t j = 0; j < N; j += 2 * L) {
-                    const V a0 = hn::LoadU(df, at + j), a1 = hn::LoadU(df, at + j + L);
-                    p0 = hn::MulAdd(a0, hn::LoadU(df, row0 + j), p0);
-                    p1 = hn::MulAdd(a1, hn::LoadU(df, row0 + j + L), p1);
-                    q0 = hn::MulAdd(a0, hn::LoadU(df, row1 + j), q0);
-                    q1 = hn::MulAdd(a1, hn::LoadU(df, row1 + j + L), q1);
-                }
-                const V vsa0 = hn::Set(df, hn::GetLane(hn::SumOfLanes(df, hn::Add(p0, p1))));
-                const V vsa1 = hn::Set(df, hn::GetLane(hn::SumOfLanes(df, hn::Add(q0, q1))));
-                const V vi0 = hn::Set(df, vt[i]), vi1 = hn::Set(df, vt[i + 1]);
-                V acc0 = hn::Zero(df), acc1 = hn::Zero(df);
+#if HWY_TARGET != HWY_SCALAR
+        // L rows at a time when vectors cover a row: their L dot products are independent chains, and
+        // their sums across lanes are taken together (SumOfLanesEach).
+        if (N % L == 0)
+            for (; i + L <= N; i += L) {
+                V part[HWY_LANES(float)];
+                for (int64_t q = 0; q < L; ++q) part[q] = hn::Zero(df);
                 for (int64_t j = 0; j < N; j += L) {
-                    const V wj = hn::LoadU(df, wt + j), bj = hn::LoadU(df, bt + j), kj = hn::LoadU(df, kt + j);
-                    const V rj = hn::LoadU(df, rt + j);
-                    V s0 = hn::MulAdd(hn::LoadU(df, row0 + j), wj, hn::Mul(vsa0, bj));
-                    V s1 = hn::MulAdd(hn::LoadU(df, row1 + j), wj, hn::Mul(vsa1, bj));
-                    s0 = hn::MulAdd(vi0, kj, s0);
-                    s1 = hn::MulAdd(vi1, kj, s1);
-                    hn::StoreU(s0, df, row0 + j);
-                    hn::StoreU(s1, df, row1 + j);
-                    acc0 = hn::MulAdd(s0, rj, acc0);
-                    acc1 = hn::MulAdd(s1, rj, acc1);
+                    const V aj = hn::LoadU(df, at + j);
+                    for (int64_t q = 0; q < L; ++q) part[q] = hn::MulAdd(aj, hn::LoadU(df, Sh + (i + q) * N + j), part[q]);
                 }
-                y[o + i] = hn::GetLane(hn::SumOfLanes(df, acc0));
-                y[o + i + 1] = hn::GetLane(hn::SumOfLanes(df, acc1));
+                HWY_ALIGN float sa[HWY_LANES(float)];
+                hn::Store(SumOfLanesEach(df, part), df, sa);
+                if (N == 4 * L) UpdateRows<4>(df, Sh + i * N, sa, vt + i, wt, kt, bt, rt, part);
+                else UpdateRows<0>(df, Sh + i * N, sa, vt + i, wt, kt, bt, rt, part, N);
+                hn::StoreU(SumOfLanesEach(df, part), df, y + o + i);
             }
+#endif
         for (; i < N; ++i) {
             float *row = Sh + i * N;
             V s0 = hn::Zero(df), s1 = hn::Zero(df);
