@@ -12,6 +12,7 @@
 #include "kernels/convert.h"
 #include "kernels/dot.h"
 #include "kernels/matrix.h"
+#include "kernels/norm.h"
 #include "kernels/wkv.h"
 #include "targets.h"
 
@@ -195,6 +196,48 @@ TEST_CASE("kernels: bulk conversion to f16 and bf16 rounds like f32_to_f16 and f
                 for (size_t i = 0; i < in.size(); ++i)
                     mismatches += fast[i] != (t == DType::F16 ? f32_to_f16(in[i]) : f32_to_bf16(in[i]));
                 CHECK(mismatches == 0);
+            }
+        }
+    });
+}
+
+TEST_CASE("kernels: layer_norm and group_norm match statistics in double, in place or not") {
+    for_each_target([] {
+        std::mt19937 rng(13);
+        std::normal_distribution<float> normal(0.5f, 3.0f);
+        for (int64_t n : {1, 3, 7, 16, 64, 100, 768}) {
+            CAPTURE(n);
+            const int64_t T = 3;
+            std::vector<float> x(static_cast<size_t>(T * n)), w(static_cast<size_t>(n)), b(static_cast<size_t>(n));
+            for (float &v : x) v = normal(rng);
+            for (float &v : w) v = normal(rng);
+            for (float &v : b) v = normal(rng);
+            const int64_t group = n % 2 ? n : n / 2;
+            for (bool grouped : {false, true}) {
+                const int64_t g = grouped ? group : n;
+                std::vector<float> y(x.size()), in_place = x;
+                if (grouped) {
+                    group_norm(x.data(), y.data(), T, n, g, w.data(), b.data(), 1e-5f);
+                    group_norm(in_place.data(), in_place.data(), T, n, g, w.data(), b.data(), 1e-5f);
+                } else {
+                    layer_norm(x.data(), y.data(), T, n, w.data(), b.data(), 1e-5f);
+                    layer_norm(in_place.data(), in_place.data(), T, n, w.data(), b.data(), 1e-5f);
+                }
+                CHECK(std::memcmp(y.data(), in_place.data(), y.size() * 4) == 0);
+                double worst = 0;
+                for (int64_t row = 0; row < T * n; row += g) {
+                    double mean = 0, var = 0;
+                    for (int64_t i = 0; i < g; ++i) mean += x[size_t(row + i)];
+                    mean /= double(g);
+                    for (int64_t i = 0; i < g; ++i) var += (x[size_t(row + i)] - mean) * (x[size_t(row + i)] - mean);
+                    const double inv = 1.0 / std::sqrt(var / double(g) + 1e-5);
+                    for (int64_t i = 0; i < g; ++i) {
+                        const int64_t c = (row + i) % n;
+                        const double want = (x[size_t(row + i)] - mean) * inv * w[size_t(c)] + b[size_t(c)];
+                        worst = std::max(worst, std::abs(double(y[size_t(row + i)]) - want) / (1 + std::abs(want)));
+                    }
+                }
+                CHECK(worst < 1e-6);
             }
         }
     });
