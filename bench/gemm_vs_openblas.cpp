@@ -29,7 +29,7 @@ Matrix matrix(DType t, int64_t rows, int64_t cols, std::mt19937 &rng) {
     Matrix f;
     f.rows = rows;
     f.cols = cols;
-    f.owned.resize(size_t(rows * cols) * 4);
+    f.owned.allocate(size_t(rows * cols) * 4);
     auto *p = reinterpret_cast<float *>(f.owned.data());
     for (int64_t i = 0; i < rows * cols; ++i) p[i] = d(rng);
     f.data = f.owned.data();

@@ -114,8 +114,8 @@ typedef struct rwkvrt_load_options {
     size_t struct_size;      /* set by rwkvrt_load_options_default(); fields are only ever appended */
     int n_threads;           /* threads used by one feed call; 0 = one per core */
     const char *weight_type; /* NULL = as stored; "f32", "f16", "bf16", "q8_0" convert the large matrices */
-    int use_mmap;            /* 1 = map the file where the layout allows (default; the file must then not
-                              * change while loaded); 0 = read it into memory */
+    int use_mmap;            /* 0 = read the file into memory (default); 1 = map it where the layout
+                              * allows (the file must then not change while loaded) */
     /* "f32" (default, or NULL): generation multiplies the weights with the exact fp32 activations.
      * "int8": the activations are rounded to 8 bits in blocks of 32 for integer products: generation with
      * q8_0 and q4_0 weights on CPUs with AVX2 (and q6_k with AVX512-VNNI); prompts and batched steps
@@ -130,7 +130,7 @@ typedef struct rwkvrt_load_options {
     const char *activations;
 } rwkvrt_load_options;
 
-/* The defaults: all cores, weights as stored, mmap on, f32 activations. */
+/* The defaults: all cores, weights as stored, the file read into memory, f32 activations. */
 RWKVRT_API rwkvrt_load_options rwkvrt_load_options_default(void);
 
 /* Loads a model. The format is detected from the file's content: PyTorch .pth (zip), rwkv.cpp .bin,
@@ -140,11 +140,13 @@ RWKVRT_API rwkvrt_load_options rwkvrt_load_options_default(void);
  * model.safetensors or model-*-of-*.safetensors shards). The RWKV version is detected from the tensor
  * names and shapes (GGUF files declare it). Every weight is checked to be finite (NaN or infinity is
  * refused), a read of the whole file at load.
- * With use_mmap (the default) the weights are used in place from the mapped file: the file must not
- * change while the model is loaded. A file truncated meanwhile makes the next feed die of SIGBUS,
- * one overwritten in place silently changes the results (replacing it by a rename, as package
- * managers and rwkvrt_state_save() do, is safe). With use_mmap = 0 the file is read into memory and
- * the model no longer depends on it.
+ * By default (use_mmap = 0) the file is read into memory, in huge pages where the kernel offers them,
+ * and the model no longer depends on it. Loading reads every byte either way (the finiteness check),
+ * and generation from huge pages is 10-25% faster than from a mapped file (docs/PERFORMANCE.md).
+ * With use_mmap = 1 the weights are used in place from the mapped file, whose pages processes share:
+ * the file must not change while the model is loaded. A file truncated meanwhile makes the next feed
+ * die of SIGBUS, one overwritten in place silently changes the results (replacing it by a rename, as
+ * package managers and rwkvrt_state_save() do, is safe).
  * - path: the model file or folder (symbolic links are followed). A FIFO or a device is refused with
  *   RWKVRT_ERR_IO naming what it is, without waiting on it.
  * - options: NULL for the defaults.

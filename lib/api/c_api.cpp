@@ -83,7 +83,7 @@ rwkvrt_load_options rwkvrt_load_options_default(void) {
     o.struct_size = sizeof o;
     o.n_threads = 0;
     o.weight_type = nullptr;
-    o.use_mmap = 1;
+    o.use_mmap = 0;
     o.activations = "f32";
     return o;
 }

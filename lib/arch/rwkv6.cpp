@@ -34,7 +34,7 @@ public:
             Matrix &m = maa_w2_[n];
             m.rows = C_;
             m.cols = d_.mix;
-            m.owned.resize(size_t(C_ * d_.mix) * sizeof(float));
+            m.owned.allocate(size_t(C_ * d_.mix) * sizeof(float));
             auto *dst = reinterpret_cast<float *>(m.owned.data());
             const float *src = w2.data() + size_t(n * d_.mix * C_);
             for (int64_t i = 0; i < d_.mix; ++i)

@@ -99,7 +99,7 @@ Matrix WeightLoader::lora(const std::string &name, int64_t in, int64_t out) {
     Matrix m;
     m.rows = out;
     m.cols = in;
-    m.owned.resize(src.size() * sizeof(float));
+    m.owned.allocate(src.size() * sizeof(float));
     auto *dst = reinterpret_cast<float *>(m.owned.data());
     for (int64_t i = 0; i < in; ++i)
         for (int64_t o = 0; o < out; ++o) dst[o * in + i] = src[size_t(i * out + o)];

@@ -23,7 +23,6 @@ MappedFile::MappedFile(const std::string &path, bool use_mmap) : path_(path) {
     size_ = size_t(st.st_size);
     if (size_ == 0) {
         ::close(fd);
-        data_ = buffer_.data();
         return;
     }
     if (use_mmap) {
@@ -35,7 +34,12 @@ MappedFile::MappedFile(const std::string &path, bool use_mmap) : path_(path) {
             return;
         }
     }
-    buffer_.resize(size_);
+    try {
+        buffer_.allocate(size_);
+    } catch (const std::bad_alloc &) {
+        ::close(fd);
+        throw;
+    }
     size_t done = 0;
     while (done < size_) {
         const ssize_t n = ::read(fd, buffer_.data() + done, size_ - done);

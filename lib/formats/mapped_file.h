@@ -4,7 +4,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
-#include <vector>
+
+#include "core/page_buffer.h"
 
 namespace rwkvrt {
 
@@ -26,7 +27,7 @@ private:
     const uint8_t *data_ = nullptr;
     size_t size_ = 0;
     void *map_ = nullptr;
-    std::vector<uint8_t> buffer_;
+    PageBuffer buffer_; // the file read into memory, when not mapped
 };
 
 } // namespace rwkvrt

@@ -152,7 +152,7 @@ Matrix interleave_rows(const Matrix &W) {
     out.rows = W.rows;
     out.cols = W.cols;
     out.dtype = W.dtype;
-    out.owned.resize(groups * group_bytes);
+    out.owned.allocate(groups * group_bytes);
     out.interleaved = true;
     for (size_t g = 0; g < groups; ++g) {
         uint8_t *dst = out.owned.data() + g * group_bytes;

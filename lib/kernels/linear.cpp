@@ -210,7 +210,7 @@ Matrix convert_matrix(const Matrix &src, DType dtype, const char *what) {
     out.rows = src.rows;
     out.cols = src.cols;
     out.dtype = dtype;
-    out.owned.resize(dtype_bytes(dtype, size_t(src.rows * src.cols)));
+    out.owned.allocate(dtype_bytes(dtype, size_t(src.rows * src.cols)));
     out.data = out.owned.data();
     std::vector<float> row(size_t(src.cols));
     for (int64_t r = 0; r < src.rows; ++r) {

@@ -4,9 +4,8 @@
 #pragma once
 
 #include <cstdint>
-#include <vector>
-
 #include "core/dtype.h"
+#include "core/page_buffer.h"
 
 namespace rwkvrt {
 
@@ -18,7 +17,7 @@ struct Matrix {
     int64_t cols = 0;
     DType dtype = DType::F32;
     const uint8_t *data = nullptr; // rows × cols elements; into the mapped file or into `owned`
-    std::vector<uint8_t> owned;
+    PageBuffer owned;
     // Generation rounds the activations to int8 blocks for integer dot products (q8_0 and q4_0 on CPUs
     // with AVX2; kernels/dot_int8.h); other types and CPUs keep fp32 activations.
     bool int8_activations = false;

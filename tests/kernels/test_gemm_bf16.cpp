@@ -55,7 +55,8 @@ Matrix random_matrix(DType t, int64_t rows, int64_t cols, std::mt19937 &rng, std
     f32.rows = rows;
     f32.cols = cols;
     f32.data = reinterpret_cast<const uint8_t *>(as_f32.data());
-    return t == DType::F32 ? f32 : convert_matrix(f32, t, "test");
+    if (t == DType::F32) return f32;
+    return convert_matrix(f32, t, "test");
 }
 
 } // namespace

@@ -21,8 +21,9 @@ void ModelArgs::add(CLI::App *cmd) {
                     "one the model file carries (GGUF), or bytes for vocab-256 models");
     cmd->add_option("--threads", threads, "Threads (0 = one per core)")->check(CLI::NonNegativeNumber);
     cmd->add_option("--weight-type", weight_type, "Convert the large matrices at load: f32, f16, bf16, q8_0");
-    cmd->add_flag("--no-mmap", no_mmap,
-                  "Read the model into memory instead of mapping it (a mapped file must not change while in use)");
+    cmd->add_flag("--mmap", mmap,
+                  "Map the model file instead of reading it into memory: processes share its pages, but it must not "
+                  "change while in use, and generation is slower than from memory's huge pages");
     add_activations_option(cmd, activations);
 }
 
@@ -37,7 +38,7 @@ Model load_model(const ModelArgs &a) {
     rwkvrt_load_options opt = rwkvrt_load_options_default();
     opt.n_threads = a.threads;
     if (!a.weight_type.empty()) opt.weight_type = a.weight_type.c_str();
-    opt.use_mmap = a.no_mmap ? 0 : 1;
+    opt.use_mmap = a.mmap ? 1 : 0;
     if (!a.activations.empty()) opt.activations = a.activations.c_str();
     rwkvrt_model *m = nullptr;
     check(rwkvrt_model_load(a.path.c_str(), &opt, &m), "cannot load the model");

@@ -38,7 +38,7 @@ struct ModelArgs {
     std::string weight_type;
     std::string activations; // "" = the library's default (f32)
     std::string tokenizer;
-    bool no_mmap = false;
+    bool mmap = false;
 
     void add(CLI::App *cmd);
 };

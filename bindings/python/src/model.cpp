@@ -94,7 +94,7 @@ Pickling a Model stores its absolute path and load options, not its weights:
 unpickling loads the file again from that path.)";
 
     cls.def(py::init(&load), py::arg("path"), py::kw_only(), py::arg("threads") = py::none(),
-            py::arg("weight_type") = py::none(), py::arg("mmap") = true, py::arg("activations") = py::none(),
+            py::arg("weight_type") = py::none(), py::arg("mmap") = false, py::arg("activations") = py::none(),
             R"(Loads a model file.
 
 Args:
@@ -102,7 +102,9 @@ Args:
     threads: threads one feed() call uses; None = one per core.
     weight_type: None keeps the stored type; "f32", "f16", "bf16" or "q8_0"
         converts the large matrices at load.
-    mmap: map the file instead of reading it, where its layout allows.
+    mmap: map the file instead of reading it into memory (processes share
+        its pages, but the file must not change while loaded; generation is
+        slower than from memory).
     activations: None or "f32" keeps the products exact; "int8" rounds the
         activations to 8 bits for integer products with block-quantized
         weights (generation, and on AVX512-VNNI prompts and batches); "bf16"

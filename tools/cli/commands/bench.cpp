@@ -19,6 +19,7 @@ namespace {
 
 struct BenchArgs {
     std::string model, weight_type, activations, limits, output = "md";
+    bool mmap = false;
     int prompt_tokens = 512, gen_tokens = 128, repetitions = 3;
     std::vector<int> threads{0}, batches{1};
     std::vector<long long> depths{0};
@@ -121,6 +122,7 @@ std::vector<Row> run_config(const BenchArgs &b, int threads, int batch, long lon
     ma.threads = threads;
     ma.weight_type = b.weight_type;
     ma.activations = b.activations;
+    ma.mmap = b.mmap;
     Model model = load_model(ma);
     const rwkvrt_model *m = model.get();
     const int32_t V = rwkvrt_model_n_vocab(m);
@@ -201,6 +203,7 @@ int run_bench(const BenchArgs &b) {
     ModelArgs ma;
     ma.path = b.model;
     ma.weight_type = b.weight_type;
+    ma.mmap = b.mmap;
     ma.threads = 1;
     // Loading, against reading the same bytes: both from the page cache, since the read comes first.
     const double read_seconds = seconds_to_read(b.model);
@@ -282,6 +285,7 @@ void add_bench(CLI::App &app, Commands &out) {
     CLI::App *cmd = app.add_subcommand("bench", "Measure prefill and generation speed (like llama-bench)");
     cmd->add_option("-m,--model", b->model, "Model file")->required();
     cmd->add_option("--weight-type", b->weight_type, "Convert the large matrices at load: f32, f16, bf16, q8_0");
+    cmd->add_flag("--mmap", b->mmap, "Map the model file instead of reading it into memory (docs/PERFORMANCE.md)");
     add_activations_option(cmd, b->activations);
     cmd->add_option("-p,--prompt-tokens", b->prompt_tokens, "Prompt length per conversation (0 = skip)")
         ->check(CLI::NonNegativeNumber)->capture_default_str();

@@ -56,9 +56,8 @@ int run_info(const std::string &path, bool json, bool metadata) {
     else
         std::printf("vocabulary:  not embedded (pass -t, or bytes for 256-token models)\n");
     std::printf("on disk:     %s\n", megabytes(u("file_bytes")).c_str());
-    std::printf("in memory:   %s of weights (large matrices mapped from the file)\n", megabytes(u("weight_bytes")).c_str());
-    std::printf("file use:    mapped: the file must not change while a model is loaded from it (generate and chat\n"
-                "             take --no-mmap to read it into memory instead)\n");
+    std::printf("in memory:   %s of weights (read from the file at load; with --mmap, mapped from it)\n",
+                megabytes(u("weight_bytes")).c_str());
     std::printf("state size:  %llu bytes\n", static_cast<unsigned long long>(u("state_bytes")));
     if (metadata && j.contains("metadata"))
         for (const auto &[key, value] : j["metadata"].items()) std::printf("  %s = %s\n", key.c_str(), value.get<std::string>().c_str());
