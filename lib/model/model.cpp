@@ -109,8 +109,20 @@ Model::Model(const std::string &path, const ModelOptions &options) {
         fail(RWKVRT_ERR_ARGUMENT, "n_threads is ", options.n_threads, "; use 1 to ", kMaxThreads, ", or 0 for one per core");
     const int n_threads = options.n_threads ? options.n_threads : int(std::max(1u, std::thread::hardware_concurrency()));
     file_ = open_tensor_file(path, options.use_mmap);
+    // The fingerprint reads every byte, and so does building (the finiteness check): on two cores at once.
+    std::thread hashing;
+    try {
+        hashing = std::thread([this] { fingerprint_ = fingerprint_of(*file_); });
+    } catch (const std::system_error &) {
+        fingerprint_ = fingerprint_of(*file_); // no second thread
+    }
+    struct Join {
+        std::thread &t;
+        ~Join() {
+            if (t.joinable()) t.join();
+        }
+    } join{hashing};
     arch_ = build_model(*file_, LoadConfig{options.weight_type, options.int8_activations, options.bf16_activations});
-    fingerprint_ = fingerprint_of(*file_);
     try {
         engine_ = std::make_unique<Engine>(n_threads);
     } catch (const std::system_error &e) {
