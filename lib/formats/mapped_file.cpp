@@ -16,15 +16,16 @@ namespace rwkvrt {
 
 namespace {
 
-// Reads bytes [begin, end) of fd into dst + begin with pread; "" or what went wrong.
-std::string read_range(int fd, uint8_t *dst, size_t begin, size_t end) {
+// Reads bytes [begin, end) of fd into dst + begin with pread: 0, the errno of a failed read, or -1 at an
+// unexpected end of file. Nothing here allocates or throws: it also runs on a thread of its own.
+int read_range(int fd, uint8_t *dst, size_t begin, size_t end) {
     while (begin < end) {
         const ssize_t n = ::pread(fd, dst + begin, end - begin, off_t(begin));
         if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return n == 0 ? "unexpected end of file" : std::strerror(errno);
+        if (n <= 0) return n == 0 ? -1 : errno;
         begin += size_t(n);
     }
-    return "";
+    return 0;
 }
 
 } // namespace
@@ -60,19 +61,19 @@ MappedFile::MappedFile(const std::string &path, bool use_mmap) : path_(path) {
     // Two threads, each reading half: filling fresh pages (the kernel zeroes each before the copy)
     // is work for the CPU, which one core does at about half the speed of two.
     const size_t half = size_ / 2;
-    std::string error;
+    int second_error = 0;
     std::thread second;
     try {
-        second = std::thread([&] { error = read_range(fd, buffer_.data(), half, size_); });
+        second = std::thread([&] { second_error = read_range(fd, buffer_.data(), half, size_); });
     } catch (const std::system_error &) {
         // no second thread: the first reads it all
     }
-    std::string first = read_range(fd, buffer_.data(), 0, second.joinable() ? half : size_);
+    int error = read_range(fd, buffer_.data(), 0, second.joinable() ? half : size_);
     if (second.joinable()) second.join();
-    if (first.empty()) first = error;
-    if (!first.empty()) {
+    if (error == 0) error = second_error;
+    if (error != 0) {
         ::close(fd);
-        fail(RWKVRT_ERR_IO, "cannot read '", path, "': ", first);
+        fail(RWKVRT_ERR_IO, "cannot read '", path, "': ", error < 0 ? "unexpected end of file" : std::strerror(error));
     }
     ::close(fd);
     data_ = buffer_.data();

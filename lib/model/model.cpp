@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <exception>
 #include <system_error>
 #include <thread>
 #include <vector>
@@ -110,9 +111,17 @@ Model::Model(const std::string &path, const ModelOptions &options) {
     const int n_threads = options.n_threads ? options.n_threads : int(std::max(1u, std::thread::hardware_concurrency()));
     file_ = open_tensor_file(path, options.use_mmap);
     // The fingerprint reads every byte, and so does building (the finiteness check): on two cores at once.
+    // An exception must not leave the thread (it would end the process): it is carried to this one.
+    std::exception_ptr hash_error;
     std::thread hashing;
     try {
-        hashing = std::thread([this] { fingerprint_ = fingerprint_of(*file_); });
+        hashing = std::thread([this, &hash_error] {
+            try {
+                fingerprint_ = fingerprint_of(*file_);
+            } catch (...) {
+                hash_error = std::current_exception();
+            }
+        });
     } catch (const std::system_error &) {
         fingerprint_ = fingerprint_of(*file_); // no second thread
     }
@@ -123,6 +132,8 @@ Model::Model(const std::string &path, const ModelOptions &options) {
         }
     } join{hashing};
     arch_ = build_model(*file_, LoadConfig{options.weight_type, options.int8_activations, options.bf16_activations});
+    if (hashing.joinable()) hashing.join();
+    if (hash_error) std::rethrow_exception(hash_error);
     try {
         engine_ = std::make_unique<Engine>(n_threads);
     } catch (const std::system_error &e) {
