@@ -18,7 +18,8 @@ namespace {
 constexpr int kSpinIterations = 2000;
 } // namespace
 
-ThreadPool::ThreadPool(int n_threads) : n_threads_(n_threads < 1 ? 1 : n_threads), buffers_(size_t(n_threads_)) {
+ThreadPool::ThreadPool(int n_threads)
+    : n_threads_(n_threads < 1 ? 1 : n_threads), buffers_(size_t(n_threads_)), cursors_(new Cursor[size_t(n_threads_)]) {
     workers_.reserve(size_t(n_threads_ - 1));
     try {
         for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker(i); });

@@ -572,12 +572,11 @@ void matvec_int8_interleaved(const Matrix &W, const float *x, float *y, ThreadPo
                         : W.dtype == DType::Q4_0 ? matvec_group<false>
                         : W.dtype == DType::Q4_K ? matvec_group_k<false>
                                                  : matvec_group_k<true>;
-    // Groups in chunks of about 64 KiB, handed out dynamically, as the other mat-vecs do.
+    // Groups in pieces of about 64 KiB, each thread streaming its own stretch first, as the other mat-vecs do.
     const int threads = W.nbytes() < (1u << 18) ? 1 : pool.size();
-    const size_t chunk = std::max<size_t>(1, (size_t(64) << 10) / group_bytes);
-    pool.run(int64_t((groups + chunk - 1) / chunk), threads, [&](int64_t c, int) {
-        for (size_t g = size_t(c) * chunk; g < std::min(groups, size_t(c + 1) * chunk); ++g)
-            kernel(W.data + g * group_bytes, blocks, xq, y + g * kInterleavedRows);
+    const int64_t piece = std::max<int64_t>(1, int64_t((size_t(64) << 10) / group_bytes));
+    pool.run_stretches(int64_t(groups), piece, threads, [&](int64_t begin, int64_t end, int) {
+        for (auto g = size_t(begin); g < size_t(end); ++g) kernel(W.data + g * group_bytes, blocks, xq, y + g * kInterleavedRows);
     });
 }
 

@@ -163,16 +163,16 @@ HWY_EXPORT(Gemm);
 
 namespace {
 
-// Rows in chunks of about 64 KiB of weights, handed out dynamically: on a shared machine the threads
-// that the OS runs take more of them. Small products are not worth waking threads for.
+// Rows in pieces of about 64 KiB of weights, each thread streaming its own stretch of the matrix
+// first (ThreadPool::run_stretches): on a shared machine the threads that the OS runs take more of
+// them. Small products are not worth waking threads for.
 template <class RowDot>
 void for_each_row(const Matrix &W, float *y, ThreadPool &pool, RowDot dot) {
     const size_t rb = W.row_bytes();
     const int threads = W.nbytes() < (1u << 18) ? 1 : pool.size();
-    const int64_t chunk = std::max<int64_t>(1, int64_t((size_t(64) << 10) / rb));
-    pool.run((W.rows + chunk - 1) / chunk, threads, [&](int64_t c, int) {
-        const int64_t end = std::min(W.rows, (c + 1) * chunk);
-        for (int64_t r = c * chunk; r < end; ++r) y[r] = dot(W.data + size_t(r) * rb);
+    const int64_t piece = std::max<int64_t>(1, int64_t((size_t(64) << 10) / rb));
+    pool.run_stretches(W.rows, piece, threads, [&](int64_t begin, int64_t end, int) {
+        for (int64_t r = begin; r < end; ++r) y[r] = dot(W.data + size_t(r) * rb);
     });
 }
 

@@ -1,6 +1,8 @@
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -31,6 +33,54 @@ TEST_CASE("thread pool: every task runs exactly once, on threads below max_threa
             }
         }
     }
+}
+
+TEST_CASE("thread pool: run_stretches covers every item once, in pieces of at most `piece`") {
+    for (int n_threads : {1, 2, 3, 8}) {
+        ThreadPool pool(n_threads);
+        for (int64_t n_items : {0, 1, 5, 100, 1001}) {
+            for (int64_t piece : {1, 7, 64}) {
+                for (int max_threads : {1, 2, n_threads}) {
+                    CAPTURE(n_threads);
+                    CAPTURE(n_items);
+                    CAPTURE(piece);
+                    CAPTURE(max_threads);
+                    std::vector<std::atomic<int>> runs(static_cast<size_t>(n_items));
+                    std::atomic<int> bad{0};
+                    pool.run_stretches(n_items, piece, max_threads, [&](int64_t begin, int64_t end, int thread) {
+                        if (begin < 0 || end > n_items || end <= begin || end - begin > piece) bad.fetch_add(1);
+                        if (thread < 0 || thread >= std::min(max_threads, n_threads)) bad.fetch_add(1);
+                        for (int64_t i = std::max<int64_t>(begin, 0); i < std::min(end, n_items); ++i) runs[size_t(i)].fetch_add(1);
+                    });
+                    int wrong = 0;
+                    for (auto &r : runs) wrong += r.load() != 1;
+                    CHECK(wrong == 0);
+                    CHECK(bad.load() == 0);
+                }
+            }
+        }
+    }
+}
+
+TEST_CASE("thread pool: run_stretches hands a stalled thread's stretch to the others") {
+    // The calling thread stalls in its first piece until the rest is done, as a descheduled core
+    // would: the worker must take the caller's remaining pieces as well as its own.
+    ThreadPool pool(2);
+    constexpr int64_t kItems = 64, kPiece = 4;
+    std::atomic<int64_t> done{0};
+    std::atomic<bool> stalled{false};
+    bool rest_done = false;
+    pool.run_stretches(kItems, kPiece, 2, [&](int64_t begin, int64_t end, int thread) {
+        if (thread == 0 && !stalled.exchange(true)) {
+            const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+            while (done.load() < kItems - (end - begin) && std::chrono::steady_clock::now() < deadline)
+                std::this_thread::sleep_for(std::chrono::milliseconds(1));
+            rest_done = done.load() == kItems - (end - begin);
+        }
+        done.fetch_add(end - begin);
+    });
+    CHECK(rest_done);
+    CHECK(done.load() == kItems);
 }
 
 TEST_CASE("thread pool: many short jobs in a row, as a token's layers make") {
