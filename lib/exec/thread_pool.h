@@ -49,9 +49,9 @@ public:
     // Calls fn(begin, end, thread) on pieces of at most `piece` items that together cover [0, n_items)
     // once. [0, n_items) is cut into one stretch per thread, and each thread first takes the pieces of
     // its own stretch in order: one sequential stream per core, which the hardware prefetcher follows
-    // across pieces (pieces handed out round-robin restart it at each piece: 64 KiB pieces streamed 7-40%
-    // slower, docs/PERFORMANCE.md). A thread that finishes helps with the others' stretches, and a
-    // stretch whose thread never starts (its core busy) is taken by the others.
+    // across pieces (handed out round-robin, 64 KiB pieces streamed up to a third slower,
+    // docs/PERFORMANCE.md). A thread that finishes helps with the others' stretches, and a stretch
+    // whose thread never starts (its core busy) is taken by the others.
     template <class Fn>
     void run_stretches(int64_t n_items, int64_t piece, int max_threads, Fn &&fn) {
         if (n_items <= 0) return;
