@@ -7,6 +7,7 @@
 #include <mutex>
 #include <vector>
 
+#include "core/page_buffer.h"
 #include "exec/thread_pool.h"
 
 namespace rwkvrt {
@@ -16,7 +17,7 @@ struct Cancelled {};
 
 struct ExecContext {
     ThreadPool &pool;
-    std::vector<float> &activations; // Scratch's backing store
+    PageBuffer &activations; // Scratch's backing store
     const std::function<bool()> &stop; // empty, or true to stop now
 
     // Called between layers: throws Cancelled if the caller asked to stop.
@@ -42,7 +43,7 @@ public:
 private:
     std::mutex mutex_;
     ThreadPool pool_;
-    std::vector<float> activations_;
+    PageBuffer activations_;
 };
 
 } // namespace rwkvrt
