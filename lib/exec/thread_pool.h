@@ -46,7 +46,7 @@ public:
         dispatch(n_tasks, max_threads, call, &fn);
     }
 
-    // Calls fn(begin, end, thread) on pieces of at most `piece` items that together cover [0, n_items)
+    // Calls fn(begin, end, thread) on pieces of at most `piece` ≥ 1 items that together cover [0, n_items)
     // once. [0, n_items) is cut into one stretch per thread, and each thread first takes the pieces of
     // its own stretch in order: one sequential stream per core, which the hardware prefetcher follows
     // across pieces (handed out round-robin, 64 KiB pieces streamed up to a third slower,
