@@ -30,15 +30,44 @@ HWY_INLINE float DotPlain(const uint8_t *row, size_t elem_bytes, const float *x,
     return s;
 }
 
-float DotF32(const uint8_t *row, const float *x, int64_t n) {
-    return DotPlain(
-        row, 4, x, size_t(n), [](DF df, const uint8_t *p) { return LoadF32(df, p); },
-        [](const uint8_t *p) {
-            float f;
-            std::memcpy(&f, p, 4);
-            return f;
-        });
+// Two rows with one load of x for both, each row with DotPlain's operations in DotPlain's order, so
+// each result has the bits DotPlain gives it.
+template <class Load, class Scalar>
+HWY_INLINE void DotPlainPair(const uint8_t *row0, const uint8_t *row1, size_t elem_bytes, const float *x, size_t n,
+                             float out[2], Load load, Scalar scalar) {
+    const DF df;
+    const size_t L = hn::Lanes(df);
+    VF a0 = hn::Zero(df), a1 = hn::Zero(df), a2 = hn::Zero(df), a3 = hn::Zero(df);
+    VF b0 = hn::Zero(df), b1 = hn::Zero(df), b2 = hn::Zero(df), b3 = hn::Zero(df);
+    size_t i = 0;
+    for (; i + 4 * L <= n; i += 4 * L) {
+        const VF x0 = hn::LoadU(df, x + i), x1 = hn::LoadU(df, x + i + L);
+        const VF x2 = hn::LoadU(df, x + i + 2 * L), x3 = hn::LoadU(df, x + i + 3 * L);
+        a0 = hn::MulAdd(load(df, row0 + i * elem_bytes), x0, a0);
+        b0 = hn::MulAdd(load(df, row1 + i * elem_bytes), x0, b0);
+        a1 = hn::MulAdd(load(df, row0 + (i + L) * elem_bytes), x1, a1);
+        b1 = hn::MulAdd(load(df, row1 + (i + L) * elem_bytes), x1, b1);
+        a2 = hn::MulAdd(load(df, row0 + (i + 2 * L) * elem_bytes), x2, a2);
+        b2 = hn::MulAdd(load(df, row1 + (i + 2 * L) * elem_bytes), x2, b2);
+        a3 = hn::MulAdd(load(df, row0 + (i + 3 * L) * elem_bytes), x3, a3);
+        b3 = hn::MulAdd(load(df, row1 + (i + 3 * L) * elem_bytes), x3, b3);
+    }
+    for (; i + L <= n; i += L) {
+        const VF xv = hn::LoadU(df, x + i);
+        a0 = hn::MulAdd(load(df, row0 + i * elem_bytes), xv, a0);
+        b0 = hn::MulAdd(load(df, row1 + i * elem_bytes), xv, b0);
+    }
+    float s0 = hn::GetLane(hn::SumOfLanes(df, hn::Add(hn::Add(a0, a1), hn::Add(a2, a3))));
+    float s1 = hn::GetLane(hn::SumOfLanes(df, hn::Add(hn::Add(b0, b1), hn::Add(b2, b3))));
+    for (; i < n; ++i) {
+        s0 += scalar(row0 + i * elem_bytes) * x[i];
+        s1 += scalar(row1 + i * elem_bytes) * x[i];
+    }
+    out[0] = s0;
+    out[1] = s1;
 }
+
+
 
 float DotF16(const uint8_t *row, const float *x, int64_t n) {
     return DotPlain(
@@ -49,6 +78,34 @@ float DotF16(const uint8_t *row, const float *x, int64_t n) {
 float DotBF16(const uint8_t *row, const float *x, int64_t n) {
     return DotPlain(
         row, 2, x, size_t(n), [](DF df, const uint8_t *p) { return LoadBF16(df, p); },
+        [](const uint8_t *p) { return BF16ToFloat(LoadU16(p)); });
+}
+
+float LoadF32Scalar(const uint8_t *p) {
+    float f;
+    std::memcpy(&f, p, 4);
+    return f;
+}
+
+float DotF32(const uint8_t *row, const float *x, int64_t n) {
+    return DotPlain(
+        row, 4, x, size_t(n), [](DF df, const uint8_t *p) { return LoadF32(df, p); }, LoadF32Scalar);
+}
+
+void DotPairF32(const uint8_t *row0, const uint8_t *row1, const float *x, int64_t n, float out[2]) {
+    DotPlainPair(
+        row0, row1, 4, x, size_t(n), out, [](DF df, const uint8_t *p) { return LoadF32(df, p); }, LoadF32Scalar);
+}
+
+void DotPairF16(const uint8_t *row0, const uint8_t *row1, const float *x, int64_t n, float out[2]) {
+    DotPlainPair(
+        row0, row1, 2, x, size_t(n), out, [](DF df, const uint8_t *p) { return LoadF16(df, p); },
+        [](const uint8_t *p) { return HalfToFloat(LoadU16(p)); });
+}
+
+void DotPairBF16(const uint8_t *row0, const uint8_t *row1, const float *x, int64_t n, float out[2]) {
+    DotPlainPair(
+        row0, row1, 2, x, size_t(n), out, [](DF df, const uint8_t *p) { return LoadBF16(df, p); },
         [](const uint8_t *p) { return BF16ToFloat(LoadU16(p)); });
 }
 
@@ -166,6 +223,15 @@ DotFn PickDot(DType dtype) {
     return DotF32;
 }
 
+DotPairFn PickDotPair(DType dtype) {
+    switch (dtype) {
+    case DType::F32: return DotPairF32;
+    case DType::F16: return DotPairF16;
+    case DType::BF16: return DotPairBF16;
+    default: return nullptr;
+    }
+}
+
 } // namespace HWY_NAMESPACE
 } // namespace rwkvrt
 HWY_AFTER_NAMESPACE();
@@ -174,8 +240,10 @@ HWY_AFTER_NAMESPACE();
 namespace rwkvrt {
 
 HWY_EXPORT(PickDot);
+HWY_EXPORT(PickDotPair);
 
 DotFn dot_kernel(DType dtype) { return HWY_DYNAMIC_DISPATCH(PickDot)(dtype); }
+DotPairFn dot_pair_kernel(DType dtype) { return HWY_DYNAMIC_DISPATCH(PickDotPair)(dtype); }
 
 } // namespace rwkvrt
 #endif

@@ -185,7 +185,17 @@ void matvec(const Matrix &W, const float *x, float *y, ThreadPool &pool) {
         return;
     }
     const DotFn dot = dot_kernel(W.dtype);
-    for_each_row(W, y, pool, [&](const uint8_t *row) { return dot(row, x, W.cols); });
+    // An x of 32 KB fills the L1, and the rows streaming through evict it: two rows per load of x.
+    const DotPairFn pair = W.cols * int64_t(sizeof(float)) >= (int64_t(32) << 10) ? dot_pair_kernel(W.dtype) : nullptr;
+    if (!pair) return for_each_row(W, y, pool, [&](const uint8_t *row) { return dot(row, x, W.cols); });
+    const size_t rb = W.row_bytes();
+    const int64_t pairs = (W.rows + 1) / 2, piece = std::max<int64_t>(1, int64_t((size_t(32) << 10) / rb));
+    pool.run_stretches(pairs, piece, pool.size(), [&](int64_t begin, int64_t end, int) {
+        for (int64_t r = 2 * begin; r < std::min(W.rows, 2 * end); r += 2) {
+            if (r + 1 < W.rows) pair(W.data + size_t(r) * rb, W.data + size_t(r + 1) * rb, x, W.cols, y + r);
+            else y[r] = dot(W.data + size_t(r) * rb, x, W.cols);
+        }
+    });
 }
 
 } // namespace

@@ -130,6 +130,51 @@ TEST_CASE("kernels: dot products match a double-precision reference for every ty
     });
 }
 
+TEST_CASE("kernels: two-row dot products give each row the one-row kernel's bits, at every target") {
+    for_each_target([] {
+        std::mt19937 rng(8);
+        int tested = 0;
+        for (DType t : kAllTypes) {
+            const DotPairFn pair = dot_pair_kernel(t);
+            if (!pair) continue;
+            CAPTURE(dtype_name(t));
+            const DotFn dot = dot_kernel(t);
+            for (size_t n : lengths(t)) {
+                CAPTURE(n);
+                const std::vector<uint8_t> row0 = random_row(t, n, rng), row1 = random_row(t, n, rng);
+                const std::vector<float> x = random_vector(n, rng);
+                float out[2];
+                pair(row0.data(), row1.data(), x.data(), int64_t(n), out);
+                const float want0 = dot(row0.data(), x.data(), int64_t(n)), want1 = dot(row1.data(), x.data(), int64_t(n));
+                CHECK(std::memcmp(&out[0], &want0, 4) == 0);
+                CHECK(std::memcmp(&out[1], &want1, 4) == 0);
+                ++tested;
+            }
+        }
+        CHECK(tested == 3 * 18); // f32, f16 and bf16, every length
+    });
+}
+
+TEST_CASE("kernels: a mat-vec with rows of 8,192 (two rows per load of x) gives every row, the odd last one too, its dot's bits") {
+    std::mt19937 rng(9);
+    for (DType t : {DType::F32, DType::F16, DType::BF16}) {
+        CAPTURE(dtype_name(t));
+        const int64_t rows = 37, cols = 8192;
+        const Matrix W = random_matrix(t, rows, cols, rng);
+        const std::vector<float> x = random_vector(size_t(cols), rng);
+        std::vector<float> y(size_t(rows), -1.0f);
+        ThreadPool pool(2);
+        linear(W, x.data(), 1, y.data(), pool);
+        const DotFn dot = dot_kernel(t);
+        int differ = 0;
+        for (int64_t r = 0; r < rows; ++r) {
+            const float want = dot(W.row(r), x.data(), cols);
+            differ += std::memcmp(&y[size_t(r)], &want, 4) != 0;
+        }
+        CHECK(differ == 0);
+    }
+}
+
 TEST_CASE("kernels: bulk conversion gives the values of to_f32") {
     for_each_target([] {
         std::mt19937 rng(11);
