@@ -67,8 +67,6 @@ HWY_INLINE void DotPlainPair(const uint8_t *row0, const uint8_t *row1, size_t el
     out[1] = s1;
 }
 
-
-
 float DotF16(const uint8_t *row, const float *x, int64_t n) {
     return DotPlain(
         row, 2, x, size_t(n), [](DF df, const uint8_t *p) { return LoadF16(df, p); },

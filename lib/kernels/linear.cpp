@@ -163,16 +163,24 @@ HWY_EXPORT(Gemm);
 
 namespace {
 
-// Rows in pieces of about 64 KiB of weights, each thread streaming its own stretch of the matrix
-// first (ThreadPool::run_stretches): on a shared machine the threads that the OS runs take more of
-// them. Small products are not worth waking threads for.
+// Calls rows(r0, r1) on ranges of W's rows: pieces of about 64 KiB of weights, each a whole number of
+// `unit` rows, each thread streaming its own stretch of the matrix first (ThreadPool::run_stretches):
+// on a shared machine the threads that the OS runs take more of them. Small products are not worth
+// waking threads for.
+template <class Rows>
+void for_each_rows(const Matrix &W, int64_t unit, ThreadPool &pool, Rows rows) {
+    const size_t unit_bytes = W.row_bytes() * size_t(unit);
+    const int threads = W.nbytes() < (1u << 18) ? 1 : pool.size();
+    const int64_t piece = std::max<int64_t>(1, int64_t((size_t(64) << 10) / unit_bytes));
+    pool.run_stretches((W.rows + unit - 1) / unit, piece, threads,
+                       [&](int64_t begin, int64_t end, int) { rows(begin * unit, std::min(W.rows, end * unit)); });
+}
+
 template <class RowDot>
 void for_each_row(const Matrix &W, float *y, ThreadPool &pool, RowDot dot) {
     const size_t rb = W.row_bytes();
-    const int threads = W.nbytes() < (1u << 18) ? 1 : pool.size();
-    const int64_t piece = std::max<int64_t>(1, int64_t((size_t(64) << 10) / rb));
-    pool.run_stretches(W.rows, piece, threads, [&](int64_t begin, int64_t end, int) {
-        for (int64_t r = begin; r < end; ++r) y[r] = dot(W.data + size_t(r) * rb);
+    for_each_rows(W, 1, pool, [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) y[r] = dot(W.data + size_t(r) * rb);
     });
 }
 
@@ -189,10 +197,9 @@ void matvec(const Matrix &W, const float *x, float *y, ThreadPool &pool) {
     const DotPairFn pair = W.cols * int64_t(sizeof(float)) >= (int64_t(32) << 10) ? dot_pair_kernel(W.dtype) : nullptr;
     if (!pair) return for_each_row(W, y, pool, [&](const uint8_t *row) { return dot(row, x, W.cols); });
     const size_t rb = W.row_bytes();
-    const int64_t pairs = (W.rows + 1) / 2, piece = std::max<int64_t>(1, int64_t((size_t(32) << 10) / rb));
-    pool.run_stretches(pairs, piece, pool.size(), [&](int64_t begin, int64_t end, int) {
-        for (int64_t r = 2 * begin; r < std::min(W.rows, 2 * end); r += 2) {
-            if (r + 1 < W.rows) pair(W.data + size_t(r) * rb, W.data + size_t(r + 1) * rb, x, W.cols, y + r);
+    for_each_rows(W, 2, pool, [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; r += 2) {
+            if (r + 1 < r1) pair(W.data + size_t(r) * rb, W.data + size_t(r + 1) * rb, x, W.cols, y + r);
             else y[r] = dot(W.data + size_t(r) * rb, x, W.cols);
         }
     });
