@@ -6,6 +6,7 @@
 
 #include "api/api_common.h"
 #include "api/handles.h"
+#include "core/cpu.h"
 #include "core/log.h"
 
 using namespace rwkvrt;
@@ -29,6 +30,7 @@ constexpr const char *kVersion =
     RWKVRT_STR(RWKVRT_VERSION_MAJOR) "." RWKVRT_STR(RWKVRT_VERSION_MINOR) "." RWKVRT_STR(RWKVRT_VERSION_PATCH);
 
 ModelOptions model_options(const rwkvrt_load_options *o) {
+    if (!cpu_features().error.empty()) fail(RWKVRT_ERR_ARGUMENT, cpu_features().error);
     ModelOptions m;
     if (!o) return m;
     const rwkvrt_load_options full = api::read_options(*o, rwkvrt_load_options_default(), "rwkvrt_load_options_default");

@@ -6,6 +6,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "core/cpu.h"
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
@@ -328,19 +330,8 @@ Int8Vector quantize_activations(const float *x, int64_t n, void *buffer, Int8Lev
 }
 
 Int8Level int8_level() {
-#if !defined(__x86_64__)
-    return Int8Level::None;
-#else
-    static const Int8Level level = [] {
-        __builtin_cpu_init();
-        const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-        if (avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-            __builtin_cpu_supports("avx512vnni"))
-            return Int8Level::Avx512Vnni;
-        return avx2 ? Int8Level::Avx2 : Int8Level::None;
-    }();
-    return level;
-#endif
+    const CpuFeatures &cpu = cpu_features();
+    return cpu.avx512_vnni ? Int8Level::Avx512Vnni : cpu.avx2_fma ? Int8Level::Avx2 : Int8Level::None;
 }
 
 DotInt8Fn dot_int8_kernel(DType dtype, Int8Level level) {

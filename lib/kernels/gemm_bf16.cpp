@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/cpu.h"
 #include "exec/thread_pool.h"
 #include "kernels/convert.h"
 #include "kernels/matrix.h"
@@ -15,14 +16,7 @@ namespace rwkvrt {
 
 #if defined(__x86_64__)
 
-bool bf16_products_supported() {
-    static const bool supported = [] {
-        __builtin_cpu_init();
-        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-               __builtin_cpu_supports("avx512bf16");
-    }();
-    return supported;
-}
+bool bf16_products_supported() { return cpu_features().avx512_bf16; }
 
 namespace {
 

@@ -105,6 +105,7 @@ void block_codes(DType dtype, const uint8_t *b, uint8_t *u, float *a, float *m) 
 }
 
 bool interleavable(const Matrix &W) {
+    if (int8_level() != Int8Level::Avx512Vnni) return false; // the interleaved kernels' level
     const bool type =
         W.dtype == DType::Q8_0 || W.dtype == DType::Q4_0 || W.dtype == DType::Q4_K || W.dtype == DType::Q5_K;
     return type && W.rows % kInterleavedRows == 0 && !W.interleaved;
@@ -210,9 +211,9 @@ ActivationRow activation_row(uint8_t *rec, size_t K, size_t n_sub) {
             reinterpret_cast<const float *>(dx + 2 * n_sub)};
 }
 
-void pack_activation_row(const float *x, size_t K, const BlockCodeLayout &layout, uint8_t *rec) {
+void pack_activation_row(const float *x, size_t K, const BlockCodeLayout &layout, Int8Level level, uint8_t *rec) {
     const size_t n_sub = K / size_t(layout.sub);
-    const Int8Vector v = quantize_activations(x, int64_t(K), rec);
+    const Int8Vector v = quantize_activations(x, int64_t(K), rec, level);
     auto *dx = reinterpret_cast<float *>(rec + int8_vector_bytes(int64_t(K)));
     auto *offset_sum = reinterpret_cast<int32_t *>(dx + n_sub);
     float *sum_dx = dx + 2 * n_sub;
@@ -481,22 +482,106 @@ RWKVRT_AVX512VNNI void pack_weight_tile_k(const Matrix &W, size_t r0, uint8_t *c
 
 #pragma GCC diagnostic pop
 
+#define RWKVRT_AVX2 __attribute__((target("avx2,fma,f16c")))
+
+// tile_kernel for CPUs with AVX2 and no VNNI: vpmaddubsw and vpmaddwd in place of vpdpbusd, the same
+// exact integer sums and the same fp32 steps, so the same bits. vpmaddubsw adds two products into 16
+// bits, and kRun steps of them add up in 16 bits before vpmaddwd widens them, while
+// 2·kRun·(largest code)·127 stays below 32,768: codes up to 15 (Q4) for 8 steps, 31 (Q5) for 4.
+// Q8_0's codes (q + 128) would saturate even one step, so kSigned multiplies |q_w| by
+// q_x with q_w's sign (|−128|·127·2 = 32,512), a sum that needs no offset. Passes of 16 rows × 2
+// activation rows keep the accumulators in the 16 registers.
+template <int kSub, bool kAffine, bool kSigned, int kRun>
+RWKVRT_AVX2 void tile_kernel_avx2(const uint8_t *codes, const float *a, const float *m, size_t n_sub,
+                                  const ActivationRow *x, size_t tokens, float *y, size_t ldy, size_t valid_rows) {
+    static_assert(kSub % (4 * kRun) == 0 && (!kSigned || kRun == 1));
+    constexpr size_t kPass = 2; // activation rows per pass
+    const __m256i ones = _mm256_set1_epi16(1), bias = _mm256_set1_epi8(int8_t(0x80));
+    for (size_t half = 0; half < 2 && 16 * half < valid_rows; ++half)
+        for (size_t t0 = 0; t0 < tokens; t0 += kPass) {
+            const ActivationRow *xp = x + t0;
+            __m256 f[2][kPass];
+            for (auto &fr : f)
+                for (auto &v : fr) v = _mm256_setzero_ps();
+            const uint8_t *c = codes + 64 * half;
+            for (size_t j = 0; j < n_sub; ++j) {
+                __m256i s[2][kPass] = {};
+                for (size_t k = j * kSub; k < (j + 1) * kSub; k += 4 * kRun) {
+                    __m256i run[2][kPass] = {};
+#pragma GCC unroll 1 // unrolled, GCC reorders the 16-bit sums and spills them
+                    for (size_t step = 0; step < kRun; ++step, c += 4 * kTileRows) {
+                        __m256i w[2] = {_mm256_loadu_si256(reinterpret_cast<const __m256i *>(c)),
+                                        _mm256_loadu_si256(reinterpret_cast<const __m256i *>(c + 32))};
+                        __m256i sign[2];
+                        if constexpr (kSigned)
+                            for (int v = 0; v < 2; ++v) {
+                                sign[v] = _mm256_xor_si256(w[v], bias); // the stored q_w
+                                w[v] = _mm256_abs_epi8(sign[v]);
+                            }
+                        for (size_t t = 0; t < kPass; ++t) {
+                            int32_t four;
+                            std::memcpy(&four, xp[t].q + k + 4 * step, 4);
+                            const __m256i xb = _mm256_set1_epi32(four);
+                            for (int v = 0; v < 2; ++v)
+                                run[v][t] = _mm256_add_epi16(
+                                    run[v][t], _mm256_maddubs_epi16(w[v], kSigned ? _mm256_sign_epi8(xb, sign[v]) : xb));
+                        }
+                    }
+                    for (int v = 0; v < 2; ++v)
+                        for (size_t t = 0; t < kPass; ++t) s[v][t] = _mm256_add_epi32(s[v][t], _mm256_madd_epi16(run[v][t], ones));
+                }
+                for (int v = 0; v < 2; ++v) {
+                    const size_t lane0 = j * kTileRows + 16 * half + 8 * size_t(v);
+                    const __m256 av = _mm256_loadu_ps(a + lane0);
+                    for (size_t t = 0; t < kPass; ++t) {
+                        __m256i sv = s[v][t];
+                        if constexpr (!kAffine && !kSigned) sv = _mm256_sub_epi32(sv, _mm256_set1_epi32(xp[t].offset_sum[j]));
+                        f[v][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sv), _mm256_mul_ps(av, _mm256_set1_ps(xp[t].dx[j])), f[v][t]);
+                        if constexpr (kAffine)
+                            f[v][t] = _mm256_fmadd_ps(_mm256_loadu_ps(m + lane0), _mm256_set1_ps(xp[t].sum_dx[j]), f[v][t]);
+                    }
+                }
+            }
+            const size_t rows = std::min<size_t>(16, valid_rows - 16 * half);
+            for (size_t t = 0; t < kPass && t0 + t < tokens; ++t) {
+                float out[16];
+                _mm256_storeu_ps(out, f[0][t]);
+                _mm256_storeu_ps(out + 8, f[1][t]);
+                std::memcpy(y + (t0 + t) * ldy + 16 * half, out, rows * sizeof(float));
+            }
+        }
+}
+
 using TileKernel = void (*)(const uint8_t *, const float *, const float *, size_t, const ActivationRow *, size_t, float *,
                             size_t, size_t);
 
-TileKernel tile_kernel_for(const BlockCodeLayout &layout) {
-    if (layout.sub == 16) return tile_kernel<16, false>;
-    return layout.affine ? tile_kernel<32, true> : tile_kernel<32, false>;
+TileKernel tile_kernel_for(DType dtype, const BlockCodeLayout &layout, Int8Level level) {
+    if (level == Int8Level::Avx512Vnni) {
+        if (layout.sub == 16) return tile_kernel<16, false>;
+        return layout.affine ? tile_kernel<32, true> : tile_kernel<32, false>;
+    }
+    switch (dtype) {
+    case DType::Q8_0: return tile_kernel_avx2<32, false, true, 1>;
+    case DType::Q4_0: return tile_kernel_avx2<32, false, false, 8>;
+    case DType::Q5_0: return tile_kernel_avx2<32, false, false, 4>;
+    case DType::Q5_1:
+    case DType::Q5_K: return tile_kernel_avx2<32, true, false, 4>;
+    default: return tile_kernel_avx2<32, true, false, 8>; // Q4_1, Q4_K
+    }
 }
 
 } // namespace
 
-bool int8_products_supported(DType dtype) {
+bool int8_products_supported(DType dtype, Int8Level level) {
     BlockCodeLayout layout;
-    return int8_level() == Int8Level::Avx512Vnni && block_code_layout(dtype, &layout);
+    if (level == Int8Level::None || !block_code_layout(dtype, &layout)) return false;
+    // With AVX2, Q6_K's 16-element sub-blocks cost more in fp32 steps than the integer products save
+    // (docs/PERFORMANCE.md), and its mat-vec has no integer kernel: fp32 products keep a head's logits
+    // the same alone and in a batch.
+    return level == Int8Level::Avx512Vnni || dtype != DType::Q6_K;
 }
 
-void gemm_int8(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool &pool) {
+void gemm_int8(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool &pool, Int8Level level) {
     BlockCodeLayout layout{};
     block_code_layout(W.dtype, &layout);
     const size_t K = size_t(W.cols), N = size_t(W.rows), rows = size_t(T), n_sub = K / size_t(layout.sub);
@@ -511,7 +596,7 @@ void gemm_int8(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool 
     auto *const recs = reinterpret_cast<uint8_t *>(pool.shared_buffer(padded * rec_bytes));
     pool.run(int64_t(padded), threads, [&](int64_t t, int) {
         uint8_t *rec = recs + size_t(t) * rec_bytes;
-        if (size_t(t) < rows) pack_activation_row(X + size_t(t) * K, K, layout, rec);
+        if (size_t(t) < rows) pack_activation_row(X + size_t(t) * K, K, layout, level, rec);
         else std::memset(rec, 0, rec_bytes);
     });
 
@@ -536,7 +621,7 @@ void gemm_int8(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool 
         });
         return;
     }
-    const TileKernel kernel = tile_kernel_for(layout);
+    const TileKernel kernel = tile_kernel_for(W.dtype, layout, level);
     const size_t tile_code_bytes = kTileRows * K, tile_const_floats = kTileRows * n_sub;
     pool.run(bands, threads, [&](int64_t band, int thread) {
         const size_t t0 = size_t(band) * band_tiles, t1 = std::min(tiles, t0 + band_tiles);
@@ -582,8 +667,8 @@ void matvec_int8_interleaved(const Matrix &W, const float *x, float *y, ThreadPo
 
 #else
 
-bool int8_products_supported(DType) { return false; }
-void gemm_int8(const Matrix &, const float *, int64_t, float *, ThreadPool &) {}
+bool int8_products_supported(DType, Int8Level) { return false; }
+void gemm_int8(const Matrix &, const float *, int64_t, float *, ThreadPool &, Int8Level) {}
 void matvec_int8_interleaved(const Matrix &, const float *, float *, ThreadPool &) {}
 
 #endif

@@ -3,6 +3,7 @@
 // activation row is rounded to int8 in blocks of 32 (as for generation, kernels/dot_int8.h), each
 // weight block is decoded to unsigned 8-bit codes with per-sub-block constants, and AVX512-VNNI's
 // vpdpbusd multiplies 64 pairs of bytes per instruction: four times the multiply-adds of the fp32 GEMM.
+// CPUs with AVX2 and no AVX512-VNNI run the same contract with vpmaddubsw and vpmaddwd.
 //
 // The contract, shared by the kernel and its test's reference: for weight row n and activation row t,
 // f = 0; for each sub-block j in order, with the codes u, the activation quants q (|q| ≤ 127) and d_x
@@ -18,6 +19,7 @@
 #include <cstdint>
 
 #include "core/dtype.h"
+#include "kernels/dot_int8.h"
 
 namespace rwkvrt {
 
@@ -38,11 +40,14 @@ bool block_code_layout(DType dtype, BlockCodeLayout *layout);
 // Decodes one stored block of dtype: its block_elems codes into u, and per sub-block a and m.
 void block_codes(DType dtype, const uint8_t *block, uint8_t *u, float *a, float *m);
 
-// Whether gemm_int8 runs W of this type on this CPU (AVX512-VNNI and a type with codes).
-bool int8_products_supported(DType dtype);
+// Whether gemm_int8 runs W of this type at `level`: with AVX512-VNNI, every type with codes; with AVX2,
+// all of them but Q6_K.
+bool int8_products_supported(DType dtype, Int8Level level = int8_level());
 
-// Y (T × W.rows) = X (T × W.cols) · Wᵀ with int8 activations; requires int8_products_supported(W.dtype).
-void gemm_int8(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool &pool);
+// Y (T × W.rows) = X (T × W.cols) · Wᵀ with int8 activations; requires int8_products_supported(W.dtype,
+// level). Every level gives the same bits; `level` (≤ int8_level()) is there for the tests, and an
+// interleaved W needs AVX512-VNNI.
+void gemm_int8(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool &pool, Int8Level level = int8_level());
 
 // Q8_0, Q4_0, Q4_K and Q5_K matrices with int8 products are stored at load with their rows interleaved in groups of
 // kInterleavedRows, the layout the kernels stream at full width: per group and block, the 16 fp16
@@ -53,7 +58,7 @@ void gemm_int8(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool 
 // bytes ([sub-block][row] each), then the nibbles as 32 vectors of four bytes per row: 2,368 bytes
 // instead of 2,304. Q5_K's also hold the fifth bits as 8 vectors before the nibbles: 2,880 for 2,816.
 constexpr size_t kInterleavedRows = 16, kQ4KGroupBlockBytes = 2368, kQ5KGroupBlockBytes = 2880;
-bool interleavable(const Matrix &W);              // Q8_0, Q4_0, Q4_K or Q5_K, rows a multiple of 16, not interleaved yet
+bool interleavable(const Matrix &W);              // Q8_0, Q4_0, Q4_K or Q5_K, rows a multiple of 16, not interleaved yet, AVX512-VNNI
 Matrix interleave_rows(const Matrix &W);          // a copy in the interleaved layout; requires interleavable(W)
 size_t interleaved_group_bytes(const Matrix &W); // bytes of one group of 16 rows
 

@@ -22,7 +22,7 @@ struct Matrix {
     // with AVX2; kernels/dot_int8.h); other types and CPUs keep fp32 activations.
     bool int8_activations = false;
     // Steps of two or more rows do the same with integer matrix products (block types on CPUs with
-    // AVX512-VNNI; kernels/gemm_int8.h).
+    // AVX2 or AVX512-VNNI; kernels/gemm_int8.h).
     bool int8_products = false;
     // data holds the rows interleaved in groups of 16 for the int8 kernels (kernels/gemm_int8.h).
     bool interleaved = false;

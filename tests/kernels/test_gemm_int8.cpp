@@ -1,12 +1,14 @@
 // The integer-product GEMM (kernels/gemm_int8.h): its block codes against the scalar dequantizer,
-// and the kernel bit for bit against a scalar reference of its contract, on CPUs with AVX512-VNNI;
-// elsewhere it is never chosen, and those tests report a skip.
+// and the kernel bit for bit against a scalar reference of its contract at every level this CPU runs
+// (AVX2, AVX512-VNNI); the interleaved layouts on CPUs with AVX512-VNNI. Where a level is missing, its
+// tests report a skip.
 #include <doctest/doctest.h>
 
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "core/dtype.h"
@@ -21,6 +23,17 @@ namespace {
 
 const DType kCodedTypes[] = {DType::Q8_0, DType::Q4_0, DType::Q5_0, DType::Q4_1,
                              DType::Q5_1, DType::Q4_K, DType::Q5_K, DType::Q6_K};
+
+// The levels of gemm_int8 this CPU runs.
+std::vector<Int8Level> int8_levels() {
+    std::vector<Int8Level> levels;
+    for (Int8Level l : {Int8Level::Avx2, Int8Level::Avx512Vnni})
+        if (l <= int8_level()) levels.push_back(l);
+    if (levels.empty()) std::printf("rwkvrt-test-skipped: this CPU has no AVX2\n");
+    return levels;
+}
+
+const char *level_name(Int8Level l) { return l == Int8Level::Avx2 ? "AVX2" : "AVX512-VNNI"; }
 
 bool skip_without_vnni() {
     if (int8_level() == Int8Level::Avx512Vnni) return false;
@@ -102,7 +115,8 @@ Matrix matrix_of(DType t, int64_t rows, int64_t cols, const std::vector<uint8_t>
 TEST_CASE("kernels: block codes reproduce the dequantized weights of every coded type") {
     std::mt19937 rng(11);
     for (DType t : kCodedTypes) {
-        CAPTURE(dtype_name(t));
+        const std::string type = dtype_name(t);
+        CAPTURE(type);
         BlockCodeLayout layout;
         REQUIRE(block_code_layout(t, &layout));
         CHECK((layout.affine ? layout.offset == 0 : true));
@@ -124,48 +138,98 @@ TEST_CASE("kernels: block codes reproduce the dequantized weights of every coded
     CHECK_FALSE(block_code_layout(DType::F32, &layout));
 }
 
-TEST_CASE("kernels: the integer-product GEMM matches its scalar contract bit for bit for every coded type, odd sizes and thread counts") {
-    if (skip_without_vnni()) return;
+namespace {
+
+// gemm_int8 at every level and thread count against reference_output, bit for bit.
+void check_against_contract(const Matrix &W, const std::vector<float> &X, int64_t T, const std::vector<Int8Level> &levels) {
+    BlockCodeLayout layout;
+    REQUIRE(block_code_layout(W.dtype, &layout));
+    std::vector<float> expected(size_t(T * W.rows));
+    std::vector<uint8_t> xbuf(int8_vector_bytes(W.cols));
+    for (int64_t tok = 0; tok < T; ++tok) {
+        const Int8Vector x = quantize_activations(X.data() + tok * W.cols, W.cols, xbuf.data());
+        for (int64_t n = 0; n < W.rows; ++n)
+            expected[size_t(tok * W.rows + n)] = reference_output(decode_row(W.dtype, W.row(n), size_t(W.cols), layout), layout, x);
+    }
+    for (Int8Level level : levels)
+        for (int threads : {1, 2, 3}) {
+            if (!int8_products_supported(W.dtype, level)) continue;
+            CAPTURE(level_name(level));
+            CAPTURE(threads);
+            ThreadPool pool(threads);
+            std::vector<float> Y(size_t(T * W.rows), NAN);
+            gemm_int8(W, X.data(), T, Y.data(), pool, level);
+            REQUIRE(std::memcmp(Y.data(), expected.data(), Y.size() * sizeof(float)) == 0);
+        }
+}
+
+} // namespace
+
+TEST_CASE("kernels: the integer-product GEMM matches its scalar contract bit for bit for every coded type, odd sizes, thread counts and levels") {
+    const std::vector<Int8Level> levels = int8_levels();
+    if (levels.empty()) return;
     std::mt19937 rng(12);
     struct Shape {
         int64_t rows, cols, T;
     };
+    CHECK_FALSE(int8_products_supported(DType::F16, int8_level()));
     for (DType t : kCodedTypes) {
-        BlockCodeLayout layout;
-        REQUIRE(block_code_layout(t, &layout));
-        CHECK(int8_products_supported(t));
+        CHECK(int8_products_supported(t, Int8Level::Avx512Vnni));
+        CHECK(int8_products_supported(t, Int8Level::Avx2) == (t != DType::Q6_K));
+        CHECK_FALSE(int8_products_supported(t, Int8Level::None));
         const int64_t be = dtype_info(t).block_elems;
         for (const Shape s : {Shape{7, 256, 2}, Shape{50, 512, 33}, Shape{61, 768, 5}, Shape{33, 256, 70}, Shape{100, 1024, 3}}) {
-            CAPTURE(dtype_name(t));
+            const std::string type = dtype_name(t);
+            CAPTURE(type);
             CAPTURE(s.rows);
             CAPTURE(s.cols);
             CAPTURE(s.T);
             const std::vector<uint8_t> bytes = random_blocks(t, size_t(s.rows * s.cols / be), rng);
-            const Matrix W = matrix_of(t, s.rows, s.cols, bytes);
             std::normal_distribution<float> normal;
             std::vector<float> X(size_t(s.T * s.cols));
             for (float &v : X) v = normal(rng);
             X[0] = 0.0f; // a block of mostly zeros, and a row that is all zeros below
             if (s.T > 2) std::fill_n(X.begin() + s.cols, s.cols, 0.0f);
-            std::vector<float> expected(size_t(s.T * s.rows));
-            std::vector<uint8_t> xbuf(int8_vector_bytes(s.cols));
-            for (int64_t tok = 0; tok < s.T; ++tok) {
-                const Int8Vector x = quantize_activations(X.data() + tok * s.cols, s.cols, xbuf.data());
-                for (int64_t n = 0; n < s.rows; ++n)
-                    expected[size_t(tok * s.rows + n)] = reference_output(decode_row(t, W.row(n), size_t(s.cols), layout), layout, x);
-            }
-            for (int threads : {1, 2, 3}) {
-                ThreadPool pool(threads);
-                std::vector<float> Y(size_t(s.T * s.rows), NAN);
-                gemm_int8(W, X.data(), s.T, Y.data(), pool);
-                REQUIRE(std::memcmp(Y.data(), expected.data(), Y.size() * sizeof(float)) == 0);
-            }
+            check_against_contract(matrix_of(t, s.rows, s.cols, bytes), X, s.T, levels);
         }
     }
 }
 
+TEST_CASE("kernels: the integer-product GEMM is exact at the extreme codes and activations, where 16-bit pair sums could saturate") {
+    const std::vector<Int8Level> levels = int8_levels();
+    if (levels.empty()) return;
+    std::mt19937 rng(14);
+    const int64_t rows = 40, cols = 512, T = 3;
+    // Rows of +1, of −1, and of ±1 alternating: every activation rounds to ±127.
+    std::vector<float> X(size_t(T * cols));
+    for (int64_t i = 0; i < cols; ++i) {
+        X[size_t(i)] = 1.0f;
+        X[size_t(cols + i)] = -1.0f;
+        X[size_t(2 * cols + i)] = i % 2 ? 1.0f : -1.0f;
+    }
+    for (DType t : kCodedTypes)
+        for (int fill : {0x00, 0x7F, 0x80, 0xFF}) { // with Q8_0: 0, 127, −128, −1; with nibbles: the lowest and highest codes
+            const std::string type = dtype_name(t);
+            CAPTURE(type);
+            CAPTURE(fill);
+            const int64_t be = dtype_info(t).block_elems;
+            std::vector<uint8_t> bytes = random_blocks(t, size_t(rows * cols / be), rng);
+            const std::vector<uint8_t> scales = bytes;
+            std::fill(bytes.begin(), bytes.end(), uint8_t(fill));
+            // Keep the random blocks' fp16 constants (where random_blocks put them), so that the sums are scaled by finite values.
+            const size_t bb = size_t(dtype_info(t).block_bytes);
+            for (size_t b = 0; b < bytes.size() / bb; ++b) {
+                const size_t at = t == DType::Q6_K ? 208 : 0;
+                std::memcpy(bytes.data() + b * bb + at, scales.data() + b * bb + at, 2);
+                if (t == DType::Q4_1 || t == DType::Q5_1 || t == DType::Q4_K || t == DType::Q5_K)
+                    std::memcpy(bytes.data() + b * bb + 2, scales.data() + b * bb + 2, 2);
+            }
+            check_against_contract(matrix_of(t, rows, cols, bytes), X, T, levels);
+        }
+}
+
 TEST_CASE("kernels: the integer-product GEMM gives a row the same bits whatever the other rows") {
-    if (skip_without_vnni()) return;
+    const std::vector<Int8Level> levels = int8_levels();
     std::mt19937 rng(13);
     const std::vector<uint8_t> bytes = random_blocks(DType::Q4_K, 77 * 512 / 256, rng);
     const Matrix W = matrix_of(DType::Q4_K, 77, 512, bytes);
@@ -173,11 +237,14 @@ TEST_CASE("kernels: the integer-product GEMM gives a row the same bits whatever 
     std::vector<float> X(size_t(70 * 512));
     for (float &v : X) v = normal(rng);
     ThreadPool pool(2);
-    std::vector<float> all(size_t(70 * 77)), two(size_t(2 * 77));
-    gemm_int8(W, X.data(), 70, all.data(), pool);
-    for (int64_t t : {0, 31, 32, 68}) {
-        gemm_int8(W, X.data() + t * 512, 2, two.data(), pool);
-        CHECK(std::memcmp(two.data(), all.data() + t * 77, 2 * 77 * sizeof(float)) == 0);
+    for (Int8Level level : levels) {
+        CAPTURE(level_name(level));
+        std::vector<float> all(size_t(70 * 77)), two(size_t(2 * 77));
+        gemm_int8(W, X.data(), 70, all.data(), pool, level);
+        for (int64_t t : {0, 31, 32, 68}) {
+            gemm_int8(W, X.data() + t * 512, 2, two.data(), pool, level);
+            CHECK(std::memcmp(two.data(), all.data() + t * 77, 2 * 77 * sizeof(float)) == 0);
+        }
     }
 }
 
@@ -187,7 +254,8 @@ TEST_CASE("kernels: interleaved Q8_0, Q4_0, Q4_K and Q5_K rows give the GEMM's b
     for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q5_K}) {
         for (int64_t rows : {16, 48, 80}) {
             for (int64_t cols : {256, 768}) {
-                CAPTURE(dtype_name(t));
+                const std::string type = dtype_name(t);
+                CAPTURE(type);
                 CAPTURE(rows);
                 CAPTURE(cols);
                 const std::vector<uint8_t> bytes = random_blocks(t, size_t(rows * cols / dtype_info(t).block_elems), rng);

@@ -1,0 +1,61 @@
+#include "core/cpu.h"
+
+#include <cstdlib>
+#include <cstring>
+
+#include "hwy/targets.h"
+
+namespace rwkvrt {
+
+namespace {
+
+// Highway's x86 targets above each cap (HWY_AVX3* are the AVX-512 ones).
+constexpr int64_t kAboveAvx2 = HWY_AVX3 | HWY_AVX3_DL
+#ifdef HWY_AVX3_ZEN4
+                                | HWY_AVX3_ZEN4
+#endif
+#ifdef HWY_AVX3_SPR
+                                | HWY_AVX3_SPR
+#endif
+    ;
+constexpr int64_t kAboveSse4 = kAboveAvx2 | HWY_AVX2;
+constexpr int64_t kAboveScalar = kAboveSse4 | HWY_SSE4 | HWY_SSSE3;
+
+CpuFeatures detect() {
+    CpuFeatures f{};
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    f.avx2_fma = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    const bool avx512 = f.avx2_fma && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+    f.avx512_vnni = avx512 && __builtin_cpu_supports("avx512vnni");
+    f.avx512_bf16 = avx512 && __builtin_cpu_supports("avx512bf16");
+#endif
+    const char *cap = std::getenv("RWKVRT_MAX_CPU_ISA");
+    if (!cap || !*cap || !strcasecmp(cap, "avx512")) return f;
+    int64_t disabled = 0;
+    if (!strcasecmp(cap, "avx2")) disabled = kAboveAvx2;
+    else if (!strcasecmp(cap, "sse4")) disabled = kAboveSse4;
+    else if (!strcasecmp(cap, "scalar")) disabled = kAboveScalar;
+    else {
+        f.error = std::string("RWKVRT_MAX_CPU_ISA='") + cap + "' is not one of avx512, avx2, sse4, scalar";
+        return f;
+    }
+    f.avx512_vnni = f.avx512_bf16 = false;
+    if (disabled != kAboveAvx2) f.avx2_fma = false;
+    hwy::DisableTargets(disabled);
+    return f;
+}
+
+} // namespace
+
+const CpuFeatures &cpu_features() {
+    static const CpuFeatures features = detect();
+    return features;
+}
+
+namespace {
+// Read when the library is loaded, so that the cap reaches Highway before any kernel is dispatched.
+[[maybe_unused]] const bool kCapApplied = (cpu_features(), true);
+} // namespace
+
+} // namespace rwkvrt

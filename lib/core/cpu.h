@@ -1,0 +1,21 @@
+// The instruction sets the kernels may use: what this CPU runs, capped by the environment variable
+// RWKVRT_MAX_CPU_ISA (as oneDNN's ONEDNN_MAX_CPU_ISA): "avx2" runs an AVX-512 machine as an AVX2-only
+// one would, "sse4" and "scalar" lower still. For comparing levels side by side and for testing the
+// lower levels' paths end to end; unset or empty, every level the CPU has is used. The cap also
+// disables Highway's targets above it, once, when the library is loaded.
+#pragma once
+
+#include <string>
+
+namespace rwkvrt {
+
+struct CpuFeatures {
+    bool avx2_fma;     // AVX2 with FMA and F16C: the int8 kernels' lower level
+    bool avx512_vnni;  // AVX-512 F/BW with VNNI: the int8 kernels' upper level
+    bool avx512_bf16;  // AVX-512 F/BW with BF16: bf16 products (kernels/gemm_bf16.h)
+    std::string error; // why RWKVRT_MAX_CPU_ISA was not understood (then nothing is capped), or empty
+};
+
+const CpuFeatures &cpu_features();
+
+} // namespace rwkvrt
