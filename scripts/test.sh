@@ -2,7 +2,8 @@
 # Builds rwkvrt and runs every test.
 #
 #   scripts/test.sh              Release build in ./build: the C++ tests (doctest, through ctest, with
-#                                the fuzz corpora replayed), the server end to end (tests/server/run.sh:
+#                                the fuzz corpora replayed; on AVX-512 CPUs a second time with the
+#                                kernels capped at AVX2, core/cpu.h), the server end to end (tests/server/run.sh:
 #                                curl, the openai npm package, redis-server and nginx, on loopback),
 #                                then the Python tests (pytest, in the virtual environment ./.venv) on
 #                                a module built from the same build.
@@ -42,6 +43,10 @@ cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DRWKVRT_BUILD_PYTHON=ON
 run_quietly cmake --build build -j"$jobs"
 step "C++ tests"
 ctest --test-dir build --output-on-failure -j"$jobs" --timeout 600
+if grep -qw avx512f /proc/cpuinfo; then
+  step "C++ tests again with the kernels capped at AVX2, as an AVX2-only machine runs them"
+  RWKVRT_MAX_CPU_ISA=avx2 ctest --test-dir build --output-on-failure -j"$jobs" --timeout 600
+fi
 
 step "server end to end"
 command -v npm >/dev/null || ensure_deps npm # Debian's, unless Node came with its own

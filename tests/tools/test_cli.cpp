@@ -5,6 +5,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <fcntl.h>
 #include <filesystem>
 #include <spawn.h>
@@ -119,6 +120,19 @@ TEST_CASE("cli: info names the architecture and sizes") {
     }
     CHECK(run("info -m /nonexistent.pth").status != 0);
     CHECK(run("info").status != 0);
+}
+
+TEST_CASE("cli: an RWKVRT_MAX_CPU_ISA it does not know fails the load and says what it takes") {
+    REQUIRE_TESTDATA();
+    // This process read the variable when the library loaded; the CLI reads it again.
+    REQUIRE(setenv("RWKVRT_MAX_CPU_ISA", "avx3000", 1) == 0);
+    const Run bad = run("generate -m " + model() + " -p hi -n 2");
+    REQUIRE(setenv("RWKVRT_MAX_CPU_ISA", "AVX2", 1) == 0);
+    const Run capped = run("generate -m " + model() + " -p hi -n 2");
+    unsetenv("RWKVRT_MAX_CPU_ISA");
+    CHECK(bad.status != 0);
+    CHECK(bad.out.find("RWKVRT_MAX_CPU_ISA='avx3000' is not one of avx512, avx2, sse4, scalar") != std::string::npos);
+    CHECK(capped.status == 0);
 }
 
 TEST_CASE("cli: the prompt comes from -p, from a file with -f, or from standard input with -f -") {
