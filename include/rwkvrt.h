@@ -118,8 +118,9 @@ typedef struct rwkvrt_load_options {
                               * allows (the file must then not change while loaded) */
     /* "f32" (default, or NULL): generation multiplies the weights with the exact fp32 activations.
      * "int8": the activations are rounded to 8 bits in blocks of 32 for integer products: generation with
-     * q8_0 and q4_0 weights on CPUs with AVX2 (and q6_k with AVX512-VNNI); prompts and batched steps
-     * with every block type (q8_0, q5_x, q4_x, q4_k, q5_k, q6_k) on CPUs with AVX512-VNNI. Faster, and
+     * q8_0 and q4_0 weights on CPUs with AVX2 (and q4_k, q5_k, q6_k with AVX512-VNNI); prompts and batched
+     * steps with every block type (q8_0, q5_x, q4_x, q4_k, q5_k) on CPUs with AVX2, and q6_k too with
+     * AVX512-VNNI. Faster, and
      * the logits change slightly; f32/f16/bf16 weights and older CPUs keep fp32. With AVX512-VNNI, q8_0,
      * q4_0, q4_k and q5_k matrices are copied at load into an interleaved layout (the same size, 2–3%
      * more for the K-quants).

@@ -107,7 +107,7 @@ Args:
         slower than from memory).
     activations: None or "f32" keeps the products exact; "int8" rounds the
         activations to 8 bits for integer products with block-quantized
-        weights (generation, and on AVX512-VNNI prompts and batches); "bf16"
+        weights (prompts, batches and generation; docs/QUANTIZATION.md); "bf16"
         uses bf16 products for prompts and batches with bf16 and f16 weights
         (faster; logits change slightly, see docs/QUANTIZATION.md).
 
