@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "core/dtype.h"
 #include "hwy/highway.h"
@@ -177,16 +178,15 @@ struct BlockQ5_1 {
 };
 
 // ggml's K-quants: super-blocks of 256 elements in sub-blocks of kSub with their own scale (and min).
-// Scales(block, scale, min) gives each sub-block's factor d·sc and offset dmin·m; Quant(df, block, i)
-// the integer values of elements i .. i+lanes-1 (within one 16-element group) as floats, so that an
-// element is scale·q − min. The layouts are those of core/dtype.cpp's reference decoder.
-HWY_INLINE hn::Vec<hn::RebindToUnsigned<DF>> Bytes(DF, const uint8_t *p) {
-    const hn::Rebind<uint8_t, DF> du8;
-    return hn::PromoteTo(hn::RebindToUnsigned<DF>(), hn::LoadU(du8, p));
-}
+// Scales(block, scale, min) gives each sub-block's factor d·sc and offset dmin·m; Codes(block, codes)
+// the 256 integer values (Code: uint8_t, or int8_t for Q6_K), assembled 32 at a time with byte
+// operations, so that an element is scale·code − min. The layouts are those of core/dtype.cpp's
+// reference decoder.
+using D8 = hn::CappedTag<uint8_t, 32>; // the 32 bytes of a sub-block's codes, or a whole number of vectors of them
 
 template <bool kFifthBit>
 struct BlockQ45K {
+    using Code = uint8_t;
     static constexpr int kBytes = kFifthBit ? 176 : 144;
     static constexpr int kSub = 32;
     static constexpr bool kHasMin = true;
@@ -199,23 +199,30 @@ struct BlockQ45K {
             min[j] = dmin * float(m);
         }
     }
-    static VF Quant(DF df, const uint8_t *b, size_t i) {
-        const hn::RebindToUnsigned<DF> du32;
-        const hn::RebindToSigned<DF> di32;
-        const size_t j = i / 32, l = i % 32;
-        const auto bytes = Bytes(df, b + (kFifthBit ? 48 : 16) + 32 * (j / 2) + l);
-        auto q = j % 2 ? hn::ShiftRight<4>(bytes) : hn::And(bytes, hn::Set(du32, 15u));
-        if constexpr (kFifthBit) {
-            const auto high = hn::And(hn::ShiftRightSame(Bytes(df, b + 16 + l), int(j)), hn::Set(du32, 1u));
-            q = hn::Or(q, hn::ShiftLeft<4>(high));
-        }
-        return hn::ConvertTo(df, hn::BitCast(di32, q));
+    // Sub-block 2p holds the low nibbles of qs[32p ..], 2p + 1 the high ones; bit j of qh[l] is the fifth bit.
+    static void Codes(const uint8_t *b, uint8_t *codes) {
+        const D8 d8;
+        const auto low4 = hn::Set(d8, uint8_t{15}), one = hn::Set(d8, uint8_t{1});
+        const uint8_t *qs = b + (kFifthBit ? 48 : 16), *qh = b + 16;
+        for (int p = 0; p < 4; ++p)
+            for (size_t l = 0; l < 32; l += hn::Lanes(d8)) {
+                const auto q = hn::LoadU(d8, qs + 32 * p + l);
+                auto lo = hn::And(q, low4), hi = hn::ShiftRight<4>(q);
+                if constexpr (kFifthBit) {
+                    const auto h = hn::LoadU(d8, qh + l);
+                    lo = hn::Or(lo, hn::ShiftLeft<4>(hn::And(hn::ShiftRightSame(h, 2 * p), one)));
+                    hi = hn::Or(hi, hn::ShiftLeft<4>(hn::And(hn::ShiftRightSame(h, 2 * p + 1), one)));
+                }
+                hn::StoreU(lo, d8, codes + 64 * p + l);
+                hn::StoreU(hi, d8, codes + 64 * p + 32 + l);
+            }
     }
 };
 using BlockQ4_K = BlockQ45K<false>;
 using BlockQ5_K = BlockQ45K<true>;
 
 struct BlockQ6_K {
+    using Code = int8_t;
     static constexpr int kBytes = 210;
     static constexpr int kSub = 16;
     static constexpr bool kHasMin = false;
@@ -226,29 +233,43 @@ struct BlockQ6_K {
             min[j] = 0.0f;
         }
     }
-    // Element i = 128·h + 32·quarter + l: low 4 bits from ql, high 2 from qh, minus 32.
-    static VF Quant(DF df, const uint8_t *b, size_t i) {
-        const hn::RebindToUnsigned<DF> du32;
-        const hn::RebindToSigned<DF> di32;
-        const size_t h = i / 128, quarter = (i % 128) / 32, l = i % 32;
-        const auto lo_bytes = Bytes(df, b + 64 * h + 32 * (quarter % 2) + l);
-        const auto lo = quarter < 2 ? hn::And(lo_bytes, hn::Set(du32, 15u)) : hn::ShiftRight<4>(lo_bytes);
-        const auto hi = hn::And(hn::ShiftRightSame(Bytes(df, b + 128 + 32 * h + l), int(2 * quarter)), hn::Set(du32, 3u));
-        const auto q = hn::BitCast(di32, hn::Or(lo, hn::ShiftLeft<4>(hi)));
-        return hn::ConvertTo(df, hn::Sub(q, hn::Set(di32, 32)));
+    // Element 128·h + 32·quarter + l: low 4 bits from ql, high 2 from qh, minus 32 (as int8).
+    static void Codes(const uint8_t *b, int8_t *codes) {
+        const D8 d8;
+        const auto low4 = hn::Set(d8, uint8_t{15}), low2 = hn::Set(d8, uint8_t{3}), offset = hn::Set(d8, uint8_t{32});
+        for (int h = 0; h < 2; ++h)
+            for (int quarter = 0; quarter < 4; ++quarter)
+                for (size_t l = 0; l < 32; l += hn::Lanes(d8)) {
+                    const auto ql = hn::LoadU(d8, b + 64 * h + 32 * (quarter % 2) + l);
+                    const auto lo = quarter < 2 ? hn::And(ql, low4) : hn::ShiftRight<4>(ql);
+                    const auto hi = hn::And(hn::ShiftRightSame(hn::LoadU(d8, b + 128 + 32 * h + l), 2 * quarter), low2);
+                    const auto q = hn::Sub(hn::Or(lo, hn::ShiftLeft<4>(hi)), offset); // wraps to q − 32 as int8
+                    hn::StoreU(q, d8, reinterpret_cast<uint8_t *>(codes) + 128 * h + 32 * quarter + l);
+                }
     }
 };
+
+// Codes i .. i + lanes − 1 of a decoded super-block as floats.
+template <class Code>
+HWY_INLINE VF CodesToFloat(DF df, const Code *codes) {
+    const hn::Rebind<Code, DF> dc;
+    const hn::RebindToSigned<DF> di32;
+    if constexpr (std::is_signed_v<Code>) return hn::ConvertTo(df, hn::PromoteTo(di32, hn::LoadU(dc, codes)));
+    else return hn::ConvertTo(df, hn::BitCast(di32, hn::PromoteTo(hn::RebindToUnsigned<DF>(), hn::LoadU(dc, codes))));
+}
 
 template <class Block>
 HWY_INLINE void ConvertKBlocks(const uint8_t *src, float *dst, size_t n) {
     const DF df;
     const size_t L = hn::Lanes(df);
+    HWY_ALIGN typename Block::Code codes[256];
     float scale[16], min[16];
     for (size_t b = 0; b < n / 256; ++b, src += Block::kBytes, dst += 256) {
         Block::Scales(src, scale, min);
+        Block::Codes(src, codes);
         for (size_t i = 0; i < 256; i += L) {
             const size_t j = i / Block::kSub;
-            const VF q = Block::Quant(df, src, i);
+            const VF q = CodesToFloat(df, codes + i);
             // Not fused: the same roundings as to_f32 (core/dtype.cpp), so the values are identical.
             hn::StoreU(hn::Sub(hn::Mul(q, hn::Set(df, scale[j])), hn::Set(df, min[j])), df, dst + i);
         }

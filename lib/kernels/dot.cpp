@@ -132,73 +132,28 @@ float DotBlocks(const uint8_t *row, const float *x, int64_t n) {
     return hn::GetLane(hn::SumOfLanes(df, hn::Add(acc0, acc1)));
 }
 
-// K-quant super-blocks: per sub-block scale·Σ q·x − min·Σ x.
+// K-quant super-blocks, decoded to codes with byte operations (convert-inl.h), then per element
+// (scale·code − min)·x into four accumulators: no chain waits on the previous sub-block.
 template <class Block>
 float DotKBlocks(const uint8_t *row, const float *x, int64_t n) {
     const DF df;
     const size_t L = hn::Lanes(df);
-    VF acc = hn::Zero(df);
+    VF a[4] = {hn::Zero(df), hn::Zero(df), hn::Zero(df), hn::Zero(df)};
+    HWY_ALIGN typename Block::Code codes[256];
     float scale[16], min[16];
     for (int64_t b = 0; b < n / 256; ++b, row += Block::kBytes, x += 256) {
         Block::Scales(row, scale, min);
-        for (size_t j = 0; j < 256 / Block::kSub; ++j) {
-            VF qx = hn::Zero(df), sx = hn::Zero(df);
-            for (size_t i = j * Block::kSub; i < (j + 1) * Block::kSub; i += L) {
-                const VF xv = hn::LoadU(df, x + i);
-                qx = hn::MulAdd(Block::Quant(df, row, i), xv, qx);
-                if constexpr (Block::kHasMin) sx = hn::Add(sx, xv);
+        Block::Codes(row, codes);
+        for (size_t i = 0; i < 256; i += 4 * L)
+            for (size_t u = 0; u < 4; ++u) {
+                const size_t e = i + u * L, j = e / Block::kSub;
+                const VF q = CodesToFloat(df, codes + e);
+                const VF w = Block::kHasMin ? hn::MulSub(q, hn::Set(df, scale[j]), hn::Set(df, min[j])) : hn::Mul(q, hn::Set(df, scale[j]));
+                a[u] = hn::MulAdd(w, hn::LoadU(df, x + e), a[u]);
             }
-            acc = hn::MulAdd(hn::Set(df, scale[j]), qx, acc);
-            if constexpr (Block::kHasMin) acc = hn::NegMulAdd(hn::Set(df, min[j]), sx, acc);
-        }
     }
-    return hn::GetLane(hn::SumOfLanes(df, acc));
+    return hn::GetLane(hn::SumOfLanes(df, hn::Add(hn::Add(a[0], a[1]), hn::Add(a[2], a[3]))));
 }
-
-#if HWY_TARGET <= HWY_AVX3
-// Q6_K with AVX-512BW (the head of most Q4 GGUF files is Q6_K, and in generation it is the largest
-// matrix). The portable DotKBlocks widens every 16 quants to 32 bits before assembling them from
-// their low and high bits; here 64 quants at a time are assembled with byte operations, then widened
-// 16 at a time, and four accumulators (one per 16-element sub-block position) keep the chains short.
-template <int K>
-HWY_INLINE __m512 Q6KSub(__m512i q, float scale, const float *x, __m512 acc) {
-    const __m512 qf = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm512_extracti32x4_epi32(q, K)));
-    return _mm512_fmadd_ps(_mm512_mul_ps(qf, _mm512_set1_ps(scale)), _mm512_loadu_ps(x + 16 * K), acc);
-}
-
-float DotQ6KAvx512(const uint8_t *row, const float *x, int64_t n) {
-    const __m512i low4 = _mm512_set1_epi8(0x0F), low2 = _mm512_set1_epi8(3), offset = _mm512_set1_epi8(32);
-    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    for (int64_t b = 0; b < n / 256; ++b, row += BlockQ6_K::kBytes, x += 256) {
-        float scale[16], unused[16];
-        BlockQ6_K::Scales(row, scale, unused);
-        for (int h = 0; h < 2; ++h) {
-            // Elements 128h + 64·half + 16k + l: low 4 bits from ql (low nibbles, then high), high 2 from
-            // qh shifted by 0, 2 (first 64) and 4, 6 (last 64). 16-bit shifts, masked per byte after.
-            const __m512i ql = _mm512_loadu_si512(row + 64 * h);
-            const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(row + 128 + 32 * h));
-            const __m512i qh2 = _mm512_inserti64x4(_mm512_castsi256_si512(qh), _mm256_srli_epi16(qh, 2), 1);
-            const __m512i first = _mm512_sub_epi8(
-                _mm512_or_si512(_mm512_and_si512(ql, low4), _mm512_slli_epi16(_mm512_and_si512(qh2, low2), 4)), offset);
-            const __m512i last = _mm512_sub_epi8(
-                _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), low4),
-                                _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(qh2, 4), low2), 4)),
-                offset);
-            const float *xh = x + 128 * h;
-            const float *sh = scale + 8 * h;
-            a0 = Q6KSub<0>(first, sh[0], xh, a0);
-            a1 = Q6KSub<1>(first, sh[1], xh, a1);
-            a2 = Q6KSub<2>(first, sh[2], xh, a2);
-            a3 = Q6KSub<3>(first, sh[3], xh, a3);
-            a0 = Q6KSub<0>(last, sh[4], xh + 64, a0);
-            a1 = Q6KSub<1>(last, sh[5], xh + 64, a1);
-            a2 = Q6KSub<2>(last, sh[6], xh + 64, a2);
-            a3 = Q6KSub<3>(last, sh[7], xh + 64, a3);
-        }
-    }
-    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
-}
-#endif
 
 DotFn PickDot(DType dtype) {
     switch (dtype) {
@@ -212,11 +167,7 @@ DotFn PickDot(DType dtype) {
     case DType::Q4_1: return DotBlocks<BlockQ4_1>;
     case DType::Q4_K: return DotKBlocks<BlockQ4_K>;
     case DType::Q5_K: return DotKBlocks<BlockQ5_K>;
-#if HWY_TARGET <= HWY_AVX3
-    case DType::Q6_K: return DotQ6KAvx512;
-#else
     case DType::Q6_K: return DotKBlocks<BlockQ6_K>;
-#endif
     }
     return DotF32;
 }
