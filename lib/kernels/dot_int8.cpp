@@ -170,7 +170,7 @@ RWKVRT_AVX512VNNI float dot_avx512vnni(const uint8_t *row, const Int8Vector &x) 
     return finish(Block::kOffset ? DType::Q4_0 : DType::Q8_0, Block::kBytes, row, x, b, a);
 }
 
-// --- Q6_K, AVX512-VNNI only: one super-block of 256 gives the 16 sub-block sums of one vector ---
+// --- Q6_K, AVX512-VNNI: one super-block of 256 gives the 16 sub-block sums of one vector ---
 
 // u = q + 32 in [0, 63] is the unsigned operand of vpdpbusd; Σ q·x = Σ u·x − 32·Σ x, both exact.
 RWKVRT_AVX512VNNI inline __m512i q6_k_sums(__m512i u, const int8_t *x) {
@@ -213,6 +213,48 @@ RWKVRT_AVX512VNNI float dot_q6_k_avx512vnni(const uint8_t *row, const Int8Vector
     }
     alignas(64) float lanes[16];
     _mm512_store_ps(lanes, acc);
+    return q6_k_sum_lanes(lanes);
+}
+
+// --- Q6_K, AVX2: the same lanes and the same fp32 steps as the AVX512-VNNI kernel, in two vectors ---
+
+RWKVRT_AVX2 float dot_q6_k_avx2(const uint8_t *row, const Int8Vector &x) {
+    const __m256i low4 = _mm256_set1_epi8(0x0F), low2 = _mm256_set1_epi8(3), bias = _mm256_set1_epi8(32);
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(); // lanes 0..7 and 8..15
+    for (int64_t sb = 0; sb < x.n / 256; ++sb, row += kQ6KBytes) {
+        const int8_t *xq = x.q + 256 * sb;
+        // w[g]: elements 32g .. 32g + 31 = sub-blocks 2g (int32 lanes 0..3) and 2g + 1 (lanes 4..7).
+        __m256i w[8];
+        for (int h = 0; h < 2; ++h) {
+            const __m256i ql[2] = {_mm256_loadu_si256(reinterpret_cast<const __m256i *>(row + 64 * h)),
+                                   _mm256_loadu_si256(reinterpret_cast<const __m256i *>(row + 64 * h + 32))};
+            const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(row + 128 + 32 * h));
+            for (int quarter = 0; quarter < 4; ++quarter) {
+                // Element 128h + 32·quarter + l: low 4 bits from ql (low nibbles, then high), high 2 from qh
+                // shifted by 2·quarter. 16-bit shifts, masked per byte after.
+                const __m256i lo = quarter < 2 ? _mm256_and_si256(ql[quarter], low4)
+                                               : _mm256_and_si256(_mm256_srli_epi16(ql[quarter - 2], 4), low4);
+                const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * quarter), low2);
+                const __m256i u = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4)); // q + 32, in [0, 63]
+                const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(xq + 128 * h + 32 * quarter));
+                // Σ u·x − 32·Σ x in 16 bits (|pair| ≤ 2·63·127 and 2·32·127: no saturation), then widened.
+                const __m256i d = _mm256_sub_epi16(_mm256_maddubs_epi16(u, xv), _mm256_maddubs_epi16(bias, xv));
+                w[4 * h + quarter] = _mm256_madd_epi16(d, ones);
+            }
+        }
+        // hadd(hadd(a, b), hadd(c, e)) holds [2g_a, 2g_b, 2g_c, 2g_e | the + 1 sub-blocks]: lane 4k + j is
+        // sub-block 4j + k (q6_k_sub_of_lane) with a, b, c, e = elements 0, 64, 128, 192 (+ 32 for lanes 8..15).
+        const __m256i s0 = _mm256_hadd_epi32(_mm256_hadd_epi32(w[0], w[2]), _mm256_hadd_epi32(w[4], w[6]));
+        const __m256i s1 = _mm256_hadd_epi32(_mm256_hadd_epi32(w[1], w[3]), _mm256_hadd_epi32(w[5], w[7]));
+        float scale[16];
+        q6_k_lane_scales(row, x.d + 8 * sb, scale);
+        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(scale), _mm256_cvtepi32_ps(s0), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(scale + 8), _mm256_cvtepi32_ps(s1), acc1);
+    }
+    float lanes[16];
+    _mm256_storeu_ps(lanes, acc0);
+    _mm256_storeu_ps(lanes + 8, acc1);
     return q6_k_sum_lanes(lanes);
 }
 
@@ -336,7 +378,8 @@ Int8Level int8_level() {
 
 DotInt8Fn dot_int8_kernel(DType dtype, Int8Level level) {
 #if defined(__x86_64__)
-    if (dtype == DType::Q6_K) return level == Int8Level::Avx512Vnni ? dot_q6_k_avx512vnni : nullptr;
+    if (dtype == DType::Q6_K)
+        return level == Int8Level::Avx512Vnni ? dot_q6_k_avx512vnni : level == Int8Level::Avx2 ? dot_q6_k_avx2 : nullptr;
     if (dtype != DType::Q8_0 && dtype != DType::Q4_0) return nullptr;
     const bool q8 = dtype == DType::Q8_0;
     switch (level) {

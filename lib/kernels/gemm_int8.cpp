@@ -487,8 +487,8 @@ RWKVRT_AVX512VNNI void pack_weight_tile_k(const Matrix &W, size_t r0, uint8_t *c
 // tile_kernel for CPUs with AVX2 and no VNNI: vpmaddubsw and vpmaddwd in place of vpdpbusd, the same
 // exact integer sums and the same fp32 steps, so the same bits. vpmaddubsw adds two products into 16
 // bits, and kRun steps of them add up in 16 bits before vpmaddwd widens them, while
-// 2·kRun·(largest code)·127 stays below 32,768: codes up to 15 (Q4) for 8 steps, 31 (Q5) for 4.
-// Q8_0's codes (q + 128) would saturate even one step, so kSigned multiplies |q_w| by
+// 2·kRun·(largest code)·127 stays below 32,768: codes up to 15 (Q4) for 8 steps, 31 (Q5) for 4, 63
+// (Q6_K) for 2. Q8_0's codes (q + 128) would saturate even one step, so kSigned multiplies |q_w| by
 // q_x with q_w's sign (|−128|·127·2 = 32,512), a sum that needs no offset. Passes of 16 rows × 2
 // activation rows keep the accumulators in the 16 registers.
 template <int kSub, bool kAffine, bool kSigned, int kRun>
@@ -562,6 +562,7 @@ TileKernel tile_kernel_for(DType dtype, const BlockCodeLayout &layout, Int8Level
     }
     switch (dtype) {
     case DType::Q8_0: return tile_kernel_avx2<32, false, true, 1>;
+    case DType::Q6_K: return tile_kernel_avx2<16, false, false, 2>;
     case DType::Q4_0: return tile_kernel_avx2<32, false, false, 8>;
     case DType::Q5_0: return tile_kernel_avx2<32, false, false, 4>;
     case DType::Q5_1:
@@ -574,11 +575,7 @@ TileKernel tile_kernel_for(DType dtype, const BlockCodeLayout &layout, Int8Level
 
 bool int8_products_supported(DType dtype, Int8Level level) {
     BlockCodeLayout layout;
-    if (level == Int8Level::None || !block_code_layout(dtype, &layout)) return false;
-    // With AVX2, Q6_K's 16-element sub-blocks cost more in fp32 steps than the integer products save
-    // (docs/PERFORMANCE.md), and its mat-vec has no integer kernel: fp32 products keep a head's logits
-    // the same alone and in a batch.
-    return level == Int8Level::Avx512Vnni || dtype != DType::Q6_K;
+    return level != Int8Level::None && block_code_layout(dtype, &layout);
 }
 
 void gemm_int8(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool &pool, Int8Level level) {

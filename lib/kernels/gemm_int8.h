@@ -40,8 +40,7 @@ bool block_code_layout(DType dtype, BlockCodeLayout *layout);
 // Decodes one stored block of dtype: its block_elems codes into u, and per sub-block a and m.
 void block_codes(DType dtype, const uint8_t *block, uint8_t *u, float *a, float *m);
 
-// Whether gemm_int8 runs W of this type at `level`: with AVX512-VNNI, every type with codes; with AVX2,
-// all of them but Q6_K.
+// Whether gemm_int8 runs W of this type at `level` (AVX2 or AVX512-VNNI, and a type with codes).
 bool int8_products_supported(DType dtype, Int8Level level = int8_level());
 
 // Y (T × W.rows) = X (T × W.cols) · Wᵀ with int8 activations; requires int8_products_supported(W.dtype,

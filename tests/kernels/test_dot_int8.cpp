@@ -161,12 +161,12 @@ float reference_dot_q6_k(const uint8_t *row, const Int8Vector &x) {
     return q6_k_sum_lanes(acc);
 }
 
-TEST_CASE("kernels: the Q6_K integer kernel equals its scalar contract bit for bit, and is close to the fp32 dot") {
-    const DotInt8Fn dot = dot_int8_kernel(DType::Q6_K, int8_level());
-    const bool on_avx2 = dot_int8_kernel(DType::Q6_K, Int8Level::Avx2) != nullptr;
-    CHECK_FALSE(on_avx2); // AVX2 keeps the fp32 kernel
-    if (!dot) {
-        std::printf("rwkvrt-test-skipped: this CPU has no AVX512-VNNI, so Q6_K keeps fp32 activations\n");
+TEST_CASE("kernels: the Q6_K integer kernel equals its scalar contract bit for bit at every level, and is close to the fp32 dot") {
+    std::vector<DotInt8Fn> dots;
+    for (Int8Level level : {Int8Level::Avx2, Int8Level::Avx512Vnni})
+        if (level <= int8_level()) dots.push_back(dot_int8_kernel(DType::Q6_K, level));
+    if (dots.empty()) {
+        std::printf("rwkvrt-test-skipped: this CPU has no AVX2, so Q6_K keeps fp32 activations\n");
         return;
     }
     std::mt19937 rng(9);
@@ -184,8 +184,11 @@ TEST_CASE("kernels: the Q6_K integer kernel equals its scalar contract bit for b
         const std::vector<float> x = random_vector(cols, rng);
         std::vector<uint8_t> buffer(int8_vector_bytes(cols));
         const Int8Vector q = quantize_activations(x.data(), cols, buffer.data());
-        const float got = dot(row.data(), q), want = reference_dot_q6_k(row.data(), q);
-        CHECK_MESSAGE(same_bits(got, want), got, " != ", want);
+        const float want = reference_dot_q6_k(row.data(), q), got = dots.back()(row.data(), q);
+        for (DotInt8Fn dot : dots) {
+            const float level_got = dot(row.data(), q);
+            CHECK_MESSAGE(same_bits(level_got, want), level_got, " != ", want);
+        }
         std::vector<float> w(static_cast<size_t>(cols));
         to_f32(DType::Q6_K, row.data(), w.data(), w.size());
         double exact = 0, magnitude = 0;
@@ -195,6 +198,26 @@ TEST_CASE("kernels: the Q6_K integer kernel equals its scalar contract bit for b
         }
         CHECK(std::fabs(got - exact) <= 0.02 * magnitude); // the rounding of x to int8
     }
+    // The extremes, where 16-bit pair sums come nearest to saturating: every code 0 or 63, every
+    // activation ±127.
+    for (uint8_t fill : {uint8_t{0x00}, uint8_t{0xFF}})
+        for (float sign : {1.0f, -1.0f}) {
+            CAPTURE(int(fill));
+            std::vector<uint8_t> row(2 * 210, fill);
+            for (size_t b = 0; b < row.size(); b += 210) {
+                for (size_t j = 192; j < 208; ++j) row[b + j] = uint8_t(j % 2 ? 0x7F : 0x81); // scales ±127
+                const uint16_t d = f32_to_f16(0.01f);
+                std::memcpy(&row[b + 208], &d, 2);
+            }
+            const std::vector<float> x(512, sign);
+            std::vector<uint8_t> buffer(int8_vector_bytes(512));
+            const Int8Vector q = quantize_activations(x.data(), 512, buffer.data());
+            const float want = reference_dot_q6_k(row.data(), q);
+            for (DotInt8Fn dot : dots) {
+                const float got = dot(row.data(), q);
+                CHECK_MESSAGE(same_bits(got, want), got, " != ", want);
+            }
+        }
 }
 
 TEST_CASE("kernels: linear with int8 activations quantizes x once and matches the reference for every row") {
