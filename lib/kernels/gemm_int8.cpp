@@ -105,9 +105,10 @@ void block_codes(DType dtype, const uint8_t *b, uint8_t *u, float *a, float *m) 
 }
 
 bool interleavable(const Matrix &W) {
-    if (int8_level() != Int8Level::Avx512Vnni) return false; // the interleaved kernels' level
-    const bool type =
-        W.dtype == DType::Q8_0 || W.dtype == DType::Q4_0 || W.dtype == DType::Q4_K || W.dtype == DType::Q5_K;
+    // The levels of the interleaved kernels: Q8_0 and Q4_0 rows have AVX2 row kernels of their own.
+    const bool k_quant = W.dtype == DType::Q4_K || W.dtype == DType::Q5_K;
+    const bool type = int8_level() == Int8Level::Avx512Vnni ? k_quant || W.dtype == DType::Q8_0 || W.dtype == DType::Q4_0
+                                                            : k_quant && int8_level() == Int8Level::Avx2;
     return type && W.rows % kInterleavedRows == 0 && !W.interleaved;
 }
 
@@ -552,6 +553,104 @@ RWKVRT_AVX2 void tile_kernel_avx2(const uint8_t *codes, const float *a, const fl
         }
 }
 
+// One Q4_K/Q5_K super-block's (d·scale, −dmin·min) for sub-block j of rows 8v .. 8v + 7 of a group
+// of 16 interleaved rows: k_constants' values.
+RWKVRT_AVX2 inline void k_constants_avx2(const uint8_t *sb, int j, int v, __m256 *a, __m256 *m) {
+    const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(sb + 16 * v)));
+    const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(sb + 32 + 16 * v)));
+    const __m256 sc = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(sb + 64 + 16 * j + 8 * v))));
+    const __m256 mn = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(sb + 192 + 16 * j + 8 * v))));
+    *a = _mm256_mul_ps(d, sc);
+    *m = _mm256_xor_ps(_mm256_mul_ps(dmin, mn), _mm256_set1_ps(-0.0f)); // −x exactly, as the scalar code negates
+}
+
+// k_codes for rows 8v .. 8v + 7: four codes of each of the 8 rows, sub-blocks 2·pair and 2·pair + 1.
+template <bool kQ5>
+RWKVRT_AVX2 inline void k_codes_avx2(const uint8_t *sb, int pair, int c, int v, __m256i *lo, __m256i *hi) {
+    const __m256i low4 = _mm256_set1_epi8(15), bit = _mm256_set1_epi8(1);
+    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(sb + (kQ5 ? 832 : 320) + 64 * (8 * pair + c) + 32 * v));
+    *lo = _mm256_and_si256(q, low4);
+    *hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
+    if constexpr (kQ5) {
+        const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(sb + 320 + 64 * c + 32 * v));
+        *lo = _mm256_or_si256(*lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2 * pair), bit), 4));
+        *hi = _mm256_or_si256(*hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2 * pair + 1), bit), 4));
+    }
+}
+
+// matvec_group_k on AVX2: the 16 rows as two vectors of 8, the same integer sums (16-bit runs as in
+// tile_kernel_avx2: all 8 steps of a sub-block for Q4_K, 4 for Q5_K) and the same fp32 steps.
+template <bool kQ5>
+RWKVRT_AVX2 void matvec_group_k_avx2(const uint8_t *group, size_t super_blocks, const Int8Vector &x, float *y) {
+    constexpr size_t kBytes = kQ5 ? kQ5KGroupBlockBytes : kQ4KGroupBlockBytes;
+    constexpr int kRun = kQ5 ? 4 : 8;
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 f[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (size_t sb = 0; sb < super_blocks; ++sb, group += kBytes)
+        for (int pair = 0; pair < 4; ++pair) {
+            const size_t b0 = 8 * sb + 2 * size_t(pair); // the 32-blocks of x: sub-blocks 2·pair, 2·pair + 1
+            const int8_t *x0 = x.q + 32 * b0, *x1 = x0 + 32;
+            for (int v = 0; v < 2; ++v) {
+                __m256i s0 = _mm256_setzero_si256(), s1 = s0;
+                for (int c0 = 0; c0 < 8; c0 += kRun) {
+                    __m256i r0 = _mm256_setzero_si256(), r1 = r0;
+                    for (int c = c0; c < c0 + kRun; ++c) {
+                        __m256i lo, hi;
+                        k_codes_avx2<kQ5>(group, pair, c, v, &lo, &hi);
+                        int32_t four0, four1;
+                        std::memcpy(&four0, x0 + 4 * c, 4);
+                        std::memcpy(&four1, x1 + 4 * c, 4);
+                        r0 = _mm256_add_epi16(r0, _mm256_maddubs_epi16(lo, _mm256_set1_epi32(four0)));
+                        r1 = _mm256_add_epi16(r1, _mm256_maddubs_epi16(hi, _mm256_set1_epi32(four1)));
+                    }
+                    s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(r0, ones));
+                    s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(r1, ones));
+                }
+                __m256 a, m;
+                k_constants_avx2(group, 2 * pair, v, &a, &m);
+                f[v] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s0), _mm256_mul_ps(a, _mm256_set1_ps(x.d[b0])), f[v]);
+                f[v] = _mm256_fmadd_ps(m, _mm256_set1_ps(float(x.sum[b0]) * x.d[b0]), f[v]);
+                k_constants_avx2(group, 2 * pair + 1, v, &a, &m);
+                f[v] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s1), _mm256_mul_ps(a, _mm256_set1_ps(x.d[b0 + 1])), f[v]);
+                f[v] = _mm256_fmadd_ps(m, _mm256_set1_ps(float(x.sum[b0 + 1]) * x.d[b0 + 1]), f[v]);
+            }
+        }
+    _mm256_storeu_ps(y, f[0]);
+    _mm256_storeu_ps(y + 8, f[1]);
+}
+
+// pack_weight_tile_k on AVX2.
+template <bool kQ5>
+RWKVRT_AVX2 void pack_weight_tile_k_avx2(const Matrix &W, size_t r0, uint8_t *codes, float *a, float *m) {
+    constexpr size_t kBytes = kQ5 ? kQ5KGroupBlockBytes : kQ4KGroupBlockBytes;
+    const size_t super_blocks = size_t(W.cols) / 256, n_groups = size_t(W.rows) / kInterleavedRows;
+    const size_t group_bytes = super_blocks * kBytes;
+    for (size_t g16 = 0; g16 < kRowVecs; ++g16) {
+        const size_t g = r0 / kInterleavedRows + g16;
+        const bool present = g < n_groups;
+        for (size_t sb = 0; sb < super_blocks; ++sb) {
+            const uint8_t *src = W.data + g * group_bytes + sb * kBytes;
+            for (int v = 0; v < 2; ++v) {
+                const size_t lane = 16 * g16 + 8 * size_t(v);
+                for (int j = 0; j < 8; ++j) {
+                    __m256 av = _mm256_setzero_ps(), mv = _mm256_setzero_ps();
+                    if (present) k_constants_avx2(src, j, v, &av, &mv);
+                    _mm256_storeu_ps(a + (8 * sb + size_t(j)) * kTileRows + lane, av);
+                    _mm256_storeu_ps(m + (8 * sb + size_t(j)) * kTileRows + lane, mv);
+                }
+                for (int pair = 0; pair < 4; ++pair)
+                    for (int c = 0; c < 8; ++c) {
+                        __m256i lo = _mm256_setzero_si256(), hi = lo;
+                        if (present) k_codes_avx2<kQ5>(src, pair, c, v, &lo, &hi);
+                        const size_t k4 = 64 * sb + 8 * size_t(2 * pair) + size_t(c); // sub-block 2·pair; the next is 8 further
+                        _mm256_storeu_si256(reinterpret_cast<__m256i *>(codes + k4 * 4 * kTileRows + 4 * lane), lo);
+                        _mm256_storeu_si256(reinterpret_cast<__m256i *>(codes + (k4 + 8) * 4 * kTileRows + 4 * lane), hi);
+                    }
+            }
+        }
+    }
+}
+
 using TileKernel = void (*)(const uint8_t *, const float *, const float *, size_t, const ActivationRow *, size_t, float *,
                             size_t, size_t);
 
@@ -628,8 +727,10 @@ void gemm_int8(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool 
         for (size_t tile = t0; tile < t1; ++tile) {
             float *a = consts + (tile - t0) * 2 * tile_const_floats;
             uint8_t *codes = buf + (tile - t0) * tile_code_bytes;
-            if (W.interleaved && W.dtype == DType::Q4_K) pack_weight_tile_k<false>(W, tile * kTileRows, codes, a, a + tile_const_floats);
-            else if (W.interleaved) pack_weight_tile_k<true>(W, tile * kTileRows, codes, a, a + tile_const_floats);
+            const bool q5 = W.dtype == DType::Q5_K, vnni = level == Int8Level::Avx512Vnni;
+            const auto pack_k = vnni ? (q5 ? pack_weight_tile_k<true> : pack_weight_tile_k<false>)
+                                     : (q5 ? pack_weight_tile_k_avx2<true> : pack_weight_tile_k_avx2<false>);
+            if (W.interleaved) pack_k(W, tile * kTileRows, codes, a, a + tile_const_floats);
             else pack_weight_tile(W, layout, tile * kTileRows, codes, a, a + tile_const_floats);
         }
         ActivationRow x[kTokens];
@@ -645,15 +746,16 @@ void gemm_int8(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool 
     });
 }
 
-void matvec_int8_interleaved(const Matrix &W, const float *x, float *y, ThreadPool &pool) {
+void matvec_int8_interleaved(const Matrix &W, const float *x, float *y, ThreadPool &pool, Int8Level level) {
     const size_t K = size_t(W.cols), groups = size_t(W.rows) / kInterleavedRows;
     const size_t group_bytes = interleaved_group_bytes(W);
-    const Int8Vector xq = quantize_activations(x, int64_t(K), pool.shared_buffer(int8_vector_bytes(int64_t(K))));
+    const Int8Vector xq = quantize_activations(x, int64_t(K), pool.shared_buffer(int8_vector_bytes(int64_t(K))), level);
     const size_t blocks = W.dtype == DType::Q4_K || W.dtype == DType::Q5_K ? K / 256 : K / 32;
+    const bool vnni = level == Int8Level::Avx512Vnni;
     const auto kernel = W.dtype == DType::Q8_0   ? matvec_group<true>
                         : W.dtype == DType::Q4_0 ? matvec_group<false>
-                        : W.dtype == DType::Q4_K ? matvec_group_k<false>
-                                                 : matvec_group_k<true>;
+                        : W.dtype == DType::Q4_K ? (vnni ? matvec_group_k<false> : matvec_group_k_avx2<false>)
+                                                 : (vnni ? matvec_group_k<true> : matvec_group_k_avx2<true>);
     // Groups in pieces of about 64 KiB, each thread streaming its own stretch first, as the other mat-vecs do.
     const int threads = W.nbytes() < (1u << 18) ? 1 : pool.size();
     const int64_t piece = std::max<int64_t>(1, int64_t((size_t(64) << 10) / group_bytes));
@@ -666,7 +768,7 @@ void matvec_int8_interleaved(const Matrix &W, const float *x, float *y, ThreadPo
 
 bool int8_products_supported(DType, Int8Level) { return false; }
 void gemm_int8(const Matrix &, const float *, int64_t, float *, ThreadPool &, Int8Level) {}
-void matvec_int8_interleaved(const Matrix &, const float *, float *, ThreadPool &) {}
+void matvec_int8_interleaved(const Matrix &, const float *, float *, ThreadPool &, Int8Level) {}
 
 #endif
 

@@ -35,12 +35,6 @@ std::vector<Int8Level> int8_levels() {
 
 const char *level_name(Int8Level l) { return l == Int8Level::Avx2 ? "AVX2" : "AVX512-VNNI"; }
 
-bool skip_without_vnni() {
-    if (int8_level() == Int8Level::Avx512Vnni) return false;
-    std::printf("rwkvrt-test-skipped: this CPU has no AVX512-VNNI\n");
-    return true;
-}
-
 void put_f16(uint8_t *p, float v) {
     const uint16_t h = f32_to_f16(v);
     std::memcpy(p, &h, 2);
@@ -140,7 +134,8 @@ TEST_CASE("kernels: block codes reproduce the dequantized weights of every coded
 
 namespace {
 
-// gemm_int8 at every level and thread count against reference_output, bit for bit.
+// gemm_int8 at every level and thread count against reference_output, bit for bit; for Q4_K and Q5_K
+// with whole groups of rows, also interleaved, and the mat-vec of each row.
 void check_against_contract(const Matrix &W, const std::vector<float> &X, int64_t T, const std::vector<Int8Level> &levels) {
     BlockCodeLayout layout;
     REQUIRE(block_code_layout(W.dtype, &layout));
@@ -159,6 +154,14 @@ void check_against_contract(const Matrix &W, const std::vector<float> &X, int64_
             std::vector<float> Y(size_t(T * W.rows), NAN);
             gemm_int8(W, X.data(), T, Y.data(), pool, level);
             REQUIRE(std::memcmp(Y.data(), expected.data(), Y.size() * sizeof(float)) == 0);
+            if ((W.dtype != DType::Q4_K && W.dtype != DType::Q5_K) || W.rows % int64_t(kInterleavedRows) != 0) continue;
+            const Matrix Wi = interleave_rows(W);
+            gemm_int8(Wi, X.data(), T, Y.data(), pool, level);
+            REQUIRE(std::memcmp(Y.data(), expected.data(), Y.size() * sizeof(float)) == 0);
+            for (int64_t tok = 0; tok < T; ++tok) {
+                matvec_int8_interleaved(Wi, X.data() + tok * W.cols, Y.data(), pool, level);
+                REQUIRE(std::memcmp(Y.data(), expected.data() + tok * W.rows, size_t(W.rows) * sizeof(float)) == 0);
+            }
         }
 }
 
@@ -198,7 +201,7 @@ TEST_CASE("kernels: the integer-product GEMM is exact at the extreme codes and a
     const std::vector<Int8Level> levels = int8_levels();
     if (levels.empty()) return;
     std::mt19937 rng(14);
-    const int64_t rows = 40, cols = 512, T = 3;
+    const int64_t rows = 48, cols = 512, T = 3;
     // Rows of +1, of −1, and of ±1 alternating: every activation rounds to ±127.
     std::vector<float> X(size_t(T * cols));
     for (int64_t i = 0; i < cols; ++i) {
@@ -247,10 +250,12 @@ TEST_CASE("kernels: the integer-product GEMM gives a row the same bits whatever 
     }
 }
 
-TEST_CASE("kernels: interleaved Q8_0, Q4_0, Q4_K and Q5_K rows give the GEMM's bits, and one row alone the bits it gets in any batch") {
-    if (skip_without_vnni()) return;
+TEST_CASE("kernels: interleaved Q8_0, Q4_0, Q4_K and Q5_K rows give the GEMM's bits, and one row alone the bits it gets in any batch, at every level") {
+    const std::vector<Int8Level> levels = int8_levels();
+    if (levels.empty()) return;
     std::mt19937 rng(15);
     for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q5_K}) {
+        const bool k_quant = t == DType::Q4_K || t == DType::Q5_K; // the only ones interleaved on AVX2
         for (int64_t rows : {16, 48, 80}) {
             for (int64_t cols : {256, 768}) {
                 const std::string type = dtype_name(t);
@@ -259,7 +264,7 @@ TEST_CASE("kernels: interleaved Q8_0, Q4_0, Q4_K and Q5_K rows give the GEMM's b
                 CAPTURE(cols);
                 const std::vector<uint8_t> bytes = random_blocks(t, size_t(rows * cols / dtype_info(t).block_elems), rng);
                 const Matrix W = matrix_of(t, rows, cols, bytes);
-                REQUIRE(interleavable(W));
+                REQUIRE(interleavable(W) == (k_quant || int8_level() == Int8Level::Avx512Vnni));
                 const Matrix Wi = interleave_rows(W);
                 CHECK(Wi.interleaved);
                 CHECK_FALSE(interleavable(Wi));
@@ -269,13 +274,17 @@ TEST_CASE("kernels: interleaved Q8_0, Q4_0, Q4_K and Q5_K rows give the GEMM's b
                 std::vector<float> X(size_t(T * cols));
                 for (float &v : X) v = normal(rng);
                 ThreadPool pool(2);
-                std::vector<float> plain(size_t(T * rows)), inter(size_t(T * rows)), one(static_cast<size_t>(rows));
-                gemm_int8(W, X.data(), T, plain.data(), pool);
-                gemm_int8(Wi, X.data(), T, inter.data(), pool);
-                CHECK(std::memcmp(plain.data(), inter.data(), plain.size() * sizeof(float)) == 0);
-                for (int64_t tok = 0; tok < T; ++tok) {
-                    matvec_int8_interleaved(Wi, X.data() + tok * cols, one.data(), pool);
-                    REQUIRE(std::memcmp(one.data(), plain.data() + tok * rows, one.size() * sizeof(float)) == 0);
+                for (Int8Level level : levels) {
+                    if (!k_quant && level != Int8Level::Avx512Vnni) continue;
+                    CAPTURE(level_name(level));
+                    std::vector<float> plain(size_t(T * rows)), inter(size_t(T * rows)), one(static_cast<size_t>(rows));
+                    gemm_int8(W, X.data(), T, plain.data(), pool, level);
+                    gemm_int8(Wi, X.data(), T, inter.data(), pool, level);
+                    CHECK(std::memcmp(plain.data(), inter.data(), plain.size() * sizeof(float)) == 0);
+                    for (int64_t tok = 0; tok < T; ++tok) {
+                        matvec_int8_interleaved(Wi, X.data() + tok * cols, one.data(), pool, level);
+                        REQUIRE(std::memcmp(one.data(), plain.data() + tok * rows, one.size() * sizeof(float)) == 0);
+                    }
                 }
             }
         }
