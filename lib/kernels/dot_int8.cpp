@@ -247,10 +247,21 @@ RWKVRT_AVX2 float dot_q6_k_avx2(const uint8_t *row, const Int8Vector &x) {
         // sub-block 4j + k (q6_k_sub_of_lane) with a, b, c, e = elements 0, 64, 128, 192 (+ 32 for lanes 8..15).
         const __m256i s0 = _mm256_hadd_epi32(_mm256_hadd_epi32(w[0], w[2]), _mm256_hadd_epi32(w[4], w[6]));
         const __m256i s1 = _mm256_hadd_epi32(_mm256_hadd_epi32(w[1], w[3]), _mm256_hadd_epi32(w[5], w[7]));
-        float scale[16];
-        q6_k_lane_scales(row, x.d + 8 * sb, scale);
-        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(scale), _mm256_cvtepi32_ps(s0), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(scale + 8), _mm256_cvtepi32_ps(s1), acc1);
+        // q6_k_lane_scales, vectorised: lanes 0..7 take sub-blocks 0, 4, 8, 12, 1, 5, 9, 13 and x scales
+        // 0, 2, 4, 6, 0, 2, 4, 6; lanes 8..15 the next sub-block and x scale of each.
+        const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i *>(row + 192));
+        const __m256i sc_lo = _mm256_cvtepi8_epi32(sc8), sc_hi = _mm256_cvtepi8_epi32(_mm_srli_si128(sc8, 8));
+        const __m256i pick0 = _mm256_setr_epi32(0, 4, 0, 4, 1, 5, 1, 5), pick1 = _mm256_setr_epi32(2, 6, 2, 6, 3, 7, 3, 7);
+        const __m256 sc0 = _mm256_cvtepi32_ps(_mm256_blend_epi32(_mm256_permutevar8x32_epi32(sc_lo, pick0),
+                                                                 _mm256_permutevar8x32_epi32(sc_hi, pick0), 0xCC));
+        const __m256 sc1 = _mm256_cvtepi32_ps(_mm256_blend_epi32(_mm256_permutevar8x32_epi32(sc_lo, pick1),
+                                                                 _mm256_permutevar8x32_epi32(sc_hi, pick1), 0xCC));
+        const __m256 xd = _mm256_loadu_ps(x.d + 8 * sb);
+        const __m256 xs0 = _mm256_permutevar8x32_ps(xd, _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6));
+        const __m256 xs1 = _mm256_permutevar8x32_ps(xd, _mm256_setr_epi32(1, 3, 5, 7, 1, 3, 5, 7));
+        const __m256 d = _mm256_set1_ps(_cvtsh_ss(load_u16(row + 208)));
+        acc0 = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_mul_ps(d, sc0), xs0), _mm256_cvtepi32_ps(s0), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_mul_ps(d, sc1), xs1), _mm256_cvtepi32_ps(s1), acc1);
     }
     float lanes[16];
     _mm256_storeu_ps(lanes, acc0);
