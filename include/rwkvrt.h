@@ -677,6 +677,12 @@ RWKVRT_API rwkvrt_status rwkvrt_feed_batch_ex(const rwkvrt_model *model, size_t 
 /* Experimental: may still change in a minor version                                              */
 /* ---------------------------------------------------------------------------------------------- */
 
+/* One line saying which instruction sets the kernels use on this CPU, after RWKVRT_MAX_CPU_ISA (README):
+ * the Highway target of the fp32 kernels, and the level of the int8 and bf16 products, e.g.
+ * "kernels: AVX3 (Highway); int8 products: AVX512-VNNI; bf16 products: AVX512-BF16". For benchmark
+ * reports and bug reports. Static storage; any thread. */
+RWKVRT_API const char *rwkvrt_system_info(void);
+
 /* The work of one token on the model as loaded, for benchmarks: flops receives two FLOPs per
  * multiply-add of every matrix a token goes through (the output head included, as every decoded token
  * needs its logits); bytes receives the bytes of weights one decoding step reads (every matrix in the

@@ -58,6 +58,8 @@ extern "C" {
 
 const char *rwkvrt_version(void) { return kVersion; }
 
+const char *rwkvrt_system_info(void) { return cpu_features().summary.c_str(); }
+
 const char *rwkvrt_status_name(rwkvrt_status status) {
     switch (status) {
     case RWKVRT_OK: return "RWKVRT_OK";

@@ -21,7 +21,16 @@ constexpr int64_t kAboveAvx2 = HWY_AVX3 | HWY_AVX3_DL
 constexpr int64_t kAboveSse4 = kAboveAvx2 | HWY_AVX2;
 constexpr int64_t kAboveScalar = kAboveSse4 | HWY_SSE4 | HWY_SSSE3;
 
-CpuFeatures detect() {
+void summarize(CpuFeatures *f, const char *cap) {
+    const int64_t targets = hwy::SupportedTargets() & HWY_TARGETS;
+    f->summary = std::string("kernels: ") + hwy::TargetName(targets & -targets) + " (Highway); int8 products: " +
+                 (f->avx512_vnni ? "AVX512-VNNI" : f->avx2_fma ? "AVX2" : "none (fp32)") +
+                 "; bf16 products: " + (f->avx512_bf16 ? "AVX512-BF16" : "none (fp32)");
+    if (cap && *cap) f->summary += std::string("; RWKVRT_MAX_CPU_ISA=") + cap + (f->error.empty() ? "" : " (not understood)");
+}
+
+// What the CPU runs, capped by `cap` (RWKVRT_MAX_CPU_ISA), with Highway's targets above it disabled.
+CpuFeatures detect_and_cap(const char *cap) {
     CpuFeatures f{};
 #if defined(__x86_64__)
     __builtin_cpu_init();
@@ -30,7 +39,6 @@ CpuFeatures detect() {
     f.avx512_vnni = avx512 && __builtin_cpu_supports("avx512vnni");
     f.avx512_bf16 = avx512 && __builtin_cpu_supports("avx512bf16");
 #endif
-    const char *cap = std::getenv("RWKVRT_MAX_CPU_ISA");
     if (!cap || !*cap || !strcasecmp(cap, "avx512")) return f;
     int64_t disabled = 0;
     if (!strcasecmp(cap, "avx2")) disabled = kAboveAvx2;
@@ -43,6 +51,13 @@ CpuFeatures detect() {
     f.avx512_vnni = f.avx512_bf16 = false;
     if (disabled != kAboveAvx2) f.avx2_fma = false;
     hwy::DisableTargets(disabled);
+    return f;
+}
+
+CpuFeatures detect() {
+    const char *cap = std::getenv("RWKVRT_MAX_CPU_ISA");
+    CpuFeatures f = detect_and_cap(cap);
+    summarize(&f, cap);
     return f;
 }
 

@@ -14,6 +14,7 @@ struct CpuFeatures {
     bool avx512_vnni;  // AVX-512 F/BW with VNNI: the int8 kernels' upper level
     bool avx512_bf16;  // AVX-512 F/BW with BF16: bf16 products (kernels/gemm_bf16.h)
     std::string error; // why RWKVRT_MAX_CPU_ISA was not understood (then nothing is capped), or empty
+    std::string summary; // one line for rwkvrt_system_info(): the levels the kernels run at
 };
 
 const CpuFeatures &cpu_features();

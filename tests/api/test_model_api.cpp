@@ -1,5 +1,6 @@
 // The C API's model and state contract: consistency between feeding modes, snapshots, threads,
 // weight conversion and every documented error.
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <thread>
@@ -40,6 +41,19 @@ rwkvrt_status try_load(const std::string &path) {
 }
 
 } // namespace
+
+TEST_CASE("rwkvrt_system_info names the levels the kernels run at, none above RWKVRT_MAX_CPU_ISA") {
+    const std::string info = rwkvrt_system_info();
+    MESSAGE(info);
+    CHECK(info.find("kernels: ") == 0);
+    CHECK(info.find("; int8 products: ") != std::string::npos);
+    CHECK(info.find("; bf16 products: ") != std::string::npos);
+    const char *cap = std::getenv("RWKVRT_MAX_CPU_ISA"); // scripts/test.sh runs the suite again with avx2
+    if (cap && std::string(cap) == "avx2") {
+        CHECK(info.find("AVX3") == std::string::npos);
+        CHECK(info.find("AVX512") == std::string::npos);
+    }
+}
 
 TEST_CASE("token mode, sequence mode and chunked feeding agree") {
     REQUIRE_TESTDATA();

@@ -129,10 +129,17 @@ TEST_CASE("cli: an RWKVRT_MAX_CPU_ISA it does not know fails the load and says w
     const Run bad = run("generate -m " + model() + " -p hi -n 2");
     REQUIRE(setenv("RWKVRT_MAX_CPU_ISA", "AVX2", 1) == 0);
     const Run capped = run("generate -m " + model() + " -p hi -n 2");
+    const Run bench = run("bench -m " + model() + " -p 4 -n 2 -r 1");
     unsetenv("RWKVRT_MAX_CPU_ISA");
     CHECK(bad.status != 0);
     CHECK(bad.out.find("RWKVRT_MAX_CPU_ISA='avx3000' is not one of avx512, avx2, sse4, scalar") != std::string::npos);
     CHECK(capped.status == 0);
+    // The bench says which levels it ran at: nothing above the cap.
+    CHECK(bench.status == 0);
+    CHECK(bench.out.find("cpu: kernels: ") != std::string::npos);
+    CHECK(bench.out.find("RWKVRT_MAX_CPU_ISA=AVX2") != std::string::npos);
+    CHECK(bench.out.find("AVX3") == std::string::npos);
+    CHECK(bench.out.find("AVX512") == std::string::npos);
 }
 
 TEST_CASE("cli: the prompt comes from -p, from a file with -f, or from standard input with -f -") {

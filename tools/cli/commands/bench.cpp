@@ -238,6 +238,7 @@ int run_bench(const BenchArgs &b) {
         out["model"] = b.model;
         out["arch"] = arch;
         out["weight_type"] = type;
+        out["system_info"] = rwkvrt_system_info();
         out["params"] = params;
         out["flops_per_token"] = flops;
         out["weight_bytes_per_step"] = bytes;
@@ -256,6 +257,7 @@ int run_bench(const BenchArgs &b) {
         return 0;
     }
     std::printf("model: %s (%s, %s, %.1fM parameters)\n", b.model.c_str(), arch.c_str(), type.c_str(), params / 1e6);
+    std::printf("cpu: %s\n", rwkvrt_system_info());
     std::printf("per token: %.3f GFLOP; a decoding step reads %.1f MB of weights; a conversation's state is %.2f MB\n",
                 flops / 1e9, bytes / 1e6, double(state_bytes) / 1e6);
     std::printf("load: %.3f s", load_seconds);
