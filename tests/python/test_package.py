@@ -13,6 +13,12 @@ def test_version_comes_from_the_header():
     assert rwkvrt.__version__ == ".".join(parts)
 
 
+def test_system_info_names_the_kernels_levels():
+    info = rwkvrt.system_info()
+    assert info.startswith("kernels: ")
+    assert "; int8 products: " in info and "; bf16 products: " in info
+
+
 def test_package_ships_types_and_its_library():
     package = Path(rwkvrt.__file__).parent
     assert (package / "py.typed").is_file()

@@ -17,11 +17,11 @@ Failures raise subclasses of rwkvrt.Error carrying the library's message.
 
 from ._errors import (ArgumentError, CorruptStateError, Error, FileError, FormatError, InternalError,
                       ModelMismatchError, OutOfMemoryError, TokenError, UnsupportedError)
-from ._rwkvrt import Generation, Model, PrefixCache, Sampler, State, Tokenizer, __version__
+from ._rwkvrt import Generation, Model, PrefixCache, Sampler, State, Tokenizer, __version__, system_info
 
 __all__ = [
     "Model", "State", "Tokenizer", "Sampler", "Generation", "PrefixCache",
     "Error", "ArgumentError", "FileError", "FormatError", "UnsupportedError", "ModelMismatchError",
     "CorruptStateError", "TokenError", "OutOfMemoryError", "InternalError",
-    "__version__",
+    "__version__", "system_info",
 ]

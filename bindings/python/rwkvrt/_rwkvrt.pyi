@@ -11,6 +11,8 @@ import numpy.typing as npt
 
 __version__: str
 
+def system_info() -> str: ...
+
 _Path = Union[str, bytes, os.PathLike[str], os.PathLike[bytes]]
 _Text = Union[str, bytes, bytearray]
 _Tokens = Union[SupportsIndex, Sequence[SupportsIndex], npt.NDArray[np.integer]]

@@ -5,6 +5,10 @@ PYBIND11_MODULE(_rwkvrt, m) {
     using namespace rwkvrt_py;
     m.doc() = "The compiled part of rwkvrt: a thin layer over the C API of librwkvrt.";
     m.attr("__version__") = rwkvrt_version();
+    m.def(
+        "system_info", [] { return std::string(rwkvrt_system_info()); },
+        "The instruction sets the kernels use on this CPU (after RWKVRT_MAX_CPU_ISA), as one line,\n"
+        "e.g. 'kernels: AVX3 (Highway); int8 products: AVX512-VNNI; bf16 products: AVX512-BF16'.");
 
     ModelClass model(m, "Model");
     StateClass state(m, "State");
