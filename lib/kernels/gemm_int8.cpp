@@ -105,10 +105,11 @@ void block_codes(DType dtype, const uint8_t *b, uint8_t *u, float *a, float *m) 
 }
 
 bool interleavable(const Matrix &W) {
-    // The levels of the interleaved kernels: Q8_0 and Q4_0 rows have AVX2 row kernels of their own.
-    const bool k_quant = W.dtype == DType::Q4_K || W.dtype == DType::Q5_K;
-    const bool type = int8_level() == Int8Level::Avx512Vnni ? k_quant || W.dtype == DType::Q8_0 || W.dtype == DType::Q4_0
-                                                            : k_quant && int8_level() == Int8Level::Avx2;
+    // The levels of the interleaved kernels: with AVX2, Q8_0 rows keep their row kernel (1.5× llama.cpp's
+    // generation there, docs/PERFORMANCE.md).
+    const bool avx2_type = W.dtype == DType::Q4_0 || W.dtype == DType::Q4_K || W.dtype == DType::Q5_K;
+    const bool type = int8_level() == Int8Level::Avx512Vnni ? avx2_type || W.dtype == DType::Q8_0
+                                                            : avx2_type && int8_level() == Int8Level::Avx2;
     return type && W.rows % kInterleavedRows == 0 && !W.interleaved;
 }
 
@@ -553,6 +554,63 @@ RWKVRT_AVX2 void tile_kernel_avx2(const uint8_t *codes, const float *a, const fl
         }
 }
 
+// matvec_group<false> (Q4_0) on AVX2: the 16 rows as two vectors of 8; a block's eight vpmaddubsw
+// add up in 16 bits (2·8·15·127 = 30,480), then the VNNI kernel's integer sum and fp32 steps.
+RWKVRT_AVX2 void matvec_group_q4_0_avx2(const uint8_t *group, size_t blocks, const Int8Vector &x, float *y) {
+    constexpr size_t kBlockBytes = kInterleavedRows * 18;
+    const __m256i low4 = _mm256_set1_epi8(15), ones = _mm256_set1_epi16(1);
+    __m256 f[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (size_t blk = 0; blk < blocks; ++blk, group += kBlockBytes) {
+        const int8_t *xq = x.q + 32 * blk;
+        const __m256 dx = _mm256_set1_ps(x.d[blk]);
+        const __m256i offset_sum = _mm256_set1_epi32(8 * x.sum[blk]);
+        for (int v = 0; v < 2; ++v) {
+            __m256i run = _mm256_setzero_si256();
+            for (int c = 0; c < 4; ++c) { // low nibbles are elements 4c.., high nibbles 16 + 4c..
+                const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(group + 32 + 64 * c + 32 * v));
+                int32_t lo4, hi4;
+                std::memcpy(&lo4, xq + 4 * c, 4);
+                std::memcpy(&hi4, xq + 16 + 4 * c, 4);
+                run = _mm256_add_epi16(run, _mm256_maddubs_epi16(_mm256_and_si256(q, low4), _mm256_set1_epi32(lo4)));
+                run = _mm256_add_epi16(run, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(q, 4), low4), _mm256_set1_epi32(hi4)));
+            }
+            const __m256i s = _mm256_sub_epi32(_mm256_madd_epi16(run, ones), offset_sum);
+            const __m256 scale = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(group + 16 * v))), dx);
+            f[v] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), scale, f[v]);
+        }
+    }
+    _mm256_storeu_ps(y, f[0]);
+    _mm256_storeu_ps(y + 8, f[1]);
+}
+
+// A tile of an interleaved Q4_0 matrix into the packed layout of tile_kernel (codes, a), on AVX2.
+RWKVRT_AVX2 void pack_weight_tile_q4_0_avx2(const Matrix &W, size_t r0, uint8_t *codes, float *a, float *m) {
+    const size_t blocks = size_t(W.cols) / 32, n_groups = size_t(W.rows) / kInterleavedRows;
+    const size_t group_bytes = kInterleavedRows * W.row_bytes();
+    const __m256i low4 = _mm256_set1_epi8(15);
+    for (size_t g16 = 0; g16 < kRowVecs; ++g16) {
+        const size_t g = r0 / kInterleavedRows + g16;
+        const bool present = g < n_groups;
+        for (size_t blk = 0; blk < blocks; ++blk) {
+            const uint8_t *src = W.data + g * group_bytes + blk * kInterleavedRows * 18;
+            for (int v = 0; v < 2; ++v) {
+                const size_t lane = 16 * g16 + 8 * size_t(v);
+                const __m256 av = present ? _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(src + 16 * v)))
+                                          : _mm256_setzero_ps();
+                _mm256_storeu_ps(a + blk * kTileRows + lane, av);
+                _mm256_storeu_ps(m + blk * kTileRows + lane, _mm256_setzero_ps());
+                for (size_t c = 0; c < 4; ++c) {
+                    __m256i q = _mm256_setzero_si256();
+                    if (present) q = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(src + 32 + 64 * c + 32 * v));
+                    _mm256_storeu_si256(reinterpret_cast<__m256i *>(codes + (8 * blk + c) * 4 * kTileRows + 4 * lane), _mm256_and_si256(q, low4));
+                    _mm256_storeu_si256(reinterpret_cast<__m256i *>(codes + (8 * blk + 4 + c) * 4 * kTileRows + 4 * lane),
+                                        _mm256_and_si256(_mm256_srli_epi16(q, 4), low4));
+                }
+            }
+        }
+    }
+}
+
 // One Q4_K/Q5_K super-block's (d·scale, −dmin·min) for sub-block j of rows 8v .. 8v + 7 of a group
 // of 16 interleaved rows: k_constants' values.
 RWKVRT_AVX2 inline void k_constants_avx2(const uint8_t *sb, int j, int v, __m256 *a, __m256 *m) {
@@ -700,7 +758,8 @@ void gemm_int8(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool 
         for (size_t i = 0; i < kTokens; ++i) x[i] = activation_row(recs + (g * kTokens + i) * rec_bytes, K, n_sub);
         return std::min(kTokens, rows - g * kTokens);
     };
-    if (W.interleaved && (W.dtype == DType::Q8_0 || W.dtype == DType::Q4_0)) { // read where they lie: no packing
+    const bool vnni = level == Int8Level::Avx512Vnni;
+    if (vnni && W.interleaved && (W.dtype == DType::Q8_0 || W.dtype == DType::Q4_0)) { // read where they lie: no packing
         const auto kernel = W.dtype == DType::Q8_0 ? tile_kernel_interleaved<true> : tile_kernel_interleaved<false>;
         const size_t group_bytes = kInterleavedRows * W.row_bytes(), n_groups = N / kInterleavedRows;
         pool.run(bands, threads, [&](int64_t band, int) {
@@ -727,10 +786,11 @@ void gemm_int8(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool 
         for (size_t tile = t0; tile < t1; ++tile) {
             float *a = consts + (tile - t0) * 2 * tile_const_floats;
             uint8_t *codes = buf + (tile - t0) * tile_code_bytes;
-            const bool q5 = W.dtype == DType::Q5_K, vnni = level == Int8Level::Avx512Vnni;
-            const auto pack_k = vnni ? (q5 ? pack_weight_tile_k<true> : pack_weight_tile_k<false>)
-                                     : (q5 ? pack_weight_tile_k_avx2<true> : pack_weight_tile_k_avx2<false>);
-            if (W.interleaved) pack_k(W, tile * kTileRows, codes, a, a + tile_const_floats);
+            const bool q5 = W.dtype == DType::Q5_K;
+            const auto pack_interleaved = W.dtype == DType::Q4_0 ? pack_weight_tile_q4_0_avx2
+                                          : vnni                 ? (q5 ? pack_weight_tile_k<true> : pack_weight_tile_k<false>)
+                                                                 : (q5 ? pack_weight_tile_k_avx2<true> : pack_weight_tile_k_avx2<false>);
+            if (W.interleaved) pack_interleaved(W, tile * kTileRows, codes, a, a + tile_const_floats);
             else pack_weight_tile(W, layout, tile * kTileRows, codes, a, a + tile_const_floats);
         }
         ActivationRow x[kTokens];
@@ -753,7 +813,7 @@ void matvec_int8_interleaved(const Matrix &W, const float *x, float *y, ThreadPo
     const size_t blocks = W.dtype == DType::Q4_K || W.dtype == DType::Q5_K ? K / 256 : K / 32;
     const bool vnni = level == Int8Level::Avx512Vnni;
     const auto kernel = W.dtype == DType::Q8_0   ? matvec_group<true>
-                        : W.dtype == DType::Q4_0 ? matvec_group<false>
+                        : W.dtype == DType::Q4_0 ? (vnni ? matvec_group<false> : matvec_group_q4_0_avx2)
                         : W.dtype == DType::Q4_K ? (vnni ? matvec_group_k<false> : matvec_group_k_avx2<false>)
                                                  : (vnni ? matvec_group_k<true> : matvec_group_k_avx2<true>);
     // Groups in pieces of about 64 KiB, each thread streaming its own stretch first, as the other mat-vecs do.

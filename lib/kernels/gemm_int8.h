@@ -45,10 +45,10 @@ bool int8_products_supported(DType dtype, Int8Level level = int8_level());
 
 // Y (T × W.rows) = X (T × W.cols) · Wᵀ with int8 activations; requires int8_products_supported(W.dtype,
 // level). Every level gives the same bits; `level` (≤ int8_level()) is there for the tests, and an
-// interleaved W needs AVX512-VNNI.
+// interleaved Q8_0 needs AVX512-VNNI.
 void gemm_int8(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool &pool, Int8Level level = int8_level());
 
-// Q4_K and Q5_K matrices with int8 products (and Q8_0 and Q4_0 ones with AVX512-VNNI) are stored at load
+// Q4_0, Q4_K and Q5_K matrices with int8 products (and Q8_0 ones with AVX512-VNNI) are stored at load
 // with their rows interleaved in groups of kInterleavedRows, the layout the kernels stream at full width: per group and block, the 16 fp16
 // scales, then the codes as 64-byte vectors of four consecutive codes of each row (q8_0: eight vectors
 // of q + 128; q4_0: four vectors of the stored bytes, low nibbles for elements 4c.., high for 16 + 4c..).
@@ -57,13 +57,13 @@ void gemm_int8(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool 
 // bytes ([sub-block][row] each), then the nibbles as 32 vectors of four bytes per row: 2,368 bytes
 // instead of 2,304. Q5_K's also hold the fifth bits as 8 vectors before the nibbles: 2,880 for 2,816.
 constexpr size_t kInterleavedRows = 16, kQ4KGroupBlockBytes = 2368, kQ5KGroupBlockBytes = 2880;
-// Q4_K or Q5_K (and, with AVX512-VNNI, Q8_0 or Q4_0), rows a multiple of 16, not interleaved yet.
+// Q4_0, Q4_K or Q5_K (and, with AVX512-VNNI, Q8_0), rows a multiple of 16, not interleaved yet.
 bool interleavable(const Matrix &W);
 Matrix interleave_rows(const Matrix &W);          // a copy in the interleaved layout; requires interleavable(W)
 size_t interleaved_group_bytes(const Matrix &W); // bytes of one group of 16 rows
 
 // y = W·x for an interleaved W, with the GEMM's contract for one row (the same bits as gemm_int8 gives
-// that row in any batch, at any level); `level` as for gemm_int8: interleaved Q8_0 and Q4_0 need AVX512-VNNI.
+// that row in any batch, at any level); `level` as for gemm_int8: an interleaved Q8_0 needs AVX512-VNNI.
 void matvec_int8_interleaved(const Matrix &W, const float *x, float *y, ThreadPool &pool, Int8Level level = int8_level());
 
 } // namespace rwkvrt

@@ -134,8 +134,8 @@ TEST_CASE("kernels: block codes reproduce the dequantized weights of every coded
 
 namespace {
 
-// gemm_int8 at every level and thread count against reference_output, bit for bit; for Q4_K and Q5_K
-// with whole groups of rows, also interleaved, and the mat-vec of each row.
+// gemm_int8 at every level and thread count against reference_output, bit for bit; for the types
+// interleaved at that level, with whole groups of rows, also interleaved, and the mat-vec of each row.
 void check_against_contract(const Matrix &W, const std::vector<float> &X, int64_t T, const std::vector<Int8Level> &levels) {
     BlockCodeLayout layout;
     REQUIRE(block_code_layout(W.dtype, &layout));
@@ -154,7 +154,9 @@ void check_against_contract(const Matrix &W, const std::vector<float> &X, int64_
             std::vector<float> Y(size_t(T * W.rows), NAN);
             gemm_int8(W, X.data(), T, Y.data(), pool, level);
             REQUIRE(std::memcmp(Y.data(), expected.data(), Y.size() * sizeof(float)) == 0);
-            if ((W.dtype != DType::Q4_K && W.dtype != DType::Q5_K) || W.rows % int64_t(kInterleavedRows) != 0) continue;
+            const bool interleaved_here = W.dtype == DType::Q4_0 || W.dtype == DType::Q4_K || W.dtype == DType::Q5_K ||
+                                          (W.dtype == DType::Q8_0 && level == Int8Level::Avx512Vnni);
+            if (!interleaved_here || W.rows % int64_t(kInterleavedRows) != 0) continue;
             const Matrix Wi = interleave_rows(W);
             gemm_int8(Wi, X.data(), T, Y.data(), pool, level);
             REQUIRE(std::memcmp(Y.data(), expected.data(), Y.size() * sizeof(float)) == 0);
@@ -255,7 +257,7 @@ TEST_CASE("kernels: interleaved Q8_0, Q4_0, Q4_K and Q5_K rows give the GEMM's b
     if (levels.empty()) return;
     std::mt19937 rng(15);
     for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q5_K}) {
-        const bool k_quant = t == DType::Q4_K || t == DType::Q5_K; // the only ones interleaved on AVX2
+        const bool on_avx2 = t != DType::Q8_0; // interleaved on AVX2 too
         for (int64_t rows : {16, 48, 80}) {
             for (int64_t cols : {256, 768}) {
                 const std::string type = dtype_name(t);
@@ -264,7 +266,7 @@ TEST_CASE("kernels: interleaved Q8_0, Q4_0, Q4_K and Q5_K rows give the GEMM's b
                 CAPTURE(cols);
                 const std::vector<uint8_t> bytes = random_blocks(t, size_t(rows * cols / dtype_info(t).block_elems), rng);
                 const Matrix W = matrix_of(t, rows, cols, bytes);
-                REQUIRE(interleavable(W) == (k_quant || int8_level() == Int8Level::Avx512Vnni));
+                REQUIRE(interleavable(W) == (on_avx2 || int8_level() == Int8Level::Avx512Vnni));
                 const Matrix Wi = interleave_rows(W);
                 CHECK(Wi.interleaved);
                 CHECK_FALSE(interleavable(Wi));
@@ -275,7 +277,7 @@ TEST_CASE("kernels: interleaved Q8_0, Q4_0, Q4_K and Q5_K rows give the GEMM's b
                 for (float &v : X) v = normal(rng);
                 ThreadPool pool(2);
                 for (Int8Level level : levels) {
-                    if (!k_quant && level != Int8Level::Avx512Vnni) continue;
+                    if (!on_avx2 && level != Int8Level::Avx512Vnni) continue;
                     CAPTURE(level_name(level));
                     std::vector<float> plain(size_t(T * rows)), inter(size_t(T * rows)), one(static_cast<size_t>(rows));
                     gemm_int8(W, X.data(), T, plain.data(), pool, level);
