@@ -1,11 +1,30 @@
-#include "core/cpu.h"
+// Compiled once per SIMD target (Highway's foreach_target) for DispatchedTarget; the rest once.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "core/cpu.cpp"
+#include "hwy/foreach_target.h" // IWYU pragma: keep
 
+#include "hwy/highway.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace rwkvrt {
+namespace HWY_NAMESPACE {
+
+// The target that HWY_DYNAMIC_DISPATCH picks, as the kernels see it.
+int64_t DispatchedTarget() { return HWY_TARGET; }
+
+} // namespace HWY_NAMESPACE
+} // namespace rwkvrt
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
 #include <cstdlib>
 #include <cstring>
 
-#include "hwy/targets.h"
+#include "core/cpu.h"
 
 namespace rwkvrt {
+
+HWY_EXPORT(DispatchedTarget);
 
 namespace {
 
@@ -21,9 +40,9 @@ constexpr int64_t kAboveAvx2 = HWY_AVX3 | HWY_AVX3_DL
 constexpr int64_t kAboveSse4 = kAboveAvx2 | HWY_AVX2;
 constexpr int64_t kAboveScalar = kAboveSse4 | HWY_SSE4 | HWY_SSSE3;
 
+// Asks the dispatch itself (hwy::SupportedTargets() would reset it to the targets before the cap).
 void summarize(CpuFeatures *f, const char *cap) {
-    const int64_t targets = hwy::SupportedTargets() & HWY_TARGETS;
-    f->summary = std::string("kernels: ") + hwy::TargetName(targets & -targets) + " (Highway); int8 products: " +
+    f->summary = std::string("kernels: ") + hwy::TargetName(HWY_DYNAMIC_DISPATCH(DispatchedTarget)()) + " (Highway); int8 products: " +
                  (f->avx512_vnni ? "AVX512-VNNI" : f->avx2_fma ? "AVX2" : "none (fp32)") +
                  "; bf16 products: " + (f->avx512_bf16 ? "AVX512-BF16" : "none (fp32)");
     if (cap && *cap) f->summary += std::string("; RWKVRT_MAX_CPU_ISA=") + cap + (f->error.empty() ? "" : " (not understood)");
@@ -74,3 +93,4 @@ namespace {
 } // namespace
 
 } // namespace rwkvrt
+#endif // HWY_ONCE
