@@ -117,13 +117,12 @@ typedef struct rwkvrt_load_options {
     int use_mmap;            /* 0 = read the file into memory (default); 1 = map it where the layout
                               * allows (the file must then not change while loaded) */
     /* "f32" (default, or NULL): generation multiplies the weights with the exact fp32 activations.
-     * "int8": the activations are rounded to 8 bits in blocks of 32 for integer products: generation with
-     * q8_0 and q4_0 weights on CPUs with AVX2 (and q4_k, q5_k, q6_k with AVX512-VNNI); prompts and batched
-     * steps with every block type (q8_0, q5_x, q4_x, q4_k, q5_k) on CPUs with AVX2, and q6_k too with
-     * AVX512-VNNI. Faster, and
-     * the logits change slightly; f32/f16/bf16 weights and older CPUs keep fp32. With AVX512-VNNI, q8_0,
-     * q4_0, q4_k and q5_k matrices are copied at load into an interleaved layout (the same size, 2–3%
-     * more for the K-quants).
+     * "int8": the activations are rounded to 8 bits in blocks of 32 for integer products, on CPUs with
+     * AVX2 or AVX512-VNNI: generation with q8_0, q4_0, q4_k, q5_k and q6_k weights; prompts and batched
+     * steps with every block type (q8_0, q5_x, q4_x, q4_k, q5_k, q6_k). Faster, and the logits change
+     * slightly; f32/f16/bf16 weights and older CPUs keep fp32. q4_0, q4_k and q5_k matrices (and q8_0
+     * with AVX512-VNNI) are copied at load into an interleaved layout (the same size, 2–3% more for the
+     * K-quants).
      * "bf16": prompts and batched steps (two or more rows) round the activations, and f16 weights, to
      * bf16 and use vdpbf16ps with bf16 and f16 weights on CPUs with AVX512-BF16 (faster prefill, logits
      * change slightly; one-row steps, other weight types and older CPUs keep fp32).
