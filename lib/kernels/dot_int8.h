@@ -1,5 +1,5 @@
 // Integer dot products for generation: the activation vector is rounded once per mat-vec to int8 in
-// blocks of 32 (one fp32 scale per block), and each q8_0 / q4_0 weight row is multiplied with it in
+// blocks of 32 (one fp32 scale per block), and each q8_0 / q4_0 / q6_k weight row is multiplied with it in
 // integer arithmetic (AVX512-VNNI vpdpbusd, or AVX2 maddubs + madd). Opt-in per model: rounding the
 // activations changes the logits slightly (docs/QUANTIZATION.md).
 //
@@ -38,8 +38,8 @@ Int8Vector quantize_activations(const float *x, int64_t n, void *buffer, Int8Lev
 
 using DotInt8Fn = float (*)(const uint8_t *row, const Int8Vector &x);
 
-// The kernel for dtype at `level` (≤ int8_level()): Q8_0 and Q4_0 at both levels, Q6_K (the head of most
-// Q4 GGUF files) at AVX512-VNNI only; nullptr otherwise (the fp32 kernels are then used).
+// The kernel for dtype at `level` (≤ int8_level()): Q8_0, Q4_0 and Q6_K (the head of most Q4 GGUF files)
+// at both levels; nullptr otherwise (the fp32 kernels are then used).
 DotInt8Fn dot_int8_kernel(DType dtype, Int8Level level);
 
 // Q6_K's contract, shared by its kernel and the tests' reference: per super-block, the 16 exact

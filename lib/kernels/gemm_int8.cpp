@@ -777,6 +777,11 @@ void gemm_int8(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool 
         return;
     }
     const TileKernel kernel = tile_kernel_for(W.dtype, layout, level);
+    // Interleaved matrices this path reads: Q4_0 (AVX2 only; VNNI reads it in place above), Q4_K, Q5_K.
+    const bool q5 = W.dtype == DType::Q5_K;
+    const auto pack_interleaved = W.dtype == DType::Q4_0 ? pack_weight_tile_q4_0_avx2
+                                  : vnni                 ? (q5 ? pack_weight_tile_k<true> : pack_weight_tile_k<false>)
+                                                         : (q5 ? pack_weight_tile_k_avx2<true> : pack_weight_tile_k_avx2<false>);
     const size_t tile_code_bytes = kTileRows * K, tile_const_floats = kTileRows * n_sub;
     pool.run(bands, threads, [&](int64_t band, int thread) {
         const size_t t0 = size_t(band) * band_tiles, t1 = std::min(tiles, t0 + band_tiles);
@@ -786,10 +791,6 @@ void gemm_int8(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool 
         for (size_t tile = t0; tile < t1; ++tile) {
             float *a = consts + (tile - t0) * 2 * tile_const_floats;
             uint8_t *codes = buf + (tile - t0) * tile_code_bytes;
-            const bool q5 = W.dtype == DType::Q5_K;
-            const auto pack_interleaved = W.dtype == DType::Q4_0 ? pack_weight_tile_q4_0_avx2
-                                          : vnni                 ? (q5 ? pack_weight_tile_k<true> : pack_weight_tile_k<false>)
-                                                                 : (q5 ? pack_weight_tile_k_avx2<true> : pack_weight_tile_k_avx2<false>);
             if (W.interleaved) pack_interleaved(W, tile * kTileRows, codes, a, a + tile_const_floats);
             else pack_weight_tile(W, layout, tile * kTileRows, codes, a, a + tile_const_floats);
         }
