@@ -22,11 +22,6 @@ size_t ArchModel::wkv_floats_per_layer() const {
     return size_t(hp_.n_head * hp_.head_size * hp_.head_size);
 }
 
-LayerState ArchModel::layer(float *state, int64_t i) const {
-    float *base = state + size_t(i) * layer_floats();
-    return {base, base + hp_.n_embd, base + 2 * hp_.n_embd};
-}
-
 void ArchModel::init_state(float *state) const {
     std::fill(state, state + state_floats(), 0.0f);
     if (hp_.arch != Arch::rwkv4) return;
@@ -40,20 +35,20 @@ void ArchModel::init_state(float *state) const {
 void ArchModel::token_shift(const Step &step, int64_t l, bool ffn, const float *A, float *P) const {
     const int64_t C = hp_.n_embd;
     for (const StepSeq &q : step.seqs) {
-        const LayerState st = layer(q.state, l);
-        float *x_prev = ffn ? st.ffn_x : st.att_x;
+        const LayerState<const float> in = layer(q.state_in, l);
+        const LayerState<float> out = layer(q.state_out, l);
         const float *a = A + q.row0 * C;
         float *p = P + q.row0 * C;
-        std::memcpy(p, x_prev, size_t(C) * sizeof(float));
+        std::memcpy(p, ffn ? in.ffn_x : in.att_x, size_t(C) * sizeof(float));
         std::memcpy(p + C, a, size_t((q.T - 1) * C) * sizeof(float));
-        std::memcpy(x_prev, a + (q.T - 1) * C, size_t(C) * sizeof(float));
+        std::memcpy(ffn ? out.ffn_x : out.att_x, a + (q.T - 1) * C, size_t(C) * sizeof(float));
     }
 }
 
 std::vector<WkvSegment> ArchModel::segments(const Step &step, int64_t l) const {
     std::vector<WkvSegment> segs;
     segs.reserve(step.seqs.size());
-    for (const StepSeq &q : step.seqs) segs.push_back({q.row0, q.T, layer(q.state, l).wkv});
+    for (const StepSeq &q : step.seqs) segs.push_back({q.row0, q.T, layer(q.state_in, l).wkv, layer(q.state_out, l).wkv});
     return segs;
 }
 

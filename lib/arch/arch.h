@@ -35,10 +35,11 @@ struct HParams {
 // Per-layer state: [x_prev_att (C)][x_prev_ffn (C)][recurrence]. The recurrence is v4's aa, bb, pp
 // (C_att each) or the H × N × N matrices of v5+ (key-major for v5/v6, value-major for v7, as each
 // kernel reads them). Sizes come from the model; docs/STATE_FORMAT.md describes the layout.
+template <class Float> // float, or const float for a state only read
 struct LayerState {
-    float *att_x;
-    float *ffn_x;
-    float *wkv;
+    Float *att_x;
+    Float *ffn_x;
+    Float *wkv;
 };
 
 struct LoadConfig {
@@ -49,7 +50,8 @@ struct LoadConfig {
 
 // One sequence of a forward step: its new tokens are rows [row0, row0 + T) of the step.
 struct StepSeq {
-    float *state;   // the sequence's whole state (ArchModel::state_floats())
+    const float *state_in; // the sequence's whole state (ArchModel::state_floats()) before the step
+    float *state_out;      // … after it, every float written; state_in (in place), or memory not overlapping it
     int64_t row0;
     int64_t T;      // ≥ 1
     float *logits;  // nullptr, or receives the n_vocab logits after the sequence's last row
@@ -84,12 +86,16 @@ public:
     size_t wkv_floats_per_layer() const;
     size_t layer_floats() const { return size_t(2 * hp_.n_embd) + wkv_floats_per_layer(); }
     size_t state_floats() const { return size_t(hp_.n_layer) * layer_floats(); }
-    LayerState layer(float *state, int64_t i) const;
+    template <class Float>
+    LayerState<Float> layer(Float *state, int64_t i) const {
+        Float *base = state + size_t(i) * layer_floats();
+        return {base, base + hp_.n_embd, base + 2 * hp_.n_embd};
+    }
     void init_state(float *state) const; // the state of an empty context
 
-    // Feeds a step's tokens through every layer, updating each sequence's state, and writes the logits
-    // the sequences asked for. Calls ctx.checkpoint() between layers; if that throws, the states are
-    // partly updated and the caller restores them.
+    // Feeds a step's tokens through every layer, from each sequence's state_in to its state_out, and
+    // writes the logits the sequences asked for. Calls ctx.checkpoint() between layers; if that throws,
+    // the state_out are partly written and the state_in untouched (unless they are the same).
     virtual void forward(const Step &step, ExecContext &ctx) const = 0;
 
 

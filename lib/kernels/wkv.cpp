@@ -28,11 +28,11 @@ HWY_INLINE V SumOfLanesEach(D d, V *v) {
 }
 #endif
 
-// Rows q < Lanes(d) of a head's state: S[q] = S[q]·w + sa[q]·b + v[q]·k, and part[q] = S[q]·r lane-wise.
+// Rows q < Lanes(d) of a head's state: S[q] = Sin[q]·w + sa[q]·b + v[q]·k, and part[q] = S[q]·r lane-wise.
 // kVecs > 0: the row is that many vectors, and w, k, b, r stay in registers for all the rows (a row of
 // 64 keys on AVX-512); 0: any length n, a whole number of vectors, reloaded per row.
 template <int kVecs, class D, class V>
-HWY_INLINE void UpdateRows(D d, float *S, const float *sa, const float *v, const float *w, const float *k,
+HWY_INLINE void UpdateRows(D d, const float *Sin, float *S, const float *sa, const float *v, const float *w, const float *k,
                            const float *b, const float *r, V *part, int64_t n = 0) {
     const int64_t L = int64_t(hn::Lanes(d));
     if constexpr (kVecs > 0) {
@@ -45,11 +45,12 @@ HWY_INLINE void UpdateRows(D d, float *S, const float *sa, const float *v, const
             rv[j] = hn::LoadU(d, r + j * L);
         }
         for (int64_t q = 0; q < L; ++q) {
+            const float *in = Sin + q * n;
             float *row = S + q * n;
             const V vsa = hn::Set(d, sa[q]), vi = hn::Set(d, v[q]);
             V acc = hn::Zero(d);
             for (int j = 0; j < kVecs; ++j) {
-                V s = hn::MulAdd(hn::LoadU(d, row + j * L), wv[j], hn::Mul(vsa, bv[j]));
+                V s = hn::MulAdd(hn::LoadU(d, in + j * L), wv[j], hn::Mul(vsa, bv[j]));
                 s = hn::MulAdd(vi, kv[j], s);
                 hn::StoreU(s, d, row + j * L);
                 acc = hn::MulAdd(s, rv[j], acc);
@@ -58,11 +59,12 @@ HWY_INLINE void UpdateRows(D d, float *S, const float *sa, const float *v, const
         }
     } else {
         for (int64_t q = 0; q < L; ++q) {
+            const float *in = Sin + q * n;
             float *row = S + q * n;
             const V vsa = hn::Set(d, sa[q]), vi = hn::Set(d, v[q]);
             V acc = hn::Zero(d);
             for (int64_t j = 0; j < n; j += L) {
-                V s = hn::MulAdd(hn::LoadU(d, row + j), hn::LoadU(d, w + j), hn::Mul(vsa, hn::LoadU(d, b + j)));
+                V s = hn::MulAdd(hn::LoadU(d, in + j), hn::LoadU(d, w + j), hn::Mul(vsa, hn::LoadU(d, b + j)));
                 s = hn::MulAdd(vi, hn::LoadU(d, k + j), s);
                 hn::StoreU(s, d, row + j);
                 acc = hn::MulAdd(s, hn::LoadU(d, r + j), acc);
@@ -73,10 +75,11 @@ HWY_INLINE void UpdateRows(D d, float *S, const float *sa, const float *v, const
 }
 
 // One head's RWKV-7 step for each token of a segment: per state row i (a value), two dot products over
-// the keys (sa = S·a, then y = S·r) with a row update in between, vectorised over the keys. Sizes come
+// the keys (sa = S·a, then y = S·r) with a row update in between, vectorised over the keys. The first
+// token reads the state from Sin_h, the others from Sh, which every token writes. Sizes come
 // in as parameters, not through the caller's closure: Highway's unaligned stores may alias anything,
 // and a value read through a pointer would be reloaded after every store.
-HWY_INLINE void Wkv7Head(float *Sh, int64_t first_row, int64_t T, int64_t h, int64_t N, int64_t C, const float *r,
+HWY_INLINE void Wkv7Head(const float *Sin_h, float *Sh, int64_t first_row, int64_t T, int64_t h, int64_t N, int64_t C, const float *r,
                          const float *w, const float *k, const float *v, const float *a, const float *b, float *y) {
     const hn::ScalableTag<float> df;
     using V = hn::Vec<decltype(df)>;
@@ -84,6 +87,7 @@ HWY_INLINE void Wkv7Head(float *Sh, int64_t first_row, int64_t T, int64_t h, int
     for (int64_t t = first_row; t < first_row + T; ++t) {
         const int64_t o = t * C + h * N;
         const float *rt = r + o, *wt = w + o, *kt = k + o, *vt = v + o, *at = a + o, *bt = b + o;
+        const float *Sprev = t == first_row ? Sin_h : Sh;
         int64_t i = 0;
 #if HWY_TARGET != HWY_SCALAR
         // L rows at a time when vectors cover a row: their L dot products are independent chains, and
@@ -94,38 +98,39 @@ HWY_INLINE void Wkv7Head(float *Sh, int64_t first_row, int64_t T, int64_t h, int
                 for (int64_t q = 0; q < L; ++q) part[q] = hn::Zero(df);
                 for (int64_t j = 0; j < N; j += L) {
                     const V aj = hn::LoadU(df, at + j);
-                    for (int64_t q = 0; q < L; ++q) part[q] = hn::MulAdd(aj, hn::LoadU(df, Sh + (i + q) * N + j), part[q]);
+                    for (int64_t q = 0; q < L; ++q) part[q] = hn::MulAdd(aj, hn::LoadU(df, Sprev + (i + q) * N + j), part[q]);
                 }
                 HWY_ALIGN float sa[HWY_LANES(float)];
                 hn::Store(SumOfLanesEach(df, part), df, sa);
-                if (N == 4 * L) UpdateRows<4>(df, Sh + i * N, sa, vt + i, wt, kt, bt, rt, part);
-                else UpdateRows<0>(df, Sh + i * N, sa, vt + i, wt, kt, bt, rt, part, N);
+                if (N == 4 * L) UpdateRows<4>(df, Sprev + i * N, Sh + i * N, sa, vt + i, wt, kt, bt, rt, part);
+                else UpdateRows<0>(df, Sprev + i * N, Sh + i * N, sa, vt + i, wt, kt, bt, rt, part, N);
                 hn::StoreU(SumOfLanesEach(df, part), df, y + o + i);
             }
 #endif
         for (; i < N; ++i) {
+            const float *in = Sprev + i * N;
             float *row = Sh + i * N;
             V s0 = hn::Zero(df), s1 = hn::Zero(df);
             int64_t j = 0;
             for (; j + 2 * L <= N; j += 2 * L) {
-                s0 = hn::MulAdd(hn::LoadU(df, at + j), hn::LoadU(df, row + j), s0);
-                s1 = hn::MulAdd(hn::LoadU(df, at + j + L), hn::LoadU(df, row + j + L), s1);
+                s0 = hn::MulAdd(hn::LoadU(df, at + j), hn::LoadU(df, in + j), s0);
+                s1 = hn::MulAdd(hn::LoadU(df, at + j + L), hn::LoadU(df, in + j + L), s1);
             }
-            for (; j + L <= N; j += L) s0 = hn::MulAdd(hn::LoadU(df, at + j), hn::LoadU(df, row + j), s0);
+            for (; j + L <= N; j += L) s0 = hn::MulAdd(hn::LoadU(df, at + j), hn::LoadU(df, in + j), s0);
             float sa = hn::GetLane(hn::SumOfLanes(df, hn::Add(s0, s1)));
-            for (; j < N; ++j) sa += at[j] * row[j];
+            for (; j < N; ++j) sa += at[j] * in[j];
 
             const V vsa = hn::Set(df, sa), vi = hn::Set(df, vt[i]);
             V acc = hn::Zero(df);
             for (j = 0; j + L <= N; j += L) {
-                V s = hn::MulAdd(hn::LoadU(df, row + j), hn::LoadU(df, wt + j), hn::Mul(vsa, hn::LoadU(df, bt + j)));
+                V s = hn::MulAdd(hn::LoadU(df, in + j), hn::LoadU(df, wt + j), hn::Mul(vsa, hn::LoadU(df, bt + j)));
                 s = hn::MulAdd(vi, hn::LoadU(df, kt + j), s);
                 hn::StoreU(s, df, row + j);
                 acc = hn::MulAdd(s, hn::LoadU(df, rt + j), acc);
             }
             float out = hn::GetLane(hn::SumOfLanes(df, acc));
             for (; j < N; ++j) {
-                const float s = row[j] * wt[j] + sa * bt[j] + vt[i] * kt[j];
+                const float s = in[j] * wt[j] + sa * bt[j] + vt[i] * kt[j];
                 row[j] = s;
                 out += s * rt[j];
             }
@@ -144,7 +149,7 @@ void Wkv7(const WkvSegment *segs, int64_t n_segs, int64_t H, int64_t N, const fl
     pool.run(n_segs * H, threads, [&](int64_t task, int) {
         const WkvSegment &seg = segs[task / H];
         const int64_t h = task % H;
-        Wkv7Head(seg.S + h * N * N, seg.row0, seg.T, h, N, H * N, r, w, k, v, a, b, y);
+        Wkv7Head(seg.S_in + h * N * N, seg.S_out + h * N * N, seg.row0, seg.T, h, N, H * N, r, w, k, v, a, b, y);
     });
 }
 
@@ -159,21 +164,23 @@ void wkv4(const WkvSegment *segs, int64_t n_segs, int64_t C, const float *k, con
           const float *u, float *y, ThreadPool &pool) {
     pool.run(n_segs, n_segs > 1 ? pool.size() : 1, [&](int64_t s, int) {
         const WkvSegment &seg = segs[s];
-        float *aa = seg.S, *bb = seg.S + C, *pp = seg.S + 2 * C;
+        float *aa = seg.S_out, *bb = seg.S_out + C, *pp = seg.S_out + 2 * C;
         for (int64_t t = seg.row0; t < seg.row0 + seg.T; ++t) {
+            const float *prev = t == seg.row0 ? seg.S_in : seg.S_out;
+            const float *aa0 = prev, *bb0 = prev + C, *pp0 = prev + 2 * C;
             const float *kt = k + t * C, *vt = v + t * C;
             float *yt = y + t * C;
             for (int64_t c = 0; c < C; ++c) {
                 float ww = u[c] + kt[c];
-                float q = std::max(pp[c], ww);
-                float e1 = std::exp(pp[c] - q), e2 = std::exp(ww - q);
-                yt[c] = (e1 * aa[c] + e2 * vt[c]) / (e1 * bb[c] + e2);
-                ww = pp[c] + w[c];
+                float q = std::max(pp0[c], ww);
+                float e1 = std::exp(pp0[c] - q), e2 = std::exp(ww - q);
+                yt[c] = (e1 * aa0[c] + e2 * vt[c]) / (e1 * bb0[c] + e2);
+                ww = pp0[c] + w[c];
                 q = std::max(ww, kt[c]);
                 e1 = std::exp(ww - q);
                 e2 = std::exp(kt[c] - q);
-                aa[c] = e1 * aa[c] + e2 * vt[c];
-                bb[c] = e1 * bb[c] + e2;
+                aa[c] = e1 * aa0[c] + e2 * vt[c];
+                bb[c] = e1 * bb0[c] + e2;
                 pp[c] = q;
             }
         }
@@ -186,19 +193,21 @@ void wkv5(const WkvSegment *segs, int64_t n_segs, int64_t H, int64_t N, const fl
     pool.run(n_segs * H, n_segs * H > 1 ? pool.size() : 1, [&](int64_t task, int) {
         const WkvSegment &seg = segs[task / H];
         const int64_t h = task % H;
-        float *Sh = seg.S + h * N * N;
+        float *Sh = seg.S_out + h * N * N;
         for (int64_t t = seg.row0; t < seg.row0 + seg.T; ++t) {
+            const float *Sprev = (t == seg.row0 ? seg.S_in : seg.S_out) + h * N * N;
             const int64_t o = t * C + h * N;
             const float *rt = r + o, *kt = k + o, *vt = v + o, *wt = w + t * w_stride + h * N, *uh = u + h * N;
             float *yt = y + o;
             for (int64_t j = 0; j < N; ++j) yt[j] = 0;
             for (int64_t i = 0; i < N; ++i) {
                 const float ki = kt[i], ri = rt[i], ui = uh[i], wi = wt[i];
+                const float *in = Sprev + i * N;
                 float *row = Sh + i * N;
                 for (int64_t j = 0; j < N; ++j) {
                     const float kv = ki * vt[j];
-                    yt[j] += ri * (ui * kv + row[j]);
-                    row[j] = row[j] * wi + kv;
+                    yt[j] += ri * (ui * kv + in[j]);
+                    row[j] = in[j] * wi + kv;
                 }
             }
         }

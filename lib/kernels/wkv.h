@@ -1,7 +1,9 @@
 // The recurrences: the only sequential part of a forward pass. Each walks the rows of its segments
-// in row-major R × C inputs (channel index = head·N + n) and updates each segment's recurrent state in
-// place. A segment is one sequence of a batch: its rows are consecutive tokens of one conversation.
-// Segments and heads are independent, so they are spread over the pool's threads.
+// in row-major R × C inputs (channel index = head·N + n) and advances each segment's recurrent state
+// from S_in to S_out, out of place: the caller keeps the state it started from and needs no copy of it
+// to undo a step (Model::feed_batch). S_out == S_in updates in place. A segment is one sequence of a
+// batch: its rows are consecutive tokens of one conversation. Segments and heads are independent, so
+// they are spread over the pool's threads.
 #pragma once
 
 #include <cstdint>
@@ -13,7 +15,8 @@ class ThreadPool;
 struct WkvSegment {
     int64_t row0; // first row of the inputs
     int64_t T;    // rows, in token order
-    float *S;     // this sequence's recurrent state for the layer
+    const float *S_in; // this sequence's recurrent state for the layer before the rows
+    float *S_out;      // … after them: every float is written; may be S_in, must not overlap it otherwise
 };
 
 // RWKV-4, per channel, numerically stable form. S = aa, bb, pp (C each); w = −exp(time_decay).

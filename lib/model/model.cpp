@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <exception>
+#include <memory>
 #include <system_error>
 #include <thread>
 #include <vector>
@@ -103,6 +103,30 @@ bool all_finite(const float *x, int64_t n) {
     return true;
 }
 
+// The buffers a feed computes the next states into, one per sequence: at_call[i] first, which then
+// holds the sequence's state at the call's start (to undo the whole call), and next[i] for its later
+// steps. Thread-local, so that a decoding loop does not allocate (and fault in) fresh pages every
+// call; a feed nested in another's progress callback (on another model) gets buffers of its own.
+struct StepBuffers {
+    std::vector<std::vector<float>> at_call, next;
+    bool in_use = false;
+};
+
+StepBuffers &step_buffers() {
+    thread_local StepBuffers cached;
+    thread_local std::vector<std::unique_ptr<StepBuffers>> nested; // rare: kept for the thread's life
+    if (!cached.in_use) return cached;
+    for (auto &b : nested)
+        if (!b->in_use) return *b;
+    return *nested.emplace_back(std::make_unique<StepBuffers>());
+}
+
+struct BuffersInUse {
+    StepBuffers &bufs;
+    explicit BuffersInUse(StepBuffers &b) : bufs(b) { bufs.in_use = true; }
+    ~BuffersInUse() { bufs.in_use = false; }
+};
+
 } // namespace
 
 Model::Model(const std::string &path, const ModelOptions &options) {
@@ -166,89 +190,74 @@ void Model::feed_batch(std::span<const FeedRequest> requests, const ProgressFn &
     const size_t B = requests.size(), state_floats = arch_->state_floats();
     const int64_t vocab = hparams().n_vocab;
 
-    // Copies of the states at the start of the call and of the current step (the same for the first
-    // step), to undo a failed step: a feed never leaves a state half-advanced.
-    // Thread-local so that a decoding loop does not allocate (and fault in) fresh pages every call.
-    // The copies are taken on the engine's threads, at the start of each step: for 64 conversations
-    // they are 150 MB, which one thread copies no faster than the memory lets it.
-    thread_local std::vector<float> at_call, later_step;
-    if (at_call.size() < B * state_floats) at_call.resize(B * state_floats);
+    // Every step computes the next states out of place and swaps them in once it has succeeded, so a
+    // failed or cancelled step changes no state and no state is ever copied to be able to undo it.
+    StepBuffers &bufs = step_buffers();
+    BuffersInUse in_use(bufs);
+    if (bufs.at_call.size() < B) bufs.at_call.resize(B);
+    if (bufs.next.size() < B) bufs.next.resize(B);
     std::vector<uint64_t> tokens_at_call(B);
+    std::vector<char> stepped(B, 0); // the sequence took a step: its state at the call's start is in at_call[i]
     for (size_t i = 0; i < B; ++i) tokens_at_call[i] = requests[i].state->n_tokens();
     const auto restore_call = [&] {
         for (size_t i = 0; i < B; ++i) {
-            std::memcpy(requests[i].state->data(), at_call.data() + i * state_floats, state_floats * sizeof(float));
+            if (stepped[i]) requests[i].state->swap_values(bufs.at_call[i]);
+            stepped[i] = 0;
             requests[i].state->set_n_tokens(tokens_at_call[i]);
         }
     };
 
     uint64_t total = 0;
     std::vector<size_t> remaining(B), done(B, 0), take(B);
-    bool call_saved = false; // at_call holds every state (restore_call may only run once it does)
-    const auto save_states = [&](ThreadPool &pool, float *to, bool all) {
-        const size_t chunk = std::max<size_t>(1, (size_t(1) << 18) / state_floats); // states per task, ≈ 1 MiB
-        pool.run(int64_t((B + chunk - 1) / chunk), B * state_floats >= (size_t(1) << 18) ? pool.size() : 1, [&](int64_t c, int) {
-            for (size_t i = size_t(c) * chunk; i < std::min(B, size_t(c + 1) * chunk); ++i)
-                if (all || take[i]) std::memcpy(to + i * state_floats, requests[i].state->data(), state_floats * sizeof(float));
-        });
-    };
     for (size_t i = 0; i < B; ++i) total += remaining[i] = requests[i].n;
     uint64_t fed = 0;
     const std::function<bool()> stop = progress ? std::function<bool()>([&] { return progress(fed, total); })
                                                 : std::function<bool()>();
     Step step;
     std::vector<int32_t> rows;
-    while (fed < total) {
-        plan_step(remaining, kStepRows, take);
-        step.seqs.clear();
-        rows.clear();
-        for (size_t i = 0; i < B; ++i) {
-            if (take[i] == 0) continue;
-            const FeedRequest &r = requests[i];
-            const bool last = take[i] == remaining[i];
-            float *logits = r.logits_all ? r.logits + done[i] * size_t(vocab) : last ? r.logits : nullptr;
-            step.seqs.push_back({r.state->data(), int64_t(rows.size()), int64_t(take[i]), logits, r.logits_all});
-            rows.insert(rows.end(), r.tokens + done[i], r.tokens + done[i] + take[i]);
-        }
-        step.tokens = rows.data();
-        step.rows = int64_t(rows.size());
-        const bool first = fed == 0;
-        if (!first && later_step.size() < B * state_floats) later_step.resize(B * state_floats);
-        try {
-            engine_->run(stop, [&](ExecContext &ctx) {
-                if (first) {
-                    save_states(ctx.pool, at_call.data(), true);
-                    call_saved = true;
-                } else {
-                    save_states(ctx.pool, later_step.data(), false);
-                }
-                arch_->forward(step, ctx);
-            });
-        } catch (const Cancelled &) {
-            const float *at_step = first ? at_call.data() : later_step.data();
-            for (size_t i = 0; i < B; ++i)
-                if (take[i]) std::memcpy(requests[i].state->data(), at_step + i * state_floats, state_floats * sizeof(float));
-            fail(RWKVRT_ERR_CANCELLED, "cancelled by the progress callback after ", fed, " of ", total, " tokens");
-        } catch (...) {
-            if (call_saved) restore_call();
-            throw;
-        }
-        for (size_t i = 0; i < B; ++i) {
-            if (!take[i]) continue;
-            const FeedRequest &r = requests[i];
-            r.state->add_tokens(take[i]);
-            const float *written = r.logits_all ? r.logits + done[i] * size_t(vocab) : r.logits;
-            const int64_t written_rows = r.logits_all ? int64_t(take[i]) : 1;
-            done[i] += take[i];
-            remaining[i] -= take[i];
-            fed += take[i];
-            if ((remaining[i] == 0 || r.logits_all) && r.logits && !all_finite(written, written_rows * vocab)) {
-                restore_call();
-                fail(RWKVRT_ERR_CORRUPT, B == 1 ? std::string() : cat("sequence ", i, ": "),
-                     "the model computed non-finite logits (values out of range in its weights or the state); "
-                     "the state was left as it was before the call");
+    try {
+        while (fed < total) {
+            plan_step(remaining, kStepRows, take);
+            step.seqs.clear();
+            rows.clear();
+            for (size_t i = 0; i < B; ++i) {
+                if (take[i] == 0) continue;
+                const FeedRequest &r = requests[i];
+                const bool last = take[i] == remaining[i];
+                float *logits = r.logits_all ? r.logits + done[i] * size_t(vocab) : last ? r.logits : nullptr;
+                std::vector<float> &next = stepped[i] ? bufs.next[i] : bufs.at_call[i];
+                next.resize(state_floats);
+                step.seqs.push_back({r.state->data(), next.data(), int64_t(rows.size()), int64_t(take[i]), logits, r.logits_all});
+                rows.insert(rows.end(), r.tokens + done[i], r.tokens + done[i] + take[i]);
+            }
+            step.tokens = rows.data();
+            step.rows = int64_t(rows.size());
+            engine_->run(stop, [&](ExecContext &ctx) { arch_->forward(step, ctx); });
+            for (size_t i = 0; i < B; ++i) {
+                if (!take[i]) continue;
+                const FeedRequest &r = requests[i];
+                // The first swap leaves the state at the call's start in at_call[i]; later ones leave the
+                // previous step's state in next[i], free to be overwritten.
+                r.state->swap_values(stepped[i] ? bufs.next[i] : bufs.at_call[i]);
+                stepped[i] = 1;
+                r.state->add_tokens(take[i]);
+                const float *written = r.logits_all ? r.logits + done[i] * size_t(vocab) : r.logits;
+                const int64_t written_rows = r.logits_all ? int64_t(take[i]) : 1;
+                done[i] += take[i];
+                remaining[i] -= take[i];
+                fed += take[i];
+                if ((remaining[i] == 0 || r.logits_all) && r.logits && !all_finite(written, written_rows * vocab))
+                    fail(RWKVRT_ERR_CORRUPT, B == 1 ? std::string() : cat("sequence ", i, ": "),
+                         "the model computed non-finite logits (values out of range in its weights or the state); "
+                         "the state was left as it was before the call");
             }
         }
+    } catch (const Cancelled &) {
+        // Between steps' swaps: every state is whole, after the steps it completed.
+        fail(RWKVRT_ERR_CANCELLED, "cancelled by the progress callback after ", fed, " of ", total, " tokens");
+    } catch (...) {
+        restore_call();
+        throw;
     }
     if (progress) progress(fed, total);
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <cassert>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -33,6 +34,12 @@ public:
 
     // Replaces everything at once (used by restore after all checks passed).
     void assign(std::vector<float> data, uint64_t n_tokens, std::string metadata);
+    // Exchanges the values with a buffer of the same size, without copying: a feed computes the next
+    // state into a buffer of its own and swaps it in once the step has succeeded.
+    void swap_values(std::vector<float> &other) {
+        assert(other.size() == data_.size());
+        data_.swap(other);
+    }
 
     // A state is used by one call at a time: a call that changes it claims it first, and a second
     // call that finds it claimed fails instead of racing (ClaimedStates in model.cpp).

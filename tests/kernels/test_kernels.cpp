@@ -400,8 +400,16 @@ TEST_CASE("kernels: wkv7 matches the recurrence written out in double precision"
             for (float &x : w) x = decay(rng);
             std::vector<float> S = random_vector(size_t(H * N * N), rng), y(size_t(T * C));
             std::vector<double> Sd(S.begin(), S.end());
-            const WkvSegment whole{0, T, S.data()};
+            // Out of place from a copy: every float of the output written (it starts as NaN), and the
+            // same bits as in place.
+            const std::vector<float> S_before = S;
+            std::vector<float> S_apart(S.size(), std::nanf("")), y_apart(y.size());
+            const WkvSegment apart{0, T, S_before.data(), S_apart.data()};
+            wkv7(&apart, 1, H, N, r.data(), w.data(), k.data(), v.data(), a.data(), b.data(), y_apart.data(), pool);
+            const WkvSegment whole{0, T, S.data(), S.data()};
             wkv7(&whole, 1, H, N, r.data(), w.data(), k.data(), v.data(), a.data(), b.data(), y.data(), pool);
+            CHECK(S_apart == S);
+            CHECK(y_apart == y);
             for (int64_t t = 0; t < T; ++t)
                 for (int64_t h = 0; h < H; ++h)
                     for (int64_t i = 0; i < N; ++i) {
@@ -421,7 +429,7 @@ TEST_CASE("kernels: wkv7 matches the recurrence written out in double precision"
     });
 }
 
-TEST_CASE("kernels: the recurrences over a batch of segments equal each segment alone") {
+TEST_CASE("kernels: the recurrences over a batch of segments equal each segment alone, in place or not") {
     ThreadPool pool(2);
     std::mt19937 rng(11);
     const int64_t H = 3, N = 8, C = H * N;
@@ -438,13 +446,15 @@ TEST_CASE("kernels: the recurrences over a batch of segments equal each segment 
 
     const size_t state = size_t(H * N * N);
     const std::vector<float> S0 = random_vector(4 * state, rng);
-    auto run = [&](const char *which, bool together, std::vector<float> &S, std::vector<float> &y) {
-        S = S0;
+    // Out of place, S receives the new states and S0 must stay as it was.
+    auto run = [&](const char *which, bool together, bool in_place, std::vector<float> &S, std::vector<float> &y) {
+        const size_t stride = std::string(which) == "wkv4" ? size_t(3 * C) : state; // aa, bb, pp or H × N × N
+        S = in_place ? std::vector<float>(S0.begin(), S0.begin() + 4 * stride) : std::vector<float>(4 * stride, std::nanf(""));
         y.assign(size_t(R * C), 0.0f);
         std::vector<WkvSegment> segs;
         int64_t row = 0;
         for (size_t i = 0; i < 4; ++i) {
-            segs.push_back({row, lengths[i], S.data() + i * state});
+            segs.push_back({row, lengths[i], (in_place ? S.data() : S0.data()) + i * stride, S.data() + i * stride});
             row += lengths[i];
         }
         const auto call = [&](const WkvSegment *sg, int64_t n) {
@@ -458,12 +468,15 @@ TEST_CASE("kernels: the recurrences over a batch of segments equal each segment 
     };
     for (const char *which : {"wkv4", "wkv5", "wkv7"}) {
         CAPTURE(which);
-        std::vector<float> S1, y1, S2, y2;
-        run(which, true, S1, y1);
-        run(which, false, S2, y2);
+        std::vector<float> S1, y1, S2, y2, S3, y3;
+        run(which, true, true, S1, y1);
+        run(which, false, true, S2, y2);
+        run(which, true, false, S3, y3);
         CHECK(S1 == S2);
         CHECK(y1 == y2);
-        CHECK(S1 != S0);
+        CHECK(S1 != std::vector<float>(S0.begin(), S0.begin() + ptrdiff_t(S1.size())));
+        CHECK(S3 == S1); // every float of the output written (it started as NaN), the same bits
+        CHECK(y3 == y1);
     }
 }
 

@@ -2,6 +2,7 @@
 // all-or-nothing validation; progress and cancellation; states in use; thread counts.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstring>
@@ -9,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "api/handles.h"
 #include "api/model_helpers.h"
 #include "arch/arch_checks.h"
 
@@ -210,6 +212,80 @@ TEST_CASE("feed_batch: all or nothing") {
     CHECK(ac::snapshot(b.get()) == b0);
     CHECK(call(a.get(), b.get(), good, good.size()) == RWKVRT_OK);
     CHECK(rwkvrt_state_n_tokens(a.get()) == 3);
+}
+
+TEST_CASE("feed_batch: non-finite logits after several steps restore every state of the call") {
+    rwkvrt_tools::RandomModelSpec spec;
+    spec.n_vocab = 300;
+    th::ModelPtr m = th::load(ac::write_random(spec, "batch-overflow"), nullptr, 2);
+    const std::vector<int32_t> prompt = tokens_of(700, 4, 300), next = tokens_of(3, 6, 300);
+    // b's state is out of range: its products overflow, so its logits come out non-finite, but only at
+    // its last of three steps. a decodes beside it and finishes in the first step.
+    th::StatePtr a = th::new_state(m.get()), b = th::new_state(m.get());
+    REQUIRE(rwkvrt_feed(m.get(), a.get(), prompt.data(), 20, nullptr) == RWKVRT_OK);
+    REQUIRE(rwkvrt_feed(m.get(), b.get(), prompt.data(), 30, nullptr) == RWKVRT_OK);
+    rwkvrt::State &bs = *b->impl;
+    std::fill(bs.data(), bs.data() + bs.floats(), 3e38f);
+    const std::vector<uint8_t> a0 = ac::snapshot(a.get()), b0 = ac::snapshot(b.get());
+    rwkvrt_state *s[] = {a.get(), b.get()};
+    const int32_t *t[] = {next.data(), prompt.data()};
+    const size_t n[] = {next.size(), prompt.size()};
+    std::vector<float> la(300), lb(300);
+    float *l[] = {la.data(), lb.data()};
+    CHECK(rwkvrt_feed_batch(m.get(), 2, s, t, n, l) == RWKVRT_ERR_CORRUPT);
+    CHECK(std::string(rwkvrt_last_error()).find("sequence 1") != std::string::npos);
+    CHECK(ac::snapshot(a.get()) == a0);
+    CHECK(ac::snapshot(b.get()) == b0);
+    CHECK(rwkvrt_state_n_tokens(a.get()) == 20);
+    CHECK(rwkvrt_state_n_tokens(b.get()) == 30);
+    // a goes on as if the failed call had never been made.
+    th::StatePtr ref = th::new_state(m.get());
+    REQUIRE(rwkvrt_feed(m.get(), ref.get(), prompt.data(), 20, nullptr) == RWKVRT_OK);
+    std::vector<float> after(300), expected(300);
+    REQUIRE(rwkvrt_feed(m.get(), a.get(), next.data(), next.size(), after.data()) == RWKVRT_OK);
+    REQUIRE(rwkvrt_feed(m.get(), ref.get(), next.data(), next.size(), expected.data()) == RWKVRT_OK);
+    CHECK(after == expected);
+}
+
+TEST_CASE("feed: a feed on another model from inside a progress callback gives the same results") {
+    rwkvrt_tools::RandomModelSpec spec;
+    spec.n_vocab = 300;
+    th::ModelPtr outer = th::load(ac::write_random(spec, "batch-outer"), nullptr, 2);
+    spec.seed = 77;
+    th::ModelPtr inner = th::load(ac::write_random(spec, "batch-inner"), nullptr, 1);
+    const std::vector<int32_t> prompt = tokens_of(600, 8, 300), inner_prompt = tokens_of(300, 9, 300);
+    struct Ctx {
+        const rwkvrt_model *m;
+        rwkvrt_state *s;
+        const std::vector<int32_t> *prompt;
+        std::vector<float> logits = std::vector<float>(300);
+        int calls = 0;
+        rwkvrt_status status = RWKVRT_OK;
+    };
+    th::StatePtr nested_state = th::new_state(inner.get());
+    Ctx ctx{inner.get(), nested_state.get(), &inner_prompt};
+    rwkvrt_feed_options o = rwkvrt_feed_options_default();
+    o.user_data = &ctx;
+    o.progress = [](uint64_t done, uint64_t total, void *user) {
+        auto *c = static_cast<Ctx *>(user);
+        if (done > 0 && done < total && c->calls++ == 0) // in the middle of the outer feed's steps
+            c->status = rwkvrt_feed(c->m, c->s, c->prompt->data(), c->prompt->size(), c->logits.data());
+        return 0;
+    };
+    th::StatePtr s = th::new_state(outer.get());
+    std::vector<float> logits(300);
+    REQUIRE(rwkvrt_feed_ex(outer.get(), s.get(), prompt.data(), prompt.size(), logits.data(), &o) == RWKVRT_OK);
+    REQUIRE(ctx.calls > 0);
+    CHECK(ctx.status == RWKVRT_OK);
+
+    th::StatePtr s_ref = th::new_state(outer.get()), inner_ref = th::new_state(inner.get());
+    std::vector<float> logits_ref(300), inner_logits_ref(300);
+    REQUIRE(rwkvrt_feed(outer.get(), s_ref.get(), prompt.data(), prompt.size(), logits_ref.data()) == RWKVRT_OK);
+    REQUIRE(rwkvrt_feed(inner.get(), inner_ref.get(), inner_prompt.data(), inner_prompt.size(), inner_logits_ref.data()) == RWKVRT_OK);
+    CHECK(logits == logits_ref);
+    CHECK(ctx.logits == inner_logits_ref);
+    CHECK(ac::snapshot(s.get()) == ac::snapshot(s_ref.get()));
+    CHECK(ac::snapshot(nested_state.get()) == ac::snapshot(inner_ref.get()));
 }
 
 namespace {

@@ -79,7 +79,7 @@ TEST_CASE("a state-tuning file sets every layer's WKV matrices in the model's or
         const int64_t H = hp.n_head, N = hp.head_size;
         bool all_match = true, shifts_zero = true;
         for (int64_t i = 0; i < hp.n_layer; ++i) {
-            const rwkvrt::LayerState l = arch.layer(s->impl->data(), i);
+            const rwkvrt::LayerState<float> l = arch.layer(s->impl->data(), i);
             for (int64_t c = 0; c < hp.n_embd; ++c) shifts_zero &= l.att_x[c] == 0 && l.ffn_x[c] == 0;
             for (int64_t h = 0; h < H; ++h)
                 for (int64_t v = 0; v < N; ++v)
