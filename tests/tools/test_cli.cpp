@@ -188,6 +188,20 @@ TEST_CASE("cli: bench checks --limits before it measures") {
     CHECK(r.out.find("prefill:") == std::string::npos);
 }
 
+TEST_CASE("cli: bench says which activations it ran with, and how to compare a quantized model like with like") {
+    REQUIRE_TESTDATA();
+    const Run exact = run("bench -m " + model() + " -p 4 -n 2 -r 1");
+    CHECK(exact.status == 0);
+    CHECK(exact.out.find("activations: f32\n") != std::string::npos); // f32 weights: no hint
+    const std::string q4 = testdata::path("gguf/tiny-rwkv-7v0-834K-Q4_0.gguf");
+    const Run hinted = run("bench -m " + q4 + " -p 4 -n 2 -r 1");
+    CHECK(hinted.status == 0);
+    CHECK(hinted.out.find("activations: f32 (exact; with q4_0 weights --activations int8") != std::string::npos);
+    const Run json = run("bench -m " + q4 + " -p 4 -n 2 -r 1 --activations int8 -o json");
+    CHECK(json.status == 0);
+    CHECK(json.out.find("\"activations\": \"int8\"") != std::string::npos);
+}
+
 TEST_CASE("cli: a resumed session says that its saved sampler wins over sampling flags") {
     REQUIRE_TESTDATA();
     const std::string session = testdata::scratch_dir() + "/flags.session";

@@ -213,6 +213,7 @@ int run_bench(const BenchArgs &b) {
     double flops = 0, bytes = 0;
     check(rwkvrt_model_work_per_token(probe.get(), &flops, &bytes), "work per token");
     const std::string arch = rwkvrt_model_arch(probe.get()), type = rwkvrt_model_weight_type(probe.get());
+    const std::string activations = b.activations.empty() ? "f32" : b.activations;
     const double params = double(rwkvrt_model_n_params(probe.get()));
     probe.reset();
 
@@ -238,6 +239,7 @@ int run_bench(const BenchArgs &b) {
         out["model"] = b.model;
         out["arch"] = arch;
         out["weight_type"] = type;
+        out["activations"] = activations;
         out["system_info"] = rwkvrt_system_info();
         out["params"] = params;
         out["flops_per_token"] = flops;
@@ -258,6 +260,12 @@ int run_bench(const BenchArgs &b) {
     }
     std::printf("model: %s (%s, %s, %.1fM parameters)\n", b.model.c_str(), arch.c_str(), type.c_str(), params / 1e6);
     std::printf("cpu: %s\n", rwkvrt_system_info());
+    std::printf("activations: %s", activations.c_str());
+    // Most engines round the activations of quantized models to 8 bits; say how to compare like with like.
+    if (activations == "f32" && !(type == "f32" || type == "f16" || type == "bf16"))
+        std::printf(" (exact; with %s weights --activations int8 runs integer products, as llama.cpp does: "
+                    "docs/QUANTIZATION.md)", type.c_str());
+    std::printf("\n");
     std::printf("per token: %.3f GFLOP; a decoding step reads %.1f MB of weights; a conversation's state is %.2f MB\n",
                 flops / 1e9, bytes / 1e6, double(state_bytes) / 1e6);
     std::printf("load: %.3f s", load_seconds);
