@@ -639,7 +639,11 @@ RWKVRT_API void rwkvrt_generator_free(rwkvrt_generator *gen);
  * All or nothing: an id outside [0, n_vocab) in any sequence (RWKVRT_ERR_TOKEN), the same state twice,
  * a NULL pointer or n_tokens[i] == 0 (RWKVRT_ERR_ARGUMENT), or a state of another model
  * (RWKVRT_ERR_MISMATCH) changes no state; the message names the sequence and the problem.
- * No state may be in use by another call at the same time. */
+ * No state may be in use by another call at the same time.
+ * Memory: the next states are computed beside the current ones and swapped in when a step succeeds
+ * (that is what makes a failed call change nothing), into buffers the calling thread keeps for its next
+ * calls: one state's size per sequence of its largest call, two for a sequence whose tokens take
+ * several steps (a step holds up to 256 tokens of all the sequences), freed when the thread ends. */
 RWKVRT_API rwkvrt_status rwkvrt_feed_batch(const rwkvrt_model *model, size_t n_seqs, rwkvrt_state *const *states,
                                            const int32_t *const *tokens, const size_t *n_tokens,
                                            float *const *logits);
