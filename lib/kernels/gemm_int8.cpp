@@ -486,13 +486,6 @@ RWKVRT_AVX512VNNI void pack_weight_tile_k(const Matrix &W, size_t r0, uint8_t *c
 
 #define RWKVRT_AVX2 __attribute__((target("avx2,fma,f16c")))
 
-// tile_kernel for CPUs with AVX2 and no VNNI: vpmaddubsw and vpmaddwd in place of vpdpbusd, the same
-// exact integer sums and the same fp32 steps, so the same bits. vpmaddubsw adds two products into 16
-// bits, and kRun steps of them add up in 16 bits before vpmaddwd widens them, while
-// 2·kRun·(largest code)·127 stays below 32,768: codes up to 15 (Q4) for 8 steps, 31 (Q5) for 4, 63
-// (Q6_K) for 2. Q8_0's codes (q + 128) would saturate even one step, so kSigned multiplies |q_w| by
-// q_x with q_w's sign (|−128|·127·2 = 32,512), a sum that needs no offset. Passes of 16 rows × 2
-// activation rows keep the accumulators in the 16 registers.
 // One sub-block's exact sum s of 8 rows into their fp32 accumulator f: the contract's fp32 steps.
 template <bool kAffine, bool kSigned>
 RWKVRT_AVX2 inline __m256 accumulate_sub_block_avx2(__m256 f, __m256i s, const ActivationRow &x, size_t j, const float *a,
@@ -503,6 +496,13 @@ RWKVRT_AVX2 inline __m256 accumulate_sub_block_avx2(__m256 f, __m256i s, const A
     return f;
 }
 
+// tile_kernel for CPUs with AVX2 and no VNNI: vpmaddubsw and vpmaddwd in place of vpdpbusd, the same
+// exact integer sums and the same fp32 steps, so the same bits. vpmaddubsw adds two products into 16
+// bits, and kRun steps of them add up in 16 bits before vpmaddwd widens them, while
+// 2·kRun·(largest code)·127 stays below 32,768: codes up to 15 (Q4) for 8 steps, 31 (Q5) for 4, 63
+// (Q6_K) for 2. Q8_0's codes (q + 128) would saturate even one step, so kSigned multiplies |q_w| by
+// q_x with q_w's sign (|−128|·127·2 = 32,512), a sum that needs no offset. Passes of 16 rows × 2
+// activation rows keep the accumulators in the 16 registers.
 template <int kSub, bool kAffine, bool kSigned, int kRun>
 RWKVRT_AVX2 void tile_kernel_avx2(const uint8_t *codes, const float *a, const float *m, size_t n_sub,
                                   const ActivationRow *x, size_t tokens, float *y, size_t ldy, size_t valid_rows) {
