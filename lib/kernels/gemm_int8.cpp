@@ -195,30 +195,33 @@ namespace {
 constexpr size_t kRowVecs = 2, kTileRows = 16 * kRowVecs, kTokens = 4, kMaxBandTiles = 4;
 
 // One activation row as the kernel reads it: the int8 quants, then per sub-block the scale of its
-// 32-block, offset·Σq and float(Σq)·d_x. The first int8_vector_bytes(K) bytes are quantize_activations'.
+// 32-block, offset·Σq and float(Σq)·d_x, and for the kernels of 16-bit products (`wide`) the quants
+// again as int16. The first int8_vector_bytes(K) bytes are quantize_activations'.
 struct ActivationRow {
     const int8_t *q;
     const float *dx;
     const int32_t *offset_sum;
     const float *sum_dx;
+    const int16_t *q16; // null unless wide
 };
 
-size_t activation_row_bytes(size_t K, size_t n_sub) {
-    return (int8_vector_bytes(int64_t(K)) + n_sub * 12 + 63) / 64 * 64;
+size_t activation_row_bytes(size_t K, size_t n_sub, bool wide) {
+    return (int8_vector_bytes(int64_t(K)) + n_sub * 12 + (wide ? 2 * K : 0) + 63) / 64 * 64;
 }
 
-ActivationRow activation_row(uint8_t *rec, size_t K, size_t n_sub) {
+ActivationRow activation_row(uint8_t *rec, size_t K, size_t n_sub, bool wide) {
     auto *dx = reinterpret_cast<float *>(rec + int8_vector_bytes(int64_t(K)));
     return {reinterpret_cast<const int8_t *>(rec), dx, reinterpret_cast<const int32_t *>(dx + n_sub),
-            reinterpret_cast<const float *>(dx + 2 * n_sub)};
+            reinterpret_cast<const float *>(dx + 2 * n_sub), wide ? reinterpret_cast<const int16_t *>(dx + 3 * n_sub) : nullptr};
 }
 
-void pack_activation_row(const float *x, size_t K, const BlockCodeLayout &layout, Int8Level level, uint8_t *rec) {
+void pack_activation_row(const float *x, size_t K, const BlockCodeLayout &layout, Int8Level level, bool wide, uint8_t *rec) {
     const size_t n_sub = K / size_t(layout.sub);
     const Int8Vector v = quantize_activations(x, int64_t(K), rec, level);
     auto *dx = reinterpret_cast<float *>(rec + int8_vector_bytes(int64_t(K)));
     auto *offset_sum = reinterpret_cast<int32_t *>(dx + n_sub);
     float *sum_dx = dx + 2 * n_sub;
+    if (wide) std::copy(v.q, v.q + K, reinterpret_cast<int16_t *>(dx + 3 * n_sub));
     for (size_t j = 0; j < n_sub; ++j) {
         const size_t k0 = j * size_t(layout.sub);
         int32_t s = 0;
@@ -487,30 +490,43 @@ RWKVRT_AVX512VNNI void pack_weight_tile_k(const Matrix &W, size_t r0, uint8_t *c
 #define RWKVRT_AVX2 __attribute__((target("avx2,fma,f16c")))
 
 // One sub-block's exact sum s of 8 rows into their fp32 accumulator f: the contract's fp32 steps.
-template <bool kAffine, bool kSigned>
+// kOffset: s still holds offset·Σq (codes are q + offset).
+template <bool kAffine, bool kOffset>
 RWKVRT_AVX2 inline __m256 accumulate_sub_block_avx2(__m256 f, __m256i s, const ActivationRow &x, size_t j, const float *a,
                                                     const float *m) {
-    if constexpr (!kAffine && !kSigned) s = _mm256_sub_epi32(s, _mm256_set1_epi32(x.offset_sum[j]));
+    if constexpr (kOffset) s = _mm256_sub_epi32(s, _mm256_set1_epi32(x.offset_sum[j]));
     f = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(_mm256_loadu_ps(a), _mm256_set1_ps(x.dx[j])), f);
     if constexpr (kAffine) f = _mm256_fmadd_ps(_mm256_loadu_ps(m), _mm256_set1_ps(x.sum_dx[j]), f);
     return f;
+}
+
+// Rows 16·half … 16·half + 15 of a tile for activation rows t0 and t0 + 1 (f*0 and f*1), as far as
+// the tile and the activation rows go.
+RWKVRT_AVX2 inline void store_pass_avx2(__m256 f00, __m256 f01, __m256 f10, __m256 f11, size_t half, size_t t0,
+                                        size_t tokens, float *y, size_t ldy, size_t valid_rows) {
+    const size_t rows = std::min<size_t>(16, valid_rows - 16 * half);
+    float out[16];
+    for (size_t t = t0; t < std::min(t0 + 2, tokens); ++t) {
+        _mm256_storeu_ps(out, t == t0 ? f00 : f01);
+        _mm256_storeu_ps(out + 8, t == t0 ? f10 : f11);
+        std::memcpy(y + t * ldy + 16 * half, out, rows * sizeof(float));
+    }
 }
 
 // tile_kernel for CPUs with AVX2 and no VNNI: vpmaddubsw and vpmaddwd in place of vpdpbusd, the same
 // exact integer sums and the same fp32 steps, so the same bits. vpmaddubsw adds two products into 16
 // bits, and kRun steps of them add up in 16 bits before vpmaddwd widens them, while
 // 2·kRun·(largest code)·127 stays below 32,768: codes up to 15 (Q4) for 8 steps, 31 (Q5) for 4, 63
-// (Q6_K) for 2. Q8_0's codes (q + 128) would saturate even one step, so kSigned multiplies |q_w| by
-// q_x with q_w's sign (|−128|·127·2 = 32,512), a sum that needs no offset. Passes of 16 rows × 2
-// activation rows keep the accumulators in the 16 registers.
-template <int kSub, bool kAffine, bool kSigned, int kRun>
+// (Q6_K) for 2. Q8_0's codes would saturate even one step: tile_kernel_q8_avx2 below. Passes of
+// 16 rows × 2 activation rows keep the accumulators in the 16 registers.
+template <int kSub, bool kAffine, int kRun>
 RWKVRT_AVX2 void tile_kernel_avx2(const uint8_t *codes, const float *a, const float *m, size_t n_sub,
                                   const ActivationRow *x, size_t tokens, float *y, size_t ldy, size_t valid_rows) {
-    static_assert(kSub % (4 * kRun) == 0 && (!kSigned || kRun == 1) && kTokens % 2 == 0);
+    static_assert(kSub % (4 * kRun) == 0 && kTokens % 2 == 0);
     // Named accumulators ([rows 0–7 or 8–15][activation row 0 or 1]) and two steps per iteration: with
     // arrays and one step GCC loaded a weight vector twice and copied every 16-bit sum between
     // registers at every step (one thread: q4_0 +26%, q4_k +23%, q5_k +16% with this form).
-    const __m256i ones = _mm256_set1_epi16(1), bias = _mm256_set1_epi8(int8_t(0x80));
+    const __m256i ones = _mm256_set1_epi16(1);
     for (size_t half = 0; half < 2 && 16 * half < valid_rows; ++half)
         for (size_t t0 = 0; t0 < tokens; t0 += 2) { // tokens are padded to kTokens, an even number
             const ActivationRow &x0 = x[t0], &x1 = x[t0 + 1];
@@ -523,25 +539,16 @@ RWKVRT_AVX2 void tile_kernel_avx2(const uint8_t *codes, const float *a, const fl
                     const int8_t *q0 = x0.q + k, *q1 = x1.q + k;
 #pragma GCC unroll 2 // further, GCC reorders the 16-bit sums and spills them
                     for (size_t step = 0; step < kRun; ++step, c += 4 * kTileRows, q0 += 4, q1 += 4) {
-                        __m256i w0 = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(c));
-                        __m256i w1 = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(c + 32));
+                        const __m256i w0 = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(c));
+                        const __m256i w1 = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(c + 32));
                         int32_t four0, four1;
                         std::memcpy(&four0, q0, 4);
                         std::memcpy(&four1, q1, 4);
-                        __m256i b00 = _mm256_set1_epi32(four0), b01 = _mm256_set1_epi32(four1), b10 = b00, b11 = b01;
-                        if constexpr (kSigned) { // |q_w| times q_x with q_w's sign
-                            const __m256i sign0 = _mm256_xor_si256(w0, bias), sign1 = _mm256_xor_si256(w1, bias);
-                            w0 = _mm256_abs_epi8(sign0);
-                            w1 = _mm256_abs_epi8(sign1);
-                            b00 = _mm256_sign_epi8(b00, sign0);
-                            b01 = _mm256_sign_epi8(b01, sign0);
-                            b10 = _mm256_sign_epi8(b10, sign1);
-                            b11 = _mm256_sign_epi8(b11, sign1);
-                        }
-                        r00 = _mm256_add_epi16(r00, _mm256_maddubs_epi16(w0, b00));
-                        r01 = _mm256_add_epi16(r01, _mm256_maddubs_epi16(w0, b01));
-                        r10 = _mm256_add_epi16(r10, _mm256_maddubs_epi16(w1, b10));
-                        r11 = _mm256_add_epi16(r11, _mm256_maddubs_epi16(w1, b11));
+                        const __m256i b0 = _mm256_set1_epi32(four0), b1 = _mm256_set1_epi32(four1);
+                        r00 = _mm256_add_epi16(r00, _mm256_maddubs_epi16(w0, b0));
+                        r01 = _mm256_add_epi16(r01, _mm256_maddubs_epi16(w0, b1));
+                        r10 = _mm256_add_epi16(r10, _mm256_maddubs_epi16(w1, b0));
+                        r11 = _mm256_add_epi16(r11, _mm256_maddubs_epi16(w1, b1));
                     }
                     if constexpr (kSub == 4 * kRun) { // one run per sub-block: no 32-bit sums live across the loop
                         s00 = _mm256_madd_epi16(r00, ones);
@@ -556,19 +563,99 @@ RWKVRT_AVX2 void tile_kernel_avx2(const uint8_t *codes, const float *a, const fl
                     }
                 }
                 const size_t lane0 = j * kTileRows + 16 * half;
-                f00 = accumulate_sub_block_avx2<kAffine, kSigned>(f00, s00, x0, j, a + lane0, m + lane0);
-                f01 = accumulate_sub_block_avx2<kAffine, kSigned>(f01, s01, x1, j, a + lane0, m + lane0);
-                f10 = accumulate_sub_block_avx2<kAffine, kSigned>(f10, s10, x0, j, a + lane0 + 8, m + lane0 + 8);
-                f11 = accumulate_sub_block_avx2<kAffine, kSigned>(f11, s11, x1, j, a + lane0 + 8, m + lane0 + 8);
+                f00 = accumulate_sub_block_avx2<kAffine, !kAffine>(f00, s00, x0, j, a + lane0, m + lane0);
+                f01 = accumulate_sub_block_avx2<kAffine, !kAffine>(f01, s01, x1, j, a + lane0, m + lane0);
+                f10 = accumulate_sub_block_avx2<kAffine, !kAffine>(f10, s10, x0, j, a + lane0 + 8, m + lane0 + 8);
+                f11 = accumulate_sub_block_avx2<kAffine, !kAffine>(f11, s11, x1, j, a + lane0 + 8, m + lane0 + 8);
             }
-            const size_t rows = std::min<size_t>(16, valid_rows - 16 * half);
-            float out[16];
-            for (size_t t = t0; t < std::min(t0 + 2, tokens); ++t) {
-                _mm256_storeu_ps(out, t == t0 ? f00 : f01);
-                _mm256_storeu_ps(out + 8, t == t0 ? f10 : f11);
-                std::memcpy(y + t * ldy + 16 * half, out, rows * sizeof(float));
-            }
+            store_pass_avx2(f00, f01, f10, f11, half, t0, tokens, y, ldy, valid_rows);
         }
+}
+
+// A tile of Q8_0 rows for tile_kernel_q8_avx2: the quants q as int16, [row / 16][k/2][row % 16][2], so
+// that each pass of the kernel streams its own stretch, then a as pack_weight_tile writes it. Rows
+// past the matrix are zero.
+RWKVRT_AVX2 void pack_weight_tile_q8_avx2(const Matrix &W, size_t r0, uint8_t *codes, float *a) {
+    const size_t blocks = size_t(W.cols) / 32;
+    auto *const pairs = reinterpret_cast<uint32_t *>(codes); // two int16 quants
+    for (size_t i = 0; i < kTileRows; ++i) {
+        const bool present = r0 + i < size_t(W.rows);
+        const uint8_t *row = present ? W.row(int64_t(r0 + i)) : nullptr;
+        uint32_t *dst = pairs + i / 16 * blocks * 16 * 16 + i % 16;
+        for (size_t blk = 0; blk < blocks; ++blk, dst += 16 * 16) {
+            alignas(32) uint32_t wide[16] = {};
+            a[blk * kTileRows + i] = present ? f16_to_f32(load_u16(row + 34 * blk)) : 0.0f;
+            if (present) {
+                const __m128i *q = reinterpret_cast<const __m128i *>(row + 34 * blk + 2);
+                _mm256_store_si256(reinterpret_cast<__m256i *>(wide), _mm256_cvtepi8_epi16(_mm_loadu_si128(q)));
+                _mm256_store_si256(reinterpret_cast<__m256i *>(wide + 8), _mm256_cvtepi8_epi16(_mm_loadu_si128(q + 1)));
+            }
+            for (size_t p = 0; p < 16; ++p) dst[16 * p] = wide[p];
+        }
+    }
+}
+
+// tile_kernel for Q8_0 on AVX2. Its codes would saturate vpmaddubsw, so codes and activations are
+// widened to int16 (pack_weight_tile_q8_avx2, pack_activation_row) and vpmaddwd multiplies them, two
+// products into each 32-bit lane: 4 multiplying instructions per 64 products, where vpmaddubsw on
+// |q_w| and q_x with q_w's sign took 6, on the same two pipes of Zen 4 (one thread, 3072 × 768 × 512
+// rows: 106–111 → 137–143 GFLOP/s). The same exact sums, with no offset, and the same fp32 steps, so
+// the same bits.
+RWKVRT_AVX2 void tile_kernel_q8_avx2(const uint8_t *codes, const float *a, const float *m, size_t n_sub,
+                                     const ActivationRow *x, size_t tokens, float *y, size_t ldy, size_t valid_rows) {
+    static_assert(kTokens == 4);
+    for (size_t half = 0; half < 2 && 16 * half < valid_rows; ++half) {
+        // Passes of 16 rows × all four activation rows; the fp32 sums live in f, as the registers hold
+        // the 8 integer sums.
+        alignas(32) float f[2][kTokens][8] = {};
+        const uint8_t *c = codes + 64 * half * (n_sub * 16);
+        for (size_t j = 0; j < n_sub; ++j, c += 16 * 64) {
+            const size_t k0 = 32 * j;
+            const float *a0 = a + j * kTileRows + 16 * half, *a1 = a0 + 8;
+            __m256i s00 = _mm256_setzero_si256(), s01 = s00, s02 = s00, s03 = s00, s10 = s00, s11 = s00, s12 = s00, s13 = s00;
+            // In assembly: GCC keeps all four broadcasts live and spills a sum. This holds the 8
+            // sums, 2 weight vectors and 2 temporaries, fully unrolled over the sub-block.
+            const int16_t *q0 = x[0].q16 + k0, *q1 = x[1].q16 + k0, *q2 = x[2].q16 + k0, *q3 = x[3].q16 + k0;
+            __asm__(".irp i,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15\n\t"
+                    "vmovdqu \\i*64(%[c]), %%ymm12\n\t"
+                    "vmovdqu \\i*64+32(%[c]), %%ymm13\n\t"
+                    "vpbroadcastd \\i*4(%[q0]), %%ymm14\n\t"
+                    "vpmaddwd %%ymm14, %%ymm12, %%ymm15\n\t"
+                    "vpmaddwd %%ymm14, %%ymm13, %%ymm14\n\t"
+                    "vpaddd %%ymm15, %[s00], %[s00]\n\t"
+                    "vpaddd %%ymm14, %[s10], %[s10]\n\t"
+                    "vpbroadcastd \\i*4(%[q1]), %%ymm14\n\t"
+                    "vpmaddwd %%ymm14, %%ymm12, %%ymm15\n\t"
+                    "vpmaddwd %%ymm14, %%ymm13, %%ymm14\n\t"
+                    "vpaddd %%ymm15, %[s01], %[s01]\n\t"
+                    "vpaddd %%ymm14, %[s11], %[s11]\n\t"
+                    "vpbroadcastd \\i*4(%[q2]), %%ymm14\n\t"
+                    "vpmaddwd %%ymm14, %%ymm12, %%ymm15\n\t"
+                    "vpmaddwd %%ymm14, %%ymm13, %%ymm14\n\t"
+                    "vpaddd %%ymm15, %[s02], %[s02]\n\t"
+                    "vpaddd %%ymm14, %[s12], %[s12]\n\t"
+                    "vpbroadcastd \\i*4(%[q3]), %%ymm14\n\t"
+                    "vpmaddwd %%ymm14, %%ymm12, %%ymm15\n\t"
+                    "vpmaddwd %%ymm14, %%ymm13, %%ymm14\n\t"
+                    "vpaddd %%ymm15, %[s03], %[s03]\n\t"
+                    "vpaddd %%ymm14, %[s13], %[s13]\n\t"
+                    ".endr"
+                    : [s00] "+x"(s00), [s01] "+x"(s01), [s02] "+x"(s02), [s03] "+x"(s03), [s10] "+x"(s10), [s11] "+x"(s11),
+                      [s12] "+x"(s12), [s13] "+x"(s13)
+                    : [c] "r"(c), [q0] "r"(q0), [q1] "r"(q1), [q2] "r"(q2), [q3] "r"(q3)
+                    : "xmm12", "xmm13", "xmm14", "xmm15", "memory");
+            const __m256i sums[2][kTokens] = {{s00, s01, s02, s03}, {s10, s11, s12, s13}};
+            for (size_t v = 0; v < 2; ++v)
+                for (size_t t = 0; t < kTokens; ++t)
+                    _mm256_store_ps(f[v][t], accumulate_sub_block_avx2<false, false>(_mm256_load_ps(f[v][t]), sums[v][t], x[t], j,
+                                                                                    v ? a1 : a0, m));
+        }
+        const size_t rows = std::min<size_t>(16, valid_rows - 16 * half);
+        for (size_t t = 0; t < tokens; ++t) {
+            std::memcpy(y + t * ldy + 16 * half, f[0][t], std::min<size_t>(rows, 8) * sizeof(float));
+            if (rows > 8) std::memcpy(y + t * ldy + 16 * half + 8, f[1][t], (rows - 8) * sizeof(float));
+        }
+    }
 }
 
 // matvec_group<false> (Q4_0) on AVX2: the 16 rows as two vectors of 8; a block's eight vpmaddubsw
@@ -735,13 +822,13 @@ TileKernel tile_kernel_for(DType dtype, const BlockCodeLayout &layout, Int8Level
         return layout.affine ? tile_kernel<32, true> : tile_kernel<32, false>;
     }
     switch (dtype) {
-    case DType::Q8_0: return tile_kernel_avx2<32, false, true, 1>;
-    case DType::Q6_K: return tile_kernel_avx2<16, false, false, 2>;
-    case DType::Q4_0: return tile_kernel_avx2<32, false, false, 8>;
-    case DType::Q5_0: return tile_kernel_avx2<32, false, false, 4>;
+    case DType::Q8_0: return tile_kernel_q8_avx2;
+    case DType::Q6_K: return tile_kernel_avx2<16, false, 2>;
+    case DType::Q4_0: return tile_kernel_avx2<32, false, 8>;
+    case DType::Q5_0: return tile_kernel_avx2<32, false, 4>;
     case DType::Q5_1:
-    case DType::Q5_K: return tile_kernel_avx2<32, true, false, 4>;
-    default: return tile_kernel_avx2<32, true, false, 8>; // Q4_1, Q4_K
+    case DType::Q5_K: return tile_kernel_avx2<32, true, 4>;
+    default: return tile_kernel_avx2<32, true, 8>; // Q4_1, Q4_K
     }
 }
 
@@ -763,19 +850,19 @@ void gemm_int8(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool 
     const int64_t bands = int64_t((tiles + band_tiles - 1) / band_tiles);
 
     // Every activation row rounded once, for all bands; padding rows are zero (they add nothing).
-    const size_t rec_bytes = activation_row_bytes(K, n_sub);
+    const bool vnni = level == Int8Level::Avx512Vnni, wide = !vnni && W.dtype == DType::Q8_0; // tile_kernel_q8_avx2
+    const size_t rec_bytes = activation_row_bytes(K, n_sub, wide);
     auto *const recs = reinterpret_cast<uint8_t *>(pool.shared_buffer(padded * rec_bytes));
     pool.run(int64_t(padded), threads, [&](int64_t t, int) {
         uint8_t *rec = recs + size_t(t) * rec_bytes;
-        if (size_t(t) < rows) pack_activation_row(X + size_t(t) * K, K, layout, level, rec);
+        if (size_t(t) < rows) pack_activation_row(X + size_t(t) * K, K, layout, level, wide, rec);
         else std::memset(rec, 0, rec_bytes);
     });
 
     const auto tokens_of = [&](size_t g, ActivationRow *x) {
-        for (size_t i = 0; i < kTokens; ++i) x[i] = activation_row(recs + (g * kTokens + i) * rec_bytes, K, n_sub);
+        for (size_t i = 0; i < kTokens; ++i) x[i] = activation_row(recs + (g * kTokens + i) * rec_bytes, K, n_sub, wide);
         return std::min(kTokens, rows - g * kTokens);
     };
-    const bool vnni = level == Int8Level::Avx512Vnni;
     if (vnni && W.interleaved && (W.dtype == DType::Q8_0 || W.dtype == DType::Q4_0)) { // read where they lie: no packing
         const auto kernel = W.dtype == DType::Q8_0 ? tile_kernel_interleaved<true> : tile_kernel_interleaved<false>;
         const size_t group_bytes = kInterleavedRows * W.row_bytes(), n_groups = N / kInterleavedRows;
@@ -799,7 +886,7 @@ void gemm_int8(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool 
     const auto pack_interleaved = W.dtype == DType::Q4_0 ? pack_weight_tile_q4_0_avx2
                                   : vnni                 ? (q5 ? pack_weight_tile_k<true> : pack_weight_tile_k<false>)
                                                          : (q5 ? pack_weight_tile_k_avx2<true> : pack_weight_tile_k_avx2<false>);
-    const size_t tile_code_bytes = kTileRows * K, tile_const_floats = kTileRows * n_sub;
+    const size_t tile_code_bytes = kTileRows * K * (wide ? 2 : 1), tile_const_floats = kTileRows * n_sub;
     pool.run(bands, threads, [&](int64_t band, int thread) {
         const size_t t0 = size_t(band) * band_tiles, t1 = std::min(tiles, t0 + band_tiles);
         auto *const buf = reinterpret_cast<uint8_t *>(
@@ -809,6 +896,7 @@ void gemm_int8(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool 
             float *a = consts + (tile - t0) * 2 * tile_const_floats;
             uint8_t *codes = buf + (tile - t0) * tile_code_bytes;
             if (W.interleaved) pack_interleaved(W, tile * kTileRows, codes, a, a + tile_const_floats);
+            else if (wide) pack_weight_tile_q8_avx2(W, tile * kTileRows, codes, a);
             else pack_weight_tile(W, layout, tile * kTileRows, codes, a, a + tile_const_floats);
         }
         ActivationRow x[kTokens];
