@@ -232,8 +232,27 @@ void pack_activation_row(const float *x, size_t K, const BlockCodeLayout &layout
     }
 }
 
+// block_codes for Q6_K with AVX2 (every CPU that runs these kernels): a 32-byte vector per 32 codes,
+// where the scalar decoding took 5× the time of the products for a Q6_K head and 64 conversations.
+__attribute__((target("avx2"))) void q6_k_codes_avx2(const uint8_t *b, uint8_t *u, float *a) {
+    const float d = f16_to_f32(load_u16(b + 208));
+    const auto *sc = reinterpret_cast<const int8_t *>(b + 192);
+    for (int j = 0; j < 16; ++j) a[j] = d * float(sc[j]);
+    const __m256i low4 = _mm256_set1_epi8(15), low2 = _mm256_set1_epi8(3);
+    for (int half = 0; half < 2; ++half) {
+        const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(b + 128 + 32 * half));
+        for (int quarter = 0; quarter < 4; ++quarter) { // 16-bit shifts; the masks drop what crosses bytes
+            const __m256i ql = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(b + 64 * half + 32 * (quarter % 2)));
+            const __m256i low = _mm256_and_si256(quarter < 2 ? ql : _mm256_srli_epi16(ql, 4), low4);
+            const __m256i high = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * quarter), low2);
+            _mm256_storeu_si256(reinterpret_cast<__m256i *>(u + 128 * half + 32 * quarter), _mm256_or_si256(low, _mm256_slli_epi16(high, 4)));
+        }
+    }
+}
+
 // A band's weights as the kernel reads them, per tile: codes as [k/4][row 0..31][4 bytes], then a
-// and m as [sub-block][row 0..31]. Rows past the matrix are zero.
+// and m as [sub-block][row 0..31]. Rows past the matrix are zero. Each row is short (a few cache lines
+// of blocks), too short for the hardware prefetcher, so the next one is fetched while this one is decoded.
 void pack_weight_tile(const Matrix &W, const BlockCodeLayout &layout, size_t r0, uint8_t *codes, float *a, float *m) {
     const size_t K = size_t(W.cols), n_sub = K / size_t(layout.sub);
     const DTypeInfo &info = dtype_info(W.dtype);
@@ -248,8 +267,12 @@ void pack_weight_tile(const Matrix &W, const BlockCodeLayout &layout, size_t r0,
             continue;
         }
         const uint8_t *row = W.row(int64_t(n));
+        if (n + 1 < size_t(W.rows))
+            for (size_t off = 0; off < W.row_bytes(); off += 64)
+                _mm_prefetch(reinterpret_cast<const char *>(W.row(int64_t(n + 1)) + off), _MM_HINT_T0);
         for (size_t blk = 0; blk < K / be; ++blk) {
-            block_codes(W.dtype, row + blk * size_t(info.block_bytes), u, ba, bm);
+            if (W.dtype == DType::Q6_K) q6_k_codes_avx2(row + blk * size_t(info.block_bytes), u, ba);
+            else block_codes(W.dtype, row + blk * size_t(info.block_bytes), u, ba, bm);
             for (size_t e = 0; e < be; e += 4)
                 std::memcpy(codes + ((blk * be + e) / 4) * 4 * kTileRows + 4 * i, u + e, 4);
             for (size_t s = 0; s < subs_per_block; ++s) {
