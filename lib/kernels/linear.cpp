@@ -38,6 +38,8 @@ namespace HWY_NAMESPACE {
 // the 16 registers of AVX2.
 constexpr size_t kMR = 6;
 constexpr size_t kBandTiles = 8;
+// Matrices of at most this many rows run GemmFewRows.
+constexpr int64_t kFewRows = 128;
 
 template <int NV>
 HWY_INLINE void Fma(VF a, VF b0, VF b1, VF &c0, VF &c1) {
@@ -83,7 +85,55 @@ HWY_NOINLINE void MicroTile(const float *HWY_RESTRICT a, size_t lda, const float
     StoreTile<NV>(df, c50, c51, c + 5 * ldc, add);
 }
 
+// Y = X·Wᵀ for W of few rows (RWKV-7's LoRA projections down to 32–128 values): Wᵀ, which is small,
+// is packed instead of Xᵀ, and MicroTile runs with the roles swapped: kMR tokens' inputs broadcast
+// against vectors of outputs, written straight into Y. Each output gets Gemm's additions in Gemm's
+// order (blocks of kc from zero, each added to the previous ones; fma(x, w, ·) = fma(w, x, ·)), so the
+// bits are Gemm's. For these shapes Gemm's packing of Xᵀ and write-back of Yᵀ cost more than its products.
+void GemmFewRows(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool &pool) {
+    const DF df;
+    const size_t cw = 2 * hn::Lanes(df); // outputs per chunk: MicroTile<2>'s two vectors
+    const size_t K = size_t(W.cols), N = size_t(W.rows), rows = size_t(T), chunks = (N + cw - 1) / cw;
+    const size_t kc_max = std::min<size_t>(K, 256); // Gemm's blocks
+    // Wᵀ as [chunk][k][cw], zero past N.
+    float *const wt = pool.shared_buffer(chunks * K * cw * sizeof(float));
+    pool.run(int64_t(chunks), 1, [&](int64_t chunk, int thread) {
+        float *const row = pool.thread_buffer(thread, K * sizeof(float));
+        float *const dst = wt + size_t(chunk) * K * cw;
+        for (size_t j = 0; j < cw; ++j) {
+            const size_t n = size_t(chunk) * cw + j;
+            if (n < N) ConvertRow(W.dtype, W.row(int64_t(n)), row, K);
+            else std::fill_n(row, K, 0.0f);
+            for (size_t k = 0; k < K; ++k) dst[k * cw + j] = row[k];
+        }
+    });
+    const int threads = 2.0 * double(rows) * double(N) * double(K) < 1e6 ? 1 : pool.size();
+    pool.run(int64_t((rows + kMR - 1) / kMR), threads, [&](int64_t tile, int thread) {
+        const size_t t0 = size_t(tile) * kMR, tn = std::min(kMR, rows - t0);
+        // A last tile of fewer than kMR tokens, and a last chunk of fewer than cw outputs, go through
+        // zero-padded buffers.
+        float *const buf = pool.thread_buffer(thread, (kMR * K + kMR * cw) * sizeof(float));
+        const float *a = X + t0 * K;
+        if (tn < kMR) {
+            std::memcpy(buf, a, tn * K * sizeof(float));
+            std::fill_n(buf + tn * K, (kMR - tn) * K, 0.0f);
+            a = buf;
+        }
+        float *const partial = buf + kMR * K;
+        for (size_t chunk = 0; chunk < chunks; ++chunk) {
+            const size_t n0 = chunk * cw, nn = std::min(cw, N - n0);
+            const bool direct = tn == kMR && nn == cw;
+            float *const c = direct ? Y + t0 * N + n0 : partial;
+            for (size_t k0 = 0; k0 < K; k0 += kc_max)
+                MicroTile<2>(a + k0, K, wt + chunk * K * cw + k0 * cw, std::min(kc_max, K - k0), c, direct ? N : cw, k0 > 0);
+            if (!direct)
+                for (size_t t = 0; t < tn; ++t) std::memcpy(Y + (t0 + t) * N + n0, partial + t * cw, nn * sizeof(float));
+        }
+    });
+}
+
 void Gemm(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool &pool) {
+    if (W.rows <= kFewRows) return GemmFewRows(W, X, T, Y, pool);
     const DF df;
     const size_t L = hn::Lanes(df);
     const size_t K = size_t(W.cols), N = size_t(W.rows), rows = size_t(T), rb = W.row_bytes();

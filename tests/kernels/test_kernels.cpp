@@ -316,10 +316,12 @@ TEST_CASE("kernels: linear with T > 1 agrees with T = 1 for every type, and with
         struct Shape {
             int64_t rows, cols, T;
         };
-        // Row counts off the micro-tile, token counts off the vector width, inputs over several blocks.
-        const std::vector<Shape> shapes = {{1, 32, 2}, {7, 64, 3}, {13, 96, 9}, {50, 2048, 40}, {37, 320, 17}, {64, 1024, 33}};
+        // Row counts off the micro-tile, token counts off the vector width, inputs over several blocks;
+        // matrices of few rows (GemmFewRows) and of many.
+        const std::vector<Shape> shapes = {{1, 32, 2},    {7, 64, 3},     {13, 96, 9},  {50, 2048, 40},
+                                           {37, 320, 17}, {64, 1024, 33}, {131, 96, 7}, {200, 640, 13}};
         // K-quants: rows of whole super-blocks; 3072 inputs with 40 tokens take several input blocks.
-        const std::vector<Shape> k_shapes = {{1, 256, 2}, {7, 512, 3}, {13, 768, 9}, {50, 3072, 40}, {37, 1280, 17}};
+        const std::vector<Shape> k_shapes = {{1, 256, 2}, {7, 512, 3}, {13, 768, 9}, {50, 3072, 40}, {37, 1280, 17}, {150, 512, 11}};
         for (DType t : kAllTypes) {
             CAPTURE(dtype_name(t));
             for (const Shape &s : is_k_quant(t) ? k_shapes : shapes) {
@@ -342,6 +344,34 @@ TEST_CASE("kernels: linear with T > 1 agrees with T = 1 for every type, and with
                     }
                 }
             }
+        }
+    });
+}
+
+TEST_CASE("kernels: linear gives a weight row the same bits in a matrix of few rows as in one of many, at every target") {
+    // Matrices of few rows take their own path (GemmFewRows), which must add in Gemm's order.
+    ThreadPool pool(2);
+    for_each_target([&] {
+        std::mt19937 rng(5);
+        for (DType t : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_K}) {
+            CAPTURE(dtype_name(t));
+            for (const int64_t cols : {256, 768}) // one input block, and three
+                for (const int64_t T : {2, 7, 33}) {
+                    CAPTURE(cols);
+                    CAPTURE(T);
+                    const Matrix W = random_matrix(t, 300, cols, rng);
+                    Matrix few; // its first 100 rows, in place
+                    few.rows = 100;
+                    few.cols = cols;
+                    few.dtype = t;
+                    few.data = W.data;
+                    const std::vector<float> X = random_vector(size_t(T * cols), rng);
+                    std::vector<float> Y(size_t(T * W.rows)), Yf(size_t(T * few.rows), NAN);
+                    linear(W, X.data(), T, Y.data(), pool);
+                    linear(few, X.data(), T, Yf.data(), pool);
+                    for (int64_t tok = 0; tok < T; ++tok)
+                        CHECK(std::memcmp(Yf.data() + tok * few.rows, Y.data() + tok * W.rows, size_t(few.rows) * 4) == 0);
+                }
         }
     });
 }
