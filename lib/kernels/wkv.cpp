@@ -143,13 +143,17 @@ void Wkv7(const WkvSegment *segs, int64_t n_segs, int64_t H, int64_t N, const fl
           const float *k, const float *v, const float *a, const float *b, float *y, ThreadPool &pool) {
     int64_t rows = 0;
     for (int64_t s = 0; s < n_segs; ++s) rows += segs[s].T;
-    // One token's step (about 10 flops per state element) is not worth waking threads for. Heads are
-    // handed out dynamically: on a shared machine the threads that run take more of them.
+    // One token's step (about 10 flops per state element) is not worth waking threads for. Each thread
+    // takes a stretch of (segment, head) tasks in order, so that it streams a segment's heads, which lie
+    // one after the other, as the hardware prefetcher expects (for many conversations the states come
+    // from memory); on a shared machine the threads that run take over the others' stretches.
     const int threads = rows * H * N * N >= (int64_t(1) << 18) ? pool.size() : 1;
-    pool.run(n_segs * H, threads, [&](int64_t task, int) {
-        const WkvSegment &seg = segs[task / H];
-        const int64_t h = task % H;
-        Wkv7Head(seg.S_in + h * N * N, seg.S_out + h * N * N, seg.row0, seg.T, h, N, H * N, r, w, k, v, a, b, y);
+    pool.run_stretches(n_segs * H, 1, threads, [&](int64_t begin, int64_t end, int) {
+        for (int64_t task = begin; task < end; ++task) {
+            const WkvSegment &seg = segs[task / H];
+            const int64_t h = task % H;
+            Wkv7Head(seg.S_in + h * N * N, seg.S_out + h * N * N, seg.row0, seg.T, h, N, H * N, r, w, k, v, a, b, y);
+        }
     });
 }
 
