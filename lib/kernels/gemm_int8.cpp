@@ -253,8 +253,7 @@ RWKVRT_AVX2 inline void transpose8(__m256i r[8]) {
     }
 }
 
-// block_codes for Q6_K with AVX2 (every CPU that runs these kernels): a 32-byte vector per 32 codes,
-// where the scalar decoding took 5× the time of the products for a Q6_K head and 64 conversations.
+// block_codes for Q6_K with AVX2, which every CPU running these kernels has: a vector per 32 codes.
 RWKVRT_AVX2 void q6_k_codes_avx2(const uint8_t *b, uint8_t *u, float *a) {
     const float d = f16_to_f32(load_u16(b + 208));
     const auto *sc = reinterpret_cast<const int8_t *>(b + 192);
