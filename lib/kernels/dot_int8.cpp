@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <numeric>
 
 #include "core/cpu.h"
 
@@ -172,12 +173,8 @@ RWKVRT_AVX512VNNI float dot_avx512vnni(const uint8_t *row, const Int8Vector &x) 
 
 // --- Q6_K, AVX512-VNNI: one super-block of 256 gives the 16 sub-block sums of one vector ---
 
-// u = q + 32 in [0, 63] is the unsigned operand of vpdpbusd; Σ q·x = Σ u·x − 32·Σ x, both exact.
-RWKVRT_AVX512VNNI inline __m512i q6_k_sums(__m512i u, const int8_t *x) {
-    const __m512i xv = _mm512_loadu_si512(x);
-    return _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), u, xv),
-                            _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(32), xv));
-}
+// u = q + 32 in [0, 63] is the unsigned operand of vpdpbusd; Σ q·x = Σ u·x − 32·Σ x, both exact, the
+// second from x's sums per 16 elements (Int8Vector::sum16), once per super-block and row.
 
 RWKVRT_AVX512VNNI float dot_q6_k_avx512vnni(const uint8_t *row, const Int8Vector &x) {
     const __m512i low4 = _mm512_set1_epi8(0x0F), low2 = _mm512_set1_epi8(3);
@@ -201,14 +198,16 @@ RWKVRT_AVX512VNNI float dot_q6_k_avx512vnni(const uint8_t *row, const Int8Vector
             const __m512i first = _mm512_or_si512(_mm512_and_si512(ql, low4), _mm512_slli_epi16(_mm512_and_si512(qh2, low2), 4));
             const __m512i last = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), low4),
                                                  _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(qh2, 4), low2), 4));
-            v[2 * h] = q6_k_sums(first, xq + 128 * h);
-            v[2 * h + 1] = q6_k_sums(last, xq + 128 * h + 64);
+            v[2 * h] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), first, _mm512_loadu_si512(xq + 128 * h));
+            v[2 * h + 1] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), last, _mm512_loadu_si512(xq + 128 * h + 64));
         }
         // Each vector holds four sub-blocks as four groups of four int32; sum each group: lane 4k + j
         // receives group k of v[j], i.e. sub-block 4j + k (q6_k_sub_of_lane).
         const __m512i a = _mm512_add_epi32(_mm512_unpacklo_epi32(v[0], v[1]), _mm512_unpackhi_epi32(v[0], v[1]));
         const __m512i b = _mm512_add_epi32(_mm512_unpacklo_epi32(v[2], v[3]), _mm512_unpackhi_epi32(v[2], v[3]));
-        const __m512i sums = _mm512_add_epi32(_mm512_unpacklo_epi64(a, b), _mm512_unpackhi_epi64(a, b));
+        // Σ (u − 32)·x = Σ u·x − 32·Σ x, with x's sums per 16 (its sub-blocks) in the same lanes.
+        const __m512i offsets = _mm512_slli_epi32(_mm512_permutexvar_epi32(sub_of_lane, _mm512_loadu_si512(x.sum16 + 16 * sb)), 5);
+        const __m512i sums = _mm512_sub_epi32(_mm512_add_epi32(_mm512_unpacklo_epi64(a, b), _mm512_unpackhi_epi64(a, b)), offsets);
         acc = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(sums), acc);
     }
     alignas(64) float lanes[16];
@@ -218,9 +217,17 @@ RWKVRT_AVX512VNNI float dot_q6_k_avx512vnni(const uint8_t *row, const Int8Vector
 
 // --- Q6_K, AVX2: the same lanes and the same fp32 steps as the AVX512-VNNI kernel, in two vectors ---
 
+// Eight of a super-block's 16 per-sub-block values (two vectors of 8) in the kernel's lanes: `pick`
+// takes two from each half-vector of lo and of hi.
+RWKVRT_AVX2 inline __m256i q6_k_lanes_avx2(__m256i lo, __m256i hi, __m256i pick) {
+    return _mm256_blend_epi32(_mm256_permutevar8x32_epi32(lo, pick), _mm256_permutevar8x32_epi32(hi, pick), 0xCC);
+}
+
 RWKVRT_AVX2 float dot_q6_k_avx2(const uint8_t *row, const Int8Vector &x) {
-    const __m256i low4 = _mm256_set1_epi8(0x0F), low2 = _mm256_set1_epi8(3), bias = _mm256_set1_epi8(32);
-    const __m256i ones = _mm256_set1_epi16(1);
+    const __m256i low4 = _mm256_set1_epi8(0x0F), low2 = _mm256_set1_epi8(3), ones = _mm256_set1_epi16(1);
+    // Lanes 0..7 take sub-blocks 0, 4, 8, 12, 1, 5, 9, 13 (q6_k_sub_of_lane) and lanes 8..15 the next
+    // sub-block of each.
+    const __m256i pick0 = _mm256_setr_epi32(0, 4, 0, 4, 1, 5, 1, 5), pick1 = _mm256_setr_epi32(2, 6, 2, 6, 3, 7, 3, 7);
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(); // lanes 0..7 and 8..15
     for (int64_t sb = 0; sb < x.n / 256; ++sb, row += kQ6KBytes) {
         const int8_t *xq = x.q + 256 * sb;
@@ -238,24 +245,25 @@ RWKVRT_AVX2 float dot_q6_k_avx2(const uint8_t *row, const Int8Vector &x) {
                 const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * quarter), low2);
                 const __m256i u = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4)); // q + 32, in [0, 63]
                 const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(xq + 128 * h + 32 * quarter));
-                // Σ u·x − 32·Σ x in 16 bits (|pair| ≤ 2·63·127 and 2·32·127: no saturation), then widened.
-                const __m256i d = _mm256_sub_epi16(_mm256_maddubs_epi16(u, xv), _mm256_maddubs_epi16(bias, xv));
-                w[4 * h + quarter] = _mm256_madd_epi16(d, ones);
+                // Σ u·x in 16 bits (|pair| ≤ 2·63·127: no saturation), then widened.
+                w[4 * h + quarter] = _mm256_madd_epi16(_mm256_maddubs_epi16(u, xv), ones);
             }
         }
         // hadd(hadd(a, b), hadd(c, e)) holds [2g_a, 2g_b, 2g_c, 2g_e | the + 1 sub-blocks]: lane 4k + j is
         // sub-block 4j + k (q6_k_sub_of_lane) with a, b, c, e = elements 0, 64, 128, 192 (+ 32 for lanes 8..15).
-        const __m256i s0 = _mm256_hadd_epi32(_mm256_hadd_epi32(w[0], w[2]), _mm256_hadd_epi32(w[4], w[6]));
-        const __m256i s1 = _mm256_hadd_epi32(_mm256_hadd_epi32(w[1], w[3]), _mm256_hadd_epi32(w[5], w[7]));
-        // q6_k_lane_scales, vectorised: lanes 0..7 take sub-blocks 0, 4, 8, 12, 1, 5, 9, 13 and x scales
-        // 0, 2, 4, 6, 0, 2, 4, 6; lanes 8..15 the next sub-block and x scale of each.
+        // Σ (u − 32)·x = Σ u·x − 32·Σ x, with x's sums per 16 (its sub-blocks) in the same lanes.
+        const __m256i x16_lo = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(x.sum16 + 16 * sb));
+        const __m256i x16_hi = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(x.sum16 + 16 * sb + 8));
+        const __m256i s0 = _mm256_sub_epi32(_mm256_hadd_epi32(_mm256_hadd_epi32(w[0], w[2]), _mm256_hadd_epi32(w[4], w[6])),
+                                            _mm256_slli_epi32(q6_k_lanes_avx2(x16_lo, x16_hi, pick0), 5));
+        const __m256i s1 = _mm256_sub_epi32(_mm256_hadd_epi32(_mm256_hadd_epi32(w[1], w[3]), _mm256_hadd_epi32(w[5], w[7])),
+                                            _mm256_slli_epi32(q6_k_lanes_avx2(x16_lo, x16_hi, pick1), 5));
+        // q6_k_lane_scales, vectorised: the lanes' sub-blocks as above, and x scales 0, 2, 4, 6, 0, 2,
+        // 4, 6 (lanes 0..7) and 1, 3, 5, 7, 1, 3, 5, 7 (lanes 8..15).
         const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i *>(row + 192));
         const __m256i sc_lo = _mm256_cvtepi8_epi32(sc8), sc_hi = _mm256_cvtepi8_epi32(_mm_srli_si128(sc8, 8));
-        const __m256i pick0 = _mm256_setr_epi32(0, 4, 0, 4, 1, 5, 1, 5), pick1 = _mm256_setr_epi32(2, 6, 2, 6, 3, 7, 3, 7);
-        const __m256 sc0 = _mm256_cvtepi32_ps(_mm256_blend_epi32(_mm256_permutevar8x32_epi32(sc_lo, pick0),
-                                                                 _mm256_permutevar8x32_epi32(sc_hi, pick0), 0xCC));
-        const __m256 sc1 = _mm256_cvtepi32_ps(_mm256_blend_epi32(_mm256_permutevar8x32_epi32(sc_lo, pick1),
-                                                                 _mm256_permutevar8x32_epi32(sc_hi, pick1), 0xCC));
+        const __m256 sc0 = _mm256_cvtepi32_ps(q6_k_lanes_avx2(sc_lo, sc_hi, pick0)),
+                     sc1 = _mm256_cvtepi32_ps(q6_k_lanes_avx2(sc_lo, sc_hi, pick1));
         const __m256 xd = _mm256_loadu_ps(x.d + 8 * sb);
         const __m256 xs0 = _mm256_permutevar8x32_ps(xd, _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6));
         const __m256 xs1 = _mm256_permutevar8x32_ps(xd, _mm256_setr_epi32(1, 3, 5, 7, 1, 3, 5, 7));
@@ -350,22 +358,13 @@ float q6_k_sum_lanes(const float lanes[16]) {
     return (quads[0] + quads[1]) + (quads[2] + quads[3]);
 }
 
-size_t int8_vector_bytes(int64_t n) { return size_t(n) + size_t(n / 32) * (sizeof(float) + sizeof(int32_t)); }
+size_t int8_vector_bytes(int64_t n) {
+    return size_t(n) + size_t(n / 32) * (sizeof(float) + sizeof(int32_t)) + size_t(n / 16) * sizeof(int32_t);
+}
 
-Int8Vector quantize_activations(const float *x, int64_t n, void *buffer, Int8Level level) {
-    auto *q = static_cast<int8_t *>(buffer);
-    auto *d = reinterpret_cast<float *>(q + n);
-    auto *sum = reinterpret_cast<int32_t *>(d + n / 32);
-#if defined(__x86_64__)
-    if (level == Int8Level::Avx512Vnni) {
-        quantize_avx512(x, n, q, d, sum);
-        return Int8Vector{q, d, sum, n};
-    }
-    if (level == Int8Level::Avx2) {
-        quantize_avx2(x, n, q, d, sum);
-        return Int8Vector{q, d, sum, n};
-    }
-#endif
+namespace {
+
+void quantize_scalar(const float *x, int64_t n, int8_t *q, float *d, int32_t *sum) {
     for (int64_t b = 0; b < n / 32; ++b, x += 32) {
         float amax = 0;
         for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[j]));
@@ -379,7 +378,23 @@ Int8Vector quantize_activations(const float *x, int64_t n, void *buffer, Int8Lev
         d[b] = scale;
         sum[b] = s;
     }
-    return Int8Vector{q, d, sum, n};
+}
+
+} // namespace
+
+Int8Vector quantize_activations(const float *x, int64_t n, void *buffer, Int8Level level) {
+    auto *q = static_cast<int8_t *>(buffer);
+    auto *d = reinterpret_cast<float *>(q + n);
+    auto *sum = reinterpret_cast<int32_t *>(d + n / 32);
+    auto *sum16 = sum + n / 32;
+#if defined(__x86_64__)
+    if (level == Int8Level::Avx512Vnni) quantize_avx512(x, n, q, d, sum);
+    else if (level == Int8Level::Avx2) quantize_avx2(x, n, q, d, sum);
+    else
+#endif
+        quantize_scalar(x, n, q, d, sum);
+    for (int64_t j = 0; j < n / 16; ++j) sum16[j] = std::accumulate(q + 16 * j, q + 16 * j + 16, int32_t(0));
+    return Int8Vector{q, d, sum, sum16, n};
 }
 
 Int8Level int8_level() {

@@ -15,11 +15,14 @@
 namespace rwkvrt {
 
 // A vector of n = 32·blocks elements as int8 blocks: element i ≈ d[i/32]·q[i]; sum[b] = Σ q of block b
-// (q4_0 stores its quants with an offset of 8 and subtracts 8·sum).
+// (q4_0 stores its quants with an offset of 8 and subtracts 8·sum), and sum16[j] = Σ q of elements
+// 16j .. 16j + 15 (Q6_K's sub-blocks: its offset of 32, subtracted once per row from these, not per
+// product).
 struct Int8Vector {
     const int8_t *q;
     const float *d;
     const int32_t *sum;
+    const int32_t *sum16;
     int64_t n;
 };
 

@@ -70,14 +70,17 @@ TEST_CASE("kernels: activations round to int8 blocks within half a step") {
     std::vector<uint8_t> buffer(int8_vector_bytes(96));
     const Int8Vector q = quantize_activations(x.data(), 96, buffer.data());
     for (int64_t b = 0; b < 3; ++b) {
-        int32_t sum = 0;
+        int32_t sum = 0, halves[2] = {};
         for (int j = 0; j < 32; ++j) {
             const int64_t i = 32 * b + j;
             CHECK(std::abs(int(q.q[i])) <= 127);
             CHECK(std::fabs(x[size_t(i)] - q.d[b] * float(q.q[i])) <= 0.5001f * q.d[b]);
             sum += q.q[i];
+            halves[j / 16] += q.q[i];
         }
         CHECK(q.sum[b] == sum);
+        CHECK(q.sum16[2 * b] == halves[0]);
+        CHECK(q.sum16[2 * b + 1] == halves[1]);
     }
     CHECK(q.d[2] == 0.0f);
 }
