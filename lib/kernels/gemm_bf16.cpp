@@ -100,6 +100,20 @@ RWKVRT_AVX512BF16 void write_back(const float *yt, size_t tp, size_t n_rows, siz
     }
 }
 
+// dst[k·kPanel + j] = rows[j·n + k] for the 16 rows j and every k < n: blocks of 16 × 16 transposed in
+// registers, the tail one at a time.
+RWKVRT_AVX512BF16 void transpose_pairs(const uint32_t *rows, size_t n, uint32_t *dst) {
+    const size_t n16 = n / 16 * 16;
+    for (size_t k0 = 0; k0 < n16; k0 += 16) {
+        __m512 r[16];
+        for (size_t j = 0; j < 16; ++j) r[j] = _mm512_loadu_ps(reinterpret_cast<const float *>(rows + j * n + k0));
+        transpose16(r);
+        for (size_t k = 0; k < 16; ++k) _mm512_storeu_ps(reinterpret_cast<float *>(dst + (k0 + k) * kPanel), r[k]);
+    }
+    for (size_t k = n16; k < n; ++k)
+        for (size_t j = 0; j < 16; ++j) dst[k * kPanel + j] = rows[j * n + k];
+}
+
 #pragma GCC diagnostic pop
 
 // n fp32 values as n/2 (rounded up) pairs of bf16, rounded to nearest even; an odd tail pairs with 0.
@@ -122,13 +136,17 @@ void gemm_bf16(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool 
 
     uint32_t *const xp = reinterpret_cast<uint32_t *>(pool.shared_buffer(K2 * tp * sizeof(uint32_t)));
     pool.run(int64_t(panels), threads, [&](int64_t p, int thread) {
-        uint32_t *const row = reinterpret_cast<uint32_t *>(pool.thread_buffer(thread, K2 * sizeof(uint32_t)));
-        uint32_t *dst = xp + size_t(p) * K2 * kPanel;
-        for (size_t j = 0; j < kPanel; ++j) {
-            const size_t t = size_t(p) * kPanel + j;
-            if (t < rows) to_pairs(X + t * K, K, row);
-            else std::fill_n(row, K2, 0u);
-            for (size_t k = 0; k < K2; ++k) dst[k * kPanel + j] = row[k];
+        // 16 tokens at a time: their rows of pairs, then blocks of 16 × 16 pairs transposed in registers
+        // (stored one pair at a time, this packing took 3% of a prompt).
+        uint32_t *const rows16 = reinterpret_cast<uint32_t *>(pool.thread_buffer(thread, 16 * K2 * sizeof(uint32_t)));
+        uint32_t *const dst = xp + size_t(p) * K2 * kPanel;
+        for (size_t j0 = 0; j0 < kPanel; j0 += 16) {
+            for (size_t j = 0; j < 16; ++j) {
+                const size_t t = size_t(p) * kPanel + j0 + j;
+                if (t < rows) to_pairs(X + t * K, K, rows16 + j * K2);
+                else std::fill_n(rows16 + j * K2, K2, 0u);
+            }
+            transpose_pairs(rows16, K2, dst + j0);
         }
     });
     pool.run(bands, threads, [&](int64_t band, int thread) {
