@@ -41,14 +41,20 @@ constexpr size_t kBandTiles = 8;
 // Matrices of at most this many rows run GemmFewRows.
 constexpr int64_t kFewRows = 128;
 
-template <int NV>
-HWY_INLINE void Fma(VF a, VF b0, VF b1, VF &c0, VF &c1) {
+// A few tokens fill only part of a vector: steps of at most 8 rows use vectors of 8 lanes
+// (kNarrowTokens), which CPUs that run a 512-bit FMA as two 256-bit halves (Zen 4) execute at twice
+// the rate. Each lane computes the same, so the bits do not change.
+constexpr size_t kNarrowTokens = 8;
+using DNarrow = hn::CappedTag<float, kNarrowTokens>;
+
+template <int NV, class V>
+HWY_INLINE void Fma(V a, V b0, V b1, V &c0, V &c1) {
     c0 = hn::MulAdd(a, b0, c0);
     if constexpr (NV == 2) c1 = hn::MulAdd(a, b1, c1);
 }
 
-template <int NV>
-HWY_INLINE void StoreTile(DF df, VF c0, VF c1, float *out, bool add) {
+template <int NV, class D, class V = hn::Vec<D>>
+HWY_INLINE void StoreTile(D df, V c0, V c1, float *out, bool add) {
     const size_t L = hn::Lanes(df);
     if (add) c0 = hn::Add(c0, hn::LoadU(df, out));
     hn::StoreU(c0, df, out);
@@ -58,11 +64,13 @@ HWY_INLINE void StoreTile(DF df, VF c0, VF c1, float *out, bool add) {
     }
 }
 
-// c[i][0 .. NV·lanes) (+)= Σ_k a[i·lda + k] · b[k][·] for i < kMR; b packed as kc rows of NV vectors.
-template <int NV>
+// c[i][0 .. NV·lanes) (+)= Σ_k a[i·lda + k] · b[k][·] for i < kMR; b packed as kc rows of NV vectors
+// of D's lanes.
+template <int NV, class D = DF>
 HWY_NOINLINE void MicroTile(const float *HWY_RESTRICT a, size_t lda, const float *HWY_RESTRICT b, size_t kc,
                             float *HWY_RESTRICT c, size_t ldc, bool add) {
-    const DF df;
+    using VF = hn::Vec<D>;
+    const D df;
     const size_t L = hn::Lanes(df);
     VF c00 = hn::Zero(df), c01 = hn::Zero(df), c10 = hn::Zero(df), c11 = hn::Zero(df), c20 = hn::Zero(df),
        c21 = hn::Zero(df), c30 = hn::Zero(df), c31 = hn::Zero(df), c40 = hn::Zero(df), c41 = hn::Zero(df),
@@ -134,9 +142,9 @@ void GemmFewRows(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPoo
 
 void Gemm(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool &pool) {
     if (W.rows <= kFewRows) return GemmFewRows(W, X, T, Y, pool);
-    const DF df;
-    const size_t L = hn::Lanes(df);
     const size_t K = size_t(W.cols), N = size_t(W.rows), rows = size_t(T), rb = W.row_bytes();
+    const bool narrow = rows <= kNarrowTokens && hn::Lanes(DF()) > kNarrowTokens;
+    const size_t L = narrow ? hn::Lanes(DNarrow()) : hn::Lanes(DF());
     const int nv = rows > L ? 2 : 1;
     const size_t pw = size_t(nv) * L; // tokens per panel
     const size_t panels = (rows + pw - 1) / pw, tp = panels * pw;
@@ -185,7 +193,8 @@ void Gemm(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool &pool
                 float *c = yt + (n0 - r0) * tp;
                 for (size_t p = 0; p < panels; ++p) {
                     const float *b = xp + p * K * pw + k0 * pw;
-                    if (nv == 2) MicroTile<2>(a, kc_max, b, kc, c + p * pw, tp, k0 > 0);
+                    if (narrow) MicroTile<1, DNarrow>(a, kc_max, b, kc, c + p * pw, tp, k0 > 0);
+                    else if (nv == 2) MicroTile<2>(a, kc_max, b, kc, c + p * pw, tp, k0 > 0);
                     else MicroTile<1>(a, kc_max, b, kc, c + p * pw, tp, k0 > 0);
                 }
             }
