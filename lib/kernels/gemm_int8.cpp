@@ -539,7 +539,6 @@ RWKVRT_AVX512VNNI void pack_weight_tile_k(const Matrix &W, size_t r0, uint8_t *c
 
 #pragma GCC diagnostic pop
 
-
 // One sub-block's exact sum s of 8 rows into their fp32 accumulator f: the contract's fp32 steps.
 // kOffset: s still holds offset·Σq (codes are q + offset).
 template <bool kAffine, bool kOffset>
