@@ -377,26 +377,32 @@ TEST_CASE("kernels: linear gives a weight row the same bits in a matrix of few r
 }
 
 TEST_CASE("kernels: linear gives a token the same bits in a step of a few rows as in one of many, at every target") {
-    // Steps of at most 8 rows run narrower vectors, which must compute every lane the same way.
+    // Steps of a few rows run GemmFewTokens (weight rows in the lanes) or narrower vectors, which must
+    // give every output Gemm's order of additions.
     ThreadPool pool(2);
     for_each_target([&] {
         std::mt19937 rng(6);
-        for (DType t : {DType::F32, DType::F16, DType::Q8_0, DType::Q4_K})
-            for (const int64_t rows : {100, 300}) { // GemmFewRows and the packed GEMM
-                CAPTURE(dtype_name(t));
-                CAPTURE(rows);
-                const int64_t cols = 768, many = 33;
-                const Matrix W = random_matrix(t, rows, cols, rng);
-                const std::vector<float> X = random_vector(size_t(many * cols), rng);
-                std::vector<float> all(size_t(many * rows));
-                linear(W, X.data(), many, all.data(), pool);
-                for (const int64_t few : {2, 5, 8, 9}) {
-                    CAPTURE(few);
-                    std::vector<float> Y(size_t(few * rows), NAN);
-                    linear(W, X.data(), few, Y.data(), pool);
-                    CHECK(std::memcmp(Y.data(), all.data(), Y.size() * 4) == 0);
+        for (DType t : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_K})
+            // Many tokens run GemmFewRows for 100 rows, the packed GEMM for more; a few run chunks of 32
+            // rows, and a last one of fewer for 100 and 300.
+            for (const int64_t rows : {100, 256, 300})
+                for (const int64_t cols : {768, 771}) { // blocks of 256; then a last one of 3 inputs
+                    if (cols % dtype_info(t).block_elems != 0) continue;
+                    CAPTURE(dtype_name(t));
+                    CAPTURE(rows);
+                    CAPTURE(cols);
+                    const int64_t many = 33;
+                    const Matrix W = random_matrix(t, rows, cols, rng);
+                    const std::vector<float> X = random_vector(size_t(many * cols), rng);
+                    std::vector<float> all(size_t(many * rows));
+                    linear(W, X.data(), many, all.data(), pool);
+                    for (const int64_t few : {2, 3, 4, 5, 8, 9}) {
+                        CAPTURE(few);
+                        std::vector<float> Y(size_t(few * rows), NAN);
+                        linear(W, X.data(), few, Y.data(), pool);
+                        CHECK(std::memcmp(Y.data(), all.data(), Y.size() * 4) == 0);
+                    }
                 }
-            }
     });
 }
 
