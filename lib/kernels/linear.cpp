@@ -162,10 +162,6 @@ void GemmFewRows(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPoo
 // conversation's bits do not depend on how many others share its step. Needs vectors of 8 lanes (other
 // targets run Gemm, with the same bits).
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
-// Up to here this beats Gemm (0.1B head, 2 threads): with plain types, whose panels are transposed
-// straight from the weights, 2.0–3.1× at 2 tokens and 1.3–1.5× at 8; with block types, which are
-// decoded first either way, 1.3× at 2 and 0.8× at 8.
-inline int64_t FewTokensLimit(DType t) { return t == DType::F32 || t == DType::F16 || t == DType::BF16 ? 8 : 4; }
 constexpr size_t kChunkVectors = 4; // with 2 tokens, 8 independent chains: enough to hide FMA latency
 constexpr size_t kChunkRows = 8 * kChunkVectors;
 
@@ -221,33 +217,62 @@ HWY_NOINLINE void RowsTile(D d, const float *HWY_RESTRICT x, size_t ldx, const f
         }
 }
 
-// Elements k .. k+7 of a row of plain weights as fp32.
+// Types whose panels are transposed straight from the weights; other types are converted to fp32 first,
+// a block of kc at a time. The values are ConvertRow's (d·q for a block's scale d and quant q).
+constexpr bool IsDirect(DType t) {
+    return t == DType::F32 || t == DType::F16 || t == DType::BF16 || t == DType::Q8_0 || t == DType::Q4_0;
+}
+
+// The scale of the block of element k of a row of a direct block type.
 template <DType kType, class D>
-HWY_INLINE hn::Vec<D> LoadPlain8(D d, const uint8_t *row, size_t k) {
+HWY_INLINE hn::Vec<D> BlockScale(D d, const uint8_t *row, size_t k) {
+    constexpr size_t kBlockBytes = kType == DType::Q8_0 ? 34 : 18;
+    return hn::Set(d, HalfToFloat(LoadU16(row + k / 32 * kBlockBytes)));
+}
+
+// Elements k .. k+7 (k a multiple of 8) of a row of a direct type, as fp32; `scale` is their block's
+// scale (BlockScale), for block types.
+template <DType kType, class D>
+HWY_INLINE hn::Vec<D> LoadDirect8(D d, const uint8_t *row, size_t k, hn::Vec<D> scale) {
+    const hn::RebindToUnsigned<D> du32;
+    const hn::RebindToSigned<D> di32;
     if constexpr (kType == DType::F32) return hn::LoadU(d, reinterpret_cast<const float *>(row) + k);
     else if constexpr (kType == DType::F16) {
         const hn::Rebind<hwy::float16_t, D> dh;
         return hn::PromoteTo(d, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t *>(row) + k));
-    } else {
+    } else if constexpr (kType == DType::BF16) {
         const hn::Rebind<uint16_t, D> du16;
-        const hn::RebindToUnsigned<D> du32;
         const auto h = hn::LoadU(du16, reinterpret_cast<const uint16_t *>(row) + k);
         return hn::BitCast(d, hn::ShiftLeft<16>(hn::PromoteTo(du32, h)));
+    } else if constexpr (kType == DType::Q8_0) {
+        const uint8_t *const b = row + k / 32 * 34;
+        const hn::Rebind<int8_t, D> di8;
+        const auto q = hn::PromoteTo(di32, hn::LoadU(di8, reinterpret_cast<const int8_t *>(b + 2 + k % 32)));
+        return hn::Mul(hn::ConvertTo(d, q), scale);
+    } else {
+        static_assert(kType == DType::Q4_0);
+        const uint8_t *const b = row + k / 32 * 18;
+        const size_t j = k % 32;
+        const hn::Rebind<uint8_t, D> du8;
+        const auto bytes = hn::PromoteTo(du32, hn::LoadU(du8, b + 2 + (j & 15)));
+        const auto nibbles = j < 16 ? hn::And(bytes, hn::Set(du32, 15u)) : hn::ShiftRight<4>(bytes);
+        const auto q = hn::Sub(hn::BitCast(di32, nibbles), hn::Set(di32, 8));
+        return hn::Mul(hn::ConvertTo(d, q), scale);
     }
 }
 
+// Element k of a row of F32, F16 or BF16 (rows of these may end in fewer than 8).
 template <DType kType>
 HWY_INLINE float PlainElement(const uint8_t *row, size_t k) {
-    if constexpr (kType == DType::F32) return reinterpret_cast<const float *>(row)[k];
-    else if constexpr (kType == DType::F16) return HalfToFloat(LoadU16(row + 2 * k));
-    else return BF16ToFloat(LoadU16(row + 2 * k));
+    if constexpr (kType == DType::F16) return HalfToFloat(LoadU16(row + 2 * k));
+    else if constexpr (kType == DType::BF16) return BF16ToFloat(LoadU16(row + 2 * k));
+    else return reinterpret_cast<const float *>(row)[k];
 }
 
-// kType F32, F16 or BF16: the panel is transposed straight from the weights; any other type is
-// converted to fp32 first, a block of kc at a time.
+// kType is a direct type, or Q4_K for all the others (converted by ConvertRow).
 template <DType kType>
 void GemmFewTokensOf(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool &pool) {
-    constexpr bool kPlain = kType == DType::F32 || kType == DType::F16 || kType == DType::BF16;
+    constexpr bool kDirect = IsDirect(kType);
     constexpr size_t kSub = 64; // inputs per panel: 64 × kChunkRows floats (8 KiB) stay in L1
     const DNarrow d;
     using V = hn::Vec<DNarrow>;
@@ -268,13 +293,13 @@ void GemmFewTokensOf(const Matrix &W, const float *X, int64_t T, float *Y, Threa
         // one block, converted.
         const size_t panel = kSub * kChunkRows, carry_size = rows * kChunkRows;
         float *const wt = pool.thread_buffer(
-            thread, (panel + 2 * carry_size + (kPlain ? 0 : kChunkRows * kc_max)) * sizeof(float) + (kPlain ? rb : 0));
+            thread, (panel + 2 * carry_size + (kDirect ? 0 : kChunkRows * kc_max)) * sizeof(float) + (kDirect ? rb : 0));
         float *const carry = wt + panel;
         float *const partial = carry + carry_size;
         float *const converted = partial + carry_size;
         // Plain types: a row of zeros stands for the rows past N.
-        uint8_t *const zero_row = reinterpret_cast<uint8_t *>(converted + (kPlain ? 0 : kChunkRows * kc_max));
-        if constexpr (kPlain) std::memset(zero_row, 0, rb);
+        uint8_t *const zero_row = reinterpret_cast<uint8_t *>(converted + (kDirect ? 0 : kChunkRows * kc_max));
+        if constexpr (kDirect) std::memset(zero_row, 0, rb);
             for (int64_t chunk = c0; chunk < c1; ++chunk) {
             const size_t n0 = size_t(chunk) * kChunkRows, nn = std::min(kChunkRows, N - n0);
             const bool direct = nn == kChunkRows;
@@ -287,7 +312,7 @@ void GemmFewTokensOf(const Matrix &W, const float *X, int64_t T, float *Y, Threa
             };
             for (size_t k0 = 0; k0 < K; k0 += kc_max) {
                 const size_t kc = std::min(kc_max, K - k0);
-                if constexpr (!kPlain) {
+                if constexpr (!kDirect) {
                     const size_t k0_bytes = dtype_bytes(W.dtype, k0);
                     for (size_t i = 0; i < kChunkRows; ++i) {
                         if (i < nn) ConvertRow(W.dtype, W.data + (n0 + i) * rb + k0_bytes, converted + i * kc_max, kc);
@@ -300,20 +325,26 @@ void GemmFewTokensOf(const Matrix &W, const float *X, int64_t T, float *Y, Threa
                         // Rows past N read zeros.
                         const uint8_t *rp[8];
                         for (size_t i = 0; i < 8; ++i) {
-                            if constexpr (kPlain) rp[i] = g + i < nn ? W.data + (n0 + g + i) * rb : zero_row;
+                            if constexpr (kDirect) rp[i] = g + i < nn ? W.data + (n0 + g + i) * rb : zero_row;
                             else rp[i] = reinterpret_cast<const uint8_t *>(converted + (g + i) * kc_max);
                         }
-                        const size_t first = kPlain ? k : s0; // of this panel, in the rows rp
+                        const size_t first = kDirect ? k : s0; // of this panel, in the rows rp
+                        constexpr DType kLoad = kDirect ? kType : DType::F32;
+                        constexpr bool kScaled = kLoad == DType::Q8_0 || kLoad == DType::Q4_0;
+                        V scale[8];
                         size_t j = 0;
                         for (; j + 8 <= ks; j += 8) {
+                            if constexpr (kScaled)
+                                if ((first + j) % 32 == 0)
+                                    for (size_t i = 0; i < 8; ++i) scale[i] = BlockScale<kLoad>(d, rp[i], first + j);
                             V r[8];
-                            for (size_t i = 0; i < 8; ++i) r[i] = LoadPlain8<kPlain ? kType : DType::F32>(d, rp[i], first + j);
+                            for (size_t i = 0; i < 8; ++i) r[i] = LoadDirect8<kLoad>(d, rp[i], first + j, scale[i]);
                             Transpose8(d, r, wt + j * kChunkRows + g, kChunkRows);
                             prefetch_some();
                         }
-                        for (; j < ks; ++j) // a tail of fewer than 8 inputs
-                            for (size_t i = 0; i < 8; ++i)
-                                wt[j * kChunkRows + g + i] = PlainElement<kPlain ? kType : DType::F32>(rp[i], first + j);
+                        if constexpr (kType == DType::F32 || kType == DType::F16 || kType == DType::BF16)
+                            for (; j < ks; ++j) // a tail of fewer than 8 inputs
+                                for (size_t i = 0; i < 8; ++i) wt[j * kChunkRows + g + i] = PlainElement<kType>(rp[i], first + j);
                     }
                     const bool last = s0 + ks == kc;
                     for (size_t t = 0; t < rows; t += 2) {
@@ -330,12 +361,19 @@ void GemmFewTokensOf(const Matrix &W, const float *X, int64_t T, float *Y, Threa
     });
 }
 
+// Up to here this beats Gemm (0.1B head, 65536 × 768, 2 threads, AVX-512): f16 2.8× at 2 tokens, 1.3× at
+// 8 and 1.2× at 12; q8_0, q4_0 and q4_k 1.3–1.5× at 2 and 1.05–1.15× at 4, but 0.8× at 8, where
+// decoding the blocks costs more than Gemm's broadcasts.
+inline int64_t FewTokensLimit(DType t) { return t == DType::F32 || t == DType::F16 || t == DType::BF16 ? 12 : 4; }
+
 void GemmFewTokens(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool &pool) {
     switch (W.dtype) {
     case DType::F32: return GemmFewTokensOf<DType::F32>(W, X, T, Y, pool);
     case DType::F16: return GemmFewTokensOf<DType::F16>(W, X, T, Y, pool);
     case DType::BF16: return GemmFewTokensOf<DType::BF16>(W, X, T, Y, pool);
-    default: return GemmFewTokensOf<DType::Q8_0>(W, X, T, Y, pool);
+    case DType::Q8_0: return GemmFewTokensOf<DType::Q8_0>(W, X, T, Y, pool);
+    case DType::Q4_0: return GemmFewTokensOf<DType::Q4_0>(W, X, T, Y, pool);
+    default: return GemmFewTokensOf<DType::Q4_K>(W, X, T, Y, pool);
     }
 }
 #endif
