@@ -297,14 +297,14 @@ void GemmFewTokensOf(const Matrix &W, const float *X, int64_t T, float *Y, Threa
         float *const carry = wt + panel;
         float *const partial = carry + carry_size;
         float *const converted = partial + carry_size;
-        // Plain types: a row of zeros stands for the rows past N.
+        // Direct types: a row of zeros stands for the rows past N.
         uint8_t *const zero_row = reinterpret_cast<uint8_t *>(converted + (kDirect ? 0 : kChunkRows * kc_max));
         if constexpr (kDirect) std::memset(zero_row, 0, rb);
-            for (int64_t chunk = c0; chunk < c1; ++chunk) {
+        for (int64_t chunk = c0; chunk < c1; ++chunk) {
             const size_t n0 = size_t(chunk) * kChunkRows, nn = std::min(kChunkRows, N - n0);
-            const bool direct = nn == kChunkRows;
-            float *const y = direct ? Y + n0 : partial;
-            const size_t ldy = direct ? N : kChunkRows;
+            const bool whole = nn == kChunkRows;
+            float *const y = whole ? Y + n0 : partial;
+            const size_t ldy = whole ? N : kChunkRows;
             const uint8_t *prefetch = W.data + (n0 + nn) * rb;
             const uint8_t *const prefetch_end = W.data + std::min(N, n0 + nn + kChunkRows) * rb;
             const auto prefetch_some = [&] {
@@ -332,6 +332,7 @@ void GemmFewTokensOf(const Matrix &W, const float *X, int64_t T, float *Y, Threa
                         constexpr DType kLoad = kDirect ? kType : DType::F32;
                         constexpr bool kScaled = kLoad == DType::Q8_0 || kLoad == DType::Q4_0;
                         V scale[8];
+                        for (V &v : scale) v = hn::Zero(d);
                         size_t j = 0;
                         for (; j + 8 <= ks; j += 8) {
                             if constexpr (kScaled)
@@ -355,7 +356,7 @@ void GemmFewTokensOf(const Matrix &W, const float *X, int64_t T, float *Y, Threa
                     }
                 }
             }
-            if (!direct)
+            if (!whole)
                 for (size_t t = 0; t < rows; ++t) std::memcpy(Y + t * N + n0, partial + t * kChunkRows, nn * 4);
         }
     });
