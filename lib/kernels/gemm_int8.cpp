@@ -480,32 +480,41 @@ RWKVRT_AVX512VNNI inline void k_codes(const uint8_t *sb, int pair, int c, __m512
     }
 }
 
-// y[0..16) for one group of 16 interleaved Q4_K/Q5_K rows, with the GEMM's affine contract.
-template <bool kQ5>
-RWKVRT_AVX512VNNI void matvec_group_k(const uint8_t *group, size_t super_blocks, const Int8Vector &x, float *y) {
+// y[t · ldy + 0..16) for one group of 16 interleaved Q4_K/Q5_K rows and the activation rows x[0..kRows),
+// read where they lie: tile_kernel's integer sums and fp32 steps, so its bits. The mat-vec (kRows = 1)
+// and steps of a few rows, where packing the tile would be shared by no other activation rows.
+template <bool kQ5, size_t kRows>
+RWKVRT_AVX512VNNI void group_k_rows(const uint8_t *group, size_t super_blocks, const ActivationRow *x, float *y, size_t ldy) {
     constexpr size_t kBytes = kQ5 ? kQ5KGroupBlockBytes : kQ4KGroupBlockBytes;
-    __m512 f = _mm512_setzero_ps();
+    __m512 f[kRows];
+    for (__m512 &v : f) v = _mm512_setzero_ps();
     for (size_t sb = 0; sb < super_blocks; ++sb, group += kBytes) {
         for (int pair = 0; pair < 4; ++pair) {
-            const size_t b0 = 8 * sb + 2 * size_t(pair); // the 32-blocks of x: sub-blocks 2·pair, 2·pair + 1
-            const int8_t *x0 = x.q + 32 * b0, *x1 = x0 + 32;
-            __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
+            const size_t j = 8 * sb + 2 * size_t(pair); // sub-blocks j (low nibbles) and j + 1 (high)
+            __m512i s0[kRows], s1[kRows];
+            for (size_t t = 0; t < kRows; ++t) s0[t] = s1[t] = _mm512_setzero_si512();
             for (int c = 0; c < 8; ++c) {
                 __m512i lo, hi;
                 k_codes<kQ5>(group, pair, c, &lo, &hi);
-                s0 = _mm512_dpbusd_epi32(s0, lo, broadcast4(x0 + 4 * c));
-                s1 = _mm512_dpbusd_epi32(s1, hi, broadcast4(x1 + 4 * c));
+                for (size_t t = 0; t < kRows; ++t) {
+                    s0[t] = _mm512_dpbusd_epi32(s0[t], lo, broadcast4(x[t].q + 32 * j + 4 * c));
+                    s1[t] = _mm512_dpbusd_epi32(s1[t], hi, broadcast4(x[t].q + 32 * (j + 1) + 4 * c));
+                }
             }
             __m512 a, m;
             k_constants(group, 2 * pair, &a, &m);
-            f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), _mm512_mul_ps(a, _mm512_set1_ps(x.d[b0])), f);
-            f = _mm512_fmadd_ps(m, _mm512_set1_ps(float(x.sum[b0]) * x.d[b0]), f);
+            for (size_t t = 0; t < kRows; ++t) {
+                f[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0[t]), _mm512_mul_ps(a, _mm512_set1_ps(x[t].dx[j])), f[t]);
+                f[t] = _mm512_fmadd_ps(m, _mm512_set1_ps(x[t].sum_dx[j]), f[t]);
+            }
             k_constants(group, 2 * pair + 1, &a, &m);
-            f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1), _mm512_mul_ps(a, _mm512_set1_ps(x.d[b0 + 1])), f);
-            f = _mm512_fmadd_ps(m, _mm512_set1_ps(float(x.sum[b0 + 1]) * x.d[b0 + 1]), f);
+            for (size_t t = 0; t < kRows; ++t) {
+                f[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1[t]), _mm512_mul_ps(a, _mm512_set1_ps(x[t].dx[j + 1])), f[t]);
+                f[t] = _mm512_fmadd_ps(m, _mm512_set1_ps(x[t].sum_dx[j + 1]), f[t]);
+            }
         }
     }
-    _mm512_storeu_ps(y, f);
+    for (size_t t = 0; t < kRows; ++t) _mm512_storeu_ps(y + t * ldy, f[t]);
 }
 
 // A tile of an interleaved Q4_K/Q5_K matrix into the packed layout of tile_kernel (codes, a, m).
@@ -802,45 +811,77 @@ RWKVRT_AVX2 inline void k_codes_avx2(const uint8_t *sb, int pair, int c, int v, 
     }
 }
 
-// matvec_group_k on AVX2: the 16 rows as two vectors of 8, the same integer sums (16-bit runs as in
+// group_k_rows on AVX2 for kRows ≤ 2 activation rows (more would not fit the 16 registers): the 16
+// rows as two vectors of 8, the same integer sums (16-bit runs as in
 // tile_kernel_avx2: all 8 steps of a sub-block for Q4_K, 4 for Q5_K) and the same fp32 steps.
-template <bool kQ5>
-RWKVRT_AVX2 void matvec_group_k_avx2(const uint8_t *group, size_t super_blocks, const Int8Vector &x, float *y) {
+template <bool kQ5, size_t kRows>
+RWKVRT_AVX2 void group_k_rows_avx2(const uint8_t *group, size_t super_blocks, const ActivationRow *x, float *y, size_t ldy) {
+    static_assert(kRows <= 2);
     constexpr size_t kBytes = kQ5 ? kQ5KGroupBlockBytes : kQ4KGroupBlockBytes;
     constexpr int kRun = kQ5 ? 4 : 8;
     const __m256i ones = _mm256_set1_epi16(1);
-    __m256 f[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+    __m256 f[2][kRows];
+    for (auto &fv : f)
+        for (__m256 &v : fv) v = _mm256_setzero_ps();
     for (size_t sb = 0; sb < super_blocks; ++sb, group += kBytes)
         for (int pair = 0; pair < 4; ++pair) {
-            const size_t b0 = 8 * sb + 2 * size_t(pair); // the 32-blocks of x: sub-blocks 2·pair, 2·pair + 1
-            const int8_t *x0 = x.q + 32 * b0, *x1 = x0 + 32;
+            const size_t j = 8 * sb + 2 * size_t(pair); // sub-blocks j (low nibbles) and j + 1 (high)
             for (int v = 0; v < 2; ++v) {
-                __m256i s0 = _mm256_setzero_si256(), s1 = s0;
+                __m256i s0[kRows], s1[kRows];
+                for (size_t t = 0; t < kRows; ++t) s0[t] = s1[t] = _mm256_setzero_si256();
                 for (int c0 = 0; c0 < 8; c0 += kRun) {
-                    __m256i r0 = _mm256_setzero_si256(), r1 = r0;
+                    __m256i r0[kRows], r1[kRows];
+                    for (size_t t = 0; t < kRows; ++t) r0[t] = r1[t] = _mm256_setzero_si256();
                     for (int c = c0; c < c0 + kRun; ++c) {
                         __m256i lo, hi;
                         k_codes_avx2<kQ5>(group, pair, c, v, &lo, &hi);
-                        int32_t four0, four1;
-                        std::memcpy(&four0, x0 + 4 * c, 4);
-                        std::memcpy(&four1, x1 + 4 * c, 4);
-                        r0 = _mm256_add_epi16(r0, _mm256_maddubs_epi16(lo, _mm256_set1_epi32(four0)));
-                        r1 = _mm256_add_epi16(r1, _mm256_maddubs_epi16(hi, _mm256_set1_epi32(four1)));
+                        for (size_t t = 0; t < kRows; ++t) {
+                            int32_t four0, four1;
+                            std::memcpy(&four0, x[t].q + 32 * j + 4 * c, 4);
+                            std::memcpy(&four1, x[t].q + 32 * (j + 1) + 4 * c, 4);
+                            r0[t] = _mm256_add_epi16(r0[t], _mm256_maddubs_epi16(lo, _mm256_set1_epi32(four0)));
+                            r1[t] = _mm256_add_epi16(r1[t], _mm256_maddubs_epi16(hi, _mm256_set1_epi32(four1)));
+                        }
                     }
-                    s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(r0, ones));
-                    s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(r1, ones));
+                    for (size_t t = 0; t < kRows; ++t) {
+                        s0[t] = _mm256_add_epi32(s0[t], _mm256_madd_epi16(r0[t], ones));
+                        s1[t] = _mm256_add_epi32(s1[t], _mm256_madd_epi16(r1[t], ones));
+                    }
                 }
                 __m256 a, m;
                 k_constants_avx2(group, 2 * pair, v, &a, &m);
-                f[v] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s0), _mm256_mul_ps(a, _mm256_set1_ps(x.d[b0])), f[v]);
-                f[v] = _mm256_fmadd_ps(m, _mm256_set1_ps(float(x.sum[b0]) * x.d[b0]), f[v]);
+                for (size_t t = 0; t < kRows; ++t) {
+                    f[v][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s0[t]), _mm256_mul_ps(a, _mm256_set1_ps(x[t].dx[j])), f[v][t]);
+                    f[v][t] = _mm256_fmadd_ps(m, _mm256_set1_ps(x[t].sum_dx[j]), f[v][t]);
+                }
                 k_constants_avx2(group, 2 * pair + 1, v, &a, &m);
-                f[v] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s1), _mm256_mul_ps(a, _mm256_set1_ps(x.d[b0 + 1])), f[v]);
-                f[v] = _mm256_fmadd_ps(m, _mm256_set1_ps(float(x.sum[b0 + 1]) * x.d[b0 + 1]), f[v]);
+                for (size_t t = 0; t < kRows; ++t) {
+                    f[v][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s1[t]), _mm256_mul_ps(a, _mm256_set1_ps(x[t].dx[j + 1])), f[v][t]);
+                    f[v][t] = _mm256_fmadd_ps(m, _mm256_set1_ps(x[t].sum_dx[j + 1]), f[v][t]);
+                }
             }
         }
-    _mm256_storeu_ps(y, f[0]);
-    _mm256_storeu_ps(y + 8, f[1]);
+    for (size_t t = 0; t < kRows; ++t) {
+        _mm256_storeu_ps(y + t * ldy, f[0][t]);
+        _mm256_storeu_ps(y + t * ldy + 8, f[1][t]);
+    }
+}
+
+// y[t · ldy + 0..16) for t < rows ≤ kTokens: group_k_rows at the level.
+template <bool kQ5>
+void group_k(const uint8_t *group, size_t super_blocks, const ActivationRow *x, size_t rows, float *y, size_t ldy, bool vnni) {
+    if (vnni) {
+        switch (rows) {
+        case 1: return group_k_rows<kQ5, 1>(group, super_blocks, x, y, ldy);
+        case 2: return group_k_rows<kQ5, 2>(group, super_blocks, x, y, ldy);
+        case 3: return group_k_rows<kQ5, 3>(group, super_blocks, x, y, ldy);
+        default: return group_k_rows<kQ5, 4>(group, super_blocks, x, y, ldy);
+        }
+    }
+    for (size_t t = 0; t < rows; t += 2) {
+        if (t + 2 <= rows) group_k_rows_avx2<kQ5, 2>(group, super_blocks, x + t, y + t * ldy, ldy);
+        else group_k_rows_avx2<kQ5, 1>(group, super_blocks, x + t, y + t * ldy, ldy);
+    }
 }
 
 // pack_weight_tile_k on AVX2.
@@ -942,6 +983,20 @@ void gemm_int8(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool 
         });
         return;
     }
+    if (W.interleaved && (W.dtype == DType::Q4_K || W.dtype == DType::Q5_K) && groups == 1) {
+        // A step of at most kTokens rows (conversations decoding together): packing the tiles would be
+        // shared by no other activation rows, so each group of 16 rows is read where it lies (group_k).
+        ActivationRow x[kTokens];
+        tokens_of(0, x);
+        const size_t group_bytes = interleaved_group_bytes(W), n_groups = N / kInterleavedRows;
+        const auto kernel = W.dtype == DType::Q5_K ? group_k<true> : group_k<false>;
+        const int64_t piece = std::max<int64_t>(1, int64_t((size_t(64) << 10) / group_bytes));
+        pool.run_stretches(int64_t(n_groups), piece, threads, [&](int64_t begin, int64_t end, int) {
+            for (auto g = size_t(begin); g < size_t(end); ++g)
+                kernel(W.data + g * group_bytes, K / 256, x, rows, Y + g * kInterleavedRows, N, vnni);
+        });
+        return;
+    }
     const TileKernel kernel = tile_kernel_for(W.dtype, layout, level);
     // Interleaved matrices this path reads: Q4_0 (AVX2 only; VNNI reads it in place above), Q4_K, Q5_K.
     const bool q5 = W.dtype == DType::Q5_K;
@@ -977,19 +1032,28 @@ void gemm_int8(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool 
 void matvec_int8_interleaved(const Matrix &W, const float *x, float *y, ThreadPool &pool, Int8Level level) {
     const size_t K = size_t(W.cols), groups = size_t(W.rows) / kInterleavedRows;
     const size_t group_bytes = interleaved_group_bytes(W);
-    const Int8Vector xq = quantize_activations(x, int64_t(K), pool.shared_buffer(int8_vector_bytes(int64_t(K))), level);
-    const size_t blocks = W.dtype == DType::Q4_K || W.dtype == DType::Q5_K ? K / 256 : K / 32;
     const bool vnni = level == Int8Level::Avx512Vnni;
-    const auto kernel = W.dtype == DType::Q8_0   ? matvec_group<true>
-                        : W.dtype == DType::Q4_0 ? (vnni ? matvec_group<false> : matvec_group_q4_0_avx2)
-                        : W.dtype == DType::Q4_K ? (vnni ? matvec_group_k<false> : matvec_group_k_avx2<false>)
-                                                 : (vnni ? matvec_group_k<true> : matvec_group_k_avx2<true>);
     // Groups in pieces of about 64 KiB, each thread streaming its own stretch first, as the other mat-vecs do.
     const int threads = W.nbytes() < (1u << 18) ? 1 : pool.size();
     const int64_t piece = std::max<int64_t>(1, int64_t((size_t(64) << 10) / group_bytes));
-    pool.run_stretches(int64_t(groups), piece, threads, [&](int64_t begin, int64_t end, int) {
-        for (auto g = size_t(begin); g < size_t(end); ++g) kernel(W.data + g * group_bytes, blocks, xq, y + g * kInterleavedRows);
-    });
+    const auto for_each_group = [&](auto group_dot) {
+        pool.run_stretches(int64_t(groups), piece, threads, [&](int64_t begin, int64_t end, int) {
+            for (auto g = size_t(begin); g < size_t(end); ++g) group_dot(W.data + g * group_bytes, y + g * kInterleavedRows);
+        });
+    };
+    if (W.dtype == DType::Q4_K || W.dtype == DType::Q5_K) { // the GEMM's own kernel, for one row
+        BlockCodeLayout layout{};
+        block_code_layout(W.dtype, &layout);
+        const size_t n_sub = K / size_t(layout.sub);
+        auto *const rec = reinterpret_cast<uint8_t *>(pool.shared_buffer(activation_row_bytes(K, n_sub, false)));
+        pack_activation_row(x, K, layout, level, false, rec);
+        const ActivationRow xr = activation_row(rec, K, n_sub, false);
+        const auto kernel = W.dtype == DType::Q5_K ? group_k<true> : group_k<false>;
+        return for_each_group([&](const uint8_t *group, float *yg) { kernel(group, K / 256, &xr, 1, yg, 0, vnni); });
+    }
+    const Int8Vector xq = quantize_activations(x, int64_t(K), pool.shared_buffer(int8_vector_bytes(int64_t(K))), level);
+    const auto kernel = W.dtype == DType::Q8_0 ? matvec_group<true> : vnni ? matvec_group<false> : matvec_group_q4_0_avx2;
+    for_each_group([&](const uint8_t *group, float *yg) { kernel(group, K / 32, xq, yg); });
 }
 
 #else

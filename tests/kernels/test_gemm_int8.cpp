@@ -271,21 +271,24 @@ TEST_CASE("kernels: interleaved Q8_0, Q4_0, Q4_K and Q5_K rows give the GEMM's b
                 CHECK(Wi.interleaved);
                 CHECK_FALSE(interleavable(Wi));
                 CHECK(Wi.owned.size() == size_t(rows) / kInterleavedRows * interleaved_group_bytes(W));
-                const int64_t T = 9;
-                std::normal_distribution<float> normal;
-                std::vector<float> X(size_t(T * cols));
-                for (float &v : X) v = normal(rng);
                 ThreadPool pool(2);
-                for (Int8Level level : levels) {
-                    if (!on_avx2 && level != Int8Level::Avx512Vnni) continue;
-                    CAPTURE(level_name(level));
-                    std::vector<float> plain(size_t(T * rows)), inter(size_t(T * rows)), one(static_cast<size_t>(rows));
-                    gemm_int8(W, X.data(), T, plain.data(), pool, level);
-                    gemm_int8(Wi, X.data(), T, inter.data(), pool, level);
-                    CHECK(std::memcmp(plain.data(), inter.data(), plain.size() * sizeof(float)) == 0);
-                    for (int64_t tok = 0; tok < T; ++tok) {
-                        matvec_int8_interleaved(Wi, X.data() + tok * cols, one.data(), pool, level);
-                        REQUIRE(std::memcmp(one.data(), plain.data() + tok * rows, one.size() * sizeof(float)) == 0);
+                // Steps of up to 4 rows read Q4_K/Q5_K groups where they lie; longer ones pack them.
+                for (const int64_t T : {2, 3, 4, 9}) {
+                    CAPTURE(T);
+                    std::normal_distribution<float> normal;
+                    std::vector<float> X(size_t(T * cols));
+                    for (float &v : X) v = normal(rng);
+                    for (Int8Level level : levels) {
+                        if (!on_avx2 && level != Int8Level::Avx512Vnni) continue;
+                        CAPTURE(level_name(level));
+                        std::vector<float> plain(size_t(T * rows)), inter(size_t(T * rows)), one(static_cast<size_t>(rows));
+                        gemm_int8(W, X.data(), T, plain.data(), pool, level);
+                        gemm_int8(Wi, X.data(), T, inter.data(), pool, level);
+                        CHECK(std::memcmp(plain.data(), inter.data(), plain.size() * sizeof(float)) == 0);
+                        for (int64_t tok = 0; tok < T; ++tok) {
+                            matvec_int8_interleaved(Wi, X.data() + tok * cols, one.data(), pool, level);
+                            REQUIRE(std::memcmp(one.data(), plain.data() + tok * rows, one.size() * sizeof(float)) == 0);
+                        }
                     }
                 }
             }
