@@ -255,9 +255,12 @@ RWKVRT_AVX2 inline void transpose8(__m256i r[8]) {
 
 // block_codes for Q6_K with AVX2, which every CPU running these kernels has: a vector per 32 codes.
 RWKVRT_AVX2 void q6_k_codes_avx2(const uint8_t *b, uint8_t *u, float *a) {
-    const float d = f16_to_f32(load_u16(b + 208));
-    const auto *sc = reinterpret_cast<const int8_t *>(b + 192);
-    for (int j = 0; j < 16; ++j) a[j] = d * float(sc[j]);
+    // a[j] = d · float(scale j), eight at a time: the same single rounding as block_codes'.
+    const __m256 d = _mm256_set1_ps(_cvtsh_ss(load_u16(b + 208)));
+    for (int j = 0; j < 16; j += 8) {
+        const __m256i sc = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(b + 192 + j)));
+        _mm256_storeu_ps(a + j, _mm256_mul_ps(d, _mm256_cvtepi32_ps(sc)));
+    }
     const __m256i low4 = _mm256_set1_epi8(15), low2 = _mm256_set1_epi8(3);
     for (int half = 0; half < 2; ++half) {
         const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(b + 128 + 32 * half));
@@ -293,14 +296,13 @@ RWKVRT_AVX2 void pack_weight_tile(const Matrix &W, const BlockCodeLayout &layout
             }
             const uint8_t *row = W.data + (r0 + lane) * rb;
             if (r0 + lane + kAhead < size_t(W.rows))
-                for (size_t off = 0; off < rb; off += 64) _mm_prefetch(reinterpret_cast<const char *>(row + kAhead * rb + off), _MM_HINT_T0);
+                for (size_t off = 0; off < rb; off += 64) _mm_prefetch(reinterpret_cast<const char *>(row + kAhead * rb + off), _MM_HINT_T1);
             for (size_t blk = 0; blk < blocks; ++blk, u += be) {
                 if (W.dtype == DType::Q6_K) q6_k_codes_avx2(row + blk * bb, u, ba);
                 else block_codes(W.dtype, row + blk * bb, u, ba, bm);
-                for (size_t sb = 0; sb < subs; ++sb) {
-                    a[(blk * subs + sb) * kTileRows + lane] = ba[sb];
-                    m[(blk * subs + sb) * kTileRows + lane] = layout.affine ? bm[sb] : 0.0f;
-                }
+                for (size_t sb = 0; sb < subs; ++sb) a[(blk * subs + sb) * kTileRows + lane] = ba[sb];
+                if (layout.affine) // the kernels of other types do not read m
+                    for (size_t sb = 0; sb < subs; ++sb) m[(blk * subs + sb) * kTileRows + lane] = bm[sb];
             }
         }
         for (size_t w0 = 0; w0 < K / 4; w0 += 8) {
@@ -648,7 +650,7 @@ RWKVRT_AVX2 void pack_weight_tile_q8_avx2(const Matrix &W, size_t r0, uint8_t *c
         for (size_t blk = 0; blk < blocks; ++blk, dst += 16 * 2) {
             if (ahead)
                 for (size_t off = blk * ahead_bytes / blocks / 64 * 64; off < (blk + 1) * ahead_bytes / blocks; off += 64)
-                    _mm_prefetch(reinterpret_cast<const char *>(ahead + off), _MM_HINT_T0);
+                    _mm_prefetch(reinterpret_cast<const char *>(ahead + off), _MM_HINT_T1);
             __m256i lo[8], hi[8]; // pairs 0–7 and 8–15 of each row
             for (size_t i = 0; i < 8; ++i) {
                 const uint8_t *b = rows[i] ? rows[i] + 34 * blk : nullptr;
