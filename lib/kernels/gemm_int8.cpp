@@ -731,33 +731,42 @@ RWKVRT_AVX2 void tile_kernel_q8_avx2(const uint8_t *codes, const float *a, const
     }
 }
 
-// matvec_group<false> (Q4_0) on AVX2: the 16 rows as two vectors of 8; a block's eight vpmaddubsw
-// add up in 16 bits (2·8·15·127 = 30,480), then the VNNI kernel's integer sum and fp32 steps.
-RWKVRT_AVX2 void matvec_group_q4_0_avx2(const uint8_t *group, size_t blocks, const Int8Vector &x, float *y) {
+// y[t · ldy + 0..16) for one group of 16 interleaved Q4_0 rows and kRows ≤ 2 activation rows, read where
+// they lie, on AVX2: the 16 rows as two vectors of 8; a block's eight vpmaddubsw add up in 16 bits
+// (2·8·15·127 = 30,480), then tile_kernel's integer sum and fp32 steps, so its bits.
+template <size_t kRows>
+RWKVRT_AVX2 void group_q4_0_rows_avx2(const uint8_t *group, size_t blocks, const ActivationRow *x, float *y, size_t ldy) {
+    static_assert(kRows <= 2);
     constexpr size_t kBlockBytes = kInterleavedRows * 18;
     const __m256i low4 = _mm256_set1_epi8(15), ones = _mm256_set1_epi16(1);
-    __m256 f[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
-    for (size_t blk = 0; blk < blocks; ++blk, group += kBlockBytes) {
-        const int8_t *xq = x.q + 32 * blk;
-        const __m256 dx = _mm256_set1_ps(x.d[blk]);
-        const __m256i offset_sum = _mm256_set1_epi32(8 * x.sum[blk]);
+    __m256 f[2][kRows];
+    for (auto &fv : f)
+        for (__m256 &v : fv) v = _mm256_setzero_ps();
+    for (size_t blk = 0; blk < blocks; ++blk, group += kBlockBytes)
         for (int v = 0; v < 2; ++v) {
-            __m256i run = _mm256_setzero_si256();
+            __m256i run[kRows];
+            for (__m256i &r : run) r = _mm256_setzero_si256();
             for (int c = 0; c < 4; ++c) { // low nibbles are elements 4c.., high nibbles 16 + 4c..
                 const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(group + 32 + 64 * c + 32 * v));
-                int32_t lo4, hi4;
-                std::memcpy(&lo4, xq + 4 * c, 4);
-                std::memcpy(&hi4, xq + 16 + 4 * c, 4);
-                run = _mm256_add_epi16(run, _mm256_maddubs_epi16(_mm256_and_si256(q, low4), _mm256_set1_epi32(lo4)));
-                run = _mm256_add_epi16(run, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(q, 4), low4), _mm256_set1_epi32(hi4)));
+                const __m256i lo = _mm256_and_si256(q, low4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
+                for (size_t t = 0; t < kRows; ++t) {
+                    int32_t lo4, hi4;
+                    std::memcpy(&lo4, x[t].q + 32 * blk + 4 * c, 4);
+                    std::memcpy(&hi4, x[t].q + 32 * blk + 16 + 4 * c, 4);
+                    run[t] = _mm256_add_epi16(run[t], _mm256_maddubs_epi16(lo, _mm256_set1_epi32(lo4)));
+                    run[t] = _mm256_add_epi16(run[t], _mm256_maddubs_epi16(hi, _mm256_set1_epi32(hi4)));
+                }
             }
-            const __m256i s = _mm256_sub_epi32(_mm256_madd_epi16(run, ones), offset_sum);
-            const __m256 scale = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(group + 16 * v))), dx);
-            f[v] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), scale, f[v]);
+            const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(group + 16 * v)));
+            for (size_t t = 0; t < kRows; ++t) {
+                const __m256i s = _mm256_sub_epi32(_mm256_madd_epi16(run[t], ones), _mm256_set1_epi32(x[t].offset_sum[blk]));
+                f[v][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(d, _mm256_set1_ps(x[t].dx[blk])), f[v][t]);
+            }
         }
+    for (size_t t = 0; t < kRows; ++t) {
+        _mm256_storeu_ps(y + t * ldy, f[0][t]);
+        _mm256_storeu_ps(y + t * ldy + 8, f[1][t]);
     }
-    _mm256_storeu_ps(y, f[0]);
-    _mm256_storeu_ps(y + 8, f[1]);
 }
 
 // A tile of an interleaved Q4_0 matrix into the packed layout of tile_kernel (codes, a), on AVX2.
@@ -869,20 +878,38 @@ RWKVRT_AVX2 void group_k_rows_avx2(const uint8_t *group, size_t super_blocks, co
     }
 }
 
-// y[t · ldy + 0..16) for t < rows ≤ kTokens: group_k_rows at the level.
+// y[t · ldy + 0..16) for one group of 16 interleaved rows and the activation rows x[0..rows), rows ≤
+// kTokens; `units` are the row's super-blocks (K-quants) or blocks (Q4_0).
+using GroupRows = void (*)(const uint8_t *group, size_t units, const ActivationRow *x, size_t rows, float *y, size_t ldy);
+
 template <bool kQ5>
-void group_k(const uint8_t *group, size_t super_blocks, const ActivationRow *x, size_t rows, float *y, size_t ldy, bool vnni) {
-    if (vnni) {
-        switch (rows) {
-        case 1: return group_k_rows<kQ5, 1>(group, super_blocks, x, y, ldy);
-        case 2: return group_k_rows<kQ5, 2>(group, super_blocks, x, y, ldy);
-        case 3: return group_k_rows<kQ5, 3>(group, super_blocks, x, y, ldy);
-        default: return group_k_rows<kQ5, 4>(group, super_blocks, x, y, ldy);
-        }
+void group_k_vnni(const uint8_t *group, size_t units, const ActivationRow *x, size_t rows, float *y, size_t ldy) {
+    switch (rows) {
+    case 1: return group_k_rows<kQ5, 1>(group, units, x, y, ldy);
+    case 2: return group_k_rows<kQ5, 2>(group, units, x, y, ldy);
+    case 3: return group_k_rows<kQ5, 3>(group, units, x, y, ldy);
+    default: return group_k_rows<kQ5, 4>(group, units, x, y, ldy);
     }
+}
+
+// The AVX2 kernels take two activation rows a pass.
+template <void (*kOne)(const uint8_t *, size_t, const ActivationRow *, float *, size_t),
+          void (*kTwo)(const uint8_t *, size_t, const ActivationRow *, float *, size_t)>
+void in_pairs(const uint8_t *group, size_t units, const ActivationRow *x, size_t rows, float *y, size_t ldy) {
     for (size_t t = 0; t < rows; t += 2) {
-        if (t + 2 <= rows) group_k_rows_avx2<kQ5, 2>(group, super_blocks, x + t, y + t * ldy, ldy);
-        else group_k_rows_avx2<kQ5, 1>(group, super_blocks, x + t, y + t * ldy, ldy);
+        if (t + 2 <= rows) kTwo(group, units, x + t, y + t * ldy, ldy);
+        else kOne(group, units, x + t, y + t * ldy, ldy);
+    }
+}
+
+// The kernels that read interleaved groups where they lie, with ActivationRows; null for Q8_0 and, at
+// AVX512-VNNI, Q4_0 (matvec_group and tile_kernel_interleaved).
+GroupRows group_rows_kernel(DType dtype, bool vnni) {
+    switch (dtype) {
+    case DType::Q4_K: return vnni ? group_k_vnni<false> : in_pairs<group_k_rows_avx2<false, 1>, group_k_rows_avx2<false, 2>>;
+    case DType::Q5_K: return vnni ? group_k_vnni<true> : in_pairs<group_k_rows_avx2<true, 1>, group_k_rows_avx2<true, 2>>;
+    case DType::Q4_0: return vnni ? nullptr : in_pairs<group_q4_0_rows_avx2<1>, group_q4_0_rows_avx2<2>>;
+    default: return nullptr;
     }
 }
 
@@ -985,17 +1012,18 @@ void gemm_int8(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool 
         });
         return;
     }
-    if (W.interleaved && (W.dtype == DType::Q4_K || W.dtype == DType::Q5_K) && groups == 1) {
+    const GroupRows group_rows = W.interleaved && groups == 1 ? group_rows_kernel(W.dtype, vnni) : nullptr;
+    if (group_rows) {
         // A step of at most kTokens rows (conversations decoding together): packing the tiles would be
-        // shared by no other activation rows, so each group of 16 rows is read where it lies (group_k).
+        // shared by no other activation rows, so each group of 16 rows is read where it lies.
         ActivationRow x[kTokens];
         tokens_of(0, x);
         const size_t group_bytes = interleaved_group_bytes(W), n_groups = N / kInterleavedRows;
-        const auto kernel = W.dtype == DType::Q5_K ? group_k<true> : group_k<false>;
+        const size_t units = K / size_t(dtype_info(W.dtype).block_elems);
         const int64_t piece = std::max<int64_t>(1, int64_t((size_t(64) << 10) / group_bytes));
         pool.run_stretches(int64_t(n_groups), piece, threads, [&](int64_t begin, int64_t end, int) {
             for (auto g = size_t(begin); g < size_t(end); ++g)
-                kernel(W.data + g * group_bytes, K / 256, x, rows, Y + g * kInterleavedRows, N, vnni);
+                group_rows(W.data + g * group_bytes, units, x, rows, Y + g * kInterleavedRows, N);
         });
         return;
     }
@@ -1043,18 +1071,17 @@ void matvec_int8_interleaved(const Matrix &W, const float *x, float *y, ThreadPo
             for (auto g = size_t(begin); g < size_t(end); ++g) group_dot(W.data + g * group_bytes, y + g * kInterleavedRows);
         });
     };
-    if (W.dtype == DType::Q4_K || W.dtype == DType::Q5_K) { // the GEMM's own kernel, for one row
+    if (const GroupRows group_rows = group_rows_kernel(W.dtype, vnni)) { // the GEMM's own kernel, for one row
         BlockCodeLayout layout{};
         block_code_layout(W.dtype, &layout);
-        const size_t n_sub = K / size_t(layout.sub);
+        const size_t n_sub = K / size_t(layout.sub), units = K / size_t(dtype_info(W.dtype).block_elems);
         auto *const rec = reinterpret_cast<uint8_t *>(pool.shared_buffer(activation_row_bytes(K, n_sub, false)));
         pack_activation_row(x, K, layout, level, false, rec);
         const ActivationRow xr = activation_row(rec, K, n_sub, false);
-        const auto kernel = W.dtype == DType::Q5_K ? group_k<true> : group_k<false>;
-        return for_each_group([&](const uint8_t *group, float *yg) { kernel(group, K / 256, &xr, 1, yg, 0, vnni); });
+        return for_each_group([&](const uint8_t *group, float *yg) { group_rows(group, units, &xr, 1, yg, 0); });
     }
     const Int8Vector xq = quantize_activations(x, int64_t(K), pool.shared_buffer(int8_vector_bytes(int64_t(K))), level);
-    const auto kernel = W.dtype == DType::Q8_0 ? matvec_group<true> : vnni ? matvec_group<false> : matvec_group_q4_0_avx2;
+    const auto kernel = W.dtype == DType::Q8_0 ? matvec_group<true> : matvec_group<false>;
     for_each_group([&](const uint8_t *group, float *yg) { kernel(group, K / 32, xq, yg); });
 }
 
