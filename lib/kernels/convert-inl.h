@@ -64,8 +64,6 @@ HWY_INLINE float BF16ToFloat(uint16_t h) {
     return f;
 }
 
-HWY_INLINE VF LoadF32(DF df, const uint8_t *p) { return hn::LoadU(df, reinterpret_cast<const float *>(p)); }
-
 HWY_INLINE VF LoadBF16(DF df, const uint8_t *p) {
     const hn::Rebind<uint16_t, DF> du16;
     const hn::RebindToUnsigned<DF> du32;
