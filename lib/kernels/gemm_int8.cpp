@@ -945,6 +945,17 @@ RWKVRT_AVX2 void pack_weight_tile_k_avx2(const Matrix &W, size_t r0, uint8_t *co
     }
 }
 
+// fn(group, first row) for the interleaved groups of 16 rows of W, in pieces of about 64 KiB, each thread
+// streaming its own stretch first, as the other mat-vecs do.
+template <class Fn>
+void for_each_group(const Matrix &W, ThreadPool &pool, int threads, Fn fn) {
+    const size_t group_bytes = interleaved_group_bytes(W);
+    const int64_t piece = std::max<int64_t>(1, int64_t((size_t(64) << 10) / group_bytes));
+    pool.run_stretches(int64_t(size_t(W.rows) / kInterleavedRows), piece, threads, [&](int64_t begin, int64_t end, int) {
+        for (auto g = size_t(begin); g < size_t(end); ++g) fn(W.data + g * group_bytes, g * kInterleavedRows);
+    });
+}
+
 using TileKernel = void (*)(const uint8_t *, const float *, const float *, size_t, const ActivationRow *, size_t, float *,
                             size_t, size_t);
 
@@ -1018,13 +1029,8 @@ void gemm_int8(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool 
         // shared by no other activation rows, so each group of 16 rows is read where it lies.
         ActivationRow x[kTokens];
         tokens_of(0, x);
-        const size_t group_bytes = interleaved_group_bytes(W), n_groups = N / kInterleavedRows;
         const size_t units = K / size_t(dtype_info(W.dtype).block_elems);
-        const int64_t piece = std::max<int64_t>(1, int64_t((size_t(64) << 10) / group_bytes));
-        pool.run_stretches(int64_t(n_groups), piece, threads, [&](int64_t begin, int64_t end, int) {
-            for (auto g = size_t(begin); g < size_t(end); ++g)
-                group_rows(W.data + g * group_bytes, units, x, rows, Y + g * kInterleavedRows, N);
-        });
+        for_each_group(W, pool, threads, [&](const uint8_t *group, size_t row) { group_rows(group, units, x, rows, Y + row, N); });
         return;
     }
     const TileKernel kernel = tile_kernel_for(W.dtype, layout, level);
@@ -1060,17 +1066,9 @@ void gemm_int8(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool 
 }
 
 void matvec_int8_interleaved(const Matrix &W, const float *x, float *y, ThreadPool &pool, Int8Level level) {
-    const size_t K = size_t(W.cols), groups = size_t(W.rows) / kInterleavedRows;
-    const size_t group_bytes = interleaved_group_bytes(W);
+    const size_t K = size_t(W.cols);
     const bool vnni = level == Int8Level::Avx512Vnni;
-    // Groups in pieces of about 64 KiB, each thread streaming its own stretch first, as the other mat-vecs do.
     const int threads = W.nbytes() < (1u << 18) ? 1 : pool.size();
-    const int64_t piece = std::max<int64_t>(1, int64_t((size_t(64) << 10) / group_bytes));
-    const auto for_each_group = [&](auto group_dot) {
-        pool.run_stretches(int64_t(groups), piece, threads, [&](int64_t begin, int64_t end, int) {
-            for (auto g = size_t(begin); g < size_t(end); ++g) group_dot(W.data + g * group_bytes, y + g * kInterleavedRows);
-        });
-    };
     if (const GroupRows group_rows = group_rows_kernel(W.dtype, vnni)) { // the GEMM's own kernel, for one row
         BlockCodeLayout layout{};
         block_code_layout(W.dtype, &layout);
@@ -1078,11 +1076,11 @@ void matvec_int8_interleaved(const Matrix &W, const float *x, float *y, ThreadPo
         auto *const rec = reinterpret_cast<uint8_t *>(pool.shared_buffer(activation_row_bytes(K, n_sub, false)));
         pack_activation_row(x, K, layout, level, false, rec);
         const ActivationRow xr = activation_row(rec, K, n_sub, false);
-        return for_each_group([&](const uint8_t *group, float *yg) { group_rows(group, units, &xr, 1, yg, 0); });
+        return for_each_group(W, pool, threads, [&](const uint8_t *group, size_t row) { group_rows(group, units, &xr, 1, y + row, 0); });
     }
     const Int8Vector xq = quantize_activations(x, int64_t(K), pool.shared_buffer(int8_vector_bytes(int64_t(K))), level);
     const auto kernel = W.dtype == DType::Q8_0 ? matvec_group<true> : matvec_group<false>;
-    for_each_group([&](const uint8_t *group, float *yg) { kernel(group, K / 32, xq, yg); });
+    for_each_group(W, pool, threads, [&](const uint8_t *group, size_t row) { kernel(group, K / 32, xq, y + row); });
 }
 
 #else

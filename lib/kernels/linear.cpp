@@ -223,41 +223,33 @@ constexpr bool IsDirect(DType t) {
     return t == DType::F32 || t == DType::F16 || t == DType::BF16 || t == DType::Q8_0 || t == DType::Q4_0;
 }
 
+// The block type behind a direct block type (convert-inl.h).
+template <DType kType>
+using DirectBlock = std::conditional_t<kType == DType::Q8_0, BlockQ8_0, BlockQ4_0>;
+
 // The scale of the block of element k of a row of a direct block type.
 template <DType kType, class D>
 HWY_INLINE hn::Vec<D> BlockScale(D d, const uint8_t *row, size_t k) {
-    constexpr size_t kBlockBytes = kType == DType::Q8_0 ? 34 : 18;
-    return hn::Set(d, HalfToFloat(LoadU16(row + k / 32 * kBlockBytes)));
+    using Block = DirectBlock<kType>;
+    return hn::Set(d, Block::Scale(row + k / 32 * Block::kBytes));
 }
 
 // Elements k .. k+7 (k a multiple of 8) of a row of a direct type, as fp32; `scale` is their block's
-// scale (BlockScale), for block types.
+// scale (BlockScale), for block types: d·q, as ConvertBlocks computes it.
 template <DType kType, class D>
 HWY_INLINE hn::Vec<D> LoadDirect8(D d, const uint8_t *row, size_t k, hn::Vec<D> scale) {
-    const hn::RebindToUnsigned<D> du32;
-    const hn::RebindToSigned<D> di32;
     if constexpr (kType == DType::F32) return hn::LoadU(d, reinterpret_cast<const float *>(row) + k);
     else if constexpr (kType == DType::F16) {
         const hn::Rebind<hwy::float16_t, D> dh;
         return hn::PromoteTo(d, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t *>(row) + k));
     } else if constexpr (kType == DType::BF16) {
         const hn::Rebind<uint16_t, D> du16;
+        const hn::RebindToUnsigned<D> du32;
         const auto h = hn::LoadU(du16, reinterpret_cast<const uint16_t *>(row) + k);
         return hn::BitCast(d, hn::ShiftLeft<16>(hn::PromoteTo(du32, h)));
-    } else if constexpr (kType == DType::Q8_0) {
-        const uint8_t *const b = row + k / 32 * 34;
-        const hn::Rebind<int8_t, D> di8;
-        const auto q = hn::PromoteTo(di32, hn::LoadU(di8, reinterpret_cast<const int8_t *>(b + 2 + k % 32)));
-        return hn::Mul(hn::ConvertTo(d, q), scale);
     } else {
-        static_assert(kType == DType::Q4_0);
-        const uint8_t *const b = row + k / 32 * 18;
-        const size_t j = k % 32;
-        const hn::Rebind<uint8_t, D> du8;
-        const auto bytes = hn::PromoteTo(du32, hn::LoadU(du8, b + 2 + (j & 15)));
-        const auto nibbles = j < 16 ? hn::And(bytes, hn::Set(du32, 15u)) : hn::ShiftRight<4>(bytes);
-        const auto q = hn::Sub(hn::BitCast(di32, nibbles), hn::Set(di32, 8));
-        return hn::Mul(hn::ConvertTo(d, q), scale);
+        using Block = DirectBlock<kType>;
+        return hn::Mul(Block::Quant(d, row + k / 32 * Block::kBytes, k % 32), scale);
     }
 }
 
