@@ -217,7 +217,10 @@ void Model::feed_batch(std::span<const FeedRequest> requests, const ProgressFn &
     std::vector<int32_t> rows;
     try {
         while (fed < total) {
-            plan_step(remaining, kStepRows, take);
+            // A step of one row is a matrix-vector product, whose sums run in another order: a call of
+            // kStepRows + 1 rows is split 255 + 2, not 256 + 1, so a sequence of several tokens gets the
+            // same bits alone or in any batch.
+            plan_step(remaining, total - fed == kStepRows + 1 ? kStepRows - 1 : kStepRows, take);
             step.seqs.clear();
             rows.clear();
             for (size_t i = 0; i < B; ++i) {

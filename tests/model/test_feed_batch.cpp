@@ -145,6 +145,23 @@ TEST_CASE("feed_batch: prompts are bit-identical to feeding alone") {
     }
 }
 
+TEST_CASE("feed_batch: a call split into steps never leaves one row for a step of its own") {
+    // 257 rows are two steps; a last step of one row would be a matrix-vector product, so the 256-token
+    // prompt would end with other bits than fed alone (one step) or beside 2 tokens (258 rows).
+    rwkvrt_tools::RandomModelSpec spec;
+    spec.n_embd = 64;
+    spec.n_vocab = 300;
+    th::ModelPtr m = th::load(ac::write_random(spec, "batch-split"), nullptr, 2);
+    const std::vector<std::vector<int32_t>> inputs = {tokens_of(256, 3, 300), tokens_of(2, 4, 300)};
+    const Run alone = feed_rounds(m.get(), inputs, {{256, 0}}, true);
+    for (size_t companion : {1, 2}) {
+        CAPTURE(companion);
+        const Run batched = feed_rounds(m.get(), inputs, {{256, companion}}, true);
+        CHECK(batched.logits[0] == alone.logits[0]);
+        CHECK(batched.states[0] == alone.states[0]);
+    }
+}
+
 TEST_CASE("feed: logits_all gives the logits after every token, alone and batched, for every version") {
     for (const char *arch : {"rwkv4", "rwkv5.0", "rwkv5.1", "rwkv5.2", "rwkv6", "rwkv7"}) {
         CAPTURE(arch);

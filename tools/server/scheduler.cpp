@@ -181,7 +181,8 @@ void Scheduler::admit(std::vector<std::unique_ptr<Seq>> &active) {
 void Scheduler::step(std::vector<std::unique_ptr<Seq>> &active) {
     const Clock::time_point t0 = Clock::now();
     // Decoders and closing turns first: one row each (or the few that end a turn); prompts share the rest.
-    size_t budget = size_t(options_.step_rows);
+    // One row stays free for the scratch sequence below, so that a step is always one forward pass.
+    size_t budget = size_t(options_.step_rows) - 1;
     std::vector<Seq *> in_step;
     for (auto &p : active) { // decoders always fit: --parallel < --step-rows
         Seq &s = *p;
