@@ -389,7 +389,7 @@ private:
         if (a.gen.stream) return stream(res, std::make_shared<Answer>(std::move(a)));
 
         std::string text = a.job->reply_prefix;
-        if (!wait(a, text)) return; // the client went away
+        if (wait(a, text) == Progress::gone) return;
         Job &job = *a.job;
         if (job.finish == Finish::error) throw ApiError{job.error_status, job.error, "", ""};
         keep_session(a);
@@ -401,8 +401,11 @@ private:
         res.set_content(dump(body), "application/json");
     }
 
-    // Waits for more text or the end; false once the client has gone (the job is then cancelled).
-    bool wait(Answer &a, std::string &text) {
+    enum class Progress { more, done, gone };
+    // Waits for the end, or when streaming for more text, and appends the job's new text to `text`.
+    // The text and the end are taken under one lock, so the text emitted just before the end is never
+    // left behind. `gone`: the client went away (the job is then cancelled).
+    Progress wait(Answer &a, std::string &text) {
         Job &job = *a.job;
         for (;;) {
             {
@@ -410,12 +413,12 @@ private:
                 job.cv.wait_for(lock, 100ms, [&] { return job.done || !job.text.empty(); });
                 text += job.text;
                 job.text.clear();
-                if (job.done) return true;
-                if (a.gen.stream && !text.empty()) return true;
+                if (job.done) return Progress::done;
+                if (a.gen.stream && !text.empty()) return Progress::more;
             }
             if (client_gone(a.socket)) {
                 job.cancelled = true;
-                return false;
+                return Progress::gone;
             }
         }
     }
@@ -464,13 +467,11 @@ private:
                     if (a->chat && !send(chunk(*a, {{"index", 0}, {"delta", {{"role", "assistant"}, {"content", ""}}}, {"finish_reason", nullptr}})))
                         return a->job->cancelled = true, false;
                 }
-                if (!wait(*a, text)) return false;
+                const Progress progress = wait(*a, text);
+                if (progress == Progress::gone) return false;
                 if (!text.empty() && !send(chunk(*a, delta(*a, text)))) return a->job->cancelled = true, false;
+                if (progress == Progress::more) return true;
                 Job &job = *a->job;
-                {
-                    std::lock_guard lock(job.mu);
-                    if (!job.done) return true;
-                }
                 if (job.finish == Finish::error) {
                     send(error_body({job.error_status, job.error, "", ""}));
                 } else {
