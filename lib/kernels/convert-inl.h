@@ -99,23 +99,25 @@ HWY_INLINE VF LoadF16(DF df, const uint8_t *p) {
 }
 
 // ggml blocks of 32: Quant(df, block, j) gives the integer values of elements j .. j+lanes-1 as floats;
-// an element is d·q, or d·q + m when kHasMin.
+// an element is d·q, or d·q + m when kHasMin. Q8_0's and Q4_0's also take narrower tags (GemmFewTokens).
 struct BlockQ8_0 {
     static constexpr int kBytes = 34;
     static constexpr bool kHasMin = false;
     static float Scale(const uint8_t *b) { return HalfToFloat(LoadU16(b)); }
     static float Min(const uint8_t *) { return 0.0f; }
-    static VF Quant(DF df, const uint8_t *b, size_t j) {
-        const hn::Rebind<int8_t, DF> di8;
-        const hn::RebindToSigned<DF> di32;
+    template <class D = DF>
+    static hn::Vec<D> Quant(D df, const uint8_t *b, size_t j) {
+        const hn::Rebind<int8_t, D> di8;
+        const hn::RebindToSigned<D> di32;
         return hn::ConvertTo(df, hn::PromoteTo(di32, hn::LoadU(di8, reinterpret_cast<const int8_t *>(b + 2 + j))));
     }
 };
 
 // Element j < 16 is the low nibble of byte j, element 16 + j its high nibble.
-HWY_INLINE hn::Vec<hn::RebindToUnsigned<DF>> Nibbles(DF, const uint8_t *qs, size_t j) {
-    const hn::Rebind<uint8_t, DF> du8;
-    const hn::RebindToUnsigned<DF> du32;
+template <class D>
+HWY_INLINE hn::Vec<hn::RebindToUnsigned<D>> Nibbles(D, const uint8_t *qs, size_t j) {
+    const hn::Rebind<uint8_t, D> du8;
+    const hn::RebindToUnsigned<D> du32;
     const auto bytes = hn::PromoteTo(du32, hn::LoadU(du8, qs + (j & 15)));
     return j < 16 ? hn::And(bytes, hn::Set(du32, 15u)) : hn::ShiftRight<4>(bytes);
 }
@@ -134,8 +136,9 @@ struct BlockQ4_0 {
     static constexpr bool kHasMin = false;
     static float Scale(const uint8_t *b) { return HalfToFloat(LoadU16(b)); }
     static float Min(const uint8_t *) { return 0.0f; }
-    static VF Quant(DF df, const uint8_t *b, size_t j) {
-        const hn::RebindToSigned<DF> di32;
+    template <class D = DF>
+    static hn::Vec<D> Quant(D df, const uint8_t *b, size_t j) {
+        const hn::RebindToSigned<D> di32;
         return hn::ConvertTo(df, hn::Sub(hn::BitCast(di32, Nibbles(df, b + 2, j)), hn::Set(di32, 8)));
     }
 };
