@@ -664,6 +664,13 @@ typedef struct rwkvrt_feed_options {
      * token in order, instead of only after the last: what perplexity needs. Each row costs one pass
      * through the output head. On cancellation the rows of the tokens consumed are written. */
     int logits_all;
+    /* Nonzero: every sequence gets the same bits whatever the other sequences of its steps, in this
+     * call and any other. By default a step of one token (one conversation decoding alone, or one row of
+     * logits) is a matrix-vector product, which sums in another order than the matrix product of a
+     * batch (within 1e-5, see rwkvrt_feed_batch); this option runs it as a matrix product of one row,
+     * which is slower: what a server that promises each reply the same bits, whatever else it serves,
+     * passes at every step. */
+    int batch_invariant;
 } rwkvrt_feed_options;
 
 RWKVRT_API rwkvrt_feed_options rwkvrt_feed_options_default(void);

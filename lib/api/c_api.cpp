@@ -192,7 +192,7 @@ rwkvrt_status rwkvrt_feed_batch_ex(const rwkvrt_model *model, size_t n_seqs, rwk
         }
         ProgressFn progress;
         if (o.progress) progress = [o](uint64_t done, uint64_t total) { return o.progress(done, total, o.user_data) != 0; };
-        model->impl->feed_batch(requests, progress);
+        model->impl->feed_batch(requests, progress, o.batch_invariant != 0);
     });
 }
 

@@ -500,8 +500,15 @@ void matvec(const Matrix &W, const float *x, float *y, ThreadPool &pool) {
 
 } // namespace
 
+namespace {
+thread_local bool one_row_as_in_batch = false;
+} // namespace
+
+OneRowAsInBatch::OneRowAsInBatch(bool on) : previous_(one_row_as_in_batch) { one_row_as_in_batch = previous_ || on; }
+OneRowAsInBatch::~OneRowAsInBatch() { one_row_as_in_batch = previous_; }
+
 void linear(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool &pool) {
-    if (T == 1) matvec(W, X, Y, pool);
+    if (T == 1 && !one_row_as_in_batch) matvec(W, X, Y, pool);
     else if (W.int8_products) gemm_int8(W, X, T, Y, pool);
     else if (W.bf16_products) gemm_bf16(W, X, T, Y, pool);
     else HWY_DYNAMIC_DISPATCH(Gemm)(W, X, T, Y, pool);

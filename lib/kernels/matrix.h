@@ -40,6 +40,20 @@ struct Matrix {
 // conversations decoding together).
 void linear(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool &pool);
 
+// While one is alive on a thread (and `on`), linear() called from that thread computes T = 1 as a
+// matrix product of one row: the bits that row gets in a step of any size, at the cost of the
+// mat-vec's speed (rwkvrt_feed_options::batch_invariant).
+class OneRowAsInBatch {
+public:
+    explicit OneRowAsInBatch(bool on);
+    ~OneRowAsInBatch();
+    OneRowAsInBatch(const OneRowAsInBatch &) = delete;
+    OneRowAsInBatch &operator=(const OneRowAsInBatch &) = delete;
+
+private:
+    bool previous_;
+};
+
 // Y (T × cols) = the rows `ids` of W, as fp32 (embedding lookup).
 void gather_rows(const Matrix &W, const int32_t *ids, int64_t T, float *Y);
 

@@ -10,6 +10,7 @@
 #include <xxhash.h>
 
 #include "core/error.h"
+#include "kernels/matrix.h"
 #include "state/state.h"
 
 namespace rwkvrt {
@@ -184,7 +185,7 @@ void Model::feed(State &state, const int32_t *tokens, size_t n, float *logits, c
     feed_batch({&request, 1}, progress);
 }
 
-void Model::feed_batch(std::span<const FeedRequest> requests, const ProgressFn &progress) const {
+void Model::feed_batch(std::span<const FeedRequest> requests, const ProgressFn &progress, bool batch_invariant) const {
     validate(*this, requests);
     ClaimedStates claimed(requests);
     const size_t B = requests.size(), state_floats = arch_->state_floats();
@@ -217,9 +218,9 @@ void Model::feed_batch(std::span<const FeedRequest> requests, const ProgressFn &
     std::vector<int32_t> rows;
     try {
         while (fed < total) {
-            // A step of one row is a matrix-vector product, whose sums run in another order: a call of
-            // kStepRows + 1 rows is split 255 + 2, not 256 + 1, so a sequence of several tokens gets the
-            // same bits alone or in any batch.
+            // A step of one row is a matrix-vector product (unless batch_invariant), whose sums run in
+            // another order: a call of kStepRows + 1 rows is split 255 + 2, not 256 + 1, so a sequence of
+            // several tokens gets the same bits alone or in any batch.
             plan_step(remaining, total - fed == kStepRows + 1 ? kStepRows - 1 : kStepRows, take);
             step.seqs.clear();
             rows.clear();
@@ -235,7 +236,10 @@ void Model::feed_batch(std::span<const FeedRequest> requests, const ProgressFn &
             }
             step.tokens = rows.data();
             step.rows = int64_t(rows.size());
-            engine_->run(stop, [&](ExecContext &ctx) { arch_->forward(step, ctx); });
+            engine_->run(stop, [&](ExecContext &ctx) {
+                const OneRowAsInBatch one_row(batch_invariant);
+                arch_->forward(step, ctx);
+            });
             for (size_t i = 0; i < B; ++i) {
                 if (!take[i]) continue;
                 const FeedRequest &r = requests[i];

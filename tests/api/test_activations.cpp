@@ -192,3 +192,53 @@ TEST_CASE("an unknown activations option is an argument error") {
     CHECK(std::string(rwkvrt_last_error()).find("int4") != std::string::npos);
     CHECK(std::string(rwkvrt_last_error()).find("bf16") != std::string::npos);
 }
+
+TEST_CASE("batch_invariant: a conversation decoding alone gets the bits it gets beside another, for every weight type and activations") {
+    REQUIRE_TESTDATA();
+    struct Case {
+        const char *file, *weight_type, *activations;
+    };
+    const bool bf16 = rwkvrt::bf16_products_supported();
+    const Case cases[] = {{"rwkvcpp/tiny-rwkv-7v0-834K-FP32.bin", nullptr, "f32"},
+                          {"rwkvcpp/tiny-rwkv-7v0-834K-FP32.bin", "f16", "f32"},
+                          {"rwkvcpp/tiny-rwkv-7v0-834K-FP32.bin", "bf16", bf16 ? "bf16" : "f32"},
+                          {"gguf/random-rwkv7-h4-Q8_0.gguf", nullptr, "f32"},
+                          {"gguf/random-rwkv7-h4-Q8_0.gguf", nullptr, "int8"},
+                          {"gguf/random-rwkv7-h4-Q4_K_M.gguf", nullptr, "f32"},
+                          {"gguf/random-rwkv7-h4-Q4_K_M.gguf", nullptr, "int8"},
+                          {"gguf/tiny-rwkv-7v0-834K-Q4_0.gguf", nullptr, "int8"},
+                          {"gguf/tiny-rwkv-6v0-3m-Q8_0.gguf", nullptr, "int8"},
+                          {"pth/tiny-rwkv-5v2-730K-fp32.pth", nullptr, "f32"},
+                          {"pth/tiny-rwkv-4v0-660K-fp32.pth", nullptr, "f32"}};
+    rwkvrt_feed_options invariant = rwkvrt_feed_options_default();
+    invariant.batch_invariant = 1;
+    for (const Case &c : cases) {
+        const std::string name = std::string(c.file) + ", " + (c.weight_type ? c.weight_type : "as stored") + ", " + c.activations;
+        CAPTURE(name);
+        th::ModelPtr m = load_with(testdata::path(c.file), c.weight_type, c.activations);
+        const size_t V = size_t(rwkvrt_model_n_vocab(m.get()));
+        // A prompt, then 6 tokens one at a time: alone, and beside a second conversation that feeds a
+        // prompt of 3 tokens, then decodes.
+        std::vector<int32_t> tokens(11), other(9);
+        for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = int32_t((i * 37 + 11) % V);
+        for (size_t i = 0; i < other.size(); ++i) other[i] = int32_t((i * 53 + 5) % V);
+        th::StatePtr alone = th::new_state(m.get()), together = th::new_state(m.get()), company = th::new_state(m.get());
+        std::vector<float> a(V), b(V), unused(V);
+        size_t differing = 0;
+        for (size_t at = 0, n = 5, k = 0; at < tokens.size(); at += n, n = 1, ++k) {
+            REQUIRE(rwkvrt_feed_ex(m.get(), alone.get(), tokens.data() + at, n, a.data(), &invariant) == RWKVRT_OK);
+            rwkvrt_state *states[] = {together.get(), company.get()};
+            const int32_t *t[] = {tokens.data() + at, other.data() + (k ? k + 2 : 0)};
+            const size_t counts[] = {n, size_t(k ? 1 : 3)};
+            float *logits[] = {b.data(), unused.data()};
+            REQUIRE(rwkvrt_feed_batch_ex(m.get(), 2, states, t, counts, logits, &invariant) == RWKVRT_OK);
+            differing += a != b;
+        }
+        CHECK(differing == 0);
+        std::vector<uint8_t> sa(rwkvrt_state_snapshot_size(alone.get())), sb(sa.size());
+        size_t written = 0;
+        REQUIRE(rwkvrt_state_snapshot(alone.get(), sa.data(), sa.size(), &written) == RWKVRT_OK);
+        REQUIRE(rwkvrt_state_snapshot(together.get(), sb.data(), sb.size(), &written) == RWKVRT_OK);
+        CHECK(sa == sb);
+    }
+}

@@ -115,3 +115,15 @@ def test_prefix_cache_serves_a_shared_system_prompt_once(model, tmp_path):
     assert again.stats["entries"] == 1
     state = model.new_state()
     assert again.lookup(system + [1, 2], state) == len(system)
+
+
+def test_batch_invariant_gives_a_lone_conversation_the_bits_of_a_batch(model):
+    alone, together, company = model.new_state(), model.new_state(), model.new_state()
+    a = model.feed(alone, [3, 4, 5], batch_invariant=True)
+    b, _ = model.feed_batch([together, company], [[3, 4, 5], [9]], batch_invariant=True)
+    assert np.array_equal(a, b)
+    for t in (6, 7, 8):
+        a = model.feed(alone, t, batch_invariant=True)
+        b, _ = model.feed_batch([together, company], [t, t + 1], batch_invariant=True)
+        assert np.array_equal(a, b)
+    assert bytes(alone) == bytes(together)

@@ -181,8 +181,7 @@ void Scheduler::admit(std::vector<std::unique_ptr<Seq>> &active) {
 void Scheduler::step(std::vector<std::unique_ptr<Seq>> &active) {
     const Clock::time_point t0 = Clock::now();
     // Decoders and closing turns first: one row each (or the few that end a turn); prompts share the rest.
-    // One row stays free for the scratch sequence below, so that a step is always one forward pass.
-    size_t budget = size_t(options_.step_rows) - 1;
+    size_t budget = size_t(options_.step_rows);
     std::vector<Seq *> in_step;
     for (auto &p : active) { // decoders always fit: --parallel < --step-rows
         Seq &s = *p;
@@ -210,40 +209,22 @@ void Scheduler::step(std::vector<std::unique_ptr<Seq>> &active) {
     }
     if (in_step.empty()) return;
 
-    // One token fed alone goes through a matrix-vector product, several through a matrix product: equal
-    // to ~1e-6, not bit for bit. A step never has a lone row, nor a lone row of logits, so a sequence's
-    // output never depends on the others served with it: a scratch sequence keeps it company.
-    static thread_local State pad;
-    static thread_local std::vector<float> pad_logits;
+    // Every step runs the matrix products of a batch, a lone row included (batch_invariant), so a
+    // sequence's output never depends on the others served with it.
     const auto feed = [&](const std::vector<Seq *> &seqs) {
         std::vector<rwkvrt_state *> states;
         std::vector<const int32_t *> tokens;
         std::vector<size_t> counts;
         std::vector<float *> logits;
-        size_t rows = 0, with_logits = 0;
         for (Seq *s : seqs) {
             states.push_back(s->state.get());
             tokens.push_back(s->input.data());
             counts.push_back(s->input.size());
             logits.push_back(s->wants_logits ? s->logits.data() : nullptr);
-            rows += s->input.size();
-            with_logits += s->wants_logits;
         }
-        static const int32_t pad_token = 0;
-        if (rows == 1 || with_logits == 1) {
-            if (!pad) {
-                rwkvrt_state *p = nullptr;
-                if (rwkvrt_state_new(model_, &p) != RWKVRT_OK) return RWKVRT_ERR_NOMEM;
-                pad.reset(p);
-                pad_logits.resize(size_t(n_vocab_));
-            }
-            rwkvrt_state_reset(pad.get());
-            states.push_back(pad.get());
-            tokens.push_back(&pad_token);
-            counts.push_back(1);
-            logits.push_back(with_logits == 1 ? pad_logits.data() : nullptr);
-        }
-        return rwkvrt_feed_batch(model_, states.size(), states.data(), tokens.data(), counts.data(), logits.data());
+        rwkvrt_feed_options options = rwkvrt_feed_options_default();
+        options.batch_invariant = 1;
+        return rwkvrt_feed_batch_ex(model_, states.size(), states.data(), tokens.data(), counts.data(), logits.data(), &options);
     };
     if (feed(in_step) != RWKVRT_OK) {
         // All or nothing: find the sequences at fault by feeding each alone; the others go on.

@@ -38,9 +38,13 @@ class Model:
     @property
     def weight_type(self) -> str: ...
     def new_state(self) -> State: ...
-    def feed(self, state: State, tokens: _Tokens, *, all_logits: bool = False) -> npt.NDArray[np.float32]:
+    def feed(
+        self, state: State, tokens: _Tokens, *, all_logits: bool = False, batch_invariant: bool = False
+    ) -> npt.NDArray[np.float32]:
         """Feeds tokens to state; returns the n_vocab logits after the last one (after each, with all_logits)."""
-    def feed_batch(self, states: Sequence[State], token_lists: Sequence[_Tokens]) -> list[npt.NDArray[np.float32]]:
+    def feed_batch(
+        self, states: Sequence[State], token_lists: Sequence[_Tokens], *, batch_invariant: bool = False
+    ) -> list[npt.NDArray[np.float32]]:
         """Feeds several conversations in one pass; returns each one's logits."""
     def generate(self, state: State, prompt: Union[_Text, _Tokens, None], *, tokenizer: Optional[Tokenizer] = None,
                  sampler: Optional[Sampler] = None, max_tokens: int = 256, stop: Union[_Text, Sequence[_Text]] = (),

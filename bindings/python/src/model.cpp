@@ -15,7 +15,7 @@ std::shared_ptr<Model> load(const py::object &path, std::optional<int> threads, 
                                    mmap, c_string(activations.value_or(""), "activations"));
 }
 
-py::array_t<float> feed(const Model &model, State &state, const py::object &tokens, bool all_logits) {
+py::array_t<float> feed(const Model &model, State &state, const py::object &tokens, bool all_logits, bool batch_invariant) {
     const std::vector<int32_t> ids = token_ids(tokens);
     if (ids.empty()) raise_status(RWKVRT_ERR_ARGUMENT, "no tokens to feed: pass at least one token id");
     // The logits are written straight into the array that is returned.
@@ -26,6 +26,7 @@ py::array_t<float> feed(const Model &model, State &state, const py::object &toke
     Interruptible interrupt;
     rwkvrt_feed_options options = interrupt.feed_options();
     options.logits_all = all_logits;
+    options.batch_invariant = batch_invariant;
     rwkvrt_status status;
     {
         py::gil_scoped_release nogil;
@@ -35,7 +36,8 @@ py::array_t<float> feed(const Model &model, State &state, const py::object &toke
     return logits;
 }
 
-py::list feed_batch(const Model &model, const std::vector<std::shared_ptr<State>> &states, const py::sequence &token_lists) {
+py::list feed_batch(const Model &model, const std::vector<std::shared_ptr<State>> &states, const py::sequence &token_lists,
+                    bool batch_invariant) {
     const size_t n = states.size();
     if (size_t(py::len(token_lists)) != n)
         raise_status(RWKVRT_ERR_ARGUMENT, "got " + std::to_string(n) + " states but " + std::to_string(py::len(token_lists)) +
@@ -63,7 +65,8 @@ py::list feed_batch(const Model &model, const std::vector<std::shared_ptr<State>
         if (!repeated) claimed.push_back(std::make_unique<Exclusive>(states[i]->busy, "State"));
     }
     Interruptible interrupt;
-    const rwkvrt_feed_options options = interrupt.feed_options();
+    rwkvrt_feed_options options = interrupt.feed_options();
+    options.batch_invariant = batch_invariant;
     rwkvrt_status status;
     {
         py::gil_scoped_release nogil;
@@ -131,12 +134,15 @@ Raises:
             "new_state", [](const std::shared_ptr<Model> &m) { return std::make_shared<State>(m); },
             "A fresh State (an empty context) for this model.")
         .def("feed", &feed, py::arg("state"), py::arg("tokens"), py::kw_only(), py::arg("all_logits") = false,
+             py::arg("batch_invariant") = false,
              R"(Feeds tokens to state, advancing it, and returns the logits after the last one.
 
 Args:
     state: a State of this model.
     tokens: one token id, a sequence of ids or a 1-D integer array (at least one).
     all_logits: return the logits after every token (for perplexity), not only the last.
+    batch_invariant: give one token the bits it gets in a batch (feed_batch with
+        batch_invariant), with a matrix product of one row; slower than the default.
 
 Returns:
     A new float32 numpy array of n_vocab logits, or of shape (len(tokens), n_vocab)
@@ -151,7 +157,8 @@ the tokens of the steps completed (see State.n_tokens).
 Raises:
     TokenError: an id outside [0, n_vocab); the state is then unchanged.
     ModelMismatchError: the state belongs to another model.)")
-        .def("feed_batch", &feed_batch, py::arg("states"), py::arg("token_lists"),
+        .def("feed_batch", &feed_batch, py::arg("states"), py::arg("token_lists"), py::kw_only(),
+             py::arg("batch_invariant") = false,
              R"(Feeds several conversations in one pass and returns each one's logits.
 
 Args:
@@ -159,6 +166,10 @@ Args:
     token_lists: for each state, its tokens (at least one; an int, a sequence
         of ids or a 1-D integer array). Decoding (one token) and prompts (many)
         may be mixed.
+    batch_invariant: every conversation gets the same bits whatever the others
+        of its steps: a lone row runs as a matrix product of one row (slower),
+        not a matrix-vector product. What a server that promises reproducible
+        replies passes at every step.
 
 Returns:
     A list of float32 numpy arrays of n_vocab logits, one per state.
