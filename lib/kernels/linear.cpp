@@ -504,7 +504,7 @@ namespace {
 thread_local bool one_row_as_in_batch = false;
 } // namespace
 
-OneRowAsInBatch::OneRowAsInBatch(bool on) : previous_(one_row_as_in_batch) { one_row_as_in_batch = previous_ || on; }
+OneRowAsInBatch::OneRowAsInBatch(bool on) : previous_(one_row_as_in_batch) { one_row_as_in_batch = on; }
 OneRowAsInBatch::~OneRowAsInBatch() { one_row_as_in_batch = previous_; }
 
 void linear(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool &pool) {

@@ -40,9 +40,10 @@ struct Matrix {
 // conversations decoding together).
 void linear(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool &pool);
 
-// While one is alive on a thread (and `on`), linear() called from that thread computes T = 1 as a
-// matrix product of one row: the bits that row gets in a step of any size, at the cost of the
-// mat-vec's speed (rwkvrt_feed_options::batch_invariant).
+// While one is alive on a thread (the latest one, for a feed nested in another's progress callback),
+// linear() called from that thread computes T = 1 as a matrix product of one row if `on`: the bits
+// that row gets in a step of any size, at the cost of the mat-vec's speed
+// (rwkvrt_feed_options::batch_invariant).
 class OneRowAsInBatch {
 public:
     explicit OneRowAsInBatch(bool on);

@@ -265,6 +265,7 @@ TEST_CASE("feed_batch: non-finite logits after several steps restore every state
 }
 
 TEST_CASE("feed: a feed on another model from inside a progress callback gives the same results") {
+    // The outer feed is batch_invariant, the inner one not: its last token is a mat-vec, as unnested.
     rwkvrt_tools::RandomModelSpec spec;
     spec.n_vocab = 300;
     th::ModelPtr outer = th::load(ac::write_random(spec, "batch-outer"), nullptr, 2);
@@ -283,10 +284,13 @@ TEST_CASE("feed: a feed on another model from inside a progress callback gives t
     Ctx ctx{inner.get(), nested_state.get(), &inner_prompt};
     rwkvrt_feed_options o = rwkvrt_feed_options_default();
     o.user_data = &ctx;
+    o.batch_invariant = 1;
     o.progress = [](uint64_t done, uint64_t total, void *user) {
         auto *c = static_cast<Ctx *>(user);
-        if (done > 0 && done < total && c->calls++ == 0) // in the middle of the outer feed's steps
-            c->status = rwkvrt_feed(c->m, c->s, c->prompt->data(), c->prompt->size(), c->logits.data());
+        if (done > 0 && done < total && c->calls++ == 0) { // in the middle of the outer feed's steps
+            c->status = rwkvrt_feed(c->m, c->s, c->prompt->data(), c->prompt->size(), nullptr);
+            if (c->status == RWKVRT_OK) c->status = rwkvrt_feed(c->m, c->s, c->prompt->data(), 1, c->logits.data());
+        }
         return 0;
     };
     th::StatePtr s = th::new_state(outer.get());
@@ -297,8 +301,11 @@ TEST_CASE("feed: a feed on another model from inside a progress callback gives t
 
     th::StatePtr s_ref = th::new_state(outer.get()), inner_ref = th::new_state(inner.get());
     std::vector<float> logits_ref(300), inner_logits_ref(300);
-    REQUIRE(rwkvrt_feed(outer.get(), s_ref.get(), prompt.data(), prompt.size(), logits_ref.data()) == RWKVRT_OK);
-    REQUIRE(rwkvrt_feed(inner.get(), inner_ref.get(), inner_prompt.data(), inner_prompt.size(), inner_logits_ref.data()) == RWKVRT_OK);
+    rwkvrt_feed_options invariant = rwkvrt_feed_options_default();
+    invariant.batch_invariant = 1;
+    REQUIRE(rwkvrt_feed_ex(outer.get(), s_ref.get(), prompt.data(), prompt.size(), logits_ref.data(), &invariant) == RWKVRT_OK);
+    REQUIRE(rwkvrt_feed(inner.get(), inner_ref.get(), inner_prompt.data(), inner_prompt.size(), nullptr) == RWKVRT_OK);
+    REQUIRE(rwkvrt_feed(inner.get(), inner_ref.get(), inner_prompt.data(), 1, inner_logits_ref.data()) == RWKVRT_OK);
     CHECK(logits == logits_ref);
     CHECK(ctx.logits == inner_logits_ref);
     CHECK(ac::snapshot(s.get()) == ac::snapshot(s_ref.get()));
