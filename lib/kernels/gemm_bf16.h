@@ -1,4 +1,4 @@
-// Matrix products with bf16 products, for steps of two or more rows (prefill, batched decoding) when
+// Matrix products with bf16 products, for steps of 32 rows or more (prefill, batched decoding) when
 // a model is loaded with activations = "bf16": the activations and the weights are rounded to bf16
 // (exact for bf16 weights; f16 weights lose their three lowest mantissa bits), and AVX512-BF16's
 // vdpbf16ps multiplies pairs of them into fp32 accumulators: twice the multiply-adds per instruction
@@ -6,8 +6,8 @@
 // (1.0.3) compiles no target with AVX512-BF16.
 //
 // The order of additions of one output does not depend on the number of rows (pairs in order within
-// blocks of 256 inputs, blocks in order), so a sequence gets the same bits alone or in any batch of
-// steps of two or more rows, as with the fp32 GEMM.
+// blocks of 256 inputs, blocks in order), so a sequence gets the same bits in any step that takes bf16
+// products (linear() decides which do), as with the fp32 GEMM.
 #pragma once
 
 #include <cstdint>

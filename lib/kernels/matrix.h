@@ -26,7 +26,7 @@ struct Matrix {
     bool int8_products = false;
     // data holds the rows interleaved in groups of 16 for the int8 kernels (kernels/gemm_int8.h).
     bool interleaved = false;
-    // Steps of two or more rows round the activations and weights to bf16 for vdpbf16ps (bf16 and f16
+    // Steps of 32 rows or more round the activations and weights to bf16 for vdpbf16ps (bf16 and f16
     // weights on CPUs with AVX512-BF16; kernels/gemm_bf16.h).
     bool bf16_products = false;
 
