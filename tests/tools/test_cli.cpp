@@ -200,6 +200,10 @@ TEST_CASE("cli: bench says which activations it ran with, and how to compare a q
     const Run json = run("bench -m " + q4 + " -p 4 -n 2 -r 1 --activations int8 -o json");
     CHECK(json.status == 0);
     CHECK(json.out.find("\"activations\": \"int8\"") != std::string::npos);
+    CHECK(json.out.find("\"batch_invariant\": false") != std::string::npos);
+    const Run invariant = run("bench -m " + model() + " -p 4 -n 2 -r 1 --batch-invariant");
+    CHECK(invariant.status == 0);
+    CHECK(invariant.out.find("activations: f32; batch-invariant: one row runs as a matrix product") != std::string::npos);
 }
 
 TEST_CASE("cli: a resumed session says that its saved sampler wins over sampling flags") {

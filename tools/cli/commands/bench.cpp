@@ -19,7 +19,7 @@ namespace {
 
 struct BenchArgs {
     std::string model, weight_type, activations, limits, output = "md";
-    bool mmap = false;
+    bool mmap = false, batch_invariant = false;
     int prompt_tokens = 512, gen_tokens = 128, repetitions = 3;
     std::vector<int> threads{0}, batches{1};
     std::vector<long long> depths{0};
@@ -100,7 +100,7 @@ struct Row {
 
 // Feeds one step of `tokens` (one list per state) and returns nothing; throws on failure.
 void feed_all(const rwkvrt_model *m, std::vector<State> &states, const std::vector<std::vector<int32_t>> &tokens,
-              std::vector<std::vector<float>> *logits) {
+              std::vector<std::vector<float>> *logits, bool batch_invariant) {
     const size_t B = states.size();
     std::vector<rwkvrt_state *> s(B);
     std::vector<const int32_t *> t(B);
@@ -112,7 +112,9 @@ void feed_all(const rwkvrt_model *m, std::vector<State> &states, const std::vect
         n[i] = tokens[i].size();
         if (logits) l[i] = (*logits)[i].data();
     }
-    check(rwkvrt_feed_batch(m, B, s.data(), t.data(), n.data(), l.data()), "feed");
+    rwkvrt_feed_options options = rwkvrt_feed_options_default();
+    options.batch_invariant = batch_invariant;
+    check(rwkvrt_feed_batch_ex(m, B, s.data(), t.data(), n.data(), l.data(), &options), "feed");
 }
 
 std::vector<Row> run_config(const BenchArgs &b, int threads, int batch, long long depth, const Ceilings *ceil,
@@ -134,7 +136,7 @@ std::vector<Row> run_config(const BenchArgs &b, int threads, int batch, long lon
     for (int i = 0; i < batch; ++i) states.push_back(new_state(m));
     *state_bytes = (long long)rwkvrt_state_snapshot_size(states[0].get());
     // Warm-up: page the weights in and grow the engine's buffers to this batch.
-    feed_all(m, states, std::vector<std::vector<int32_t>>(size_t(batch), {1, 2}), nullptr);
+    feed_all(m, states, std::vector<std::vector<int32_t>>(size_t(batch), {1, 2}), nullptr, b.batch_invariant);
 
     std::vector<std::vector<float>> logits(static_cast<size_t>(batch), std::vector<float>(static_cast<size_t>(V)));
     std::vector<double> pp, tg;
@@ -146,7 +148,7 @@ std::vector<Row> run_config(const BenchArgs &b, int threads, int batch, long lon
             std::vector<std::vector<int32_t>> chunk(static_cast<size_t>(batch));
             for (int s = 0; s < batch; ++s)
                 for (long long i = 0; i < n; ++i) chunk[size_t(s)].push_back(token(done + i, s));
-            feed_all(m, states, chunk, nullptr);
+            feed_all(m, states, chunk, nullptr, b.batch_invariant);
             done += n;
         }
         if (b.prompt_tokens > 0) {
@@ -154,7 +156,7 @@ std::vector<Row> run_config(const BenchArgs &b, int threads, int batch, long lon
             for (int s = 0; s < batch; ++s)
                 for (int i = 0; i < b.prompt_tokens; ++i) prompts[size_t(s)].push_back(token(depth + i, s));
             const auto t0 = std::chrono::steady_clock::now();
-            feed_all(m, states, prompts, &logits);
+            feed_all(m, states, prompts, &logits, b.batch_invariant);
             pp.push_back(double(b.prompt_tokens) * batch / seconds_since(t0));
         }
         if (b.gen_tokens > 0) {
@@ -162,7 +164,7 @@ std::vector<Row> run_config(const BenchArgs &b, int threads, int batch, long lon
             for (int s = 0; s < batch; ++s) next[size_t(s)][0] = token(depth + b.prompt_tokens, s);
             const auto t0 = std::chrono::steady_clock::now();
             for (int i = 0; i < b.gen_tokens; ++i) {
-                feed_all(m, states, next, &logits);
+                feed_all(m, states, next, &logits, b.batch_invariant);
                 for (int s = 0; s < batch; ++s) { // greedy, as a real decoder picks its next token
                     const std::vector<float> &l = logits[size_t(s)];
                     next[size_t(s)][0] = int32_t(std::max_element(l.begin(), l.end()) - l.begin());
@@ -240,6 +242,7 @@ int run_bench(const BenchArgs &b) {
         out["arch"] = arch;
         out["weight_type"] = type;
         out["activations"] = activations;
+        out["batch_invariant"] = b.batch_invariant;
         out["system_info"] = rwkvrt_system_info();
         out["params"] = params;
         out["flops_per_token"] = flops;
@@ -265,6 +268,7 @@ int run_bench(const BenchArgs &b) {
     if (activations == "f32" && !(type == "f32" || type == "f16" || type == "bf16"))
         std::printf(" (exact; with %s weights --activations int8 runs integer products, as llama.cpp does: "
                     "docs/QUANTIZATION.md)", type.c_str());
+    if (b.batch_invariant) std::printf("; batch-invariant: one row runs as a matrix product, as in the server");
     std::printf("\n");
     std::printf("per token: %.3f GFLOP; a decoding step reads %.1f MB of weights; a conversation's state is %.2f MB\n",
                 flops / 1e9, bytes / 1e6, double(state_bytes) / 1e6);
@@ -297,6 +301,8 @@ void add_bench(CLI::App &app, Commands &out) {
     cmd->add_option("--weight-type", b->weight_type, "Convert the large matrices at load: f32, f16, bf16, q8_0");
     cmd->add_flag("--mmap", b->mmap, "Map the model file instead of reading it into memory (docs/PERFORMANCE.md)");
     add_activations_option(cmd, b->activations);
+    cmd->add_flag("--batch-invariant", b->batch_invariant,
+                  "Feed as the server does: a lone row as a matrix product, the same bits as in a batch (docs/SERVING.md)");
     cmd->add_option("-p,--prompt-tokens", b->prompt_tokens, "Prompt length per conversation (0 = skip)")
         ->check(CLI::NonNegativeNumber)->capture_default_str();
     cmd->add_option("-n,--gen-tokens", b->gen_tokens, "Tokens generated per conversation (0 = skip)")
