@@ -498,14 +498,12 @@ void matvec(const Matrix &W, const float *x, float *y, ThreadPool &pool) {
     });
 }
 
+thread_local bool batch_invariant = false; // BatchInvariantScope
+
 } // namespace
 
-namespace {
-thread_local bool one_row_as_in_batch = false;
-} // namespace
-
-OneRowAsInBatch::OneRowAsInBatch(bool on) : previous_(one_row_as_in_batch) { one_row_as_in_batch = on; }
-OneRowAsInBatch::~OneRowAsInBatch() { one_row_as_in_batch = previous_; }
+BatchInvariantScope::BatchInvariantScope(bool on) : previous_(batch_invariant) { batch_invariant = on; }
+BatchInvariantScope::~BatchInvariantScope() { batch_invariant = previous_; }
 
 // bf16 products pay for their packing from about 32 rows (0.1B bf16, 2 threads: 16 rows 328 tok/s
 // against fp32's 404, 32 rows 621 against 472); smaller steps keep the exact fp32 products, unless
@@ -513,9 +511,9 @@ OneRowAsInBatch::~OneRowAsInBatch() { one_row_as_in_batch = previous_; }
 constexpr int64_t kBf16MinRows = 32;
 
 void linear(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool &pool) {
-    if (T == 1 && !one_row_as_in_batch) matvec(W, X, Y, pool);
+    if (T == 1 && !batch_invariant) matvec(W, X, Y, pool);
     else if (W.int8_products) gemm_int8(W, X, T, Y, pool);
-    else if (W.bf16_products && (T >= kBf16MinRows || one_row_as_in_batch)) gemm_bf16(W, X, T, Y, pool);
+    else if (W.bf16_products && (T >= kBf16MinRows || batch_invariant)) gemm_bf16(W, X, T, Y, pool);
     else HWY_DYNAMIC_DISPATCH(Gemm)(W, X, T, Y, pool);
 }
 

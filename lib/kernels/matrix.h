@@ -41,15 +41,15 @@ struct Matrix {
 void linear(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool &pool);
 
 // While one is alive on a thread (the latest one, for a feed nested in another's progress callback),
-// linear() called from that thread computes T = 1 as a matrix product of one row if `on`: the bits
-// that row gets in a step of any size, at the cost of the mat-vec's speed
-// (rwkvrt_feed_options::batch_invariant).
-class OneRowAsInBatch {
+// linear() called from that thread with `on` takes one route for every T, so a row gets the same bits
+// in a step of any size (rwkvrt_feed_options::batch_invariant): T = 1 as a matrix product of one row,
+// at the cost of the mat-vec's speed, and bf16 products at every T when the matrix has them.
+class BatchInvariantScope {
 public:
-    explicit OneRowAsInBatch(bool on);
-    ~OneRowAsInBatch();
-    OneRowAsInBatch(const OneRowAsInBatch &) = delete;
-    OneRowAsInBatch &operator=(const OneRowAsInBatch &) = delete;
+    explicit BatchInvariantScope(bool on);
+    ~BatchInvariantScope();
+    BatchInvariantScope(const BatchInvariantScope &) = delete;
+    BatchInvariantScope &operator=(const BatchInvariantScope &) = delete;
 
 private:
     bool previous_;

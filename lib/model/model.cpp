@@ -237,7 +237,7 @@ void Model::feed_batch(std::span<const FeedRequest> requests, const ProgressFn &
             step.tokens = rows.data();
             step.rows = int64_t(rows.size());
             engine_->run(stop, [&](ExecContext &ctx) {
-                const OneRowAsInBatch one_row(batch_invariant);
+                const BatchInvariantScope invariant(batch_invariant);
                 arch_->forward(step, ctx);
             });
             for (size_t i = 0; i < B; ++i) {

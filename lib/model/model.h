@@ -64,7 +64,7 @@ public:
     // cancelled (so it holds exactly the tokens of the steps completed), or to the start of the call.
     // Each step feeds up to kStepRows rows, shared fairly among the unfinished sequences, as one
     // forward pass; concurrent callers' steps take turns on the model's threads.
-    // batch_invariant: a step of one row runs the matrix products of a batch (OneRowAsInBatch), so
+    // batch_invariant: a step of one row runs the matrix products of a batch (BatchInvariantScope), so
     // that every sequence gets the same bits whatever the others in its steps.
     void feed_batch(std::span<const FeedRequest> requests, const ProgressFn &progress = {}, bool batch_invariant = false) const;
 
