@@ -4,6 +4,8 @@
 
 #include <doctest/doctest.h>
 
+#include <string>
+
 #include "hwy/targets.h"
 
 template <class F>
@@ -11,7 +13,8 @@ void for_each_target(F f) {
     for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
         hwy::SetSupportedTargetsForTest(target);
         hwy::GetChosenTarget().Update(hwy::SupportedTargets());
-        CAPTURE(hwy::TargetName(target));
+        const std::string target_name = hwy::TargetName(target); // CAPTURE shows a char pointer's address
+        CAPTURE(target_name);
         f();
     }
     hwy::SetSupportedTargetsForTest(0);

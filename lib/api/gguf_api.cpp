@@ -49,7 +49,7 @@ rwkvrt_status rwkvrt_model_save_gguf(const rwkvrt_model *model, const char *path
             for (int i = 0; i < 256; ++i) w.vocab.emplace_back(1, char(i));
         }
         w.name = std::filesystem::path(path).stem().string();
-        gguf::write_gguf(m.file(), path, w);
+        gguf::write_gguf(*m.stored_tensors(), path, w);
     });
 }
 

@@ -46,6 +46,9 @@ struct LoadConfig {
     std::optional<DType> weight_type; // convert the large matrices to this type; nullopt = as stored
     bool int8_activations = false;    // generation rounds the activations to int8 (Matrix::int8_activations)
     bool bf16_activations = false;    // steps of 2+ rows use bf16 products (Matrix::bf16_products)
+    // If set, receives the names of the tensors the model holds in another type or layout: it no longer
+    // reads their bytes in the file.
+    std::vector<std::string> *copied = nullptr;
 };
 
 // One sequence of a forward step: its new tokens are rows [row0, row0 + T) of the step.

@@ -30,6 +30,15 @@ int read_range(int fd, uint8_t *dst, size_t begin, size_t end) {
 
 } // namespace
 
+bool MappedFile::give_back(const uint8_t *p, size_t n) {
+    if (!data_ || p < data_ || n > size_ || p - data_ > std::ptrdiff_t(size_ - n)) return false;
+    const uintptr_t page = uintptr_t(::sysconf(_SC_PAGESIZE));
+    const uintptr_t begin = (reinterpret_cast<uintptr_t>(p) + page - 1) / page * page;
+    const uintptr_t end = (reinterpret_cast<uintptr_t>(p) + n) / page * page;
+    if (begin < end) ::madvise(reinterpret_cast<void *>(begin), end - begin, MADV_DONTNEED); // a hint: failure costs memory only
+    return true;
+}
+
 MappedFile::MappedFile(const std::string &path, bool use_mmap) : path_(path) {
     const int fd = open_regular_file(path);
     struct stat st {};

@@ -21,6 +21,9 @@ public:
     size_t size() const { return size_; }
     const std::string &path() const { return path_; }
     bool mapped() const { return map_ != nullptr; }
+    // Whether [p, p + n) lies in the file's bytes; if so, hands the whole pages inside it back to the
+    // system. Reading them again gives zeros (the file mapped: its bytes, from the page cache).
+    bool give_back(const uint8_t *p, size_t n);
 
 private:
     std::string path_;

@@ -63,6 +63,13 @@ void TensorFile::rename(const std::string &from, const std::string &to) {
     index_.emplace(to, i);
 }
 
+void TensorFile::give_back(const std::string &name) {
+    const TensorView *t = find(name);
+    if (!t || file_->give_back(t->data, t->nbytes)) return;
+    for (auto &shard : shards_)
+        if (shard->file_->give_back(t->data, t->nbytes)) return;
+}
+
 void TensorFile::merge(std::unique_ptr<TensorFile> shard) {
     for (const TensorView &t : shard->tensors_) {
         if (index_.count(t.name))

@@ -59,6 +59,9 @@ public:
     uint8_t *own(size_t nbytes);
     // Replaces a tensor (same name) by a transformed copy.
     void replace(TensorView tensor);
+    // Hands the pages of a tensor that lies in the file (or a merged shard) back to the system: the model
+    // holds its values in another form. Its bytes are not read again through this file (Model::stored_tensors).
+    void give_back(const std::string &name);
     // Renames a tensor (which must exist; the new name must be free).
     void rename(const std::string &from, const std::string &to);
     // Takes over another file's tensors (a shard of the same model), keeping its bytes alive.

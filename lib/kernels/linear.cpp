@@ -52,8 +52,6 @@ HWY_INLINE void PrefetchToL2(const void *p) {
 // the 16 registers of AVX2.
 constexpr size_t kMR = 6;
 constexpr size_t kBandTiles = 8;
-// Matrices of at most this many rows run GemmFewRows.
-constexpr int64_t kFewRows = 128;
 
 // A few tokens fill only part of a vector: steps of at most 8 rows use vectors of 8 lanes
 // (kNarrowTokens), which CPUs that run a 512-bit FMA as two 256-bit halves (Zen 4) execute at twice
@@ -78,33 +76,22 @@ HWY_INLINE void StoreTile(D df, V c0, V c1, float *out, bool add) {
     }
 }
 
-// c[i][0 .. NV·lanes) (+)= Σ_k a[i·lda + k] · b[k][·] for i < kMR; b packed as kc rows of NV vectors
-// of D's lanes.
-template <int NV, class D = DF>
+// c[i][0 .. NV·lanes) (+)= Σ_k a[i·lda + k·kStride] · b[k][·] for i < MR; b packed as kc rows of NV
+// vectors of D's lanes. Rows by rows (kStride 1) or a lanes panel's rows (lda 1, kStride kLaneRows).
+template <int NV, class D = DF, size_t MR = kMR, size_t kStride = 1>
 HWY_NOINLINE void MicroTile(const float *HWY_RESTRICT a, size_t lda, const float *HWY_RESTRICT b, size_t kc,
                             float *HWY_RESTRICT c, size_t ldc, bool add) {
     using VF = hn::Vec<D>;
     const D df;
     const size_t L = hn::Lanes(df);
-    VF c00 = hn::Zero(df), c01 = hn::Zero(df), c10 = hn::Zero(df), c11 = hn::Zero(df), c20 = hn::Zero(df),
-       c21 = hn::Zero(df), c30 = hn::Zero(df), c31 = hn::Zero(df), c40 = hn::Zero(df), c41 = hn::Zero(df),
-       c50 = hn::Zero(df), c51 = hn::Zero(df);
+    VF c0[MR], c1[MR];
+    for (size_t i = 0; i < MR; ++i) c0[i] = c1[i] = hn::Zero(df);
     for (size_t k = 0; k < kc; ++k, b += NV * L) {
         const VF b0 = hn::LoadU(df, b);
         const VF b1 = NV == 2 ? hn::LoadU(df, b + L) : b0;
-        Fma<NV>(hn::Set(df, a[k]), b0, b1, c00, c01);
-        Fma<NV>(hn::Set(df, a[lda + k]), b0, b1, c10, c11);
-        Fma<NV>(hn::Set(df, a[2 * lda + k]), b0, b1, c20, c21);
-        Fma<NV>(hn::Set(df, a[3 * lda + k]), b0, b1, c30, c31);
-        Fma<NV>(hn::Set(df, a[4 * lda + k]), b0, b1, c40, c41);
-        Fma<NV>(hn::Set(df, a[5 * lda + k]), b0, b1, c50, c51);
+        for (size_t i = 0; i < MR; ++i) Fma<NV>(hn::Set(df, a[i * lda + k * kStride]), b0, b1, c0[i], c1[i]);
     }
-    StoreTile<NV>(df, c00, c01, c, add);
-    StoreTile<NV>(df, c10, c11, c + ldc, add);
-    StoreTile<NV>(df, c20, c21, c + 2 * ldc, add);
-    StoreTile<NV>(df, c30, c31, c + 3 * ldc, add);
-    StoreTile<NV>(df, c40, c41, c + 4 * ldc, add);
-    StoreTile<NV>(df, c50, c51, c + 5 * ldc, add);
+    for (size_t i = 0; i < MR; ++i) StoreTile<NV>(df, c0[i], c1[i], c + i * ldc, add);
 }
 
 // Y = X·Wᵀ for W of few rows (RWKV-7's LoRA projections down to 32–128 values): Wᵀ, which is small,
@@ -152,6 +139,163 @@ void GemmFewRows(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPoo
                 for (size_t t = 0; t < tn; ++t) std::memcpy(Y + (t0 + t) * N + n0, partial + t * cw, nn * sizeof(float));
         }
     });
+}
+
+// --- Weight rows in the lanes (Matrix::lanes, matrix.h) ---
+
+// Bytes of a group's block of 32 inputs: the 16 scales, then the codes.
+constexpr size_t LanesBlockBytes(DType t) { return 2 * kLaneRows + (t == DType::Q8_0 ? 32 : 16) * kLaneRows; }
+
+// Element 16·kHigh + j of a block (Q8_0: element j, kHigh false), for the L rows from `row` of its
+// group, as ConvertBlocks gives it: d·q.
+template <DType kType, bool kHigh>
+HWY_INLINE VF LanesWeights(DF df, const uint8_t *block, size_t j, size_t row, VF scale) {
+    const hn::RebindToSigned<DF> di32;
+    if constexpr (kType == DType::Q8_0) {
+        const hn::Rebind<int8_t, DF> di8;
+        const auto *codes = reinterpret_cast<const int8_t *>(block + 2 * kLaneRows);
+        return hn::Mul(hn::ConvertTo(df, hn::PromoteTo(di32, hn::LoadU(di8, codes + j * kLaneRows + row))), scale);
+    } else {
+        const hn::Rebind<uint8_t, DF> du8;
+        const hn::RebindToUnsigned<DF> du32;
+        const auto bytes = hn::PromoteTo(du32, hn::LoadU(du8, block + 2 * kLaneRows + j * kLaneRows + row));
+        const auto nibble = kHigh ? hn::ShiftRight<4>(bytes) : hn::And(bytes, hn::Set(du32, 15u));
+        return hn::Mul(hn::ConvertTo(df, hn::Sub(hn::BitCast(di32, nibble), hn::Set(di32, 8))), scale);
+    }
+}
+
+// acc[t][v] += the weights of element 16·kHigh + j (LanesWeights) times row t's input: x[t·ldx + that element].
+template <DType kType, bool kHigh, size_t TG, size_t NV>
+HWY_INLINE void LanesStep(DF df, const uint8_t *const *block, const size_t *rows, const VF *scale, size_t j,
+                          const float *x, size_t ldx, VF (&acc)[TG][NV]) {
+    VF w[NV];
+    for (size_t v = 0; v < NV; ++v) w[v] = LanesWeights<kType, kHigh>(df, block[v], j, rows[v], scale[v]);
+    for (size_t t = 0; t < TG; ++t) {
+        const VF xt = hn::Set(df, x[t * ldx + 16 * kHigh + j]);
+        for (size_t v = 0; v < NV; ++v) acc[t][v] = hn::MulAdd(w[v], xt, acc[t][v]);
+    }
+}
+
+// Y[t·ldy + 0 .. NV·L) (t < TG) for the rows X[t·ldx ..] and the NV·L weight rows from row0 of the group at
+// `group` (the matrix's later groups follow): Gemm's additions in Gemm's order, each weight decoded once.
+template <DType kType, size_t TG, size_t NV>
+HWY_NOINLINE void LanesTile(const uint8_t *HWY_RESTRICT group, size_t row0, size_t group_bytes, size_t K,
+                            const float *HWY_RESTRICT X, size_t ldx, float *HWY_RESTRICT Y, size_t ldy) {
+    constexpr size_t kBlockBytes = LanesBlockBytes(kType);
+    const DF df;
+    const size_t L = hn::Lanes(df);
+    const uint8_t *first[NV]; // vector v's first block
+    size_t rows[NV];          // and its first row in its group
+    for (size_t v = 0; v < NV; ++v) {
+        const size_t r = row0 + v * L;
+        first[v] = group + r / kLaneRows * group_bytes;
+        rows[v] = r % kLaneRows;
+    }
+    for (size_t k0 = 0; k0 < K; k0 += 256) { // Gemm's blocks of kc
+        const size_t k1 = std::min(K, k0 + 256);
+        VF acc[TG][NV];
+        for (size_t t = 0; t < TG; ++t)
+            for (size_t v = 0; v < NV; ++v) acc[t][v] = hn::Zero(df);
+        for (size_t b = k0 / 32; b < k1 / 32; ++b) {
+            const float *const x = X + b * 32;
+            const uint8_t *block[NV];
+            VF scale[NV];
+            for (size_t v = 0; v < NV; ++v) {
+                block[v] = first[v] + b * kBlockBytes;
+                scale[v] = LoadF16(df, block[v] + 2 * rows[v]);
+            }
+            // In order of the elements; a Q4_0 byte holds elements j and 16 + j.
+            if constexpr (kType == DType::Q4_0) {
+                for (size_t j = 0; j < 16; ++j) LanesStep<kType, false>(df, block, rows, scale, j, x, ldx, acc);
+                for (size_t j = 0; j < 16; ++j) LanesStep<kType, true>(df, block, rows, scale, j, x, ldx, acc);
+            } else {
+                for (size_t j = 0; j < 32; ++j) LanesStep<kType, false>(df, block, rows, scale, j, x, ldx, acc);
+            }
+        }
+        for (size_t t = 0; t < TG; ++t)
+            for (size_t v = 0; v < NV; ++v) {
+                float *const out = Y + t * ldy + v * L;
+                hn::StoreU(k0 > 0 ? hn::Add(acc[t][v], hn::LoadU(df, out)) : acc[t][v], df, out);
+            }
+    }
+}
+
+// Vectors of weight rows per LanesTile: with TG rows, 4·TG independent chains hide the FMA's latency.
+constexpr size_t kLanesVectors = 4;
+// Rows of X per LanesTile: the accumulators, weights and scales fit the registers (32 with AVX-512, else 16).
+constexpr size_t kLanesTileRows = HWY_MAX_BYTES >= 64 ? 4 : 2;
+
+template <DType kType, size_t NV>
+void LanesTiles(size_t tg, const uint8_t *group, size_t row0, size_t group_bytes, size_t K, const float *X,
+                float *Y, size_t N) {
+    switch (tg) {
+    case 1: return LanesTile<kType, 1, NV>(group, row0, group_bytes, K, X, K, Y, N);
+    case 2: return LanesTile<kType, 2, NV>(group, row0, group_bytes, K, X, K, Y, N);
+    case 3: if constexpr (kLanesTileRows >= 3) return LanesTile<kType, 3, NV>(group, row0, group_bytes, K, X, K, Y, N); break;
+    default: if constexpr (kLanesTileRows >= 4) return LanesTile<kType, 4, NV>(group, row0, group_bytes, K, X, K, Y, N); break;
+    }
+}
+
+// Steps of up to kLanesFewRows rows read the weights where they lie: each one is decoded once per
+// kLanesTileRows rows, where Gemm decodes it once per step but broadcasts it against a vector of rows
+// that is mostly empty.
+constexpr int64_t kLanesFewRows = 8;
+
+template <DType kType>
+void LanesProductOf(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool &pool) {
+    const size_t K = size_t(W.cols), N = size_t(W.rows), rows = size_t(T), L = hn::Lanes(DF());
+    const size_t group_bytes = K / 32 * LanesBlockBytes(kType), chunk_rows = kLanesVectors * L;
+    const int64_t chunks = int64_t((N + chunk_rows - 1) / chunk_rows);
+    const int threads = 2.0 * double(rows) * double(N) * double(K) < 1e6 ? 1 : pool.size();
+    // Each thread streams its own stretch of the matrix in pieces of about 64 KiB, as the mat-vec does.
+    const int64_t piece = std::max<int64_t>(1, int64_t((size_t(64) << 10) / (group_bytes * chunk_rows / kLaneRows)));
+    pool.run_stretches(chunks, piece, threads, [&](int64_t c0, int64_t c1, int) {
+        for (int64_t chunk = c0; chunk < c1; ++chunk) {
+            const size_t n0 = size_t(chunk) * chunk_rows;
+            for (size_t t0 = 0; t0 < rows; t0 += kLanesTileRows) {
+                const size_t tg = std::min(kLanesTileRows, rows - t0);
+                const float *const x = X + t0 * K;
+                float *const y = Y + t0 * N;
+                if (n0 + chunk_rows <= N) {
+                    LanesTiles<kType, kLanesVectors>(tg, W.data + n0 / kLaneRows * group_bytes, n0 % kLaneRows, group_bytes, K, x,
+                                                      y + n0, N);
+                    continue;
+                }
+                for (size_t r = n0; r < N; r += L) // the last chunk, of fewer rows: a vector at a time
+                    LanesTiles<kType, 1>(tg, W.data + r / kLaneRows * group_bytes, r % kLaneRows, group_bytes, K, x, y + r, N);
+            }
+        }
+    });
+}
+
+void LanesProduct(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool &pool) {
+    if (W.dtype == DType::Q8_0) LanesProductOf<DType::Q8_0>(W, X, T, Y, pool);
+    else LanesProductOf<DType::Q4_0>(W, X, T, Y, pool);
+}
+
+// The weights of a group's inputs k0 .. k1 as fp32, panel[(k − k0)·kLaneRows + i] for its row i (Gemm).
+template <DType kType>
+void LanesPanelOf(const uint8_t *group, size_t k0, size_t k1, float *HWY_RESTRICT panel) {
+    const DF df;
+    const size_t L = hn::Lanes(df);
+    for (size_t b = k0 / 32; b < k1 / 32; ++b) {
+        const uint8_t *const block = group + b * LanesBlockBytes(kType);
+        float *const dst = panel + (b * 32 - k0) * kLaneRows;
+        for (size_t row = 0; row < kLaneRows; row += L) {
+            const VF scale = LoadF16(df, block + 2 * row);
+            for (size_t j = 0; j < (kType == DType::Q4_0 ? 16 : 32); ++j) {
+                hn::StoreU(LanesWeights<kType, false>(df, block, j, row, scale), df, dst + j * kLaneRows + row);
+                if constexpr (kType == DType::Q4_0)
+                    hn::StoreU(LanesWeights<kType, true>(df, block, j, row, scale), df, dst + (16 + j) * kLaneRows + row);
+            }
+        }
+    }
+}
+
+void LanesPanel(const Matrix &W, size_t group, size_t k0, size_t k1, float *panel) {
+    const uint8_t *const data = W.data + group * size_t(W.cols) / 32 * LanesBlockBytes(W.dtype);
+    if (W.dtype == DType::Q8_0) LanesPanelOf<DType::Q8_0>(data, k0, k1, panel);
+    else LanesPanelOf<DType::Q4_0>(data, k0, k1, panel);
 }
 
 // Steps of a few rows (conversations decoding together): the packed GEMM would broadcast each weight
@@ -372,8 +516,9 @@ void GemmFewTokens(const Matrix &W, const float *X, int64_t T, float *Y, ThreadP
 #endif
 
 void Gemm(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool &pool) {
+    if (W.lanes && T <= kLanesFewRows) return LanesProduct(W, X, T, Y, pool);
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
-    if (T <= FewTokensLimit(W.dtype)) return GemmFewTokens(W, X, T, Y, pool);
+    if (!W.lanes && T <= FewTokensLimit(W.dtype)) return GemmFewTokens(W, X, T, Y, pool);
 #endif
     if (W.rows <= kFewRows) return GemmFewRows(W, X, T, Y, pool);
     const size_t K = size_t(W.cols), N = size_t(W.rows), rows = size_t(T), rb = W.row_bytes();
@@ -389,12 +534,14 @@ void Gemm(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool &pool
     const size_t kc_max = std::min<size_t>(K, 256);
     // Below ~1 MFLOP one thread is faster than waking the others.
     const int threads = 2.0 * double(rows) * double(N) * double(K) < 1e6 ? 1 : pool.size();
-    // Bands of up to kBandTiles micro-tiles of rows (the packed block is reused that often), at least 4 per thread.
-    const size_t tiles = (N + kMR - 1) / kMR;
-    const size_t band_tiles = std::clamp<size_t>(tiles / (4 * size_t(threads)), 1, kBandTiles);
-    const int64_t bands = int64_t((tiles + band_tiles - 1) / band_tiles);
+    // Bands of up to kBandTiles micro-tiles of rows (the packed block is reused that often), at least 4 per
+    // thread. Weights are converted `unit` rows at a time: a micro-tile's, or a group of a lanes matrix.
+    const size_t unit = W.lanes ? size_t(kLaneRows) : kMR;
+    const size_t units = (N + unit - 1) / unit;
+    const size_t band_units = std::clamp<size_t>(units / (4 * size_t(threads)), 1, kBandTiles * kMR / unit);
+    const int64_t bands = int64_t((units + band_units - 1) / band_units);
     // Xᵀ as [panel][k][pw], shared; each thread has a panel of converted weights and its band's Yᵀ.
-    const size_t a_size = kMR * kc_max, yt_size = band_tiles * kMR * tp;
+    const size_t a_size = unit * kc_max, yt_size = band_units * unit * tp;
     float *const xp = pool.shared_buffer(K * tp * sizeof(float));
     pool.run(int64_t(panels), threads, [&](int64_t p, int) {
         // By 16 inputs: one cache line of each row of X read at a time, into 16 lines of the
@@ -407,14 +554,49 @@ void Gemm(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool &pool
                 for (size_t k = k0; k < k0 + kn; ++k) dst[k * pw + j] = j < n ? X[(t0 + j) * K + k] : 0.0f;
         }
     });
+    // c (+)= rows `a` of the converted weights times the panels of Xᵀ; MR and kStride as for MicroTile.
+    const auto multiply = [&](auto mr, auto stride, const float *a, size_t lda, const float *b, size_t kc, float *c, bool add) {
+        constexpr size_t MR = decltype(mr)::value, S = decltype(stride)::value;
+        for (size_t p = 0; p < panels; ++p, b += K * pw, c += pw) {
+            if (narrow) MicroTile<1, DNarrow, MR, S>(a, lda, b, kc, c, tp, add);
+            else if (nv == 2) MicroTile<2, DF, MR, S>(a, lda, b, kc, c, tp, add);
+            else MicroTile<1, DF, MR, S>(a, lda, b, kc, c, tp, add);
+        }
+    };
+    using RowStride = std::integral_constant<size_t, 1>;
+    using LaneStride = std::integral_constant<size_t, kLaneRows>;
+    using Rows6 = std::integral_constant<size_t, kMR>;
+    using Rows4 = std::integral_constant<size_t, kLaneRows - 2 * kMR>;
+    using Rows8 = std::integral_constant<size_t, kLaneRows / 2>;
     pool.run(bands, threads, [&](int64_t band, int thread) {
         float *const a = pool.thread_buffer(thread, (a_size + yt_size) * sizeof(float));
         float *const yt = a + a_size;
-        const size_t r0 = size_t(band) * band_tiles * kMR, r1 = std::min(N, r0 + band_tiles * kMR);
+        const size_t r0 = size_t(band) * band_units * unit, r1 = std::min(N, r0 + band_units * unit);
+        const size_t group_bytes = W.lanes ? K / 32 * LanesBlockBytes(W.dtype) : 0;
         for (size_t k0 = 0; k0 < K; k0 += kc_max) {
             const size_t kc = std::min(kc_max, K - k0);
-            const size_t k0_bytes = dtype_bytes(W.dtype, k0), seg_bytes = dtype_bytes(W.dtype, kc);
-            for (size_t n0 = r0; n0 < r1; n0 += kMR) {
+            const float *const b = xp + k0 * pw;
+            for (size_t n0 = r0; n0 < r1; n0 += unit) {
+                float *const c = yt + (n0 - r0) * tp;
+                if (W.lanes) {
+                    LanesPanel(W, n0 / kLaneRows, k0, k0 + kc, a);
+                    // The next group's weights of this block, while this one computes.
+                    if (n0 + unit < r1) {
+                        const uint8_t *next = W.data + (n0 / kLaneRows + 1) * group_bytes + k0 / 32 * LanesBlockBytes(W.dtype);
+                        for (size_t off = 0; off < kc / 32 * LanesBlockBytes(W.dtype); off += 64) PrefetchToL2(next + off);
+                    }
+                    // The group's 16 rows as micro-tiles of 8 and 8 where 32 registers hold them, else 6, 6 and 4.
+                    if constexpr (HWY_MAX_BYTES >= 64) {
+                        multiply(Rows8{}, LaneStride{}, a, 1, b, kc, c, k0 > 0);
+                        multiply(Rows8{}, LaneStride{}, a + 8, 1, b, kc, c + 8 * tp, k0 > 0);
+                    } else {
+                        multiply(Rows6{}, LaneStride{}, a, 1, b, kc, c, k0 > 0);
+                        multiply(Rows6{}, LaneStride{}, a + kMR, 1, b, kc, c + kMR * tp, k0 > 0);
+                        multiply(Rows4{}, LaneStride{}, a + 2 * kMR, 1, b, kc, c + 2 * kMR * tp, k0 > 0);
+                    }
+                    continue;
+                }
+                const size_t k0_bytes = dtype_bytes(W.dtype, k0), seg_bytes = dtype_bytes(W.dtype, kc);
                 for (size_t i = 0; i < kMR; ++i) {
                     float *ai = a + i * kc_max;
                     if (n0 + i < N) ConvertRow(W.dtype, W.data + (n0 + i) * rb + k0_bytes, ai, kc);
@@ -424,13 +606,7 @@ void Gemm(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool &pool
                 // hardware prefetcher picks up late: ask for them while this tile computes.
                 for (size_t n = n0 + kMR; n < std::min(n0 + 2 * kMR, r1); ++n)
                     for (size_t off = 0; off < seg_bytes; off += 64) PrefetchToL2(W.data + n * rb + k0_bytes + off);
-                float *c = yt + (n0 - r0) * tp;
-                for (size_t p = 0; p < panels; ++p) {
-                    const float *b = xp + p * K * pw + k0 * pw;
-                    if (narrow) MicroTile<1, DNarrow>(a, kc_max, b, kc, c + p * pw, tp, k0 > 0);
-                    else if (nv == 2) MicroTile<2>(a, kc_max, b, kc, c + p * pw, tp, k0 > 0);
-                    else MicroTile<1>(a, kc_max, b, kc, c + p * pw, tp, k0 > 0);
-                }
+                multiply(Rows6{}, RowStride{}, a, kc_max, b, kc, c, k0 > 0);
             }
         }
         // Transposed back through a small buffer by 16 tokens, for the same reason.
@@ -453,6 +629,7 @@ HWY_AFTER_NAMESPACE();
 namespace rwkvrt {
 
 HWY_EXPORT(Gemm);
+HWY_EXPORT(LanesProduct);
 
 namespace {
 
@@ -478,6 +655,7 @@ void for_each_row(const Matrix &W, float *y, ThreadPool &pool, RowDot dot) {
 }
 
 void matvec(const Matrix &W, const float *x, float *y, ThreadPool &pool) {
+    if (W.lanes) return HWY_DYNAMIC_DISPATCH(LanesProduct)(W, x, 1, y, pool);
     if (W.interleaved) return matvec_int8_interleaved(W, x, y, pool);
     if (const DotInt8Fn dot = W.int8_activations ? dot_int8_kernel(W.dtype, int8_level()) : nullptr) {
         // x is rounded once, for all rows.
@@ -519,6 +697,34 @@ void linear(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool &po
 
 void gather_rows(const Matrix &W, const int32_t *ids, int64_t T, float *Y) {
     for (int64_t t = 0; t < T; ++t) convert_to_f32(W.dtype, W.row(ids[t]), Y + t * W.cols, size_t(W.cols));
+}
+
+bool lanes_layout_applies(const Matrix &W) {
+    return (W.dtype == DType::Q8_0 || W.dtype == DType::Q4_0) && W.rows > kFewRows && W.rows % kLaneRows == 0 &&
+           !W.lanes && !W.interleaved;
+}
+
+Matrix to_lanes(const Matrix &W) {
+    const bool q8 = W.dtype == DType::Q8_0;
+    const size_t codes = q8 ? 32 : 16, src_block = 2 + codes, blocks = size_t(W.cols) / 32;
+    const size_t block_bytes = kLaneRows * src_block; // the same bytes, in another order
+    Matrix out;
+    out.rows = W.rows;
+    out.cols = W.cols;
+    out.dtype = W.dtype;
+    out.lanes = true;
+    out.owned.allocate(W.nbytes());
+    out.data = out.owned.data();
+    for (size_t g = 0; g < size_t(W.rows) / kLaneRows; ++g)
+        for (size_t blk = 0; blk < blocks; ++blk) {
+            uint8_t *const dst = out.owned.data() + (g * blocks + blk) * block_bytes;
+            for (size_t r = 0; r < kLaneRows; ++r) {
+                const uint8_t *const src = W.row(int64_t(g * kLaneRows + r)) + blk * src_block;
+                std::memcpy(dst + 2 * r, src, 2);
+                for (size_t j = 0; j < codes; ++j) dst[2 * kLaneRows + j * kLaneRows + r] = src[2 + j];
+            }
+        }
+    return out;
 }
 
 Matrix convert_matrix(const Matrix &src, DType dtype, const char *what) {

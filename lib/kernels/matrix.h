@@ -26,6 +26,9 @@ struct Matrix {
     bool int8_products = false;
     // data holds the rows interleaved in groups of 16 for the int8 kernels (kernels/gemm_int8.h).
     bool interleaved = false;
+    // data holds the rows in groups of kLaneRows with their elements side by side, for the fp32 kernels
+    // (to_lanes below); row() is then meaningless.
+    bool lanes = false;
     // Steps of 32 rows or more round the activations and weights to bf16 for vdpbf16ps (bf16 and f16
     // weights on CPUs with AVX512-BF16; kernels/gemm_bf16.h).
     bool bf16_products = false;
@@ -34,6 +37,20 @@ struct Matrix {
     const uint8_t *row(int64_t r) const { return data + size_t(r) * row_bytes(); }
     size_t nbytes() const { return size_t(rows) * row_bytes(); }
 };
+
+// Matrices of at most this many rows (RWKV-7's LoRA projections) have a product of their own, which reads rows.
+constexpr int64_t kFewRows = 128;
+
+// The fp32 kernels of Q8_0 and Q4_0 matrices read them best with the rows in the lanes: stored in groups
+// of kLaneRows rows, and per group and block of 32 inputs, the rows' fp16 scales, then the codes with
+// element k of the 16 rows side by side (Q8_0: [k][row] bytes; Q4_0: the stored bytes as [j][row],
+// element j the low nibble and 16 + j the high one). The same bytes as the file, in another order. One
+// row (a conversation decoding) then streams the weights as the row-by-row mat-vec would, yet every
+// output adds in the matrix product's order, so a row gets the same bits alone as in any batch.
+constexpr int64_t kLaneRows = 16;
+// Q8_0 or Q4_0 with more than kFewRows rows, a multiple of kLaneRows, still stored by rows.
+bool lanes_layout_applies(const Matrix &W);
+Matrix to_lanes(const Matrix &W); // a copy in the lanes layout; requires lanes_layout_applies(W)
 
 // Y (T × W.rows) = X (T × W.cols) · Wᵀ, all row-major fp32 activations, on the pool's threads. T = 1
 // is a matrix-vector product (one conversation decoding); T > 1 a matrix product (prefill, or many

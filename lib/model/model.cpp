@@ -156,9 +156,13 @@ Model::Model(const std::string &path, const ModelOptions &options) {
             if (t.joinable()) t.join();
         }
     } join{hashing};
-    arch_ = build_model(*file_, LoadConfig{options.weight_type, options.int8_activations, options.bf16_activations});
+    std::vector<std::string> copied;
+    arch_ = build_model(*file_, LoadConfig{options.weight_type, options.int8_activations, options.bf16_activations, &copied});
     if (hashing.joinable()) hashing.join();
     if (hash_error) std::rethrow_exception(hash_error);
+    // Held twice, a Q8_0 model converted to another layout would take twice its memory.
+    for (const std::string &name : copied) file_->give_back(name);
+    gave_back_tensors_ = !copied.empty();
     try {
         engine_ = std::make_unique<Engine>(n_threads);
     } catch (const std::system_error &e) {
@@ -167,6 +171,14 @@ Model::Model(const std::string &path, const ModelOptions &options) {
 }
 
 Model::~Model() = default;
+
+std::shared_ptr<const TensorFile> Model::stored_tensors() const {
+    if (!gave_back_tensors_) return std::shared_ptr<const TensorFile>(std::shared_ptr<const TensorFile>(), file_.get());
+    std::shared_ptr<const TensorFile> again = open_tensor_file(path(), /*use_mmap=*/true);
+    if (fingerprint_of(*again) != fingerprint_)
+        fail(RWKVRT_ERR_MISMATCH, "'", path(), "' has changed since the model was loaded from it; load it again");
+    return again;
+}
 
 size_t Model::weight_bytes() const {
     size_t n = 0;

@@ -47,7 +47,10 @@ public:
     const std::string &path() const { return file_->path(); }
     const std::string &format() const { return file_->format(); }
     const FileInfo &file_info() const { return file_->info(); }
-    const TensorFile &file() const { return *file_; } // the tensors as stored, in the official layout
+    // The tensors as stored, in the official layout. The pages of those the model holds in another type
+    // or layout are handed back at load, so this reads the file again when there were any; it fails
+    // (RWKVRT_ERR_MISMATCH) if the file no longer holds the tensors that were loaded.
+    std::shared_ptr<const TensorFile> stored_tensors() const;
     int n_threads() const { return engine_->n_threads(); }
     // XXH3-64 of every tensor's name, type, shape and bytes as stored, in name order.
     uint64_t fingerprint() const { return fingerprint_; }
@@ -75,6 +78,7 @@ private:
     std::unique_ptr<TensorFile> file_;
     std::unique_ptr<ArchModel> arch_;
     uint64_t fingerprint_ = 0;
+    bool gave_back_tensors_ = false; // stored_tensors() reads the file again
     std::unique_ptr<Engine> engine_; // mutable state behind a const model: its threads and buffers
 };
 

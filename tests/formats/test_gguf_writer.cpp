@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <random>
 #include <set>
@@ -134,6 +135,23 @@ TEST_CASE("gguf writer: quantize re-writes a GGUF file, keeping its vocabulary")
     REQUIRE(rwkvrt_tokenizer_from_model(m.get(), &tok) == RWKVRT_OK);
     CHECK(rwkvrt_tokenizer_n_vocab(tok) == 256);
     rwkvrt_tokenizer_free(tok);
+}
+
+TEST_CASE("gguf writer: a model holding its matrices in another layout writes its file's bytes, and refuses once the file changed") {
+    REQUIRE_TESTDATA();
+    // With f32 activations the Q8_0 matrices are held with their rows in the lanes, and the file's pages
+    // of them handed back: writing reads the file again.
+    const std::string copy = testdata::scratch_dir() + "/lanes-source-q8_0.gguf";
+    std::filesystem::copy_file(testdata::path("gguf/tiny-rwkv-7v0-834K-Q8_0.gguf"), copy, std::filesystem::copy_options::overwrite_existing);
+    th::ModelPtr m = th::load(copy);
+    const std::string out = testdata::scratch_dir() + "/lanes-q8_0.gguf";
+    rwkvrt_gguf_options o = rwkvrt_gguf_options_default();
+    o.type = "q8_0";
+    REQUIRE_MESSAGE(rwkvrt_model_save_gguf(m.get(), out.c_str(), &o) == RWKVRT_OK, rwkvrt_last_error());
+    check_same_layout(out, copy, true);
+    std::filesystem::copy_file(testdata::path("gguf/tiny-rwkv-7v0-834K-Q4_0.gguf"), copy, std::filesystem::copy_options::overwrite_existing);
+    CHECK(rwkvrt_model_save_gguf(m.get(), out.c_str(), &o) == RWKVRT_ERR_MISMATCH);
+    CHECK(std::string(rwkvrt_last_error()).find("has changed since the model was loaded") != std::string::npos);
 }
 
 TEST_CASE("gguf writer: a World vocabulary is embedded as llama.cpp's converter writes it") {

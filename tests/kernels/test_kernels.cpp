@@ -406,6 +406,42 @@ TEST_CASE("kernels: linear gives a token the same bits in a step of a few rows a
     });
 }
 
+TEST_CASE("kernels: a matrix with its rows in the lanes gives every row count Gemm's bits, a lone row too, at every target") {
+    // to_lanes (matrix.h) stores Q8_0 and Q4_0 matrices for the fp32 kernels; the products that read it
+    // (a few rows in place, more through decoded panels) must add as Gemm does over rows.
+    ThreadPool pool(2);
+    for_each_target([&] {
+        std::mt19937 rng(7);
+        for (DType t : {DType::Q8_0, DType::Q4_0})
+            for (const int64_t rows : {144, 208, 1040}) // chunks of up to 64 rows, then a last one of fewer
+                for (const int64_t cols : {768, 800}) { // blocks of 256; then a last one of 32 inputs
+                    const std::string type = dtype_name(t);
+                    CAPTURE(type);
+                    CAPTURE(rows);
+                    CAPTURE(cols);
+                    const Matrix W = random_matrix(t, rows, cols, rng);
+                    REQUIRE(lanes_layout_applies(W));
+                    const Matrix lanes = to_lanes(W);
+                    CHECK(!lanes_layout_applies(lanes));
+                    const int64_t many = 33;
+                    const std::vector<float> X = random_vector(size_t(many * cols), rng);
+                    std::vector<float> all(size_t(many * rows)), one(static_cast<size_t>(rows));
+                    linear(W, X.data(), many, all.data(), pool);
+                    {
+                        const BatchInvariantScope as_in_batch(true);
+                        linear(W, X.data(), 1, one.data(), pool);
+                    }
+                    CHECK(std::memcmp(one.data(), all.data(), one.size() * 4) == 0);
+                    for (const int64_t T : {1, 2, 3, 4, 5, 8, 9, 13, 33}) {
+                        CAPTURE(T);
+                        std::vector<float> Y(size_t(T * rows), NAN);
+                        linear(lanes, X.data(), T, Y.data(), pool);
+                        CHECK(std::memcmp(Y.data(), all.data(), Y.size() * 4) == 0);
+                    }
+                }
+    });
+}
+
 TEST_CASE("kernels: convert_matrix round trips") {
     std::mt19937 rng(5);
     const Matrix src = random_matrix(DType::F32, 5, 96, rng);
