@@ -273,6 +273,74 @@ void LanesProduct(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPo
     else LanesProductOf<DType::Q4_0>(W, X, T, Y, pool);
 }
 
+// The codes of element 16·kHigh + j of a block (LanesWeights before the scale), as fp32.
+template <DType kType, bool kHigh>
+HWY_INLINE VF LanesCodes(DF df, const uint8_t *block, size_t j, size_t row) {
+    return LanesWeights<kType, kHigh>(df, block, j, row, hn::Set(df, 1.0f)); // × 1 is exact, and compiled away
+}
+
+// y[0 .. NV·L) = W·x for the NV·L rows from row0 of the group at `group`, in the mat-vec's order (the
+// bits of neither Gemm nor the row kernels): per block, Σ q·x from zero, then fma(that, d, y). One
+// multiplication per weight fewer than Gemm's order, which a lone row (batch_invariant off) does not need.
+template <DType kType, size_t NV>
+HWY_NOINLINE void LanesMatVecTile(const uint8_t *HWY_RESTRICT group, size_t row0, size_t group_bytes, size_t K,
+                                  const float *HWY_RESTRICT x, float *HWY_RESTRICT y) {
+    constexpr size_t kBlockBytes = LanesBlockBytes(kType);
+    const DF df;
+    const size_t L = hn::Lanes(df);
+    const uint8_t *block[NV];
+    size_t rows[NV];
+    VF acc[NV];
+    for (size_t v = 0; v < NV; ++v) {
+        const size_t r = row0 + v * L;
+        block[v] = group + r / kLaneRows * group_bytes;
+        rows[v] = r % kLaneRows;
+        acc[v] = hn::Zero(df);
+    }
+    for (size_t b = 0; b < K / 32; ++b, x += 32) {
+        VF sum[NV];
+        for (size_t v = 0; v < NV; ++v) sum[v] = hn::Zero(df);
+        for (size_t j = 0; j < (kType == DType::Q4_0 ? 16 : 32); ++j) {
+            const VF xj = hn::Set(df, x[j]);
+            for (size_t v = 0; v < NV; ++v) sum[v] = hn::MulAdd(LanesCodes<kType, false>(df, block[v], j, rows[v]), xj, sum[v]);
+        }
+        if constexpr (kType == DType::Q4_0)
+            for (size_t j = 0; j < 16; ++j) {
+                const VF xj = hn::Set(df, x[16 + j]);
+                for (size_t v = 0; v < NV; ++v) sum[v] = hn::MulAdd(LanesCodes<kType, true>(df, block[v], j, rows[v]), xj, sum[v]);
+            }
+        for (size_t v = 0; v < NV; ++v) {
+            acc[v] = hn::MulAdd(sum[v], LoadF16(df, block[v] + 2 * rows[v]), acc[v]);
+            block[v] += kBlockBytes;
+        }
+    }
+    for (size_t v = 0; v < NV; ++v) hn::StoreU(acc[v], df, y + v * L);
+}
+
+template <DType kType>
+void LanesMatVecOf(const Matrix &W, const float *x, float *y, ThreadPool &pool) {
+    const size_t K = size_t(W.cols), N = size_t(W.rows), L = hn::Lanes(DF());
+    const size_t group_bytes = K / 32 * LanesBlockBytes(kType), chunk_rows = kLanesVectors * L;
+    const int threads = W.nbytes() < (1u << 18) ? 1 : pool.size();
+    const int64_t piece = std::max<int64_t>(1, int64_t((size_t(64) << 10) / (group_bytes * chunk_rows / kLaneRows)));
+    pool.run_stretches(int64_t((N + chunk_rows - 1) / chunk_rows), piece, threads, [&](int64_t c0, int64_t c1, int) {
+        for (int64_t chunk = c0; chunk < c1; ++chunk) {
+            const size_t n0 = size_t(chunk) * chunk_rows;
+            if (n0 + chunk_rows <= N) {
+                LanesMatVecTile<kType, kLanesVectors>(W.data + n0 / kLaneRows * group_bytes, n0 % kLaneRows, group_bytes, K, x, y + n0);
+                continue;
+            }
+            for (size_t r = n0; r < N; r += L)
+                LanesMatVecTile<kType, 1>(W.data + r / kLaneRows * group_bytes, r % kLaneRows, group_bytes, K, x, y + r);
+        }
+    });
+}
+
+void LanesMatVec(const Matrix &W, const float *x, float *y, ThreadPool &pool) {
+    if (W.dtype == DType::Q8_0) LanesMatVecOf<DType::Q8_0>(W, x, y, pool);
+    else LanesMatVecOf<DType::Q4_0>(W, x, y, pool);
+}
+
 // The weights of a group's inputs k0 .. k1 as fp32, panel[(k − k0)·kLaneRows + i] for its row i (Gemm).
 template <DType kType>
 void LanesPanelOf(const uint8_t *group, size_t k0, size_t k1, float *HWY_RESTRICT panel) {
@@ -629,7 +697,7 @@ HWY_AFTER_NAMESPACE();
 namespace rwkvrt {
 
 HWY_EXPORT(Gemm);
-HWY_EXPORT(LanesProduct);
+HWY_EXPORT(LanesMatVec);
 
 namespace {
 
@@ -655,7 +723,7 @@ void for_each_row(const Matrix &W, float *y, ThreadPool &pool, RowDot dot) {
 }
 
 void matvec(const Matrix &W, const float *x, float *y, ThreadPool &pool) {
-    if (W.lanes) return HWY_DYNAMIC_DISPATCH(LanesProduct)(W, x, 1, y, pool);
+    if (W.lanes) return HWY_DYNAMIC_DISPATCH(LanesMatVec)(W, x, y, pool);
     if (W.interleaved) return matvec_int8_interleaved(W, x, y, pool);
     if (const DotInt8Fn dot = W.int8_activations ? dot_int8_kernel(W.dtype, int8_level()) : nullptr) {
         // x is rounded once, for all rows.

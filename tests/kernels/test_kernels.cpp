@@ -435,8 +435,21 @@ TEST_CASE("kernels: a matrix with its rows in the lanes gives every row count Ge
                     for (const int64_t T : {1, 2, 3, 4, 5, 8, 9, 13, 33}) {
                         CAPTURE(T);
                         std::vector<float> Y(size_t(T * rows), NAN);
+                        const BatchInvariantScope as_in_batch(T == 1);
                         linear(lanes, X.data(), T, Y.data(), pool);
                         CHECK(std::memcmp(Y.data(), all.data(), Y.size() * 4) == 0);
+                    }
+                    // A lone row by default: the mat-vec's order of additions, so other bits, as close as the row kernels'.
+                    std::vector<float> by_rows(static_cast<size_t>(rows)), Y(static_cast<size_t>(rows), NAN), w(static_cast<size_t>(cols));
+                    linear(W, X.data(), 1, by_rows.data(), pool);
+                    linear(lanes, X.data(), 1, Y.data(), pool);
+                    for (int32_t r = 0; r < int32_t(rows); ++r) {
+                        CAPTURE(r);
+                        gather_rows(W, &r, 1, w.data());
+                        double magnitude = 0; // Σ |w·x|: what the rounding errors of either order scale with
+                        for (size_t k = 0; k < w.size(); ++k) magnitude += std::fabs(double(w[k]) * double(X[k]));
+                        CHECK(std::fabs(Y[size_t(r)] - all[size_t(r)]) <= 1e-6 * magnitude);
+                        CHECK(std::fabs(by_rows[size_t(r)] - all[size_t(r)]) <= 1e-6 * magnitude);
                     }
                 }
     });
