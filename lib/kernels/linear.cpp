@@ -143,45 +143,139 @@ void GemmFewRows(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPoo
 
 // --- Weight rows in the lanes (Matrix::lanes, matrix.h) ---
 
-// Bytes of a group's block of 32 inputs: the 16 scales, then the codes.
-constexpr size_t LanesBlockBytes(DType t) { return 2 * kLaneRows + (t == DType::Q8_0 ? 32 : 16) * kLaneRows; }
+// GCC 12's induction-variable pass can rewrite a kernel's address arithmetic as a reference based at
+// address 0, which its pure-const analysis then takes for a null dereference: it declared
+// LanesPanelOf<Q4_0> (AVX2) `const`, and its caller dropped the call. Kernels whose only effect is their
+// stores are therefore kept out of interprocedural analysis.
+#if defined(__GNUC__) && !defined(__clang__)
+#define RWKVRT_OPAQUE_KERNEL __attribute__((noipa))
+#else
+#define RWKVRT_OPAQUE_KERNEL HWY_NOINLINE
+#endif
 
-// Element 16·kHigh + j of a block (Q8_0: element j, kHigh false), for the L rows from `row` of its
-// group, as ConvertBlocks gives it: d·q.
-template <DType kType, bool kHigh>
-HWY_INLINE VF LanesWeights(DF df, const uint8_t *block, size_t j, size_t row, VF scale) {
-    const hn::RebindToSigned<DF> di32;
-    if constexpr (kType == DType::Q8_0) {
+// 32 vector registers (AVX-512) or 16.
+constexpr bool kManyRegisters = HWY_TARGET <= HWY_AVX3;
+//
+// Every type is read in segments of 16 elements of a block for the L rows from `row` of its group: a
+// segment has one scale (and min) per row and its codes at a stride of kLaneRows bytes. Weight() gives
+// ConvertRow's values exactly (d·q; K-quants scale·q − min with scale = d·sc, min = dmin·m).
+
+// Where a segment's codes are, and its per-row constants.
+struct LanesSegment {
+    const uint8_t *codes; // byte l of the segment for row r at codes[l·kLaneRows + r]
+    const uint8_t *high;  // Q5_K's fifth bits, Q6_K's two high bits, alike
+    int shift;            // of the code in its byte: 0, or 4 for a high nibble
+    int high_shift;       // of the high bits in theirs
+    VF scale, min;
+};
+
+template <DType kType>
+struct LanesType;
+
+template <>
+struct LanesType<DType::Q8_0> { // per group and block: 16 fp16 scales, then 32 × 16 codes
+    static constexpr size_t kElems = 32, kBytes = 32 + 32 * kLaneRows;
+    static constexpr bool kHasMin = false;
+    static LanesSegment Segment(DF df, const uint8_t *block, size_t row, size_t s) {
+        return {block + 32 + 16 * s * kLaneRows, nullptr, 0, 0, LoadF16(df, block + 2 * row), VF()};
+    }
+    static VF Code(DF df, const LanesSegment &seg, size_t l, size_t row) {
         const hn::Rebind<int8_t, DF> di8;
-        const auto *codes = reinterpret_cast<const int8_t *>(block + 2 * kLaneRows);
-        return hn::Mul(hn::ConvertTo(df, hn::PromoteTo(di32, hn::LoadU(di8, codes + j * kLaneRows + row))), scale);
-    } else {
-        const hn::Rebind<uint8_t, DF> du8;
-        const hn::RebindToUnsigned<DF> du32;
-        const auto bytes = hn::PromoteTo(du32, hn::LoadU(du8, block + 2 * kLaneRows + j * kLaneRows + row));
-        const auto nibble = kHigh ? hn::ShiftRight<4>(bytes) : hn::And(bytes, hn::Set(du32, 15u));
-        return hn::Mul(hn::ConvertTo(df, hn::Sub(hn::BitCast(di32, nibble), hn::Set(di32, 8))), scale);
+        const auto *codes = reinterpret_cast<const int8_t *>(seg.codes + l * kLaneRows + row);
+        return hn::ConvertTo(df, hn::PromoteTo(hn::RebindToSigned<DF>(), hn::LoadU(di8, codes)));
     }
+};
+
+// Bytes b of a segment (stride kLaneRows) for the L rows from `row`, as 32-bit lanes.
+HWY_INLINE hn::Vec<hn::RebindToUnsigned<DF>> LanesBytes(const uint8_t *p, size_t l, size_t row) {
+    return hn::PromoteTo(hn::RebindToUnsigned<DF>(), hn::LoadU(hn::Rebind<uint8_t, DF>(), p + l * kLaneRows + row));
 }
 
-// acc[t][v] += the weights of element 16·kHigh + j (LanesWeights) times row t's input: x[t·ldx + that element].
-template <DType kType, bool kHigh, size_t TG, size_t NV>
-HWY_INLINE void LanesStep(DF df, const uint8_t *const *block, const size_t *rows, const VF *scale, size_t j,
-                          const float *x, size_t ldx, VF (&acc)[TG][NV]) {
-    VF w[NV];
-    for (size_t v = 0; v < NV; ++v) w[v] = LanesWeights<kType, kHigh>(df, block[v], j, rows[v], scale[v]);
-    for (size_t t = 0; t < TG; ++t) {
-        const VF xt = hn::Set(df, x[t * ldx + 16 * kHigh + j]);
-        for (size_t v = 0; v < NV; ++v) acc[t][v] = hn::MulAdd(w[v], xt, acc[t][v]);
+template <>
+struct LanesType<DType::Q4_0> { // 16 fp16 scales, then the 16 stored bytes × 16 (low nibble: element j)
+    static constexpr size_t kElems = 32, kBytes = 32 + 16 * kLaneRows;
+    static constexpr bool kHasMin = false;
+    static LanesSegment Segment(DF df, const uint8_t *block, size_t row, size_t s) {
+        return {block + 32, nullptr, int(4 * s), 0, LoadF16(df, block + 2 * row), VF()};
     }
+    static VF Code(DF df, const LanesSegment &seg, size_t l, size_t row) {
+        const hn::RebindToUnsigned<DF> du;
+        const auto q = hn::And(hn::ShiftRightSame(LanesBytes(seg.codes, l, row), seg.shift), hn::Set(du, 15u));
+        return hn::ConvertTo(df, hn::Sub(hn::BitCast(hn::RebindToSigned<DF>(), q), hn::Set(hn::RebindToSigned<DF>(), 8)));
+    }
+};
+
+// Q4_K and Q5_K per group and super-block: d and dmin (16 fp16 each), the 6-bit scales and mins as
+// bytes ([sub-block][row] each), Q5_K's 32 bytes of fifth bits, then the 128 bytes of nibbles, each × 16
+// (byte 32p + l: element 64p + l in its low nibble, 64p + 32 + l in its high one).
+template <bool kFifthBit>
+struct LanesQ45K {
+    static constexpr size_t kElems = 256, kCodes = 320 + (kFifthBit ? 32 * kLaneRows : 0);
+    static constexpr size_t kBytes = kCodes + 128 * kLaneRows;
+    static constexpr bool kHasMin = true;
+    static LanesSegment Segment(DF df, const uint8_t *block, size_t row, size_t s) {
+        const size_t sub = s / 2, p = s / 4, half = 16 * (s % 2);
+        const hn::RebindToSigned<DF> di;
+        const auto sc = hn::BitCast(di, LanesBytes(block + 64 + sub * kLaneRows, 0, row));
+        const auto m = hn::BitCast(di, LanesBytes(block + 192 + sub * kLaneRows, 0, row));
+        return {block + kCodes + (32 * p + half) * kLaneRows, block + 320 + half * kLaneRows, int(4 * (sub % 2)), int(sub),
+                hn::Mul(LoadF16(df, block + 2 * row), hn::ConvertTo(df, sc)),
+                hn::Mul(LoadF16(df, block + 32 + 2 * row), hn::ConvertTo(df, m))};
+    }
+    static VF Code(DF df, const LanesSegment &seg, size_t l, size_t row) {
+        const hn::RebindToUnsigned<DF> du;
+        auto q = hn::And(hn::ShiftRightSame(LanesBytes(seg.codes, l, row), seg.shift), hn::Set(du, 15u));
+        if constexpr (kFifthBit)
+            q = hn::Or(q, hn::ShiftLeft<4>(hn::And(hn::ShiftRightSame(LanesBytes(seg.high, l, row), seg.high_shift), hn::Set(du, 1u))));
+        return hn::ConvertTo(df, hn::BitCast(hn::RebindToSigned<DF>(), q));
+    }
+};
+template <>
+struct LanesType<DType::Q4_K> : LanesQ45K<false> {};
+template <>
+struct LanesType<DType::Q5_K> : LanesQ45K<true> {};
+
+// Q6_K per group and super-block: d (16 fp16), the 16 int8 scales × 16, the 128 bytes of low bits (ql)
+// × 16, then the 64 bytes of high bits (qh) × 16: the same bytes as the file. Element 128h + 32c + l has
+// its low 4 bits in ql[64h + 32(c % 2) + l] (the high nibble for c ≥ 2) and its high 2 in qh[32h + l] >> 2c.
+template <>
+struct LanesType<DType::Q6_K> {
+    static constexpr size_t kElems = 256, kBytes = 32 + 16 * kLaneRows + 192 * kLaneRows;
+    static constexpr bool kHasMin = false;
+    static LanesSegment Segment(DF df, const uint8_t *block, size_t row, size_t s) {
+        const size_t h = s / 8, c = s % 8 / 2, l0 = 16 * (s % 2);
+        const hn::Rebind<int8_t, DF> di8;
+        const auto sc = hn::PromoteTo(hn::RebindToSigned<DF>(), hn::LoadU(di8, reinterpret_cast<const int8_t *>(block + 32 + s * kLaneRows + row)));
+        return {block + 288 + (64 * h + 32 * (c % 2) + l0) * kLaneRows, block + 288 + 128 * kLaneRows + (32 * h + l0) * kLaneRows,
+                int(c < 2 ? 0 : 4), int(2 * c), hn::Mul(LoadF16(df, block + 2 * row), hn::ConvertTo(df, sc)), VF()};
+    }
+    static VF Code(DF df, const LanesSegment &seg, size_t l, size_t row) {
+        const hn::RebindToUnsigned<DF> du;
+        const hn::RebindToSigned<DF> di;
+        const auto low = hn::And(hn::ShiftRightSame(LanesBytes(seg.codes, l, row), seg.shift), hn::Set(du, 15u));
+        const auto high = hn::And(hn::ShiftRightSame(LanesBytes(seg.high, l, row), seg.high_shift), hn::Set(du, 3u));
+        const auto q = hn::BitCast(di, hn::Or(low, hn::ShiftLeft<4>(high)));
+        return hn::ConvertTo(df, hn::Sub(q, hn::Set(di, 32)));
+    }
+};
+
+// Element 16s + l of a block (seg = Segment(…, s)), as ConvertRow gives it.
+template <DType kType>
+HWY_INLINE VF LanesWeight(DF df, const LanesSegment &seg, size_t l, size_t row) {
+    const VF scaled = hn::Mul(LanesType<kType>::Code(df, seg, l, row), seg.scale);
+    if constexpr (LanesType<kType>::kHasMin) return hn::Sub(scaled, seg.min); // not fused, as ConvertKBlocks
+    else return scaled;
 }
+
+template <DType kType>
+constexpr size_t LanesGroupBytes(size_t cols) { return cols / LanesType<kType>::kElems * LanesType<kType>::kBytes; }
 
 // Y[t·ldy + 0 .. NV·L) (t < TG) for the rows X[t·ldx ..] and the NV·L weight rows from row0 of the group at
 // `group` (the matrix's later groups follow): Gemm's additions in Gemm's order, each weight decoded once.
 template <DType kType, size_t TG, size_t NV>
-HWY_NOINLINE void LanesTile(const uint8_t *HWY_RESTRICT group, size_t row0, size_t group_bytes, size_t K,
+RWKVRT_OPAQUE_KERNEL void LanesTile(const uint8_t *HWY_RESTRICT group, size_t row0, size_t group_bytes, size_t K,
                             const float *HWY_RESTRICT X, size_t ldx, float *HWY_RESTRICT Y, size_t ldy) {
-    constexpr size_t kBlockBytes = LanesBlockBytes(kType);
+    using Type = LanesType<kType>;
     const DF df;
     const size_t L = hn::Lanes(df);
     const uint8_t *first[NV]; // vector v's first block
@@ -196,20 +290,17 @@ HWY_NOINLINE void LanesTile(const uint8_t *HWY_RESTRICT group, size_t row0, size
         VF acc[TG][NV];
         for (size_t t = 0; t < TG; ++t)
             for (size_t v = 0; v < NV; ++v) acc[t][v] = hn::Zero(df);
-        for (size_t b = k0 / 32; b < k1 / 32; ++b) {
-            const float *const x = X + b * 32;
-            const uint8_t *block[NV];
-            VF scale[NV];
-            for (size_t v = 0; v < NV; ++v) {
-                block[v] = first[v] + b * kBlockBytes;
-                scale[v] = LoadF16(df, block[v] + 2 * rows[v]);
-            }
-            // In order of the elements; a Q4_0 byte holds elements j and 16 + j.
-            if constexpr (kType == DType::Q4_0) {
-                for (size_t j = 0; j < 16; ++j) LanesStep<kType, false>(df, block, rows, scale, j, x, ldx, acc);
-                for (size_t j = 0; j < 16; ++j) LanesStep<kType, true>(df, block, rows, scale, j, x, ldx, acc);
-            } else {
-                for (size_t j = 0; j < 32; ++j) LanesStep<kType, false>(df, block, rows, scale, j, x, ldx, acc);
+        for (size_t k = k0; k < k1; k += 16) {
+            const size_t b = k / Type::kElems, s = k % Type::kElems / 16;
+            LanesSegment seg[NV];
+            for (size_t v = 0; v < NV; ++v) seg[v] = Type::Segment(df, first[v] + b * Type::kBytes, rows[v], s);
+            for (size_t l = 0; l < 16; ++l) {
+                VF w[NV];
+                for (size_t v = 0; v < NV; ++v) w[v] = LanesWeight<kType>(df, seg[v], l, rows[v]);
+                for (size_t t = 0; t < TG; ++t) {
+                    const VF xt = hn::Set(df, X[t * ldx + k + l]);
+                    for (size_t v = 0; v < NV; ++v) acc[t][v] = hn::MulAdd(w[v], xt, acc[t][v]);
+                }
             }
         }
         for (size_t t = 0; t < TG; ++t)
@@ -220,14 +311,77 @@ HWY_NOINLINE void LanesTile(const uint8_t *HWY_RESTRICT group, size_t row0, size
     }
 }
 
-// Vectors of weight rows per LanesTile: with TG rows, 4·TG independent chains hide the FMA's latency.
+// y[0 .. NV·L) = W·x for the NV·L rows from row0 of the group at `group`, in the mat-vec's order (the
+// bits of neither Gemm nor the row kernels): per segment, Σ q·x from zero, then fused with the scale
+// (and − min·Σx). One multiplication a weight fewer than Gemm's order, which a lone row without
+// batch_invariant does not need.
+template <DType kType, size_t NV>
+RWKVRT_OPAQUE_KERNEL void LanesMatVecTile(const uint8_t *HWY_RESTRICT group, size_t row0, size_t group_bytes, size_t K,
+                                  const float *HWY_RESTRICT x, float *HWY_RESTRICT y) {
+    using Type = LanesType<kType>;
+    const DF df;
+    const size_t L = hn::Lanes(df);
+    const uint8_t *first[NV];
+    size_t rows[NV];
+    VF acc[NV];
+    for (size_t v = 0; v < NV; ++v) {
+        const size_t r = row0 + v * L;
+        first[v] = group + r / kLaneRows * group_bytes;
+        rows[v] = r % kLaneRows;
+        acc[v] = hn::Zero(df);
+    }
+    for (size_t k = 0; k < K; k += 16) {
+        const size_t b = k / Type::kElems, s = k % Type::kElems / 16;
+        LanesSegment seg[NV];
+        VF sum[NV];
+        for (size_t v = 0; v < NV; ++v) {
+            seg[v] = Type::Segment(df, first[v] + b * Type::kBytes, rows[v], s);
+            sum[v] = hn::Zero(df);
+        }
+        float x_sum = 0; // for the mins
+        for (size_t l = 0; l < 16; ++l) {
+            const VF xl = hn::Set(df, x[k + l]);
+            if constexpr (Type::kHasMin) x_sum += x[k + l];
+            for (size_t v = 0; v < NV; ++v) sum[v] = hn::MulAdd(Type::Code(df, seg[v], l, rows[v]), xl, sum[v]);
+        }
+        for (size_t v = 0; v < NV; ++v) {
+            acc[v] = hn::MulAdd(sum[v], seg[v].scale, acc[v]);
+            if constexpr (Type::kHasMin) acc[v] = hn::NegMulAdd(seg[v].min, hn::Set(df, x_sum), acc[v]);
+        }
+    }
+    for (size_t v = 0; v < NV; ++v) hn::StoreU(acc[v], df, y + v * L);
+}
+
+// Vectors of weight rows per tile: with TG rows, 4·TG independent chains hide the FMA's latency.
 constexpr size_t kLanesVectors = 4;
-// Rows of X per LanesTile: the accumulators, weights and scales fit the registers (32 with AVX-512, else 16).
-constexpr size_t kLanesTileRows = HWY_MAX_BYTES >= 64 ? 4 : 2;
+// Rows of X per LanesTile: the accumulators, weights and segments fit the registers (32 with AVX-512, else 16).
+constexpr size_t kLanesTileRows = kManyRegisters ? 4 : 2;
+
+// Steps of up to kLanesFewRows rows read the weights where they lie: each one is decoded once per
+// kLanesTileRows rows, where Gemm decodes it once per step but broadcasts it against a vector of rows
+// that is mostly empty.
+constexpr int64_t kLanesFewRows = 8;
+
+// tile(first group, first row in it, Y offset) for W's rows in chunks of kLanesVectors vectors (the last
+// one a vector at a time), each thread streaming its own stretch in pieces of about 64 KiB.
+template <DType kType, class Tile, class OneVector>
+void ForEachLanesChunk(const Matrix &W, double flops, ThreadPool &pool, Tile &&tile, OneVector &&one_vector) {
+    const size_t N = size_t(W.rows), L = hn::Lanes(DF()), chunk_rows = kLanesVectors * L;
+    const size_t group_bytes = LanesGroupBytes<kType>(size_t(W.cols));
+    const int threads = flops < 1e6 ? 1 : pool.size();
+    const int64_t piece = std::max<int64_t>(1, int64_t((size_t(64) << 10) / (group_bytes * chunk_rows / kLaneRows)));
+    pool.run_stretches(int64_t((N + chunk_rows - 1) / chunk_rows), piece, threads, [&](int64_t c0, int64_t c1, int) {
+        for (int64_t chunk = c0; chunk < c1; ++chunk) {
+            const size_t n0 = size_t(chunk) * chunk_rows;
+            if (n0 + chunk_rows <= N) tile(W.data + n0 / kLaneRows * group_bytes, n0 % kLaneRows, n0);
+            else
+                for (size_t r = n0; r < N; r += L) one_vector(W.data + r / kLaneRows * group_bytes, r % kLaneRows, r);
+        }
+    });
+}
 
 template <DType kType, size_t NV>
-void LanesTiles(size_t tg, const uint8_t *group, size_t row0, size_t group_bytes, size_t K, const float *X,
-                float *Y, size_t N) {
+void LanesTiles(size_t tg, const uint8_t *group, size_t row0, size_t group_bytes, size_t K, const float *X, float *Y, size_t N) {
     switch (tg) {
     case 1: return LanesTile<kType, 1, NV>(group, row0, group_bytes, K, X, K, Y, N);
     case 2: return LanesTile<kType, 2, NV>(group, row0, group_bytes, K, X, K, Y, N);
@@ -236,135 +390,81 @@ void LanesTiles(size_t tg, const uint8_t *group, size_t row0, size_t group_bytes
     }
 }
 
-// Steps of up to kLanesFewRows rows read the weights where they lie: each one is decoded once per
-// kLanesTileRows rows, where Gemm decodes it once per step but broadcasts it against a vector of rows
-// that is mostly empty.
-constexpr int64_t kLanesFewRows = 8;
-
 template <DType kType>
 void LanesProductOf(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool &pool) {
-    const size_t K = size_t(W.cols), N = size_t(W.rows), rows = size_t(T), L = hn::Lanes(DF());
-    const size_t group_bytes = K / 32 * LanesBlockBytes(kType), chunk_rows = kLanesVectors * L;
-    const int64_t chunks = int64_t((N + chunk_rows - 1) / chunk_rows);
-    const int threads = 2.0 * double(rows) * double(N) * double(K) < 1e6 ? 1 : pool.size();
-    // Each thread streams its own stretch of the matrix in pieces of about 64 KiB, as the mat-vec does.
-    const int64_t piece = std::max<int64_t>(1, int64_t((size_t(64) << 10) / (group_bytes * chunk_rows / kLaneRows)));
-    pool.run_stretches(chunks, piece, threads, [&](int64_t c0, int64_t c1, int) {
-        for (int64_t chunk = c0; chunk < c1; ++chunk) {
-            const size_t n0 = size_t(chunk) * chunk_rows;
-            for (size_t t0 = 0; t0 < rows; t0 += kLanesTileRows) {
-                const size_t tg = std::min(kLanesTileRows, rows - t0);
-                const float *const x = X + t0 * K;
-                float *const y = Y + t0 * N;
-                if (n0 + chunk_rows <= N) {
-                    LanesTiles<kType, kLanesVectors>(tg, W.data + n0 / kLaneRows * group_bytes, n0 % kLaneRows, group_bytes, K, x,
-                                                      y + n0, N);
-                    continue;
-                }
-                for (size_t r = n0; r < N; r += L) // the last chunk, of fewer rows: a vector at a time
-                    LanesTiles<kType, 1>(tg, W.data + r / kLaneRows * group_bytes, r % kLaneRows, group_bytes, K, x, y + r, N);
-            }
-        }
-    });
-}
-
-void LanesProduct(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool &pool) {
-    if (W.dtype == DType::Q8_0) LanesProductOf<DType::Q8_0>(W, X, T, Y, pool);
-    else LanesProductOf<DType::Q4_0>(W, X, T, Y, pool);
-}
-
-// The codes of element 16·kHigh + j of a block (LanesWeights before the scale), as fp32.
-template <DType kType, bool kHigh>
-HWY_INLINE VF LanesCodes(DF df, const uint8_t *block, size_t j, size_t row) {
-    return LanesWeights<kType, kHigh>(df, block, j, row, hn::Set(df, 1.0f)); // × 1 is exact, and compiled away
-}
-
-// y[0 .. NV·L) = W·x for the NV·L rows from row0 of the group at `group`, in the mat-vec's order (the
-// bits of neither Gemm nor the row kernels): per block, Σ q·x from zero, then fma(that, d, y). One
-// multiplication per weight fewer than Gemm's order, which a lone row (batch_invariant off) does not need.
-template <DType kType, size_t NV>
-HWY_NOINLINE void LanesMatVecTile(const uint8_t *HWY_RESTRICT group, size_t row0, size_t group_bytes, size_t K,
-                                  const float *HWY_RESTRICT x, float *HWY_RESTRICT y) {
-    constexpr size_t kBlockBytes = LanesBlockBytes(kType);
-    const DF df;
-    const size_t L = hn::Lanes(df);
-    const uint8_t *block[NV];
-    size_t rows[NV];
-    VF acc[NV];
-    for (size_t v = 0; v < NV; ++v) {
-        const size_t r = row0 + v * L;
-        block[v] = group + r / kLaneRows * group_bytes;
-        rows[v] = r % kLaneRows;
-        acc[v] = hn::Zero(df);
-    }
-    for (size_t b = 0; b < K / 32; ++b, x += 32) {
-        VF sum[NV];
-        for (size_t v = 0; v < NV; ++v) sum[v] = hn::Zero(df);
-        for (size_t j = 0; j < (kType == DType::Q4_0 ? 16 : 32); ++j) {
-            const VF xj = hn::Set(df, x[j]);
-            for (size_t v = 0; v < NV; ++v) sum[v] = hn::MulAdd(LanesCodes<kType, false>(df, block[v], j, rows[v]), xj, sum[v]);
-        }
-        if constexpr (kType == DType::Q4_0)
-            for (size_t j = 0; j < 16; ++j) {
-                const VF xj = hn::Set(df, x[16 + j]);
-                for (size_t v = 0; v < NV; ++v) sum[v] = hn::MulAdd(LanesCodes<kType, true>(df, block[v], j, rows[v]), xj, sum[v]);
-            }
-        for (size_t v = 0; v < NV; ++v) {
-            acc[v] = hn::MulAdd(sum[v], LoadF16(df, block[v] + 2 * rows[v]), acc[v]);
-            block[v] += kBlockBytes;
-        }
-    }
-    for (size_t v = 0; v < NV; ++v) hn::StoreU(acc[v], df, y + v * L);
+    const size_t K = size_t(W.cols), N = size_t(W.rows), rows = size_t(T), group_bytes = LanesGroupBytes<kType>(K);
+    const auto tiles = [&](auto nv, const uint8_t *group, size_t row0, size_t n0) {
+        for (size_t t0 = 0; t0 < rows; t0 += kLanesTileRows)
+            LanesTiles<kType, decltype(nv)::value>(std::min(kLanesTileRows, rows - t0), group, row0, group_bytes, K, X + t0 * K,
+                                                   Y + t0 * N + n0, N);
+    };
+    ForEachLanesChunk<kType>(
+        W, 2.0 * double(rows) * double(N) * double(K), pool,
+        [&](const uint8_t *group, size_t row0, size_t n0) { tiles(std::integral_constant<size_t, kLanesVectors>{}, group, row0, n0); },
+        [&](const uint8_t *group, size_t row0, size_t n0) { tiles(std::integral_constant<size_t, 1>{}, group, row0, n0); });
 }
 
 template <DType kType>
 void LanesMatVecOf(const Matrix &W, const float *x, float *y, ThreadPool &pool) {
-    const size_t K = size_t(W.cols), N = size_t(W.rows), L = hn::Lanes(DF());
-    const size_t group_bytes = K / 32 * LanesBlockBytes(kType), chunk_rows = kLanesVectors * L;
-    const int threads = W.nbytes() < (1u << 18) ? 1 : pool.size();
-    const int64_t piece = std::max<int64_t>(1, int64_t((size_t(64) << 10) / (group_bytes * chunk_rows / kLaneRows)));
-    pool.run_stretches(int64_t((N + chunk_rows - 1) / chunk_rows), piece, threads, [&](int64_t c0, int64_t c1, int) {
-        for (int64_t chunk = c0; chunk < c1; ++chunk) {
-            const size_t n0 = size_t(chunk) * chunk_rows;
-            if (n0 + chunk_rows <= N) {
-                LanesMatVecTile<kType, kLanesVectors>(W.data + n0 / kLaneRows * group_bytes, n0 % kLaneRows, group_bytes, K, x, y + n0);
-                continue;
-            }
-            for (size_t r = n0; r < N; r += L)
-                LanesMatVecTile<kType, 1>(W.data + r / kLaneRows * group_bytes, r % kLaneRows, group_bytes, K, x, y + r);
-        }
-    });
-}
-
-void LanesMatVec(const Matrix &W, const float *x, float *y, ThreadPool &pool) {
-    if (W.dtype == DType::Q8_0) LanesMatVecOf<DType::Q8_0>(W, x, y, pool);
-    else LanesMatVecOf<DType::Q4_0>(W, x, y, pool);
+    const size_t K = size_t(W.cols), group_bytes = LanesGroupBytes<kType>(K);
+    ForEachLanesChunk<kType>(
+        W, W.nbytes() < (1u << 18) ? 0 : 1e9, pool,
+        [&](const uint8_t *group, size_t row0, size_t n0) { LanesMatVecTile<kType, kLanesVectors>(group, row0, group_bytes, K, x, y + n0); },
+        [&](const uint8_t *group, size_t row0, size_t n0) { LanesMatVecTile<kType, 1>(group, row0, group_bytes, K, x, y + n0); });
 }
 
 // The weights of a group's inputs k0 .. k1 as fp32, panel[(k − k0)·kLaneRows + i] for its row i (Gemm).
 template <DType kType>
-void LanesPanelOf(const uint8_t *group, size_t k0, size_t k1, float *HWY_RESTRICT panel) {
+RWKVRT_OPAQUE_KERNEL void LanesPanelOf(const uint8_t *group, size_t k0, size_t k1, float *HWY_RESTRICT panel) {
+    using Type = LanesType<kType>;
     const DF df;
     const size_t L = hn::Lanes(df);
-    for (size_t b = k0 / 32; b < k1 / 32; ++b) {
-        const uint8_t *const block = group + b * LanesBlockBytes(kType);
-        float *const dst = panel + (b * 32 - k0) * kLaneRows;
+    for (size_t k = k0; k < k1; k += 16) {
+        const uint8_t *const block = group + k / Type::kElems * Type::kBytes;
         for (size_t row = 0; row < kLaneRows; row += L) {
-            const VF scale = LoadF16(df, block + 2 * row);
-            for (size_t j = 0; j < (kType == DType::Q4_0 ? 16 : 32); ++j) {
-                hn::StoreU(LanesWeights<kType, false>(df, block, j, row, scale), df, dst + j * kLaneRows + row);
-                if constexpr (kType == DType::Q4_0)
-                    hn::StoreU(LanesWeights<kType, true>(df, block, j, row, scale), df, dst + (16 + j) * kLaneRows + row);
-            }
+            const LanesSegment seg = Type::Segment(df, block, row, k % Type::kElems / 16);
+            for (size_t l = 0; l < 16; ++l) hn::StoreU(LanesWeight<kType>(df, seg, l, row), df, panel + (k - k0 + l) * kLaneRows + row);
         }
     }
 }
 
-void LanesPanel(const Matrix &W, size_t group, size_t k0, size_t k1, float *panel) {
-    const uint8_t *const data = W.data + group * size_t(W.cols) / 32 * LanesBlockBytes(W.dtype);
-    if (W.dtype == DType::Q8_0) LanesPanelOf<DType::Q8_0>(data, k0, k1, panel);
-    else LanesPanelOf<DType::Q4_0>(data, k0, k1, panel);
+// fn(type tag) for the lanes types.
+template <class Fn>
+HWY_INLINE void WithLanesType(DType t, Fn &&fn) {
+    switch (t) {
+    case DType::Q8_0: return fn(std::integral_constant<DType, DType::Q8_0>{});
+    case DType::Q4_0: return fn(std::integral_constant<DType, DType::Q4_0>{});
+    case DType::Q4_K: return fn(std::integral_constant<DType, DType::Q4_K>{});
+    case DType::Q5_K: return fn(std::integral_constant<DType, DType::Q5_K>{});
+    default: return fn(std::integral_constant<DType, DType::Q6_K>{});
+    }
 }
+
+size_t LanesGroupBytesOf(const Matrix &W) {
+    size_t bytes = 0;
+    WithLanesType(W.dtype, [&](auto type) { bytes = LanesGroupBytes<decltype(type)::value>(size_t(W.cols)); });
+    return bytes;
+}
+
+void LanesProduct(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool &pool) {
+    WithLanesType(W.dtype, [&](auto type) { LanesProductOf<decltype(type)::value>(W, X, T, Y, pool); });
+}
+
+void LanesMatVec(const Matrix &W, const float *x, float *y, ThreadPool &pool) {
+    WithLanesType(W.dtype, [&](auto type) { LanesMatVecOf<decltype(type)::value>(W, x, y, pool); });
+}
+
+void LanesPanel(const Matrix &W, size_t group, size_t k0, size_t k1, float *panel) {
+    const uint8_t *const data = W.data + group * LanesGroupBytesOf(W);
+    switch (W.dtype) {
+    case DType::Q8_0: return LanesPanelOf<DType::Q8_0>(data, k0, k1, panel);
+    case DType::Q4_0: return LanesPanelOf<DType::Q4_0>(data, k0, k1, panel);
+    case DType::Q4_K: return LanesPanelOf<DType::Q4_K>(data, k0, k1, panel);
+    case DType::Q5_K: return LanesPanelOf<DType::Q5_K>(data, k0, k1, panel);
+    default: return LanesPanelOf<DType::Q6_K>(data, k0, k1, panel);
+    }
+}
+
 
 // Steps of a few rows (conversations decoding together): the packed GEMM would broadcast each weight
 // against a vector of tokens that is mostly empty. Here weight rows fill the lanes instead: blocks of 8
@@ -640,7 +740,7 @@ void Gemm(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool &pool
         float *const a = pool.thread_buffer(thread, (a_size + yt_size) * sizeof(float));
         float *const yt = a + a_size;
         const size_t r0 = size_t(band) * band_units * unit, r1 = std::min(N, r0 + band_units * unit);
-        const size_t group_bytes = W.lanes ? K / 32 * LanesBlockBytes(W.dtype) : 0;
+        const size_t group_bytes = W.lanes ? LanesGroupBytesOf(W) : 0;
         for (size_t k0 = 0; k0 < K; k0 += kc_max) {
             const size_t kc = std::min(kc_max, K - k0);
             const float *const b = xp + k0 * pw;
@@ -649,12 +749,12 @@ void Gemm(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool &pool
                 if (W.lanes) {
                     LanesPanel(W, n0 / kLaneRows, k0, k0 + kc, a);
                     // The next group's weights of this block, while this one computes.
-                    if (n0 + unit < r1) {
-                        const uint8_t *next = W.data + (n0 / kLaneRows + 1) * group_bytes + k0 / 32 * LanesBlockBytes(W.dtype);
-                        for (size_t off = 0; off < kc / 32 * LanesBlockBytes(W.dtype); off += 64) PrefetchToL2(next + off);
+                    if (n0 + unit < r1) { // blocks are whole in kc, so the bytes are in proportion
+                        const uint8_t *next = W.data + (n0 / kLaneRows + 1) * group_bytes + group_bytes * k0 / K;
+                        for (size_t off = 0; off < group_bytes * kc / K; off += 64) PrefetchToL2(next + off);
                     }
                     // The group's 16 rows as micro-tiles of 8 and 8 where 32 registers hold them, else 6, 6 and 4.
-                    if constexpr (HWY_MAX_BYTES >= 64) {
+                    if constexpr (kManyRegisters) {
                         multiply(Rows8{}, LaneStride{}, a, 1, b, kc, c, k0 > 0);
                         multiply(Rows8{}, LaneStride{}, a + 8, 1, b, kc, c + 8 * tp, k0 > 0);
                     } else {
@@ -698,6 +798,7 @@ namespace rwkvrt {
 
 HWY_EXPORT(Gemm);
 HWY_EXPORT(LanesMatVec);
+HWY_EXPORT(LanesGroupBytesOf);
 
 namespace {
 
@@ -768,29 +869,77 @@ void gather_rows(const Matrix &W, const int32_t *ids, int64_t T, float *Y) {
 }
 
 bool lanes_layout_applies(const Matrix &W) {
-    return (W.dtype == DType::Q8_0 || W.dtype == DType::Q4_0) && W.rows > kFewRows && W.rows % kLaneRows == 0 &&
-           !W.lanes && !W.interleaved;
+    const bool type = W.dtype == DType::Q8_0 || W.dtype == DType::Q4_0 || W.dtype == DType::Q4_K || W.dtype == DType::Q5_K ||
+                      W.dtype == DType::Q6_K;
+    return type && W.rows > kFewRows && W.rows % kLaneRows == 0 && !W.lanes && !W.interleaved;
 }
 
+namespace {
+
+// dst[i·kLaneRows + r] = src_r[i] for i < n: n bytes of each of the group's rows, side by side.
+void side_by_side(const uint8_t *const *src, size_t n, uint8_t *dst) {
+    for (size_t i = 0; i < n; ++i)
+        for (size_t r = 0; r < size_t(kLaneRows); ++r) dst[i * kLaneRows + r] = src[r][i];
+}
+
+// One block (a super-block for K-quants) of a group's 16 rows in the lanes layout (linear.cpp's LanesType).
+void block_to_lanes(DType t, const uint8_t *const *src, uint8_t *dst) {
+    const uint8_t *at[kLaneRows];
+    const auto field = [&](size_t offset) {
+        for (size_t r = 0; r < size_t(kLaneRows); ++r) at[r] = src[r] + offset;
+        return at;
+    };
+    switch (t) {
+    case DType::Q8_0:
+    case DType::Q4_0:
+        for (size_t r = 0; r < size_t(kLaneRows); ++r) std::memcpy(dst + 2 * r, src[r], 2); // the scales
+        side_by_side(field(2), t == DType::Q8_0 ? 32 : 16, dst + 32);
+        return;
+    case DType::Q4_K:
+    case DType::Q5_K: {
+        const bool q5 = t == DType::Q5_K;
+        for (size_t r = 0; r < size_t(kLaneRows); ++r) {
+            std::memcpy(dst + 2 * r, src[r], 2);
+            std::memcpy(dst + 32 + 2 * r, src[r] + 2, 2);
+            for (int j = 0; j < 8; ++j) {
+                int sc, m;
+                k_scale_min(src[r] + 4, j, &sc, &m);
+                dst[64 + j * kLaneRows + r] = uint8_t(sc);
+                dst[192 + j * kLaneRows + r] = uint8_t(m);
+            }
+        }
+        if (q5) side_by_side(field(16), 32, dst + 320);
+        side_by_side(field(q5 ? 48 : 16), 128, dst + 320 + (q5 ? 32 * kLaneRows : 0));
+        return;
+    }
+    default: // Q6_K
+        for (size_t r = 0; r < size_t(kLaneRows); ++r) std::memcpy(dst + 2 * r, src[r] + 208, 2);
+        side_by_side(field(192), 16, dst + 32);
+        side_by_side(field(0), 128, dst + 288);
+        side_by_side(field(128), 64, dst + 288 + 128 * kLaneRows);
+        return;
+    }
+}
+
+} // namespace
+
 Matrix to_lanes(const Matrix &W) {
-    const bool q8 = W.dtype == DType::Q8_0;
-    const size_t codes = q8 ? 32 : 16, src_block = 2 + codes, blocks = size_t(W.cols) / 32;
-    const size_t block_bytes = kLaneRows * src_block; // the same bytes, in another order
+    const bool k_quant = W.dtype == DType::Q4_K || W.dtype == DType::Q5_K || W.dtype == DType::Q6_K;
+    const size_t elems = k_quant ? 256 : 32, src_block = dtype_bytes(W.dtype, elems), blocks = size_t(W.cols) / elems;
     Matrix out;
     out.rows = W.rows;
     out.cols = W.cols;
     out.dtype = W.dtype;
     out.lanes = true;
-    out.owned.allocate(W.nbytes());
+    const size_t group_bytes = HWY_DYNAMIC_DISPATCH(LanesGroupBytesOf)(W);
+    const size_t block_bytes = group_bytes / blocks;
+    out.owned.allocate(group_bytes * size_t(W.rows / kLaneRows));
     out.data = out.owned.data();
-    for (size_t g = 0; g < size_t(W.rows) / kLaneRows; ++g)
+    for (size_t g = 0; g < size_t(W.rows / kLaneRows); ++g)
         for (size_t blk = 0; blk < blocks; ++blk) {
-            uint8_t *const dst = out.owned.data() + (g * blocks + blk) * block_bytes;
-            for (size_t r = 0; r < kLaneRows; ++r) {
-                const uint8_t *const src = W.row(int64_t(g * kLaneRows + r)) + blk * src_block;
-                std::memcpy(dst + 2 * r, src, 2);
-                for (size_t j = 0; j < codes; ++j) dst[2 * kLaneRows + j * kLaneRows + r] = src[2 + j];
-            }
+            const uint8_t *src[kLaneRows];
+            for (size_t r = 0; r < size_t(kLaneRows); ++r) src[r] = W.row(int64_t(g * kLaneRows + r)) + blk * src_block;
+            block_to_lanes(W.dtype, src, out.owned.data() + g * group_bytes + blk * block_bytes);
         }
     return out;
 }
