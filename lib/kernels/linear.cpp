@@ -156,18 +156,42 @@ void GemmFewRows(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPoo
 // 32 vector registers (AVX-512) or 16.
 constexpr bool kManyRegisters = HWY_TARGET <= HWY_AVX3;
 //
-// Every type is read in segments of 16 elements of a block for the L rows from `row` of its group: a
-// segment has one scale (and min) per row and its codes at a stride of kLaneRows bytes. Weight() gives
+// Every type is read in segments of 16 elements of a block: a segment has one scale (and min) per row,
+// and its 16 × 16 codes are decoded at once, with byte operations, to int8 [l][row] (the element for row
+// r is code[l·kLaneRows + r] · scale[r] (− min[r])); Q8_0's are read where they lie. LanesWeight() gives
 // ConvertRow's values exactly (d·q; K-quants scale·q − min with scale = d·sc, min = dmin·m).
 
-// Where a segment's codes are, and its per-row constants.
+// A segment's codes and, for the L rows from `row`, its constants.
 struct LanesSegment {
-    const uint8_t *codes; // byte l of the segment for row r at codes[l·kLaneRows + r]
-    const uint8_t *high;  // Q5_K's fifth bits, Q6_K's two high bits, alike
-    int shift;            // of the code in its byte: 0, or 4 for a high nibble
-    int high_shift;       // of the high bits in theirs
+    const int8_t *codes;
     VF scale, min;
 };
+
+// Bytes of one segment's decoded codes.
+constexpr size_t kSegmentCodes = 16 * kLaneRows;
+using DCodes = hn::CappedTag<uint8_t, 64>;
+
+// out[i] = fn(i) for the segment's 256 code bytes, a vector of DCodes at a time.
+template <class Fn>
+HWY_INLINE const int8_t *DecodeSegment(int8_t *HWY_RESTRICT out, Fn &&fn) {
+    const DCodes d8;
+    for (size_t i = 0; i < kSegmentCodes; i += hn::Lanes(d8)) hn::Store(fn(d8, i), d8, reinterpret_cast<uint8_t *>(out) + i);
+    return out;
+}
+
+// The bytes from p + i, each shifted right by `shift` bits, & mask; then shifted left by kUp bits. The
+// shifts are of 16-bit words: the mask keeps only bits that come from the byte's own, and kUp moves none
+// out of it.
+template <int kUp = 0>
+HWY_INLINE hn::Vec<DCodes> LanesBits(DCodes d8, const uint8_t *p, size_t i, int shift, uint8_t mask) {
+#if HWY_TARGET == HWY_SCALAR // one byte a vector
+    return hn::ShiftLeft<kUp>(hn::And(hn::ShiftRightSame(hn::LoadU(d8, p + i), shift), hn::Set(d8, mask)));
+#else
+    const hn::Repartition<uint16_t, DCodes> d16;
+    const auto bits = hn::And(hn::ShiftRightSame(hn::BitCast(d16, hn::LoadU(d8, p + i)), shift), hn::BitCast(d16, hn::Set(d8, mask)));
+    return hn::BitCast(d8, hn::ShiftLeft<kUp>(bits));
+#endif
+}
 
 template <DType kType>
 struct LanesType;
@@ -176,34 +200,28 @@ template <>
 struct LanesType<DType::Q8_0> { // per group and block: 16 fp16 scales, then 32 × 16 codes
     static constexpr size_t kElems = 32, kBytes = 32 + 32 * kLaneRows;
     static constexpr bool kHasMin = false;
-    static LanesSegment Segment(DF df, const uint8_t *block, size_t row, size_t s) {
-        return {block + 32 + 16 * s * kLaneRows, nullptr, 0, 0, LoadF16(df, block + 2 * row), VF()};
-    }
-    static VF Code(DF df, const LanesSegment &seg, size_t l, size_t row) {
-        const hn::Rebind<int8_t, DF> di8;
-        const auto *codes = reinterpret_cast<const int8_t *>(seg.codes + l * kLaneRows + row);
-        return hn::ConvertTo(df, hn::PromoteTo(hn::RebindToSigned<DF>(), hn::LoadU(di8, codes)));
+    static LanesSegment Segment(DF df, const uint8_t *block, size_t row, size_t s, int8_t *) {
+        return {reinterpret_cast<const int8_t *>(block + 32 + s * kSegmentCodes), LoadF16(df, block + 2 * row), VF()};
     }
 };
-
-// Bytes b of a segment (stride kLaneRows) for the L rows from `row`, as 32-bit lanes.
-HWY_INLINE hn::Vec<hn::RebindToUnsigned<DF>> LanesBytes(const uint8_t *p, size_t l, size_t row) {
-    return hn::PromoteTo(hn::RebindToUnsigned<DF>(), hn::LoadU(hn::Rebind<uint8_t, DF>(), p + l * kLaneRows + row));
-}
 
 template <>
 struct LanesType<DType::Q4_0> { // 16 fp16 scales, then the 16 stored bytes × 16 (low nibble: element j)
     static constexpr size_t kElems = 32, kBytes = 32 + 16 * kLaneRows;
     static constexpr bool kHasMin = false;
-    static LanesSegment Segment(DF df, const uint8_t *block, size_t row, size_t s) {
-        return {block + 32, nullptr, int(4 * s), 0, LoadF16(df, block + 2 * row), VF()};
-    }
-    static VF Code(DF df, const LanesSegment &seg, size_t l, size_t row) {
-        const hn::RebindToUnsigned<DF> du;
-        const auto q = hn::And(hn::ShiftRightSame(LanesBytes(seg.codes, l, row), seg.shift), hn::Set(du, 15u));
-        return hn::ConvertTo(df, hn::Sub(hn::BitCast(hn::RebindToSigned<DF>(), q), hn::Set(hn::RebindToSigned<DF>(), 8)));
+    static LanesSegment Segment(DF df, const uint8_t *block, size_t row, size_t s, int8_t *buffer) {
+        const int8_t *codes = DecodeSegment(buffer, [&](DCodes d8, size_t i) {
+            return hn::Sub(LanesBits(d8, block + 32, i, int(4 * s), 15), hn::Set(d8, uint8_t{8})); // q − 8, as int8
+        });
+        return {codes, LoadF16(df, block + 2 * row), VF()};
     }
 };
+
+// The scales or mins of sub-block `sub` as fp32: d · the unpacked 6-bit values (bytes [sub][row]).
+HWY_INLINE VF KScales(DF df, const uint8_t *d, const uint8_t *values, size_t row) {
+    const auto v = hn::PromoteTo(hn::RebindToSigned<DF>(), hn::LoadU(hn::Rebind<uint8_t, DF>(), values + row));
+    return hn::Mul(LoadF16(df, d + 2 * row), hn::ConvertTo(df, v));
+}
 
 // Q4_K and Q5_K per group and super-block: d and dmin (16 fp16 each), the 6-bit scales and mins as
 // bytes ([sub-block][row] each), Q5_K's 32 bytes of fifth bits, then the 128 bytes of nibbles, each × 16
@@ -213,21 +231,15 @@ struct LanesQ45K {
     static constexpr size_t kElems = 256, kCodes = 320 + (kFifthBit ? 32 * kLaneRows : 0);
     static constexpr size_t kBytes = kCodes + 128 * kLaneRows;
     static constexpr bool kHasMin = true;
-    static LanesSegment Segment(DF df, const uint8_t *block, size_t row, size_t s) {
-        const size_t sub = s / 2, p = s / 4, half = 16 * (s % 2);
-        const hn::RebindToSigned<DF> di;
-        const auto sc = hn::BitCast(di, LanesBytes(block + 64 + sub * kLaneRows, 0, row));
-        const auto m = hn::BitCast(di, LanesBytes(block + 192 + sub * kLaneRows, 0, row));
-        return {block + kCodes + (32 * p + half) * kLaneRows, block + 320 + half * kLaneRows, int(4 * (sub % 2)), int(sub),
-                hn::Mul(LoadF16(df, block + 2 * row), hn::ConvertTo(df, sc)),
-                hn::Mul(LoadF16(df, block + 32 + 2 * row), hn::ConvertTo(df, m))};
-    }
-    static VF Code(DF df, const LanesSegment &seg, size_t l, size_t row) {
-        const hn::RebindToUnsigned<DF> du;
-        auto q = hn::And(hn::ShiftRightSame(LanesBytes(seg.codes, l, row), seg.shift), hn::Set(du, 15u));
-        if constexpr (kFifthBit)
-            q = hn::Or(q, hn::ShiftLeft<4>(hn::And(hn::ShiftRightSame(LanesBytes(seg.high, l, row), seg.high_shift), hn::Set(du, 1u))));
-        return hn::ConvertTo(df, hn::BitCast(hn::RebindToSigned<DF>(), q));
+    static LanesSegment Segment(DF df, const uint8_t *block, size_t row, size_t s, int8_t *buffer) {
+        const size_t sub = s / 2, half = 16 * (s % 2) * kLaneRows;
+        const uint8_t *const nibbles = block + kCodes + 32 * (s / 4) * kLaneRows + half, *const fifth = block + 320 + half;
+        const int8_t *codes = DecodeSegment(buffer, [&](DCodes d8, size_t i) {
+            const auto q = LanesBits(d8, nibbles, i, int(4 * (sub % 2)), 15);
+            if constexpr (!kFifthBit) return q;
+            else return hn::Or(q, LanesBits<4>(d8, fifth, i, int(sub), 1));
+        });
+        return {codes, KScales(df, block, block + 64 + sub * kLaneRows, row), KScales(df, block + 32, block + 192 + sub * kLaneRows, row)};
     }
 };
 template <>
@@ -242,27 +254,30 @@ template <>
 struct LanesType<DType::Q6_K> {
     static constexpr size_t kElems = 256, kBytes = 32 + 16 * kLaneRows + 192 * kLaneRows;
     static constexpr bool kHasMin = false;
-    static LanesSegment Segment(DF df, const uint8_t *block, size_t row, size_t s) {
+    static LanesSegment Segment(DF df, const uint8_t *block, size_t row, size_t s, int8_t *buffer) {
         const size_t h = s / 8, c = s % 8 / 2, l0 = 16 * (s % 2);
+        const uint8_t *const low = block + 288 + (64 * h + 32 * (c % 2) + l0) * kLaneRows;
+        const uint8_t *const high = block + 288 + 128 * kLaneRows + (32 * h + l0) * kLaneRows;
+        const int8_t *codes = DecodeSegment(buffer, [&](DCodes d8, size_t i) {
+            const auto q = hn::Or(LanesBits(d8, low, i, c < 2 ? 0 : 4, 15), LanesBits<4>(d8, high, i, int(2 * c), 3));
+            return hn::Sub(q, hn::Set(d8, uint8_t{32})); // q − 32, as int8
+        });
         const hn::Rebind<int8_t, DF> di8;
         const auto sc = hn::PromoteTo(hn::RebindToSigned<DF>(), hn::LoadU(di8, reinterpret_cast<const int8_t *>(block + 32 + s * kLaneRows + row)));
-        return {block + 288 + (64 * h + 32 * (c % 2) + l0) * kLaneRows, block + 288 + 128 * kLaneRows + (32 * h + l0) * kLaneRows,
-                int(c < 2 ? 0 : 4), int(2 * c), hn::Mul(LoadF16(df, block + 2 * row), hn::ConvertTo(df, sc)), VF()};
-    }
-    static VF Code(DF df, const LanesSegment &seg, size_t l, size_t row) {
-        const hn::RebindToUnsigned<DF> du;
-        const hn::RebindToSigned<DF> di;
-        const auto low = hn::And(hn::ShiftRightSame(LanesBytes(seg.codes, l, row), seg.shift), hn::Set(du, 15u));
-        const auto high = hn::And(hn::ShiftRightSame(LanesBytes(seg.high, l, row), seg.high_shift), hn::Set(du, 3u));
-        const auto q = hn::BitCast(di, hn::Or(low, hn::ShiftLeft<4>(high)));
-        return hn::ConvertTo(df, hn::Sub(q, hn::Set(di, 32)));
+        return {codes, hn::Mul(LoadF16(df, block + 2 * row), hn::ConvertTo(df, sc)), VF()};
     }
 };
 
-// Element 16s + l of a block (seg = Segment(…, s)), as ConvertRow gives it.
+// The codes of element 16s + l of a block (seg = Segment(…, s)) for the L rows from `row`, as fp32.
+HWY_INLINE VF LanesCode(DF df, const LanesSegment &seg, size_t l, size_t row) {
+    const hn::Rebind<int8_t, DF> di8;
+    return hn::ConvertTo(df, hn::PromoteTo(hn::RebindToSigned<DF>(), hn::LoadU(di8, seg.codes + l * kLaneRows + row)));
+}
+
+// … and the weights, as ConvertRow gives them.
 template <DType kType>
 HWY_INLINE VF LanesWeight(DF df, const LanesSegment &seg, size_t l, size_t row) {
-    const VF scaled = hn::Mul(LanesType<kType>::Code(df, seg, l, row), seg.scale);
+    const VF scaled = hn::Mul(LanesCode(df, seg, l, row), seg.scale);
     if constexpr (LanesType<kType>::kHasMin) return hn::Sub(scaled, seg.min); // not fused, as ConvertKBlocks
     else return scaled;
 }
@@ -280,6 +295,7 @@ RWKVRT_OPAQUE_KERNEL void LanesTile(const uint8_t *HWY_RESTRICT group, size_t ro
     const size_t L = hn::Lanes(df);
     const uint8_t *first[NV]; // vector v's first block
     size_t rows[NV];          // and its first row in its group
+    HWY_ALIGN int8_t codes[NV][kSegmentCodes];
     for (size_t v = 0; v < NV; ++v) {
         const size_t r = row0 + v * L;
         first[v] = group + r / kLaneRows * group_bytes;
@@ -293,7 +309,7 @@ RWKVRT_OPAQUE_KERNEL void LanesTile(const uint8_t *HWY_RESTRICT group, size_t ro
         for (size_t k = k0; k < k1; k += 16) {
             const size_t b = k / Type::kElems, s = k % Type::kElems / 16;
             LanesSegment seg[NV];
-            for (size_t v = 0; v < NV; ++v) seg[v] = Type::Segment(df, first[v] + b * Type::kBytes, rows[v], s);
+            for (size_t v = 0; v < NV; ++v) seg[v] = Type::Segment(df, first[v] + b * Type::kBytes, rows[v], s, codes[v]);
             for (size_t l = 0; l < 16; ++l) {
                 VF w[NV];
                 for (size_t v = 0; v < NV; ++v) w[v] = LanesWeight<kType>(df, seg[v], l, rows[v]);
@@ -323,6 +339,7 @@ RWKVRT_OPAQUE_KERNEL void LanesMatVecTile(const uint8_t *HWY_RESTRICT group, siz
     const size_t L = hn::Lanes(df);
     const uint8_t *first[NV];
     size_t rows[NV];
+    HWY_ALIGN int8_t codes[NV][kSegmentCodes];
     VF acc[NV];
     for (size_t v = 0; v < NV; ++v) {
         const size_t r = row0 + v * L;
@@ -335,14 +352,14 @@ RWKVRT_OPAQUE_KERNEL void LanesMatVecTile(const uint8_t *HWY_RESTRICT group, siz
         LanesSegment seg[NV];
         VF sum[NV];
         for (size_t v = 0; v < NV; ++v) {
-            seg[v] = Type::Segment(df, first[v] + b * Type::kBytes, rows[v], s);
+            seg[v] = Type::Segment(df, first[v] + b * Type::kBytes, rows[v], s, codes[v]);
             sum[v] = hn::Zero(df);
         }
         float x_sum = 0; // for the mins
         for (size_t l = 0; l < 16; ++l) {
             const VF xl = hn::Set(df, x[k + l]);
             if constexpr (Type::kHasMin) x_sum += x[k + l];
-            for (size_t v = 0; v < NV; ++v) sum[v] = hn::MulAdd(Type::Code(df, seg[v], l, rows[v]), xl, sum[v]);
+            for (size_t v = 0; v < NV; ++v) sum[v] = hn::MulAdd(LanesCode(df, seg[v], l, rows[v]), xl, sum[v]);
         }
         for (size_t v = 0; v < NV; ++v) {
             acc[v] = hn::MulAdd(sum[v], seg[v].scale, acc[v]);
@@ -419,10 +436,11 @@ RWKVRT_OPAQUE_KERNEL void LanesPanelOf(const uint8_t *group, size_t k0, size_t k
     using Type = LanesType<kType>;
     const DF df;
     const size_t L = hn::Lanes(df);
+    HWY_ALIGN int8_t codes[kSegmentCodes];
     for (size_t k = k0; k < k1; k += 16) {
         const uint8_t *const block = group + k / Type::kElems * Type::kBytes;
         for (size_t row = 0; row < kLaneRows; row += L) {
-            const LanesSegment seg = Type::Segment(df, block, row, k % Type::kElems / 16);
+            const LanesSegment seg = Type::Segment(df, block, row, k % Type::kElems / 16, codes);
             for (size_t l = 0; l < 16; ++l) hn::StoreU(LanesWeight<kType>(df, seg, l, row), df, panel + (k - k0 + l) * kLaneRows + row);
         }
     }
