@@ -15,6 +15,8 @@
 
 namespace rwkvrt {
 
+struct Matrix;
+
 class TensorFile;
 
 enum class Arch : uint32_t { rwkv4 = 1, rwkv5_0 = 2, rwkv5_1 = 3, rwkv5_2 = 4, rwkv6 = 5, rwkv7 = 6 };
@@ -49,6 +51,10 @@ struct LoadConfig {
     // If set, receives the names of the tensors the model holds in another type or layout: it no longer
     // reads their bytes in the file.
     std::vector<std::string> *copied = nullptr;
+    // If set, matrices whose lanes layout (kernels/matrix.h) has their size and whose bytes are not in
+    // mapped pages are not copied: they are marked Matrix::lanes and listed here, for the caller to
+    // rewrite in place (rewrite_as_lanes) once nothing else reads the file, before any product.
+    std::vector<Matrix> *rewrite_as_lanes = nullptr;
 };
 
 // One sequence of a forward step: its new tokens are rows [row0, row0 + T) of the step.

@@ -86,8 +86,18 @@ Matrix WeightLoader::linear(const std::string &name, int64_t out, int64_t in) {
     m.int8_activations = config_.int8_activations;
     m.int8_products = config_.int8_activations && int8_products_supported(m.dtype);
     if (m.int8_products && interleavable(m)) m = interleave_rows(m);
-    else if (!m.int8_products && !(m.int8_activations && dot_int8_kernel(m.dtype, int8_level())) && lanes_layout_applies(m))
-        m = to_lanes(m); // the fp32 kernels read these best with the rows in the lanes
+    else if (!m.int8_products && !(m.int8_activations && dot_int8_kernel(m.dtype, int8_level())) && lanes_layout_applies(m)) {
+        // The fp32 kernels read these best with the rows in the lanes: in place when the layout allows
+        // (no second copy to allocate and zero), else a copy.
+        if (config_.rewrite_as_lanes && lanes_keep_size(m) && !file_.in_mapped_pages(m.data)) {
+            Matrix later;
+            later.rows = m.rows, later.cols = m.cols, later.dtype = m.dtype, later.data = m.data;
+            config_.rewrite_as_lanes->push_back(std::move(later));
+            m.lanes = true;
+        } else {
+            m = to_lanes(m);
+        }
+    }
     if (config_.copied && m.data != get(name).data) config_.copied->push_back(name);
     m.bf16_products = config_.bf16_activations && (m.dtype == DType::BF16 || m.dtype == DType::F16) && bf16_products_supported();
     count(m);

@@ -63,6 +63,14 @@ void TensorFile::rename(const std::string &from, const std::string &to) {
     index_.emplace(to, i);
 }
 
+bool TensorFile::in_mapped_pages(const uint8_t *p) const {
+    const auto in = [p](const MappedFile &f) { return f.mapped() && p >= f.data() && p < f.data() + f.size(); };
+    if (in(*file_)) return true;
+    for (const auto &shard : shards_)
+        if (shard->in_mapped_pages(p)) return true;
+    return false;
+}
+
 void TensorFile::give_back(const std::string &name) {
     const TensorView *t = find(name);
     if (!t || file_->give_back(t->data, t->nbytes)) return;

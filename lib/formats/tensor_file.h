@@ -59,6 +59,8 @@ public:
     uint8_t *own(size_t nbytes);
     // Replaces a tensor (same name) by a transformed copy.
     void replace(TensorView tensor);
+    // Whether p lies in the pages of a mapped file (this one or a merged shard), which are read-only.
+    bool in_mapped_pages(const uint8_t *p) const;
     // Hands the pages of a tensor that lies in the file (or a merged shard) back to the system: the model
     // holds its values in another form. Its bytes are not read again through this file (Model::stored_tensors).
     void give_back(const std::string &name);

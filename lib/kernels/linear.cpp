@@ -894,72 +894,84 @@ bool lanes_layout_applies(const Matrix &W) {
 
 namespace {
 
-// dst[i·kLaneRows + r] = src_r[i] for i < n: n bytes of each of the group's rows, side by side.
-void side_by_side(const uint8_t *const *src, size_t n, uint8_t *dst) {
-    for (size_t i = 0; i < n; ++i)
-        for (size_t r = 0; r < size_t(kLaneRows); ++r) dst[i * kLaneRows + r] = src[r][i];
+// dst[i·kLaneRows] = src[i] for i < n: n bytes of one row, into its lane of the group.
+void to_lane(const uint8_t *src, size_t n, uint8_t *dst) {
+    for (size_t i = 0; i < n; ++i) dst[i * kLaneRows] = src[i];
 }
 
-// One block (a super-block for K-quants) of a group's 16 rows in the lanes layout (linear.cpp's LanesType).
-void block_to_lanes(DType t, const uint8_t *const *src, uint8_t *dst) {
-    const uint8_t *at[kLaneRows];
-    const auto field = [&](size_t offset) {
-        for (size_t r = 0; r < size_t(kLaneRows); ++r) at[r] = src[r] + offset;
-        return at;
-    };
+// Row r's part of one block (a super-block for K-quants) in the lanes layout (linear.cpp's LanesType).
+void block_to_lanes(DType t, const uint8_t *src, size_t r, uint8_t *dst) {
     switch (t) {
     case DType::Q8_0:
     case DType::Q4_0:
-        for (size_t r = 0; r < size_t(kLaneRows); ++r) std::memcpy(dst + 2 * r, src[r], 2); // the scales
-        side_by_side(field(2), t == DType::Q8_0 ? 32 : 16, dst + 32);
-        return;
+        std::memcpy(dst + 2 * r, src, 2); // the scale
+        return to_lane(src + 2, t == DType::Q8_0 ? 32 : 16, dst + 32 + r);
     case DType::Q4_K:
     case DType::Q5_K: {
         const bool q5 = t == DType::Q5_K;
-        for (size_t r = 0; r < size_t(kLaneRows); ++r) {
-            std::memcpy(dst + 2 * r, src[r], 2);
-            std::memcpy(dst + 32 + 2 * r, src[r] + 2, 2);
-            for (int j = 0; j < 8; ++j) {
-                int sc, m;
-                k_scale_min(src[r] + 4, j, &sc, &m);
-                dst[64 + j * kLaneRows + r] = uint8_t(sc);
-                dst[192 + j * kLaneRows + r] = uint8_t(m);
-            }
+        std::memcpy(dst + 2 * r, src, 2);
+        std::memcpy(dst + 32 + 2 * r, src + 2, 2);
+        for (int j = 0; j < 8; ++j) {
+            int sc, m;
+            k_scale_min(src + 4, j, &sc, &m);
+            dst[64 + j * kLaneRows + r] = uint8_t(sc);
+            dst[192 + j * kLaneRows + r] = uint8_t(m);
         }
-        if (q5) side_by_side(field(16), 32, dst + 320);
-        side_by_side(field(q5 ? 48 : 16), 128, dst + 320 + (q5 ? 32 * kLaneRows : 0));
-        return;
+        if (q5) to_lane(src + 16, 32, dst + 320 + r);
+        return to_lane(src + (q5 ? 48 : 16), 128, dst + 320 + (q5 ? 32 * kLaneRows : 0) + r);
     }
     default: // Q6_K
-        for (size_t r = 0; r < size_t(kLaneRows); ++r) std::memcpy(dst + 2 * r, src[r] + 208, 2);
-        side_by_side(field(192), 16, dst + 32);
-        side_by_side(field(0), 128, dst + 288);
-        side_by_side(field(128), 64, dst + 288 + 128 * kLaneRows);
-        return;
+        std::memcpy(dst + 2 * r, src + 208, 2);
+        to_lane(src + 192, 16, dst + 32 + r);
+        return to_lane(src, 192, dst + 288 + r); // ql, then qh
+    }
+}
+
+} // namespace
+
+namespace {
+
+// Writes rows [n0, n1) of W (row n at row(n)) into the lanes layout at dst (W's first group).
+template <class Row>
+void write_lanes(const Matrix &W, size_t n0, size_t n1, Row row, uint8_t *dst) {
+    const bool k_quant = W.dtype == DType::Q4_K || W.dtype == DType::Q5_K || W.dtype == DType::Q6_K;
+    const size_t elems = k_quant ? 256 : 32, src_block = dtype_bytes(W.dtype, elems), blocks = size_t(W.cols) / elems;
+    const size_t group_bytes = HWY_DYNAMIC_DISPATCH(LanesGroupBytesOf)(W), block_bytes = group_bytes / blocks;
+    // Row by row: each row is read in order, and its group (a few KiB) takes the writes.
+    for (size_t n = n0; n < n1; ++n) {
+        const uint8_t *const src = row(n);
+        uint8_t *const group = dst + n / kLaneRows * group_bytes;
+        for (size_t blk = 0; blk < blocks; ++blk) block_to_lanes(W.dtype, src + blk * src_block, n % kLaneRows, group + blk * block_bytes);
     }
 }
 
 } // namespace
 
 Matrix to_lanes(const Matrix &W) {
-    const bool k_quant = W.dtype == DType::Q4_K || W.dtype == DType::Q5_K || W.dtype == DType::Q6_K;
-    const size_t elems = k_quant ? 256 : 32, src_block = dtype_bytes(W.dtype, elems), blocks = size_t(W.cols) / elems;
     Matrix out;
     out.rows = W.rows;
     out.cols = W.cols;
     out.dtype = W.dtype;
     out.lanes = true;
-    const size_t group_bytes = HWY_DYNAMIC_DISPATCH(LanesGroupBytesOf)(W);
-    const size_t block_bytes = group_bytes / blocks;
-    out.owned.allocate(group_bytes * size_t(W.rows / kLaneRows));
+    out.owned.allocate(HWY_DYNAMIC_DISPATCH(LanesGroupBytesOf)(W) * size_t(W.rows / kLaneRows));
     out.data = out.owned.data();
-    for (size_t g = 0; g < size_t(W.rows / kLaneRows); ++g)
-        for (size_t blk = 0; blk < blocks; ++blk) {
-            const uint8_t *src[kLaneRows];
-            for (size_t r = 0; r < size_t(kLaneRows); ++r) src[r] = W.row(int64_t(g * kLaneRows + r)) + blk * src_block;
-            block_to_lanes(W.dtype, src, out.owned.data() + g * group_bytes + blk * block_bytes);
-        }
+    write_lanes(W, 0, size_t(W.rows), [&](size_t n) { return W.row(int64_t(n)); }, out.owned.data());
     return out;
+}
+
+bool lanes_keep_size(const Matrix &W) { return W.dtype == DType::Q8_0 || W.dtype == DType::Q4_0 || W.dtype == DType::Q6_K; }
+
+void rewrite_as_lanes(const Matrix &W) {
+    // A group's lanes take the bytes of its 16 rows: each group is copied aside, then written back.
+    auto *const data = const_cast<uint8_t *>(W.data); // writable memory (WeightLoader checked)
+    const size_t group_bytes = size_t(kLaneRows) * W.row_bytes();
+    std::vector<uint8_t> rows(group_bytes);
+    for (size_t g = 0; g < size_t(W.rows / kLaneRows); ++g) {
+        uint8_t *const group = data + g * group_bytes;
+        std::memcpy(rows.data(), group, group_bytes);
+        write_lanes(W, g * kLaneRows, (g + 1) * kLaneRows, [&](size_t n) { return rows.data() + (n % kLaneRows) * W.row_bytes(); },
+                    group - g * group_bytes);
+    }
 }
 
 Matrix convert_matrix(const Matrix &src, DType dtype, const char *what) {

@@ -51,6 +51,10 @@ constexpr int64_t kLaneRows = 16;
 // Q8_0 or Q4_0 with more than kFewRows rows, a multiple of kLaneRows, still stored by rows.
 bool lanes_layout_applies(const Matrix &W);
 Matrix to_lanes(const Matrix &W); // a copy in the lanes layout; requires lanes_layout_applies(W)
+// Whether W's lanes layout has its size (Q8_0, Q4_0, Q6_K), and rewrites W's bytes into it where they lie
+// (requires that, lanes_layout_applies(W), and bytes that are writable memory).
+bool lanes_keep_size(const Matrix &W);
+void rewrite_as_lanes(const Matrix &W);
 
 // Y (T × W.rows) = X (T × W.cols) · Wᵀ, all row-major fp32 activations, on the pool's threads. T = 1
 // is a matrix-vector product (one conversation decoding); T > 1 a matrix product (prefill, or many

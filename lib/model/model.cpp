@@ -157,12 +157,15 @@ Model::Model(const std::string &path, const ModelOptions &options) {
         }
     } join{hashing};
     std::vector<std::string> copied;
-    arch_ = build_model(*file_, LoadConfig{options.weight_type, options.int8_activations, options.bf16_activations, &copied});
+    std::vector<Matrix> rewrite;
+    arch_ = build_model(*file_, LoadConfig{options.weight_type, options.int8_activations, options.bf16_activations, &copied, &rewrite});
     if (hashing.joinable()) hashing.join();
     if (hash_error) std::rethrow_exception(hash_error);
+    // The hash has read the file: matrices marked lanes can now take their layout where they lie.
+    for (const Matrix &m : rewrite) rewrite_as_lanes(m);
     // Held twice, a Q8_0 model converted to another layout would take twice its memory.
     for (const std::string &name : copied) file_->give_back(name);
-    gave_back_tensors_ = !copied.empty();
+    file_differs_ = !copied.empty() || !rewrite.empty();
     try {
         engine_ = std::make_unique<Engine>(n_threads);
     } catch (const std::system_error &e) {
@@ -173,7 +176,7 @@ Model::Model(const std::string &path, const ModelOptions &options) {
 Model::~Model() = default;
 
 std::shared_ptr<const TensorFile> Model::stored_tensors() const {
-    if (!gave_back_tensors_) return std::shared_ptr<const TensorFile>(std::shared_ptr<const TensorFile>(), file_.get());
+    if (!file_differs_) return std::shared_ptr<const TensorFile>(std::shared_ptr<const TensorFile>(), file_.get());
     std::shared_ptr<const TensorFile> again = open_tensor_file(path(), /*use_mmap=*/true);
     if (fingerprint_of(*again) != fingerprint_)
         fail(RWKVRT_ERR_MISMATCH, "'", path(), "' has changed since the model was loaded from it; load it again");

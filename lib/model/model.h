@@ -48,7 +48,8 @@ public:
     const std::string &format() const { return file_->format(); }
     const FileInfo &file_info() const { return file_->info(); }
     // The tensors as stored, in the official layout. The pages of those the model holds in another type
-    // or layout are handed back at load, so this reads the file again when there were any; it fails
+    // or layout are handed back at load, or rewritten in place, so this reads the file again when there
+    // were any; it fails
     // (RWKVRT_ERR_MISMATCH) if the file no longer holds the tensors that were loaded.
     std::shared_ptr<const TensorFile> stored_tensors() const;
     int n_threads() const { return engine_->n_threads(); }
@@ -78,7 +79,7 @@ private:
     std::unique_ptr<TensorFile> file_;
     std::unique_ptr<ArchModel> arch_;
     uint64_t fingerprint_ = 0;
-    bool gave_back_tensors_ = false; // stored_tensors() reads the file again
+    bool file_differs_ = false; // tensors given back or rewritten in place: stored_tensors() reads the file again
     std::unique_ptr<Engine> engine_; // mutable state behind a const model: its threads and buffers
 };
 

@@ -424,6 +424,12 @@ TEST_CASE("kernels: a matrix with its rows in the lanes gives every row count Ge
                     REQUIRE(lanes_layout_applies(W));
                     const Matrix lanes = to_lanes(W);
                     CHECK(!lanes_layout_applies(lanes));
+                    if (lanes_keep_size(W)) { // the same layout, written where the rows lie
+                        Matrix in_place = random_matrix(t, rows, cols, rng);
+                        std::memcpy(in_place.owned.data(), W.data, W.nbytes());
+                        rewrite_as_lanes(in_place);
+                        CHECK(std::memcmp(in_place.data, lanes.data, W.nbytes()) == 0);
+                    }
                     const int64_t many = 33;
                     const std::vector<float> X = random_vector(size_t(many * cols), rng);
                     std::vector<float> all(size_t(many * rows)), one(static_cast<size_t>(rows));
