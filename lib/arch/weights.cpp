@@ -89,7 +89,7 @@ Matrix WeightLoader::linear(const std::string &name, int64_t out, int64_t in) {
     else if (!m.int8_products && !(m.int8_activations && dot_int8_kernel(m.dtype, int8_level())) && lanes_layout_applies(m)) {
         // The fp32 kernels read these best with the rows in the lanes: in place when the layout allows
         // (no second copy to allocate and zero), else a copy.
-        if (config_.rewrite_as_lanes && lanes_keep_size(m) && !file_.in_mapped_pages(m.data)) {
+        if (config_.rewrite_as_lanes && lanes_keep_size(m) && !file_.in_mapped_pages(m.data) && !file_.shares_bytes(name)) {
             Matrix later;
             later.rows = m.rows, later.cols = m.cols, later.dtype = m.dtype, later.data = m.data;
             config_.rewrite_as_lanes->push_back(std::move(later));

@@ -71,9 +71,17 @@ bool TensorFile::in_mapped_pages(const uint8_t *p) const {
     return false;
 }
 
+bool TensorFile::shares_bytes(const std::string &name) const {
+    const TensorView *t = find(name);
+    if (!t) return false;
+    for (const TensorView &other : tensors_)
+        if (&other != t && other.data < t->data + t->nbytes && t->data < other.data + other.nbytes) return true;
+    return false;
+}
+
 void TensorFile::give_back(const std::string &name) {
     const TensorView *t = find(name);
-    if (!t || file_->give_back(t->data, t->nbytes)) return;
+    if (!t || shares_bytes(name) || file_->give_back(t->data, t->nbytes)) return;
     for (auto &shard : shards_)
         if (shard->file_->give_back(t->data, t->nbytes)) return;
 }

@@ -59,10 +59,12 @@ public:
     uint8_t *own(size_t nbytes);
     // Replaces a tensor (same name) by a transformed copy.
     void replace(TensorView tensor);
+    // Whether another tensor overlaps the bytes of tensor `name` (a file may store tied weights once).
+    bool shares_bytes(const std::string &name) const;
     // Whether p lies in the pages of a mapped file (this one or a merged shard), which are read-only.
     bool in_mapped_pages(const uint8_t *p) const;
     // Hands the pages of a tensor that lies in the file (or a merged shard) back to the system: the model
-    // holds its values in another form. Its bytes are not read again through this file (Model::stored_tensors).
+    // holds its values in another form. Not when another tensor shares its bytes. Its bytes are not read again through this file (Model::stored_tensors).
     void give_back(const std::string &name);
     // Renames a tensor (which must exist; the new name must be free).
     void rename(const std::string &from, const std::string &to);

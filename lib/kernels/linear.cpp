@@ -155,7 +155,7 @@ void GemmFewRows(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPoo
 
 // 32 vector registers (AVX-512) or 16.
 constexpr bool kManyRegisters = HWY_TARGET <= HWY_AVX3;
-//
+
 // Every type is read in segments of 16 elements of a block: a segment has one scale (and min) per row,
 // and its 16 × 16 codes are decoded at once, with byte operations, to int8 [l][row] (the element for row
 // r is code[l·kLaneRows + r] · scale[r] (− min[r])); Q8_0's are read where they lie. LanesWeight() gives
@@ -474,13 +474,7 @@ void LanesMatVec(const Matrix &W, const float *x, float *y, ThreadPool &pool) {
 
 void LanesPanel(const Matrix &W, size_t group, size_t k0, size_t k1, float *panel) {
     const uint8_t *const data = W.data + group * LanesGroupBytesOf(W);
-    switch (W.dtype) {
-    case DType::Q8_0: return LanesPanelOf<DType::Q8_0>(data, k0, k1, panel);
-    case DType::Q4_0: return LanesPanelOf<DType::Q4_0>(data, k0, k1, panel);
-    case DType::Q4_K: return LanesPanelOf<DType::Q4_K>(data, k0, k1, panel);
-    case DType::Q5_K: return LanesPanelOf<DType::Q5_K>(data, k0, k1, panel);
-    default: return LanesPanelOf<DType::Q6_K>(data, k0, k1, panel);
-    }
+    WithLanesType(W.dtype, [&](auto type) { LanesPanelOf<decltype(type)::value>(data, k0, k1, panel); });
 }
 
 

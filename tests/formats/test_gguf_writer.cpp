@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <random>
 #include <set>
@@ -13,6 +14,7 @@
 #include "api/model_helpers.h"
 #include "core/error.h"
 #include "formats/gguf.h"
+#include "formats/mapped_file.h"
 #include "formats/tensor_file.h"
 #include "kernels/quantize.h"
 #include "random_model.h"
@@ -152,6 +154,31 @@ TEST_CASE("gguf writer: a model holding its matrices in another layout writes it
     std::filesystem::copy_file(testdata::path("gguf/tiny-rwkv-7v0-834K-Q4_0.gguf"), copy, std::filesystem::copy_options::overwrite_existing);
     CHECK(rwkvrt_model_save_gguf(m.get(), out.c_str(), &o) == RWKVRT_ERR_MISMATCH);
     CHECK(std::string(rwkvrt_last_error()).find("has changed since the model was loaded") != std::string::npos);
+}
+
+TEST_CASE("tensor file: pages are handed back only for a tensor whose bytes no other tensor shares") {
+    // A file may store tied weights once (two names, one storage): the model may hold one of them in
+    // another layout, but the other still reads the bytes.
+    const std::string path = testdata::scratch_dir() + "/three-tensors.bin";
+    constexpr size_t kBytes = 1 << 16; // whole pages inside each tensor
+    {
+        std::ofstream out(path, std::ios::binary);
+        const std::vector<char> bytes(2 * kBytes, char(0x5a));
+        out.write(bytes.data(), std::streamsize(bytes.size()));
+    }
+    TensorFile file(std::make_unique<MappedFile>(path, /*use_mmap=*/false), "test");
+    const uint8_t *const data = file.file().data();
+    const int64_t n = int64_t(kBytes / 4);
+    file.add(TensorView{"tied", DType::F32, {n}, data, kBytes});
+    file.add(TensorView{"tied_again", DType::F32, {n}, data, kBytes});
+    file.add(TensorView{"alone", DType::F32, {n}, data + kBytes, kBytes});
+    CHECK(file.shares_bytes("tied"));
+    CHECK(!file.shares_bytes("alone"));
+    CHECK(!file.in_mapped_pages(data));
+    file.give_back("tied");
+    file.give_back("alone");
+    CHECK(data[kBytes / 2] == 0x5a);         // still read through "tied_again"
+    CHECK(data[kBytes + kBytes / 2] == 0x00); // given back: the pages read as zeros now
 }
 
 TEST_CASE("gguf writer: a World vocabulary is embedded as llama.cpp's converter writes it") {
