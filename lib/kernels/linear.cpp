@@ -179,28 +179,35 @@ HWY_INLINE const int8_t *DecodeSegment(int8_t *HWY_RESTRICT out, Fn &&fn) {
     return out;
 }
 
-// The bytes from p + i, each shifted right by `shift` bits, & mask; then shifted left by kUp bits. The
-// shifts are of 16-bit words: the mask keeps only bits that come from the byte's own, and kUp moves none
-// out of it.
-template <int kUp = 0>
-HWY_INLINE hn::Vec<DCodes> LanesBits(DCodes d8, const uint8_t *p, size_t i, int shift, uint8_t mask) {
+// The bytes from p + i shifted right by kShift bits (left by −kShift), & mask. The shifts are of 16-bit
+// words, and immediate: the mask keeps only bits that come from the byte's own.
+template <int kShift>
+HWY_INLINE hn::Vec<DCodes> LanesBits(DCodes d8, const uint8_t *p, size_t i, uint8_t mask) {
 #if HWY_TARGET == HWY_SCALAR // one byte a vector
-    return hn::ShiftLeft<kUp>(hn::And(hn::ShiftRightSame(hn::LoadU(d8, p + i), shift), hn::Set(d8, mask)));
+    const auto bytes = hn::LoadU(d8, p + i);
 #else
     const hn::Repartition<uint16_t, DCodes> d16;
-    const auto bits = hn::And(hn::ShiftRightSame(hn::BitCast(d16, hn::LoadU(d8, p + i)), shift), hn::BitCast(d16, hn::Set(d8, mask)));
-    return hn::BitCast(d8, hn::ShiftLeft<kUp>(bits));
+    const auto bytes = hn::BitCast(d16, hn::LoadU(d8, p + i));
 #endif
+    const auto shifted = [&] {
+        if constexpr (kShift > 0) return hn::ShiftRight<kShift>(bytes);
+        else if constexpr (kShift < 0) return hn::ShiftLeft<-kShift>(bytes);
+        else return bytes;
+    }();
+    return hn::And(hn::BitCast(d8, shifted), hn::Set(d8, mask));
 }
 
+// Per type: Decode<s>(block, out) writes segment s's codes; Segment<s>(…) adds the constants of the L
+// rows from `row`. The segment is a template argument so that every shift is an immediate.
 template <DType kType>
 struct LanesType;
 
 template <>
 struct LanesType<DType::Q8_0> { // per group and block: 16 fp16 scales, then 32 × 16 codes
     static constexpr size_t kElems = 32, kBytes = 32 + 32 * kLaneRows;
-    static constexpr bool kHasMin = false;
-    static LanesSegment Segment(DF df, const uint8_t *block, size_t row, size_t s, int8_t *) {
+    static constexpr bool kHasMin = false, kDecodes = false; // the codes are read where they lie
+    template <size_t s>
+    static LanesSegment Segment(DF df, const uint8_t *block, size_t row, const int8_t *) {
         return {reinterpret_cast<const int8_t *>(block + 32 + s * kSegmentCodes), LoadF16(df, block + 2 * row), VF()};
     }
 };
@@ -208,11 +215,15 @@ struct LanesType<DType::Q8_0> { // per group and block: 16 fp16 scales, then 32 
 template <>
 struct LanesType<DType::Q4_0> { // 16 fp16 scales, then the 16 stored bytes × 16 (low nibble: element j)
     static constexpr size_t kElems = 32, kBytes = 32 + 16 * kLaneRows;
-    static constexpr bool kHasMin = false;
-    static LanesSegment Segment(DF df, const uint8_t *block, size_t row, size_t s, int8_t *buffer) {
-        const int8_t *codes = DecodeSegment(buffer, [&](DCodes d8, size_t i) {
-            return hn::Sub(LanesBits(d8, block + 32, i, int(4 * s), 15), hn::Set(d8, uint8_t{8})); // q − 8, as int8
+    static constexpr bool kHasMin = false, kDecodes = true;
+    template <size_t s>
+    static void Decode(const uint8_t *block, int8_t *out) {
+        DecodeSegment(out, [&](DCodes d8, size_t i) { // q − 8, as int8
+            return hn::Sub(LanesBits<int(4 * s)>(d8, block + 32, i, 15), hn::Set(d8, uint8_t{8}));
         });
+    }
+    template <size_t s>
+    static LanesSegment Segment(DF df, const uint8_t *block, size_t row, const int8_t *codes) {
         return {codes, LoadF16(df, block + 2 * row), VF()};
     }
 };
@@ -230,15 +241,20 @@ template <bool kFifthBit>
 struct LanesQ45K {
     static constexpr size_t kElems = 256, kCodes = 320 + (kFifthBit ? 32 * kLaneRows : 0);
     static constexpr size_t kBytes = kCodes + 128 * kLaneRows;
-    static constexpr bool kHasMin = true;
-    static LanesSegment Segment(DF df, const uint8_t *block, size_t row, size_t s, int8_t *buffer) {
-        const size_t sub = s / 2, half = 16 * (s % 2) * kLaneRows;
+    static constexpr bool kHasMin = true, kDecodes = true;
+    template <size_t s>
+    static void Decode(const uint8_t *block, int8_t *out) {
+        constexpr size_t sub = s / 2, half = 16 * (s % 2) * kLaneRows;
         const uint8_t *const nibbles = block + kCodes + 32 * (s / 4) * kLaneRows + half, *const fifth = block + 320 + half;
-        const int8_t *codes = DecodeSegment(buffer, [&](DCodes d8, size_t i) {
-            const auto q = LanesBits(d8, nibbles, i, int(4 * (sub % 2)), 15);
+        DecodeSegment(out, [&](DCodes d8, size_t i) {
+            const auto q = LanesBits<int(4 * (sub % 2))>(d8, nibbles, i, 15);
             if constexpr (!kFifthBit) return q;
-            else return hn::Or(q, LanesBits<4>(d8, fifth, i, int(sub), 1));
+            else return hn::Or(q, LanesBits<int(sub) - 4>(d8, fifth, i, 0x10)); // bit `sub` to bit 4
         });
+    }
+    template <size_t s>
+    static LanesSegment Segment(DF df, const uint8_t *block, size_t row, const int8_t *codes) {
+        constexpr size_t sub = s / 2;
         return {codes, KScales(df, block, block + 64 + sub * kLaneRows, row), KScales(df, block + 32, block + 192 + sub * kLaneRows, row)};
     }
 };
@@ -253,18 +269,56 @@ struct LanesType<DType::Q5_K> : LanesQ45K<true> {};
 template <>
 struct LanesType<DType::Q6_K> {
     static constexpr size_t kElems = 256, kBytes = 32 + 16 * kLaneRows + 192 * kLaneRows;
-    static constexpr bool kHasMin = false;
-    static LanesSegment Segment(DF df, const uint8_t *block, size_t row, size_t s, int8_t *buffer) {
-        const size_t h = s / 8, c = s % 8 / 2, l0 = 16 * (s % 2);
+    static constexpr bool kHasMin = false, kDecodes = true;
+    template <size_t s>
+    static void Decode(const uint8_t *block, int8_t *out) {
+        constexpr size_t h = s / 8, c = s % 8 / 2, l0 = 16 * (s % 2);
         const uint8_t *const low = block + 288 + (64 * h + 32 * (c % 2) + l0) * kLaneRows;
         const uint8_t *const high = block + 288 + 128 * kLaneRows + (32 * h + l0) * kLaneRows;
-        const int8_t *codes = DecodeSegment(buffer, [&](DCodes d8, size_t i) {
-            const auto q = hn::Or(LanesBits(d8, low, i, c < 2 ? 0 : 4, 15), LanesBits<4>(d8, high, i, int(2 * c), 3));
-            return hn::Sub(q, hn::Set(d8, uint8_t{32})); // q − 32, as int8
+        DecodeSegment(out, [&](DCodes d8, size_t i) { // low 4 bits | the 2 high ones at bits 4–5, − 32, as int8
+            const auto q = hn::Or(LanesBits<c < 2 ? 0 : 4>(d8, low, i, 15), LanesBits<int(2 * c) - 4>(d8, high, i, 0x30));
+            return hn::Sub(q, hn::Set(d8, uint8_t{32}));
         });
+    }
+    template <size_t s>
+    static LanesSegment Segment(DF df, const uint8_t *block, size_t row, const int8_t *codes) {
         const hn::Rebind<int8_t, DF> di8;
         const auto sc = hn::PromoteTo(hn::RebindToSigned<DF>(), hn::LoadU(di8, reinterpret_cast<const int8_t *>(block + 32 + s * kLaneRows + row)));
         return {codes, hn::Mul(LoadF16(df, block + 2 * row), hn::ConvertTo(df, sc)), VF()};
+    }
+};
+
+// fn(b, s) for the segments s (an integral_constant) of blocks b = k0 / kElems … k1 / kElems − 1, in order.
+template <class Type, class Fn, size_t... S>
+HWY_INLINE void ForEachSegmentOf(size_t k0, size_t k1, Fn &&fn, std::index_sequence<S...>) {
+    for (size_t b = k0 / Type::kElems; b < k1 / Type::kElems; ++b) (fn(b, std::integral_constant<size_t, S>{}), ...);
+}
+template <class Type, class Fn>
+HWY_INLINE void ForEachSegment(size_t k0, size_t k1, Fn &&fn) {
+    ForEachSegmentOf<Type>(k0, k1, fn, std::make_index_sequence<Type::kElems / 16>{});
+}
+
+// The NV vectors of L rows from row0 of the group at `group` (row0 a multiple of kLaneRows when they
+// span groups): vector v's first block and row in its group. A group's codes are decoded once for all
+// its vectors (twice as many vectors as groups with AVX2's 8 lanes).
+template <size_t NV>
+struct LanesVectors {
+    static constexpr size_t kL = hn::MaxLanes(DF()), kGroups = (NV * kL + kLaneRows - 1) / kLaneRows;
+    const uint8_t *first[kGroups]; // each group's first block
+    size_t rows[NV];               // each vector's first row in its group
+    HWY_ALIGN int8_t codes[kGroups][kSegmentCodes];
+    LanesVectors(const uint8_t *group, size_t row0, size_t group_bytes) {
+        for (size_t g = 0; g < kGroups; ++g) first[g] = group + g * group_bytes;
+        for (size_t v = 0; v < NV; ++v) rows[v] = (row0 + v * kL) % kLaneRows;
+    }
+    static constexpr size_t GroupOf(size_t v) { return v * kL / kLaneRows; }
+    // Segment s of block b for every vector.
+    template <class Type, size_t s>
+    HWY_INLINE void Segments(DF df, size_t b, LanesSegment (&seg)[NV]) {
+        if constexpr (Type::kDecodes)
+            for (size_t g = 0; g < kGroups; ++g) Type::template Decode<s>(first[g] + b * Type::kBytes, codes[g]);
+        for (size_t v = 0; v < NV; ++v)
+            seg[v] = Type::template Segment<s>(df, first[GroupOf(v)] + b * Type::kBytes, rows[v], codes[GroupOf(v)]);
     }
 };
 
@@ -293,32 +347,25 @@ RWKVRT_OPAQUE_KERNEL void LanesTile(const uint8_t *HWY_RESTRICT group, size_t ro
     using Type = LanesType<kType>;
     const DF df;
     const size_t L = hn::Lanes(df);
-    const uint8_t *first[NV]; // vector v's first block
-    size_t rows[NV];          // and its first row in its group
-    HWY_ALIGN int8_t codes[NV][kSegmentCodes];
-    for (size_t v = 0; v < NV; ++v) {
-        const size_t r = row0 + v * L;
-        first[v] = group + r / kLaneRows * group_bytes;
-        rows[v] = r % kLaneRows;
-    }
+    LanesVectors<NV> vectors(group, row0, group_bytes);
     for (size_t k0 = 0; k0 < K; k0 += 256) { // Gemm's blocks of kc
         const size_t k1 = std::min(K, k0 + 256);
         VF acc[TG][NV];
         for (size_t t = 0; t < TG; ++t)
             for (size_t v = 0; v < NV; ++v) acc[t][v] = hn::Zero(df);
-        for (size_t k = k0; k < k1; k += 16) {
-            const size_t b = k / Type::kElems, s = k % Type::kElems / 16;
+        ForEachSegment<Type>(k0, k1, [&](size_t b, auto s) {
+            const size_t k = b * Type::kElems + 16 * decltype(s)::value;
             LanesSegment seg[NV];
-            for (size_t v = 0; v < NV; ++v) seg[v] = Type::Segment(df, first[v] + b * Type::kBytes, rows[v], s, codes[v]);
+            vectors.template Segments<Type, decltype(s)::value>(df, b, seg);
             for (size_t l = 0; l < 16; ++l) {
                 VF w[NV];
-                for (size_t v = 0; v < NV; ++v) w[v] = LanesWeight<kType>(df, seg[v], l, rows[v]);
+                for (size_t v = 0; v < NV; ++v) w[v] = LanesWeight<kType>(df, seg[v], l, vectors.rows[v]);
                 for (size_t t = 0; t < TG; ++t) {
                     const VF xt = hn::Set(df, X[t * ldx + k + l]);
                     for (size_t v = 0; v < NV; ++v) acc[t][v] = hn::MulAdd(w[v], xt, acc[t][v]);
                 }
             }
-        }
+        });
         for (size_t t = 0; t < TG; ++t)
             for (size_t v = 0; v < NV; ++v) {
                 float *const out = Y + t * ldy + v * L;
@@ -337,35 +384,26 @@ RWKVRT_OPAQUE_KERNEL void LanesMatVecTile(const uint8_t *HWY_RESTRICT group, siz
     using Type = LanesType<kType>;
     const DF df;
     const size_t L = hn::Lanes(df);
-    const uint8_t *first[NV];
-    size_t rows[NV];
-    HWY_ALIGN int8_t codes[NV][kSegmentCodes];
+    LanesVectors<NV> vectors(group, row0, group_bytes);
     VF acc[NV];
-    for (size_t v = 0; v < NV; ++v) {
-        const size_t r = row0 + v * L;
-        first[v] = group + r / kLaneRows * group_bytes;
-        rows[v] = r % kLaneRows;
-        acc[v] = hn::Zero(df);
-    }
-    for (size_t k = 0; k < K; k += 16) {
-        const size_t b = k / Type::kElems, s = k % Type::kElems / 16;
+    for (size_t v = 0; v < NV; ++v) acc[v] = hn::Zero(df);
+    ForEachSegment<Type>(0, K, [&](size_t b, auto s) {
+        const size_t k = b * Type::kElems + 16 * decltype(s)::value;
         LanesSegment seg[NV];
+        vectors.template Segments<Type, decltype(s)::value>(df, b, seg);
         VF sum[NV];
-        for (size_t v = 0; v < NV; ++v) {
-            seg[v] = Type::Segment(df, first[v] + b * Type::kBytes, rows[v], s, codes[v]);
-            sum[v] = hn::Zero(df);
-        }
+        for (size_t v = 0; v < NV; ++v) sum[v] = hn::Zero(df);
         float x_sum = 0; // for the mins
         for (size_t l = 0; l < 16; ++l) {
             const VF xl = hn::Set(df, x[k + l]);
             if constexpr (Type::kHasMin) x_sum += x[k + l];
-            for (size_t v = 0; v < NV; ++v) sum[v] = hn::MulAdd(LanesCode(df, seg[v], l, rows[v]), xl, sum[v]);
+            for (size_t v = 0; v < NV; ++v) sum[v] = hn::MulAdd(LanesCode(df, seg[v], l, vectors.rows[v]), xl, sum[v]);
         }
         for (size_t v = 0; v < NV; ++v) {
             acc[v] = hn::MulAdd(sum[v], seg[v].scale, acc[v]);
             if constexpr (Type::kHasMin) acc[v] = hn::NegMulAdd(seg[v].min, hn::Set(df, x_sum), acc[v]);
         }
-    }
+    });
     for (size_t v = 0; v < NV; ++v) hn::StoreU(acc[v], df, y + v * L);
 }
 
@@ -436,14 +474,14 @@ RWKVRT_OPAQUE_KERNEL void LanesPanelOf(const uint8_t *group, size_t k0, size_t k
     using Type = LanesType<kType>;
     const DF df;
     const size_t L = hn::Lanes(df);
-    HWY_ALIGN int8_t codes[kSegmentCodes];
-    for (size_t k = k0; k < k1; k += 16) {
-        const uint8_t *const block = group + k / Type::kElems * Type::kBytes;
-        for (size_t row = 0; row < kLaneRows; row += L) {
-            const LanesSegment seg = Type::Segment(df, block, row, k % Type::kElems / 16, codes);
-            for (size_t l = 0; l < 16; ++l) hn::StoreU(LanesWeight<kType>(df, seg, l, row), df, panel + (k - k0 + l) * kLaneRows + row);
-        }
-    }
+    LanesVectors<kLaneRows / hn::MaxLanes(DF())> vectors(group, 0, 0); // the group's rows
+    ForEachSegment<Type>(k0, k1, [&](size_t b, auto s) {
+        const size_t k = b * Type::kElems + 16 * decltype(s)::value;
+        LanesSegment seg[kLaneRows / hn::MaxLanes(DF())];
+        vectors.template Segments<Type, decltype(s)::value>(df, b, seg);
+        for (size_t v = 0; v * L < kLaneRows; ++v)
+            for (size_t l = 0; l < 16; ++l) hn::StoreU(LanesWeight<kType>(df, seg[v], l, v * L), df, panel + (k - k0 + l) * kLaneRows + v * L);
+    });
 }
 
 // fn(type tag) for the lanes types.
