@@ -87,9 +87,9 @@ Matrix WeightLoader::linear(const std::string &name, int64_t out, int64_t in) {
     m.int8_products = config_.int8_activations && int8_products_supported(m.dtype);
     if (m.int8_products && interleavable(m)) m = interleave_rows(m);
     else if (!m.int8_products && !(m.int8_activations && dot_int8_kernel(m.dtype, int8_level())) && lanes_layout_applies(m)) {
-        // The fp32 kernels read these best with the rows in the lanes: in place when the layout allows
-        // (no second copy to allocate and zero), else a copy.
-        if (config_.rewrite_as_lanes && lanes_keep_size(m) && !file_.in_mapped_pages(m.data) && !file_.shares_bytes(name)) {
+        // The fp32 kernels read these best with the rows in the lanes: in place where the bytes are this
+        // model's own memory (no second copy to allocate and zero), else a copy.
+        if (config_.rewrite_as_lanes && !file_.in_mapped_pages(m.data) && !file_.shares_bytes(name)) {
             Matrix later;
             later.rows = m.rows, later.cols = m.cols, later.dtype = m.dtype, later.data = m.data;
             config_.rewrite_as_lanes->push_back(std::move(later));

@@ -181,12 +181,12 @@ HWY_INLINE const int8_t *DecodeSegment(int8_t *HWY_RESTRICT out, Fn &&fn) {
 
 // The bytes from p + i shifted right by kShift bits (left by −kShift), & mask. The shifts are of 16-bit
 // words, and immediate: the mask keeps only bits that come from the byte's own.
-template <int kShift>
-HWY_INLINE hn::Vec<DCodes> LanesBits(DCodes d8, const uint8_t *p, size_t i, uint8_t mask) {
+template <int kShift, class D8>
+HWY_INLINE hn::Vec<D8> LanesBits(D8 d8, const uint8_t *p, size_t i, uint8_t mask) {
 #if HWY_TARGET == HWY_SCALAR // one byte a vector
     const auto bytes = hn::LoadU(d8, p + i);
 #else
-    const hn::Repartition<uint16_t, DCodes> d16;
+    const hn::Repartition<uint16_t, D8> d16;
     const auto bytes = hn::BitCast(d16, hn::LoadU(d8, p + i));
 #endif
     const auto shifted = [&] {
@@ -198,7 +198,8 @@ HWY_INLINE hn::Vec<DCodes> LanesBits(DCodes d8, const uint8_t *p, size_t i, uint
 }
 
 // Per type: Decode<s>(block, out) writes segment s's codes; Segment<s>(…) adds the constants of the L
-// rows from `row`. The segment is a template argument so that every shift is an immediate.
+// rows from `row`, some of which Prepare(block, out) may have unpacked into kPrepared bytes when the
+// block began. The segment is a template argument so that every shift is an immediate.
 template <DType kType>
 struct LanesType;
 
@@ -206,8 +207,9 @@ template <>
 struct LanesType<DType::Q8_0> { // per group and block: 16 fp16 scales, then 32 × 16 codes
     static constexpr size_t kElems = 32, kBytes = 32 + 32 * kLaneRows;
     static constexpr bool kHasMin = false, kDecodes = false; // the codes are read where they lie
+    static constexpr size_t kPrepared = 0;
     template <size_t s>
-    static LanesSegment Segment(DF df, const uint8_t *block, size_t row, const int8_t *) {
+    static LanesSegment Segment(DF df, const uint8_t *block, size_t row, const int8_t *, const uint8_t *) {
         return {reinterpret_cast<const int8_t *>(block + 32 + s * kSegmentCodes), LoadF16(df, block + 2 * row), VF()};
     }
 };
@@ -216,6 +218,7 @@ template <>
 struct LanesType<DType::Q4_0> { // 16 fp16 scales, then the 16 stored bytes × 16 (low nibble: element j)
     static constexpr size_t kElems = 32, kBytes = 32 + 16 * kLaneRows;
     static constexpr bool kHasMin = false, kDecodes = true;
+    static constexpr size_t kPrepared = 0;
     template <size_t s>
     static void Decode(const uint8_t *block, int8_t *out) {
         DecodeSegment(out, [&](DCodes d8, size_t i) { // q − 8, as int8
@@ -223,7 +226,7 @@ struct LanesType<DType::Q4_0> { // 16 fp16 scales, then the 16 stored bytes × 1
         });
     }
     template <size_t s>
-    static LanesSegment Segment(DF df, const uint8_t *block, size_t row, const int8_t *codes) {
+    static LanesSegment Segment(DF df, const uint8_t *block, size_t row, const int8_t *codes, const uint8_t *) {
         return {codes, LoadF16(df, block + 2 * row), VF()};
     }
 };
@@ -234,18 +237,35 @@ HWY_INLINE VF KScales(DF df, const uint8_t *d, const uint8_t *values, size_t row
     return hn::Mul(LoadF16(df, d + 2 * row), hn::ConvertTo(df, v));
 }
 
-// Q4_K and Q5_K per group and super-block: d and dmin (16 fp16 each), the 6-bit scales and mins as
-// bytes ([sub-block][row] each), Q5_K's 32 bytes of fifth bits, then the 128 bytes of nibbles, each × 16
-// (byte 32p + l: element 64p + l in its low nibble, 64p + 32 + l in its high one).
+// Q4_K and Q5_K per group and super-block: d and dmin (16 fp16 each), the 12 bytes of 6-bit scales and
+// mins ([byte][row]), Q5_K's 32 bytes of fifth bits, then the 128 bytes of nibbles, each × 16 (byte
+// 32p + l: element 64p + l in its low nibble, 64p + 32 + l in its high one): the file's bytes, so that
+// the layout can be written where they lie. Prepare unpacks the scales and mins to bytes
+// ([sub-block][row], mins from 128), as k_scale_min does a row's.
 template <bool kFifthBit>
 struct LanesQ45K {
-    static constexpr size_t kElems = 256, kCodes = 320 + (kFifthBit ? 32 * kLaneRows : 0);
+    static constexpr size_t kElems = 256, kCodes = 256 + (kFifthBit ? 32 * kLaneRows : 0);
     static constexpr size_t kBytes = kCodes + 128 * kLaneRows;
     static constexpr bool kHasMin = true, kDecodes = true;
+    static constexpr size_t kPrepared = 16 * kLaneRows;
+    static void Prepare(const uint8_t *block, uint8_t *out) {
+        const hn::CappedTag<uint8_t, kLaneRows> d8;
+        const uint8_t *const packed = block + 64; // byte j of the 16 rows at 16j
+        for (size_t i = 0; i < kLaneRows; i += hn::Lanes(d8))
+            for (size_t j = 0; j < 4; ++j) {
+                const auto q = [&](size_t byte) { return packed + byte * kLaneRows; };
+                hn::StoreU(LanesBits<0>(d8, q(j), i, 63), d8, out + j * kLaneRows + i);
+                hn::StoreU(LanesBits<0>(d8, q(j + 4), i, 63), d8, out + 128 + j * kLaneRows + i);
+                // Sub-blocks 4–7: low 4 bits from byte j + 8, high 2 from the top of bytes j and j + 4.
+                hn::StoreU(hn::Or(LanesBits<0>(d8, q(j + 8), i, 15), LanesBits<2>(d8, q(j), i, 0x30)), d8, out + (j + 4) * kLaneRows + i);
+                hn::StoreU(hn::Or(LanesBits<4>(d8, q(j + 8), i, 15), LanesBits<2>(d8, q(j + 4), i, 0x30)), d8,
+                           out + 128 + (j + 4) * kLaneRows + i);
+            }
+    }
     template <size_t s>
     static void Decode(const uint8_t *block, int8_t *out) {
         constexpr size_t sub = s / 2, half = 16 * (s % 2) * kLaneRows;
-        const uint8_t *const nibbles = block + kCodes + 32 * (s / 4) * kLaneRows + half, *const fifth = block + 320 + half;
+        const uint8_t *const nibbles = block + kCodes + 32 * (s / 4) * kLaneRows + half, *const fifth = block + 256 + half;
         DecodeSegment(out, [&](DCodes d8, size_t i) {
             const auto q = LanesBits<int(4 * (sub % 2))>(d8, nibbles, i, 15);
             if constexpr (!kFifthBit) return q;
@@ -253,9 +273,9 @@ struct LanesQ45K {
         });
     }
     template <size_t s>
-    static LanesSegment Segment(DF df, const uint8_t *block, size_t row, const int8_t *codes) {
+    static LanesSegment Segment(DF df, const uint8_t *block, size_t row, const int8_t *codes, const uint8_t *scales) {
         constexpr size_t sub = s / 2;
-        return {codes, KScales(df, block, block + 64 + sub * kLaneRows, row), KScales(df, block + 32, block + 192 + sub * kLaneRows, row)};
+        return {codes, KScales(df, block, scales + sub * kLaneRows, row), KScales(df, block + 32, scales + 128 + sub * kLaneRows, row)};
     }
 };
 template <>
@@ -270,6 +290,7 @@ template <>
 struct LanesType<DType::Q6_K> {
     static constexpr size_t kElems = 256, kBytes = 32 + 16 * kLaneRows + 192 * kLaneRows;
     static constexpr bool kHasMin = false, kDecodes = true;
+    static constexpr size_t kPrepared = 0;
     template <size_t s>
     static void Decode(const uint8_t *block, int8_t *out) {
         constexpr size_t h = s / 8, c = s % 8 / 2, l0 = 16 * (s % 2);
@@ -281,12 +302,18 @@ struct LanesType<DType::Q6_K> {
         });
     }
     template <size_t s>
-    static LanesSegment Segment(DF df, const uint8_t *block, size_t row, const int8_t *codes) {
+    static LanesSegment Segment(DF df, const uint8_t *block, size_t row, const int8_t *codes, const uint8_t *) {
         const hn::Rebind<int8_t, DF> di8;
         const auto sc = hn::PromoteTo(hn::RebindToSigned<DF>(), hn::LoadU(di8, reinterpret_cast<const int8_t *>(block + 32 + s * kLaneRows + row)));
         return {codes, hn::Mul(LoadF16(df, block + 2 * row), hn::ConvertTo(df, sc)), VF()};
     }
 };
+
+// Every layout keeps the file's bytes (a block's per row: Q8_0 34, Q4_0 18, Q4_K 144, Q5_K 176, Q6_K
+// 210), so that rewrite_as_lanes can write it where the rows lie.
+static_assert(LanesType<DType::Q8_0>::kBytes == 34 * kLaneRows && LanesType<DType::Q4_0>::kBytes == 18 * kLaneRows);
+static_assert(LanesType<DType::Q4_K>::kBytes == 144 * kLaneRows && LanesType<DType::Q5_K>::kBytes == 176 * kLaneRows);
+static_assert(LanesType<DType::Q6_K>::kBytes == 210 * kLaneRows);
 
 // fn(b, s) for the segments s (an integral_constant) of blocks b = k0 / kElems … k1 / kElems − 1, in order.
 template <class Type, class Fn, size_t... S>
@@ -299,26 +326,29 @@ HWY_INLINE void ForEachSegment(size_t k0, size_t k1, Fn &&fn) {
 }
 
 // The NV vectors of L rows from row0 of the group at `group` (row0 a multiple of kLaneRows when they
-// span groups): vector v's first block and row in its group. A group's codes are decoded once for all
-// its vectors (twice as many vectors as groups with AVX2's 8 lanes).
-template <size_t NV>
+// span groups): vector v's first block and row in its group. A group's codes (and prepared constants)
+// are decoded once for all its vectors (twice as many vectors as groups with AVX2's 8 lanes).
+template <class Type, size_t NV>
 struct LanesVectors {
     static constexpr size_t kL = hn::MaxLanes(DF()), kGroups = (NV * kL + kLaneRows - 1) / kLaneRows;
     const uint8_t *first[kGroups]; // each group's first block
     size_t rows[NV];               // each vector's first row in its group
     HWY_ALIGN int8_t codes[kGroups][kSegmentCodes];
+    HWY_ALIGN uint8_t prepared[kGroups][Type::kPrepared + 1];
     LanesVectors(const uint8_t *group, size_t row0, size_t group_bytes) {
         for (size_t g = 0; g < kGroups; ++g) first[g] = group + g * group_bytes;
         for (size_t v = 0; v < NV; ++v) rows[v] = (row0 + v * kL) % kLaneRows;
     }
     static constexpr size_t GroupOf(size_t v) { return v * kL / kLaneRows; }
     // Segment s of block b for every vector.
-    template <class Type, size_t s>
+    template <size_t s>
     HWY_INLINE void Segments(DF df, size_t b, LanesSegment (&seg)[NV]) {
+        if constexpr (Type::kPrepared > 0 && s == 0)
+            for (size_t g = 0; g < kGroups; ++g) Type::Prepare(first[g] + b * Type::kBytes, prepared[g]);
         if constexpr (Type::kDecodes)
             for (size_t g = 0; g < kGroups; ++g) Type::template Decode<s>(first[g] + b * Type::kBytes, codes[g]);
         for (size_t v = 0; v < NV; ++v)
-            seg[v] = Type::template Segment<s>(df, first[GroupOf(v)] + b * Type::kBytes, rows[v], codes[GroupOf(v)]);
+            seg[v] = Type::template Segment<s>(df, first[GroupOf(v)] + b * Type::kBytes, rows[v], codes[GroupOf(v)], prepared[GroupOf(v)]);
     }
 };
 
@@ -347,7 +377,7 @@ RWKVRT_OPAQUE_KERNEL void LanesTile(const uint8_t *HWY_RESTRICT group, size_t ro
     using Type = LanesType<kType>;
     const DF df;
     const size_t L = hn::Lanes(df);
-    LanesVectors<NV> vectors(group, row0, group_bytes);
+    LanesVectors<Type, NV> vectors(group, row0, group_bytes);
     for (size_t k0 = 0; k0 < K; k0 += 256) { // Gemm's blocks of kc
         const size_t k1 = std::min(K, k0 + 256);
         VF acc[TG][NV];
@@ -356,7 +386,7 @@ RWKVRT_OPAQUE_KERNEL void LanesTile(const uint8_t *HWY_RESTRICT group, size_t ro
         ForEachSegment<Type>(k0, k1, [&](size_t b, auto s) {
             const size_t k = b * Type::kElems + 16 * decltype(s)::value;
             LanesSegment seg[NV];
-            vectors.template Segments<Type, decltype(s)::value>(df, b, seg);
+            vectors.template Segments<decltype(s)::value>(df, b, seg);
             for (size_t l = 0; l < 16; ++l) {
                 VF w[NV];
                 for (size_t v = 0; v < NV; ++v) w[v] = LanesWeight<kType>(df, seg[v], l, vectors.rows[v]);
@@ -384,13 +414,13 @@ RWKVRT_OPAQUE_KERNEL void LanesMatVecTile(const uint8_t *HWY_RESTRICT group, siz
     using Type = LanesType<kType>;
     const DF df;
     const size_t L = hn::Lanes(df);
-    LanesVectors<NV> vectors(group, row0, group_bytes);
+    LanesVectors<Type, NV> vectors(group, row0, group_bytes);
     VF acc[NV];
     for (size_t v = 0; v < NV; ++v) acc[v] = hn::Zero(df);
     ForEachSegment<Type>(0, K, [&](size_t b, auto s) {
         const size_t k = b * Type::kElems + 16 * decltype(s)::value;
         LanesSegment seg[NV];
-        vectors.template Segments<Type, decltype(s)::value>(df, b, seg);
+        vectors.template Segments<decltype(s)::value>(df, b, seg);
         VF sum[NV];
         for (size_t v = 0; v < NV; ++v) sum[v] = hn::Zero(df);
         float x_sum = 0; // for the mins
@@ -474,11 +504,11 @@ RWKVRT_OPAQUE_KERNEL void LanesPanelOf(const uint8_t *group, size_t k0, size_t k
     using Type = LanesType<kType>;
     const DF df;
     const size_t L = hn::Lanes(df);
-    LanesVectors<kLaneRows / hn::MaxLanes(DF())> vectors(group, 0, 0); // the group's rows
+    LanesVectors<Type, kLaneRows / hn::MaxLanes(DF())> vectors(group, 0, 0); // the group's rows
     ForEachSegment<Type>(k0, k1, [&](size_t b, auto s) {
         const size_t k = b * Type::kElems + 16 * decltype(s)::value;
         LanesSegment seg[kLaneRows / hn::MaxLanes(DF())];
-        vectors.template Segments<Type, decltype(s)::value>(df, b, seg);
+        vectors.template Segments<decltype(s)::value>(df, b, seg);
         for (size_t v = 0; v * L < kLaneRows; ++v)
             for (size_t l = 0; l < 16; ++l) hn::StoreU(LanesWeight<kType>(df, seg[v], l, v * L), df, panel + (k - k0 + l) * kLaneRows + v * L);
     });
@@ -943,14 +973,9 @@ void block_to_lanes(DType t, const uint8_t *src, size_t r, uint8_t *dst) {
         const bool q5 = t == DType::Q5_K;
         std::memcpy(dst + 2 * r, src, 2);
         std::memcpy(dst + 32 + 2 * r, src + 2, 2);
-        for (int j = 0; j < 8; ++j) {
-            int sc, m;
-            k_scale_min(src + 4, j, &sc, &m);
-            dst[64 + j * kLaneRows + r] = uint8_t(sc);
-            dst[192 + j * kLaneRows + r] = uint8_t(m);
-        }
-        if (q5) to_lane(src + 16, 32, dst + 320 + r);
-        return to_lane(src + (q5 ? 48 : 16), 128, dst + 320 + (q5 ? 32 * kLaneRows : 0) + r);
+        to_lane(src + 4, 12, dst + 64 + r); // the packed scales and mins
+        if (q5) to_lane(src + 16, 32, dst + 256 + r);
+        return to_lane(src + (q5 ? 48 : 16), 128, dst + 256 + (q5 ? 32 * kLaneRows : 0) + r);
     }
     default: // Q6_K
         std::memcpy(dst + 2 * r, src + 208, 2);
@@ -991,7 +1016,7 @@ Matrix to_lanes(const Matrix &W) {
     return out;
 }
 
-bool lanes_keep_size(const Matrix &W) { return W.dtype == DType::Q8_0 || W.dtype == DType::Q4_0 || W.dtype == DType::Q6_K; }
+
 
 void rewrite_as_lanes(const Matrix &W) {
     // A group's lanes take the bytes of its 16 rows: each group is copied aside, then written back.

@@ -41,19 +41,18 @@ struct Matrix {
 // Matrices of at most this many rows (RWKV-7's LoRA projections) have a product of their own, which reads rows.
 constexpr int64_t kFewRows = 128;
 
-// The fp32 kernels of Q8_0 and Q4_0 matrices read them best with the rows in the lanes: stored in groups
-// of kLaneRows rows, and per group and block of 32 inputs, the rows' fp16 scales, then the codes with
-// element k of the 16 rows side by side (Q8_0: [k][row] bytes; Q4_0: the stored bytes as [j][row],
-// element j the low nibble and 16 + j the high one). The same bytes as the file, in another order. One
-// row (a conversation decoding) then streams the weights as the row-by-row mat-vec would, yet every
-// output adds in the matrix product's order, so a row gets the same bits alone as in any batch.
+// The fp32 kernels of block-type matrices (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K) read them best with the rows
+// in the lanes: stored in groups of kLaneRows rows, and per group and block, each field of the block
+// (scales, codes) with byte k of the 16 rows side by side ([k][row]; linear.cpp's LanesType has each
+// type's). The same bytes as the file, in another order. One row (a conversation decoding) then streams
+// the weights as the row-by-row mat-vec would, yet every output adds in the matrix product's order, so a
+// row gets the same bits alone as in any batch.
 constexpr int64_t kLaneRows = 16;
-// Q8_0 or Q4_0 with more than kFewRows rows, a multiple of kLaneRows, still stored by rows.
+// A block-type matrix with more than kFewRows rows, a multiple of kLaneRows, still stored by rows.
 bool lanes_layout_applies(const Matrix &W);
 Matrix to_lanes(const Matrix &W); // a copy in the lanes layout; requires lanes_layout_applies(W)
-// Whether W's lanes layout has its size (Q8_0, Q4_0, Q6_K), and rewrites W's bytes into it where they lie
-// (requires that, lanes_layout_applies(W), and bytes that are writable memory).
-bool lanes_keep_size(const Matrix &W);
+// W's bytes rewritten into the lanes layout where they lie (requires lanes_layout_applies(W), and bytes
+// that are writable memory).
 void rewrite_as_lanes(const Matrix &W);
 
 // Y (T × W.rows) = X (T × W.cols) · Wᵀ, all row-major fp32 activations, on the pool's threads. T = 1

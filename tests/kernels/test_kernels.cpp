@@ -424,7 +424,8 @@ TEST_CASE("kernels: a matrix with its rows in the lanes gives every row count Ge
                     REQUIRE(lanes_layout_applies(W));
                     const Matrix lanes = to_lanes(W);
                     CHECK(!lanes_layout_applies(lanes));
-                    if (lanes_keep_size(W)) { // the same layout, written where the rows lie
+                    { // the same layout, with the file's size, written where the rows lie
+                        REQUIRE(lanes.owned.size() == W.nbytes());
                         Matrix in_place = random_matrix(t, rows, cols, rng);
                         std::memcpy(in_place.owned.data(), W.data, W.nbytes());
                         rewrite_as_lanes(in_place);
