@@ -108,7 +108,7 @@ void block_codes(DType dtype, const uint8_t *b, uint8_t *u, float *a, float *m) 
 bool interleavable(const Matrix &W) {
     // The levels of the interleaved kernels: with AVX2, Q8_0 rows keep their row kernel (1.5× llama.cpp's
     // generation there, docs/PERFORMANCE.md).
-    const bool avx2_type = W.dtype == DType::Q4_0 || W.dtype == DType::Q4_K || W.dtype == DType::Q5_K;
+    const bool avx2_type = W.dtype == DType::Q4_0 || W.dtype == DType::Q4_K || W.dtype == DType::Q5_K || W.dtype == DType::Q6_K;
     const bool type = int8_level() == Int8Level::Avx512Vnni ? avx2_type || W.dtype == DType::Q8_0
                                                             : avx2_type && int8_level() == Int8Level::Avx2;
     return type && W.rows % kInterleavedRows == 0 && !W.interleaved;
@@ -146,6 +146,28 @@ void interleave_k(const Matrix &W, size_t g, uint8_t *group) {
         }
 }
 
+// Interleaved Q6_K super-blocks of 16 rows (kernels/gemm_int8.h): d (16 fp16), the int8 scales as
+// [sub-block][row], then ql's and qh's 64-byte vectors of four bytes per row, in the order the kernels
+// first read them, so that the hardware prefetcher sees one ascending stream: per half h of the
+// super-block, ql vector 16h + i and qh vector 8h + i for i = 0..7, then ql vectors 16h + 8 .. 16h + 15.
+// Q6KLow(h, p, i) is ql vector 16h + 8p + i; Q6KHigh(h, i) is qh vector 8h + i.
+constexpr size_t kQ6KScales = 32, kQ6KCodes = 288, kQ6KBytes = kInterleavedRows * 210;
+constexpr size_t Q6KLow(size_t h, size_t p, size_t i) { return kQ6KCodes + 64 * (24 * h + (p == 0 ? 2 * i : 16 + i)); }
+constexpr size_t Q6KHigh(size_t h, size_t i) { return kQ6KCodes + 64 * (24 * h + 2 * i + 1); }
+
+// Group g of a Q6_K matrix in that layout: the file's bytes in another order.
+void interleave_q6_k(const Matrix &W, size_t g, uint8_t *group) {
+    for (size_t sb = 0; sb < size_t(W.cols) / 256; ++sb)
+        for (size_t r = 0; r < kInterleavedRows; ++r) {
+            uint8_t *dst = group + sb * kQ6KBytes;
+            const uint8_t *src = W.row(int64_t(g * kInterleavedRows + r)) + sb * 210;
+            std::memcpy(dst + 2 * r, src + 208, 2);
+            for (size_t j = 0; j < 16; ++j) dst[kQ6KScales + 16 * j + r] = src[192 + j];
+            for (size_t c = 0; c < 32; ++c) std::memcpy(dst + Q6KLow(c / 16, c % 16 / 8, c % 8) + 4 * r, src + 4 * c, 4);
+            for (size_t c = 0; c < 16; ++c) std::memcpy(dst + Q6KHigh(c / 8, c % 8) + 4 * r, src + 128 + 4 * c, 4);
+        }
+}
+
 } // namespace
 
 Matrix interleave_rows(const Matrix &W) {
@@ -162,6 +184,10 @@ Matrix interleave_rows(const Matrix &W) {
         uint8_t *dst = out.owned.data() + g * group_bytes;
         if (k_quant) {
             interleave_k(W, g, dst);
+            continue;
+        }
+        if (W.dtype == DType::Q6_K) {
+            interleave_q6_k(W, g, dst);
             continue;
         }
         for (size_t blk = 0; blk < blocks; ++blk, dst += kInterleavedRows * block_bytes) {
@@ -548,6 +574,91 @@ RWKVRT_AVX512VNNI void pack_weight_tile_k(const Matrix &W, size_t r0, uint8_t *c
     }
 }
 
+// The codes of elements 128h + 32·kQuarter + 4i … + 3 of 16 rows (block_codes' u): the low 4 bits from
+// ql byte 64h + 32·(kQuarter % 2) + 4i (its high nibble for quarters 2 and 3), the high 2 from qh byte
+// 32h + 4i, bits 2·kQuarter, moved to bits 4–5 (16-bit shifts, masked per byte).
+template <int kQuarter>
+RWKVRT_AVX512VNNI inline __m512i q6_k_codes(const uint8_t *sb, size_t h, size_t i) {
+    const __m512i ql = _mm512_loadu_si512(sb + Q6KLow(h, kQuarter % 2, i));
+    const __m512i qh = _mm512_loadu_si512(sb + Q6KHigh(h, i));
+    __m512i high = qh;
+    if constexpr (kQuarter < 2) high = _mm512_slli_epi16(qh, 4 - 2 * kQuarter);
+    if constexpr (kQuarter == 3) high = _mm512_srli_epi16(qh, 2);
+    const __m512i low = _mm512_and_si512(kQuarter < 2 ? ql : _mm512_srli_epi16(ql, 4), _mm512_set1_epi8(15));
+    return _mm512_or_si512(low, _mm512_and_si512(high, _mm512_set1_epi8(0x30)));
+}
+
+// Sub-blocks 8h + 2·kQuarter and the next of super-block `sbi` (at sb) into f, in order: tile_kernel's
+// integer sums and fp32 steps for kRows activation rows.
+template <int kQuarter, size_t kRows>
+RWKVRT_AVX512VNNI inline void q6_k_quarter(const uint8_t *sb, size_t sbi, size_t h, const ActivationRow *x, __m512 *f) {
+    const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(sb)));
+    for (size_t half = 0; half < 2; ++half) {
+        const size_t jl = 8 * h + 2 * kQuarter + half, j = 16 * sbi + jl;
+        __m512i s[kRows];
+        for (size_t t = 0; t < kRows; ++t) s[t] = _mm512_setzero_si512();
+        for (size_t i = 4 * half; i < 4 * half + 4; ++i) {
+            const __m512i u = q6_k_codes<kQuarter>(sb, h, i);
+            for (size_t t = 0; t < kRows; ++t)
+                s[t] = _mm512_dpbusd_epi32(s[t], u, broadcast4(x[t].q + 256 * sbi + 128 * h + 32 * kQuarter + 4 * i));
+        }
+        const __m512i sc = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i *>(sb + kQ6KScales + 16 * jl)));
+        const __m512 a = _mm512_mul_ps(d, _mm512_cvtepi32_ps(sc));
+        for (size_t t = 0; t < kRows; ++t) {
+            const __m512i st = _mm512_sub_epi32(s[t], _mm512_set1_epi32(x[t].offset_sum[j]));
+            f[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(st), _mm512_mul_ps(a, _mm512_set1_ps(x[t].dx[j])), f[t]);
+        }
+    }
+}
+
+// y[t · ldy + 0..16) for one group of 16 interleaved Q6_K rows and the activation rows x[0..kRows), read
+// where they lie (the bits of tile_kernel<16, false>).
+template <size_t kRows>
+RWKVRT_AVX512VNNI void group_q6_k_rows(const uint8_t *group, size_t super_blocks, const ActivationRow *x, float *y, size_t ldy) {
+    __m512 f[kRows];
+    for (__m512 &v : f) v = _mm512_setzero_ps();
+    for (size_t sbi = 0; sbi < super_blocks; ++sbi, group += kQ6KBytes)
+        for (size_t h = 0; h < 2; ++h) {
+            q6_k_quarter<0, kRows>(group, sbi, h, x, f);
+            q6_k_quarter<1, kRows>(group, sbi, h, x, f);
+            q6_k_quarter<2, kRows>(group, sbi, h, x, f);
+            q6_k_quarter<3, kRows>(group, sbi, h, x, f);
+        }
+    for (size_t t = 0; t < kRows; ++t) _mm512_storeu_ps(y + t * ldy, f[t]);
+}
+
+// The codes of quarter kQuarter of half h of a super-block's 16 rows (or zeros) into a tile, at row `lane`.
+template <int kQuarter>
+RWKVRT_AVX512VNNI inline void pack_q6_k_quarter(const uint8_t *src, size_t sbi, size_t h, uint8_t *codes, size_t lane) {
+    for (size_t i = 0; i < 8; ++i) {
+        const size_t k4 = 64 * sbi + 32 * h + 8 * kQuarter + i; // element 4·k4 of the row
+        _mm512_storeu_si512(codes + k4 * 4 * kTileRows + 4 * lane, src ? q6_k_codes<kQuarter>(src, h, i) : _mm512_setzero_si512());
+    }
+}
+
+// A tile of an interleaved Q6_K matrix into the packed layout of tile_kernel (codes, a; m is not read).
+RWKVRT_AVX512VNNI void pack_weight_tile_q6_k(const Matrix &W, size_t r0, uint8_t *codes, float *a, float *) {
+    const size_t super_blocks = size_t(W.cols) / 256, n_groups = size_t(W.rows) / kInterleavedRows;
+    for (size_t v = 0; v < kRowVecs; ++v) {
+        const size_t g = r0 / kInterleavedRows + v;
+        for (size_t sbi = 0; sbi < super_blocks; ++sbi) {
+            const uint8_t *src = g < n_groups ? W.data + (g * super_blocks + sbi) * kQ6KBytes : nullptr;
+            const __m512 d = src ? _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(src))) : _mm512_setzero_ps();
+            for (size_t j = 0; j < 16; ++j) {
+                const __m512i sc = src ? _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i *>(src + kQ6KScales + 16 * j)))
+                                       : _mm512_setzero_si512();
+                _mm512_storeu_ps(a + (16 * sbi + j) * kTileRows + 16 * v, _mm512_mul_ps(d, _mm512_cvtepi32_ps(sc)));
+            }
+            for (size_t h = 0; h < 2; ++h) {
+                pack_q6_k_quarter<0>(src, sbi, h, codes, 16 * v);
+                pack_q6_k_quarter<1>(src, sbi, h, codes, 16 * v);
+                pack_q6_k_quarter<2>(src, sbi, h, codes, 16 * v);
+                pack_q6_k_quarter<3>(src, sbi, h, codes, 16 * v);
+            }
+        }
+    }
+}
+
 #pragma GCC diagnostic pop
 
 // One sub-block's exact sum s of 8 rows into their fp32 accumulator f: the contract's fp32 steps.
@@ -878,6 +989,102 @@ RWKVRT_AVX2 void group_k_rows_avx2(const uint8_t *group, size_t super_blocks, co
     }
 }
 
+// q6_k_codes for rows 8v .. 8v + 7.
+template <int kQuarter>
+RWKVRT_AVX2 inline __m256i q6_k_codes_avx2(const uint8_t *sb, size_t h, size_t i, size_t v) {
+    const __m256i ql = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(sb + Q6KLow(h, kQuarter % 2, i) + 32 * v));
+    const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(sb + Q6KHigh(h, i) + 32 * v));
+    __m256i high = qh;
+    if constexpr (kQuarter < 2) high = _mm256_slli_epi16(qh, 4 - 2 * kQuarter);
+    if constexpr (kQuarter == 3) high = _mm256_srli_epi16(qh, 2);
+    const __m256i low = _mm256_and_si256(kQuarter < 2 ? ql : _mm256_srli_epi16(ql, 4), _mm256_set1_epi8(15));
+    return _mm256_or_si256(low, _mm256_and_si256(high, _mm256_set1_epi8(0x30)));
+}
+
+// q6_k_quarter on AVX2 for kRows ≤ 2 activation rows and rows 8v .. 8v + 7: the integer sums in 16-bit
+// runs of two steps (as tile_kernel_avx2<16, false, 2>) and the same fp32 steps.
+template <int kQuarter, size_t kRows>
+RWKVRT_AVX2 inline void q6_k_quarter_avx2(const uint8_t *sb, size_t sbi, size_t h, size_t v, const ActivationRow *x, __m256 *f) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(sb + 16 * v)));
+    for (size_t half = 0; half < 2; ++half) {
+        const size_t jl = 8 * h + 2 * kQuarter + half, j = 16 * sbi + jl;
+        __m256i s[kRows];
+        for (size_t t = 0; t < kRows; ++t) s[t] = _mm256_setzero_si256();
+        for (size_t i0 = 4 * half; i0 < 4 * half + 4; i0 += 2) {
+            const __m256i u0 = q6_k_codes_avx2<kQuarter>(sb, h, i0, v), u1 = q6_k_codes_avx2<kQuarter>(sb, h, i0 + 1, v);
+            for (size_t t = 0; t < kRows; ++t) {
+                const int8_t *q = x[t].q + 256 * sbi + 128 * h + 32 * kQuarter + 4 * i0;
+                int32_t four0, four1;
+                std::memcpy(&four0, q, 4);
+                std::memcpy(&four1, q + 4, 4);
+                const __m256i r = _mm256_add_epi16(_mm256_maddubs_epi16(u0, _mm256_set1_epi32(four0)),
+                                                   _mm256_maddubs_epi16(u1, _mm256_set1_epi32(four1)));
+                s[t] = _mm256_add_epi32(s[t], _mm256_madd_epi16(r, ones));
+            }
+        }
+        const __m256i sc = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(sb + kQ6KScales + 16 * jl + 8 * v)));
+        float a[8];
+        _mm256_storeu_ps(a, _mm256_mul_ps(d, _mm256_cvtepi32_ps(sc)));
+        for (size_t t = 0; t < kRows; ++t) f[t] = accumulate_sub_block_avx2<false, true>(f[t], s[t], x[t], j, a, nullptr);
+    }
+}
+
+// group_q6_k_rows on AVX2 for kRows ≤ 2 activation rows: the 16 rows as two vectors of 8.
+template <size_t kRows>
+RWKVRT_AVX2 void group_q6_k_rows_avx2(const uint8_t *group, size_t super_blocks, const ActivationRow *x, float *y, size_t ldy) {
+    static_assert(kRows <= 2);
+    for (size_t v = 0; v < 2; ++v) {
+        __m256 f[kRows];
+        for (__m256 &fv : f) fv = _mm256_setzero_ps();
+        const uint8_t *sb = group;
+        for (size_t sbi = 0; sbi < super_blocks; ++sbi, sb += kQ6KBytes)
+            for (size_t h = 0; h < 2; ++h) {
+                q6_k_quarter_avx2<0, kRows>(sb, sbi, h, v, x, f);
+                q6_k_quarter_avx2<1, kRows>(sb, sbi, h, v, x, f);
+                q6_k_quarter_avx2<2, kRows>(sb, sbi, h, v, x, f);
+                q6_k_quarter_avx2<3, kRows>(sb, sbi, h, v, x, f);
+            }
+        for (size_t t = 0; t < kRows; ++t) _mm256_storeu_ps(y + t * ldy + 8 * v, f[t]);
+    }
+}
+
+// pack_q6_k_quarter on AVX2, for rows 8v .. 8v + 7 of the group at lane `lane` of the tile.
+template <int kQuarter>
+RWKVRT_AVX2 inline void pack_q6_k_quarter_avx2(const uint8_t *src, size_t sbi, size_t h, size_t v, uint8_t *codes, size_t lane) {
+    for (size_t i = 0; i < 8; ++i) {
+        const size_t k4 = 64 * sbi + 32 * h + 8 * kQuarter + i;
+        _mm256_storeu_si256(reinterpret_cast<__m256i *>(codes + k4 * 4 * kTileRows + 4 * lane),
+                            src ? q6_k_codes_avx2<kQuarter>(src, h, i, v) : _mm256_setzero_si256());
+    }
+}
+
+// pack_weight_tile_q6_k on AVX2.
+RWKVRT_AVX2 void pack_weight_tile_q6_k_avx2(const Matrix &W, size_t r0, uint8_t *codes, float *a, float *) {
+    const size_t super_blocks = size_t(W.cols) / 256, n_groups = size_t(W.rows) / kInterleavedRows;
+    for (size_t g16 = 0; g16 < kRowVecs; ++g16) {
+        const size_t g = r0 / kInterleavedRows + g16;
+        for (size_t sbi = 0; sbi < super_blocks; ++sbi) {
+            const uint8_t *src = g < n_groups ? W.data + (g * super_blocks + sbi) * kQ6KBytes : nullptr;
+            for (size_t v = 0; v < 2; ++v) {
+                const size_t lane = 16 * g16 + 8 * v;
+                const __m256 d = src ? _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(src + 16 * v))) : _mm256_setzero_ps();
+                for (size_t j = 0; j < 16; ++j) {
+                    const __m256i sc = src ? _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(src + kQ6KScales + 16 * j + 8 * v)))
+                                           : _mm256_setzero_si256();
+                    _mm256_storeu_ps(a + (16 * sbi + j) * kTileRows + lane, _mm256_mul_ps(d, _mm256_cvtepi32_ps(sc)));
+                }
+                for (size_t h = 0; h < 2; ++h) {
+                    pack_q6_k_quarter_avx2<0>(src, sbi, h, v, codes, lane);
+                    pack_q6_k_quarter_avx2<1>(src, sbi, h, v, codes, lane);
+                    pack_q6_k_quarter_avx2<2>(src, sbi, h, v, codes, lane);
+                    pack_q6_k_quarter_avx2<3>(src, sbi, h, v, codes, lane);
+                }
+            }
+        }
+    }
+}
+
 // y[t · ldy + 0..16) for one group of 16 interleaved rows and the activation rows x[0..rows), rows ≤
 // kTokens; `units` are the row's super-blocks (K-quants) or blocks (Q4_0).
 using GroupRows = void (*)(const uint8_t *group, size_t units, const ActivationRow *x, size_t rows, float *y, size_t ldy);
@@ -889,6 +1096,15 @@ void group_k_vnni(const uint8_t *group, size_t units, const ActivationRow *x, si
     case 2: return group_k_rows<kQ5, 2>(group, units, x, y, ldy);
     case 3: return group_k_rows<kQ5, 3>(group, units, x, y, ldy);
     default: return group_k_rows<kQ5, 4>(group, units, x, y, ldy);
+    }
+}
+
+void group_q6_k_vnni(const uint8_t *group, size_t units, const ActivationRow *x, size_t rows, float *y, size_t ldy) {
+    switch (rows) {
+    case 1: return group_q6_k_rows<1>(group, units, x, y, ldy);
+    case 2: return group_q6_k_rows<2>(group, units, x, y, ldy);
+    case 3: return group_q6_k_rows<3>(group, units, x, y, ldy);
+    default: return group_q6_k_rows<4>(group, units, x, y, ldy);
     }
 }
 
@@ -909,6 +1125,7 @@ GroupRows group_rows_kernel(DType dtype, bool vnni) {
     case DType::Q4_K: return vnni ? group_k_vnni<false> : in_pairs<group_k_rows_avx2<false, 1>, group_k_rows_avx2<false, 2>>;
     case DType::Q5_K: return vnni ? group_k_vnni<true> : in_pairs<group_k_rows_avx2<true, 1>, group_k_rows_avx2<true, 2>>;
     case DType::Q4_0: return vnni ? nullptr : in_pairs<group_q4_0_rows_avx2<1>, group_q4_0_rows_avx2<2>>;
+    case DType::Q6_K: return vnni ? group_q6_k_vnni : in_pairs<group_q6_k_rows_avx2<1>, group_q6_k_rows_avx2<2>>;
     default: return nullptr;
     }
 }
@@ -1034,9 +1251,10 @@ void gemm_int8(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool 
         return;
     }
     const TileKernel kernel = tile_kernel_for(W.dtype, layout, level);
-    // Interleaved matrices this path reads: Q4_0 (AVX2 only; VNNI reads it in place above), Q4_K, Q5_K.
+    // Interleaved matrices this path reads: Q4_0 (AVX2 only; VNNI reads it in place above), Q4_K, Q5_K, Q6_K.
     const bool q5 = W.dtype == DType::Q5_K;
     const auto pack_interleaved = W.dtype == DType::Q4_0 ? pack_weight_tile_q4_0_avx2
+                                  : W.dtype == DType::Q6_K ? (vnni ? pack_weight_tile_q6_k : pack_weight_tile_q6_k_avx2)
                                   : vnni                 ? (q5 ? pack_weight_tile_k<true> : pack_weight_tile_k<false>)
                                                          : (q5 ? pack_weight_tile_k_avx2<true> : pack_weight_tile_k_avx2<false>);
     const size_t tile_code_bytes = kTileRows * K * (wide ? 2 : 1), tile_const_floats = kTileRows * n_sub;

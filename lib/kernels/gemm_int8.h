@@ -48,16 +48,18 @@ bool int8_products_supported(DType dtype, Int8Level level = int8_level());
 // interleaved Q8_0 needs AVX512-VNNI.
 void gemm_int8(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool &pool, Int8Level level = int8_level());
 
-// Q4_0, Q4_K and Q5_K matrices with int8 products (and Q8_0 ones with AVX512-VNNI) are stored at load
-// with their rows interleaved in groups of kInterleavedRows, the layout the kernels stream at full width: per group and block, the 16 fp16
-// scales, then the codes as 64-byte vectors of four consecutive codes of each row (q8_0: eight vectors
+// Q4_0, Q4_K, Q5_K and Q6_K matrices with int8 products (and Q8_0 ones with AVX512-VNNI) are stored at
+// load with their rows interleaved in groups of kInterleavedRows, the layout the kernels stream at full
+// width: per group and block, the 16 fp16 scales, then the codes as 64-byte vectors of four consecutive codes of each row (q8_0: eight vectors
 // of q + 128; q4_0: four vectors of the stored bytes, low nibbles for elements 4c.., high for 16 + 4c..).
 // The same bytes as the file, in another order; row() is then meaningless.
 // Q4_K super-blocks of 16 rows hold d and dmin (16 fp16 each), the 6-bit scales and mins unpacked to
 // bytes ([sub-block][row] each), then the nibbles as 32 vectors of four bytes per row: 2,368 bytes
 // instead of 2,304. Q5_K's also hold the fifth bits as 8 vectors before the nibbles: 2,880 for 2,816.
+// Q6_K's hold d, the int8 scales as [sub-block][row], then ql's 32 and qh's 16 vectors of four bytes per
+// row in the order the kernels first read them (gemm_int8.cpp's Q6KLow/Q6KHigh): the file's 3,360.
 constexpr size_t kInterleavedRows = 16, kQ4KGroupBlockBytes = 2368, kQ5KGroupBlockBytes = 2880;
-// Q4_0, Q4_K or Q5_K (and, with AVX512-VNNI, Q8_0), rows a multiple of 16, not interleaved yet.
+// Q4_0, Q4_K, Q5_K or Q6_K (and, with AVX512-VNNI, Q8_0), rows a multiple of 16, not interleaved yet.
 bool interleavable(const Matrix &W);
 Matrix interleave_rows(const Matrix &W);          // a copy in the interleaved layout; requires interleavable(W)
 size_t interleaved_group_bytes(const Matrix &W); // bytes of one group of 16 rows

@@ -154,7 +154,7 @@ void check_against_contract(const Matrix &W, const std::vector<float> &X, int64_
             std::vector<float> Y(size_t(T * W.rows), NAN);
             gemm_int8(W, X.data(), T, Y.data(), pool, level);
             REQUIRE(std::memcmp(Y.data(), expected.data(), Y.size() * sizeof(float)) == 0);
-            const bool interleaved_here = W.dtype == DType::Q4_0 || W.dtype == DType::Q4_K || W.dtype == DType::Q5_K ||
+            const bool interleaved_here = W.dtype == DType::Q4_0 || W.dtype == DType::Q4_K || W.dtype == DType::Q5_K || W.dtype == DType::Q6_K ||
                                           (W.dtype == DType::Q8_0 && level == Int8Level::Avx512Vnni);
             if (!interleaved_here || W.rows % int64_t(kInterleavedRows) != 0) continue;
             const Matrix Wi = interleave_rows(W);
@@ -252,11 +252,11 @@ TEST_CASE("kernels: the integer-product GEMM gives a row the same bits whatever 
     }
 }
 
-TEST_CASE("kernels: interleaved Q8_0, Q4_0, Q4_K and Q5_K rows give the GEMM's bits, and one row alone the bits it gets in any batch, at every level") {
+TEST_CASE("kernels: interleaved Q8_0, Q4_0, Q4_K, Q5_K and Q6_K rows give the GEMM's bits, and one row alone the bits it gets in any batch, at every level") {
     const std::vector<Int8Level> levels = int8_levels();
     if (levels.empty()) return;
     std::mt19937 rng(15);
-    for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q5_K}) {
+    for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
         const bool on_avx2 = t != DType::Q8_0; // interleaved on AVX2 too
         for (int64_t rows : {16, 48, 80}) {
             for (int64_t cols : {256, 768}) {
@@ -272,7 +272,7 @@ TEST_CASE("kernels: interleaved Q8_0, Q4_0, Q4_K and Q5_K rows give the GEMM's b
                 CHECK_FALSE(interleavable(Wi));
                 CHECK(Wi.owned.size() == size_t(rows) / kInterleavedRows * interleaved_group_bytes(W));
                 ThreadPool pool(2);
-                // Steps of up to 4 rows read Q4_K/Q5_K groups where they lie; longer ones pack them.
+                // Steps of up to 4 rows read K-quant groups where they lie; longer ones pack them.
                 for (const int64_t T : {2, 3, 4, 9}) {
                     CAPTURE(T);
                     std::normal_distribution<float> normal;
@@ -296,5 +296,5 @@ TEST_CASE("kernels: interleaved Q8_0, Q4_0, Q4_K and Q5_K rows give the GEMM's b
     }
     std::vector<uint8_t> bytes(size_t(7 * 34 * 2));
     CHECK_FALSE(interleavable(matrix_of(DType::Q8_0, 7, 64, bytes)));
-    CHECK_FALSE(interleavable(matrix_of(DType::Q6_K, 16, 256, bytes)));
+    CHECK_FALSE(interleavable(matrix_of(DType::Q5_0, 16, 64, bytes)));
 }
