@@ -115,10 +115,12 @@ typedef struct rwkvrt_load_options {
     int n_threads;           /* threads used by one feed call; 0 = one per core */
     const char *weight_type; /* NULL = as stored; "f32", "f16", "bf16", "q8_0" convert the large matrices */
     int use_mmap;            /* 0 = read the file into memory (default); 1 = map it where the layout
-                              * allows (the file must then not change while loaded). Matrices held in
-                              * another layout are private copies either way, and their pages of the
-                              * file are handed back: q8_0, q4_0, q4_k, q5_k and q6_k with f32
-                              * activations (the rows in the lanes), and those interleaved for int8. */
+                              * allows (the file must then not change while loaded). Block-type
+                              * matrices held in another layout are private copies either way, and
+                              * their pages of the file are handed back: q8_0, q4_0, q4_k, q5_k and
+                              * q6_k with f32 activations (the rows in the lanes), and those
+                              * interleaved for int8. f32/f16/bf16 matrices keep their rows when
+                              * mapped (read into memory, they take the lanes layout in place). */
     /* "f32" (default, or NULL): generation multiplies the weights with the exact fp32 activations.
      * "int8": the activations are rounded to 8 bits in blocks of 32 for integer products, on CPUs with
      * AVX2 or AVX512-VNNI: generation with q8_0, q4_0, q4_k, q5_k and q6_k weights; prompts and batched

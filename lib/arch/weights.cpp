@@ -85,11 +85,16 @@ Matrix WeightLoader::linear(const std::string &name, int64_t out, int64_t in) {
     if (config_.weight_type && *config_.weight_type != m.dtype) m = convert_matrix(m, *config_.weight_type, name.c_str());
     m.int8_activations = config_.int8_activations;
     m.int8_products = config_.int8_activations && int8_products_supported(m.dtype);
+    m.bf16_products = config_.bf16_activations && (m.dtype == DType::BF16 || m.dtype == DType::F16) && bf16_products_supported();
+    const bool float_type = m.dtype == DType::F32 || m.dtype == DType::F16 || m.dtype == DType::BF16;
+    const bool mapped = file_.in_mapped_pages(m.data);
     if (m.int8_products && interleavable(m)) m = interleave_rows(m);
-    else if (!m.int8_products && !(m.int8_activations && dot_int8_kernel(m.dtype, int8_level())) && lanes_layout_applies(m)) {
+    else if (!m.int8_products && !m.bf16_products && !(m.int8_activations && dot_int8_kernel(m.dtype, int8_level())) &&
+             !(float_type && mapped) && lanes_layout_applies(m)) {
         // The fp32 kernels read these best with the rows in the lanes: in place where the bytes are this
-        // model's own memory (no second copy to allocate and zero), else a copy.
-        if (config_.rewrite_as_lanes && !file_.in_mapped_pages(m.data) && !file_.shares_bytes(name)) {
+        // model's own memory (no second copy to allocate and zero), else a copy. Mapped float matrices
+        // keep their rows, so that processes mapping one file share its pages (use_mmap's purpose).
+        if (config_.rewrite_as_lanes && !mapped && !file_.shares_bytes(name)) {
             Matrix later;
             later.rows = m.rows, later.cols = m.cols, later.dtype = m.dtype, later.data = m.data;
             config_.rewrite_as_lanes->push_back(std::move(later));
@@ -99,7 +104,6 @@ Matrix WeightLoader::linear(const std::string &name, int64_t out, int64_t in) {
         }
     }
     if (config_.copied && m.data != get(name).data) config_.copied->push_back(name);
-    m.bf16_products = config_.bf16_activations && (m.dtype == DType::BF16 || m.dtype == DType::F16) && bf16_products_supported();
     count(m);
     return m;
 }

@@ -206,7 +206,7 @@ struct LanesType;
 template <>
 struct LanesType<DType::Q8_0> { // per group and block: 16 fp16 scales, then 32 × 16 codes
     static constexpr size_t kElems = 32, kBytes = 32 + 32 * kLaneRows;
-    static constexpr bool kHasMin = false, kDecodes = false; // the codes are read where they lie
+    static constexpr bool kHasMin = false, kDecodes = false, kFloat = false; // the codes are read where they lie
     static constexpr size_t kPrepared = 0;
     template <size_t s>
     static LanesSegment Segment(DF df, const uint8_t *block, size_t row, const int8_t *, const uint8_t *) {
@@ -217,7 +217,7 @@ struct LanesType<DType::Q8_0> { // per group and block: 16 fp16 scales, then 32 
 template <>
 struct LanesType<DType::Q4_0> { // 16 fp16 scales, then the 16 stored bytes × 16 (low nibble: element j)
     static constexpr size_t kElems = 32, kBytes = 32 + 16 * kLaneRows;
-    static constexpr bool kHasMin = false, kDecodes = true;
+    static constexpr bool kHasMin = false, kDecodes = true, kFloat = false;
     static constexpr size_t kPrepared = 0;
     template <size_t s>
     static void Decode(const uint8_t *block, int8_t *out) {
@@ -246,7 +246,7 @@ template <bool kFifthBit>
 struct LanesQ45K {
     static constexpr size_t kElems = 256, kCodes = 256 + (kFifthBit ? 32 * kLaneRows : 0);
     static constexpr size_t kBytes = kCodes + 128 * kLaneRows;
-    static constexpr bool kHasMin = true, kDecodes = true;
+    static constexpr bool kHasMin = true, kDecodes = true, kFloat = false;
     static constexpr size_t kPrepared = 16 * kLaneRows;
     static void Prepare(const uint8_t *block, uint8_t *out) {
         const hn::CappedTag<uint8_t, kLaneRows> d8;
@@ -289,7 +289,7 @@ struct LanesType<DType::Q5_K> : LanesQ45K<true> {};
 template <>
 struct LanesType<DType::Q6_K> {
     static constexpr size_t kElems = 256, kBytes = 32 + 16 * kLaneRows + 192 * kLaneRows;
-    static constexpr bool kHasMin = false, kDecodes = true;
+    static constexpr bool kHasMin = false, kDecodes = true, kFloat = false;
     static constexpr size_t kPrepared = 0;
     template <size_t s>
     static void Decode(const uint8_t *block, int8_t *out) {
@@ -309,11 +309,38 @@ struct LanesType<DType::Q6_K> {
     }
 };
 
+// f32, f16 and bf16 per group and block of 16 elements: element k of the 16 rows side by side
+// ([k][row], whole elements), with no constants; Weight converts them as ConvertRow does.
+template <DType kType>
+struct LanesFloat {
+    static constexpr size_t kSize = kType == DType::F32 ? 4 : 2;
+    static constexpr size_t kElems = 16, kBytes = 16 * kLaneRows * kSize, kPrepared = 0;
+    static constexpr bool kHasMin = false, kDecodes = false, kFloat = true;
+    template <size_t s>
+    static LanesSegment Segment(DF, const uint8_t *block, size_t, const int8_t *, const uint8_t *) {
+        return {reinterpret_cast<const int8_t *>(block), VF(), VF()};
+    }
+    static VF Load(DF df, const uint8_t *p) {
+        if constexpr (kType == DType::F16) return LoadF16(df, p);
+        else if constexpr (kType == DType::BF16) return LoadBF16(df, p);
+        else return hn::LoadU(df, reinterpret_cast<const float *>(p));
+    }
+    static VF Weight(DF df, const LanesSegment &seg, size_t l, size_t row) {
+        return Load(df, reinterpret_cast<const uint8_t *>(seg.codes) + (l * kLaneRows + row) * kSize);
+    }
+};
+template <>
+struct LanesType<DType::F32> : LanesFloat<DType::F32> {};
+template <>
+struct LanesType<DType::F16> : LanesFloat<DType::F16> {};
+template <>
+struct LanesType<DType::BF16> : LanesFloat<DType::BF16> {};
+
 // Every layout keeps the file's bytes (a block's per row: Q8_0 34, Q4_0 18, Q4_K 144, Q5_K 176, Q6_K
 // 210), so that rewrite_as_lanes can write it where the rows lie.
 static_assert(LanesType<DType::Q8_0>::kBytes == 34 * kLaneRows && LanesType<DType::Q4_0>::kBytes == 18 * kLaneRows);
 static_assert(LanesType<DType::Q4_K>::kBytes == 144 * kLaneRows && LanesType<DType::Q5_K>::kBytes == 176 * kLaneRows);
-static_assert(LanesType<DType::Q6_K>::kBytes == 210 * kLaneRows);
+static_assert(LanesType<DType::Q6_K>::kBytes == 210 * kLaneRows && LanesType<DType::F16>::kBytes == 32 * kLaneRows);
 
 // fn(b, s) for the segments s (an integral_constant) of blocks b = k0 / kElems … k1 / kElems − 1, in order.
 template <class Type, class Fn, size_t... S>
@@ -361,6 +388,7 @@ HWY_INLINE VF LanesCode(DF df, const LanesSegment &seg, size_t l, size_t row) {
 // … and the weights, as ConvertRow gives them.
 template <DType kType>
 HWY_INLINE VF LanesWeight(DF df, const LanesSegment &seg, size_t l, size_t row) {
+    if constexpr (LanesType<kType>::kFloat) return LanesType<kType>::Weight(df, seg, l, row);
     const VF scaled = hn::Mul(LanesCode(df, seg, l, row), seg.scale);
     if constexpr (LanesType<kType>::kHasMin) return hn::Sub(scaled, seg.min); // not fused, as ConvertKBlocks
     else return scaled;
@@ -437,6 +465,31 @@ RWKVRT_OPAQUE_KERNEL void LanesMatVecTile(const uint8_t *HWY_RESTRICT group, siz
     for (size_t v = 0; v < NV; ++v) hn::StoreU(acc[v], df, y + v * L);
 }
 
+// y[0 .. n·L) = W·x for the n·L rows from row0 of the group at `group`, of a float type: one vector of
+// rows at a time, so that the bytes are read as one ascending stream (as the row kernels read their
+// rows), with four chains of multiply-adds. Four vectors at a time, four streams, made one conversation
+// of 0.1B F16 slower than the row kernels (best of ten alternating runs 150 → 117 tok/s).
+template <DType kType>
+RWKVRT_OPAQUE_KERNEL void LanesFloatMatVec(const uint8_t *HWY_RESTRICT group, size_t row0, size_t group_bytes, size_t K,
+                                           const float *HWY_RESTRICT x, float *HWY_RESTRICT y, size_t n) {
+    using Type = LanesType<kType>;
+    const DF df;
+    const size_t L = hn::Lanes(df);
+    for (size_t v = 0; v < n; ++v) {
+        const size_t r = row0 + v * L, row = r % kLaneRows;
+        const uint8_t *p = group + r / kLaneRows * group_bytes + row * Type::kSize; // element 0 of the vector's rows
+        constexpr size_t kStep = kLaneRows * Type::kSize; // blocks of 16 elements follow each other
+        VF acc0 = hn::Zero(df), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+        for (size_t k = 0; k < K; k += 4, p += 4 * kStep) {
+            acc0 = hn::MulAdd(Type::Load(df, p), hn::Set(df, x[k]), acc0);
+            acc1 = hn::MulAdd(Type::Load(df, p + kStep), hn::Set(df, x[k + 1]), acc1);
+            acc2 = hn::MulAdd(Type::Load(df, p + 2 * kStep), hn::Set(df, x[k + 2]), acc2);
+            acc3 = hn::MulAdd(Type::Load(df, p + 3 * kStep), hn::Set(df, x[k + 3]), acc3);
+        }
+        hn::StoreU(hn::Add(hn::Add(acc0, acc1), hn::Add(acc2, acc3)), df, y + v * L);
+    }
+}
+
 // Vectors of weight rows per tile: with TG rows, 4·TG independent chains hide the FMA's latency.
 constexpr size_t kLanesVectors = 4;
 // Rows of X per LanesTile: the accumulators, weights and segments fit the registers (32 with AVX-512, else 16).
@@ -444,8 +497,11 @@ constexpr size_t kLanesTileRows = kManyRegisters ? 4 : 2;
 
 // Steps of up to kLanesFewRows rows read the weights where they lie: each one is decoded once per
 // kLanesTileRows rows, where Gemm decodes it once per step but broadcasts it against a vector of rows
-// that is mostly empty.
+// that is mostly empty. Float types do so at every row count: converting a weight costs less than
+// packing it into panels (0.1B f16 shapes, 2 threads: 16 rows 132–174 → 188–212 GFLOP/s, 64 rows
+// 178–195 → 201–212, 512 rows 187–206 → 204–210; AVX2 likewise).
 constexpr int64_t kLanesFewRows = 8;
+constexpr bool IsFloatType(DType t) { return t == DType::F32 || t == DType::F16 || t == DType::BF16; }
 
 // tile(first group, first row in it, Y offset) for W's rows in chunks of kLanesVectors vectors (the last
 // one a vector at a time), each thread streaming its own stretch in pieces of about 64 KiB.
@@ -492,6 +548,11 @@ void LanesProductOf(const Matrix &W, const float *X, int64_t T, float *Y, Thread
 template <DType kType>
 void LanesMatVecOf(const Matrix &W, const float *x, float *y, ThreadPool &pool) {
     const size_t K = size_t(W.cols), group_bytes = LanesGroupBytes<kType>(K);
+    if constexpr (LanesType<kType>::kFloat)
+        return ForEachLanesChunk<kType>(
+            W, W.nbytes() < (1u << 18) ? 0 : 1e9, pool,
+            [&](const uint8_t *group, size_t row0, size_t n0) { LanesFloatMatVec<kType>(group, row0, group_bytes, K, x, y + n0, kLanesVectors); },
+            [&](const uint8_t *group, size_t row0, size_t n0) { LanesFloatMatVec<kType>(group, row0, group_bytes, K, x, y + n0, 1); });
     ForEachLanesChunk<kType>(
         W, W.nbytes() < (1u << 18) ? 0 : 1e9, pool,
         [&](const uint8_t *group, size_t row0, size_t n0) { LanesMatVecTile<kType, kLanesVectors>(group, row0, group_bytes, K, x, y + n0); },
@@ -518,6 +579,9 @@ RWKVRT_OPAQUE_KERNEL void LanesPanelOf(const uint8_t *group, size_t k0, size_t k
 template <class Fn>
 HWY_INLINE void WithLanesType(DType t, Fn &&fn) {
     switch (t) {
+    case DType::F32: return fn(std::integral_constant<DType, DType::F32>{});
+    case DType::F16: return fn(std::integral_constant<DType, DType::F16>{});
+    case DType::BF16: return fn(std::integral_constant<DType, DType::BF16>{});
     case DType::Q8_0: return fn(std::integral_constant<DType, DType::Q8_0>{});
     case DType::Q4_0: return fn(std::integral_constant<DType, DType::Q4_0>{});
     case DType::Q4_K: return fn(std::integral_constant<DType, DType::Q4_K>{});
@@ -764,7 +828,7 @@ void GemmFewTokens(const Matrix &W, const float *X, int64_t T, float *Y, ThreadP
 #endif
 
 void Gemm(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool &pool) {
-    if (W.lanes && T <= kLanesFewRows) return LanesProduct(W, X, T, Y, pool);
+    if (W.lanes && (IsFloatType(W.dtype) || T <= kLanesFewRows)) return LanesProduct(W, X, T, Y, pool);
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
     if (!W.lanes && T <= FewTokensLimit(W.dtype)) return GemmFewTokens(W, X, T, Y, pool);
 #endif
@@ -949,8 +1013,8 @@ void gather_rows(const Matrix &W, const int32_t *ids, int64_t T, float *Y) {
 }
 
 bool lanes_layout_applies(const Matrix &W) {
-    const bool type = W.dtype == DType::Q8_0 || W.dtype == DType::Q4_0 || W.dtype == DType::Q4_K || W.dtype == DType::Q5_K ||
-                      W.dtype == DType::Q6_K;
+    const bool type = W.dtype == DType::F32 || W.dtype == DType::F16 || W.dtype == DType::BF16 || W.dtype == DType::Q8_0 ||
+                      W.dtype == DType::Q4_0 || W.dtype == DType::Q4_K || W.dtype == DType::Q5_K || W.dtype == DType::Q6_K;
     return type && W.rows > kFewRows && W.rows % kLaneRows == 0 && !W.lanes && !W.interleaved;
 }
 
@@ -964,6 +1028,13 @@ void to_lane(const uint8_t *src, size_t n, uint8_t *dst) {
 // Row r's part of one block (a super-block for K-quants) in the lanes layout (linear.cpp's LanesType).
 void block_to_lanes(DType t, const uint8_t *src, size_t r, uint8_t *dst) {
     switch (t) {
+    case DType::F32:
+    case DType::F16:
+    case DType::BF16: { // whole elements
+        const size_t size = t == DType::F32 ? 4 : 2;
+        for (size_t k = 0; k < 16; ++k) std::memcpy(dst + (k * kLaneRows + r) * size, src + k * size, size);
+        return;
+    }
     case DType::Q8_0:
     case DType::Q4_0:
         std::memcpy(dst + 2 * r, src, 2); // the scale
@@ -992,7 +1063,8 @@ namespace {
 template <class Row>
 void write_lanes(const Matrix &W, size_t n0, size_t n1, Row row, uint8_t *dst) {
     const bool k_quant = W.dtype == DType::Q4_K || W.dtype == DType::Q5_K || W.dtype == DType::Q6_K;
-    const size_t elems = k_quant ? 256 : 32, src_block = dtype_bytes(W.dtype, elems), blocks = size_t(W.cols) / elems;
+    const bool float_type = W.dtype == DType::F32 || W.dtype == DType::F16 || W.dtype == DType::BF16;
+    const size_t elems = float_type ? 16 : k_quant ? 256 : 32, src_block = dtype_bytes(W.dtype, elems), blocks = size_t(W.cols) / elems;
     const size_t group_bytes = HWY_DYNAMIC_DISPATCH(LanesGroupBytesOf)(W), block_bytes = group_bytes / blocks;
     // Row by row: each row is read in order, and its group (a few KiB) takes the writes.
     for (size_t n = n0; n < n1; ++n) {

@@ -412,7 +412,7 @@ TEST_CASE("kernels: a matrix with its rows in the lanes gives every row count Ge
     ThreadPool pool(2);
     for_each_target([&] {
         std::mt19937 rng(7);
-        for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q5_K, DType::Q6_K})
+        for (DType t : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q5_K, DType::Q6_K})
             for (const int64_t rows : {144, 208, 1040}) // chunks of up to 64 rows, then a last one of fewer
                 for (const int64_t cols : {64, 256, 768, 800, 1280}) { // Gemm's blocks of 256: part of one, one, three, a last of 32, five
                     if (cols % dtype_info(t).block_elems != 0) continue;
