@@ -86,11 +86,10 @@ Matrix WeightLoader::linear(const std::string &name, int64_t out, int64_t in) {
     m.int8_activations = config_.int8_activations;
     m.int8_products = config_.int8_activations && int8_products_supported(m.dtype);
     m.bf16_products = config_.bf16_activations && (m.dtype == DType::BF16 || m.dtype == DType::F16) && bf16_products_supported();
-    const bool float_type = m.dtype == DType::F32 || m.dtype == DType::F16 || m.dtype == DType::BF16;
     const bool mapped = file_.in_mapped_pages(m.data);
     if (m.int8_products && interleavable(m)) m = interleave_rows(m);
     else if (!m.int8_products && !m.bf16_products && !(m.int8_activations && dot_int8_kernel(m.dtype, int8_level())) &&
-             !(float_type && mapped) && lanes_layout_applies(m)) {
+             !(is_float_type(m.dtype) && mapped) && lanes_layout_applies(m)) {
         // The fp32 kernels read these best with the rows in the lanes: in place where the bytes are this
         // model's own memory (no second copy to allocate and zero), else a copy. Mapped float matrices
         // keep their rows, so that processes mapping one file share its pages (use_mmap's purpose).

@@ -30,6 +30,8 @@ struct DTypeInfo {
     int block_bytes;
 };
 const DTypeInfo &dtype_info(DType t);
+// f32, f16 and bf16: one element a block, no constants.
+constexpr bool is_float_type(DType t) { return t == DType::F32 || t == DType::F16 || t == DType::BF16; }
 inline const char *dtype_name(DType t) { return dtype_info(t).name; }
 bool dtype_from_name(std::string_view name, DType *out);
 

@@ -501,7 +501,6 @@ constexpr size_t kLanesTileRows = kManyRegisters ? 4 : 2;
 // packing it into panels (0.1B f16 shapes, 2 threads: 16 rows 132–174 → 188–212 GFLOP/s, 64 rows
 // 178–195 → 201–212, 512 rows 187–206 → 204–210; AVX2 likewise).
 constexpr int64_t kLanesFewRows = 8;
-constexpr bool IsFloatType(DType t) { return t == DType::F32 || t == DType::F16 || t == DType::BF16; }
 
 // tile(first group, first row in it, Y offset) for W's rows in chunks of kLanesVectors vectors (the last
 // one a vector at a time), each thread streaming its own stretch in pieces of about 64 KiB.
@@ -676,7 +675,7 @@ HWY_NOINLINE void RowsTile(D d, const float *HWY_RESTRICT x, size_t ldx, const f
 // Types whose panels are transposed straight from the weights; other types are converted to fp32 first,
 // a block of kc at a time. The values are ConvertRow's (d·q for a block's scale d and quant q).
 constexpr bool IsDirect(DType t) {
-    return t == DType::F32 || t == DType::F16 || t == DType::BF16 || t == DType::Q8_0 || t == DType::Q4_0;
+    return is_float_type(t) || t == DType::Q8_0 || t == DType::Q4_0;
 }
 
 // The block type behind a direct block type (convert-inl.h).
@@ -791,7 +790,7 @@ void GemmFewTokensOf(const Matrix &W, const float *X, int64_t T, float *Y, Threa
                             Transpose8(d, r, wt + j * kChunkRows + g, kChunkRows);
                             prefetch_some();
                         }
-                        if constexpr (kType == DType::F32 || kType == DType::F16 || kType == DType::BF16)
+                        if constexpr (is_float_type(kType))
                             for (; j < ks; ++j) // a tail of fewer than 8 inputs
                                 for (size_t i = 0; i < 8; ++i) wt[j * kChunkRows + g + i] = PlainElement<kType>(rp[i], first + j);
                     }
@@ -813,7 +812,7 @@ void GemmFewTokensOf(const Matrix &W, const float *X, int64_t T, float *Y, Threa
 // Up to here this beats Gemm (0.1B head, 65536 × 768, 2 threads, AVX-512): f16 2.8× at 2 tokens, 1.3× at
 // 8 and 1.2× at 12; q8_0, q4_0 and q4_k 1.3–1.5× at 2 and 1.05–1.15× at 4, but 0.8× at 8, where
 // decoding the blocks costs more than Gemm's broadcasts.
-inline int64_t FewTokensLimit(DType t) { return t == DType::F32 || t == DType::F16 || t == DType::BF16 ? 12 : 4; }
+inline int64_t FewTokensLimit(DType t) { return is_float_type(t) ? 12 : 4; }
 
 void GemmFewTokens(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool &pool) {
     switch (W.dtype) {
@@ -828,7 +827,7 @@ void GemmFewTokens(const Matrix &W, const float *X, int64_t T, float *Y, ThreadP
 #endif
 
 void Gemm(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool &pool) {
-    if (W.lanes && (IsFloatType(W.dtype) || T <= kLanesFewRows)) return LanesProduct(W, X, T, Y, pool);
+    if (W.lanes && (is_float_type(W.dtype) || T <= kLanesFewRows)) return LanesProduct(W, X, T, Y, pool);
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
     if (!W.lanes && T <= FewTokensLimit(W.dtype)) return GemmFewTokens(W, X, T, Y, pool);
 #endif
@@ -1013,8 +1012,8 @@ void gather_rows(const Matrix &W, const int32_t *ids, int64_t T, float *Y) {
 }
 
 bool lanes_layout_applies(const Matrix &W) {
-    const bool type = W.dtype == DType::F32 || W.dtype == DType::F16 || W.dtype == DType::BF16 || W.dtype == DType::Q8_0 ||
-                      W.dtype == DType::Q4_0 || W.dtype == DType::Q4_K || W.dtype == DType::Q5_K || W.dtype == DType::Q6_K;
+    const bool type = is_float_type(W.dtype) || W.dtype == DType::Q8_0 || W.dtype == DType::Q4_0 || W.dtype == DType::Q4_K ||
+                      W.dtype == DType::Q5_K || W.dtype == DType::Q6_K;
     return type && W.rows > kFewRows && W.rows % kLaneRows == 0 && !W.lanes && !W.interleaved;
 }
 
@@ -1063,8 +1062,7 @@ namespace {
 template <class Row>
 void write_lanes(const Matrix &W, size_t n0, size_t n1, Row row, uint8_t *dst) {
     const bool k_quant = W.dtype == DType::Q4_K || W.dtype == DType::Q5_K || W.dtype == DType::Q6_K;
-    const bool float_type = W.dtype == DType::F32 || W.dtype == DType::F16 || W.dtype == DType::BF16;
-    const size_t elems = float_type ? 16 : k_quant ? 256 : 32, src_block = dtype_bytes(W.dtype, elems), blocks = size_t(W.cols) / elems;
+    const size_t elems = is_float_type(W.dtype) ? 16 : k_quant ? 256 : 32, src_block = dtype_bytes(W.dtype, elems), blocks = size_t(W.cols) / elems;
     const size_t group_bytes = HWY_DYNAMIC_DISPATCH(LanesGroupBytesOf)(W), block_bytes = group_bytes / blocks;
     // Row by row: each row is read in order, and its group (a few KiB) takes the writes.
     for (size_t n = n0; n < n1; ++n) {
