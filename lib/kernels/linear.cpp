@@ -465,28 +465,48 @@ RWKVRT_OPAQUE_KERNEL void LanesMatVecTile(const uint8_t *HWY_RESTRICT group, siz
     for (size_t v = 0; v < NV; ++v) hn::StoreU(acc[v], df, y + v * L);
 }
 
-// y[0 .. n·L) = W·x for the n·L rows from row0 of the group at `group`, of a float type: one vector of
-// rows at a time, so that the bytes are read as one ascending stream (as the row kernels read their
-// rows), with four chains of multiply-adds. Four vectors at a time, four streams, made one conversation
-// of 0.1B F16 slower than the row kernels (best of ten alternating runs 150 → 117 tok/s).
+// y[0 .. V·L) = W·x for V vectors of L rows of one group of a float type, from p (element 0 of the first
+// vector's rows): the group's bytes read as one ascending stream, as the row kernels read their rows,
+// with four chains of multiply-adds in all (named by constant indices, so that they stay in registers).
+template <DType kType, size_t V>
+HWY_INLINE void LanesFloatRows(const uint8_t *HWY_RESTRICT p, size_t K, const float *HWY_RESTRICT x, float *HWY_RESTRICT y) {
+    using Type = LanesType<kType>;
+    constexpr size_t kChains = V >= 4 ? 1 : 4 / V, kStep = kLaneRows * Type::kSize; // blocks of 16 elements follow each other
+    const DF df;
+    const size_t L = hn::Lanes(df);
+    VF acc[V][kChains];
+    for (size_t v = 0; v < V; ++v)
+        for (size_t c = 0; c < kChains; ++c) acc[v][c] = hn::Zero(df);
+    for (size_t k = 0; k < K; k += kChains, p += kChains * kStep)
+        for (size_t c = 0; c < kChains; ++c) {
+            const VF xk = hn::Set(df, x[k + c]);
+            for (size_t v = 0; v < V; ++v) acc[v][c] = hn::MulAdd(Type::Load(df, p + c * kStep + v * L * Type::kSize), xk, acc[v][c]);
+        }
+    for (size_t v = 0; v < V; ++v) {
+        VF sum = acc[v][0];
+        for (size_t c = 1; c < kChains; ++c) sum = hn::Add(sum, acc[v][c]);
+        hn::StoreU(sum, df, y + v * L);
+    }
+}
+
+// y[0 .. n·L) = W·x for the n·L rows from row0 of the group at `group`, of a float type: a whole group
+// at a time where the vectors cover it (AVX2's two vectors of 8 rows read each line once), else a
+// vector at a time. Four vectors of four groups at a time (four streams), and accumulators GCC kept
+// on the stack, had made one conversation of 0.1B F16 slower than the row kernels.
 template <DType kType>
 RWKVRT_OPAQUE_KERNEL void LanesFloatMatVec(const uint8_t *HWY_RESTRICT group, size_t row0, size_t group_bytes, size_t K,
                                            const float *HWY_RESTRICT x, float *HWY_RESTRICT y, size_t n) {
-    using Type = LanesType<kType>;
-    const DF df;
-    const size_t L = hn::Lanes(df);
-    for (size_t v = 0; v < n; ++v) {
-        const size_t r = row0 + v * L, row = r % kLaneRows;
-        const uint8_t *p = group + r / kLaneRows * group_bytes + row * Type::kSize; // element 0 of the vector's rows
-        constexpr size_t kStep = kLaneRows * Type::kSize; // blocks of 16 elements follow each other
-        VF acc0 = hn::Zero(df), acc1 = acc0, acc2 = acc0, acc3 = acc0;
-        for (size_t k = 0; k < K; k += 4, p += 4 * kStep) {
-            acc0 = hn::MulAdd(Type::Load(df, p), hn::Set(df, x[k]), acc0);
-            acc1 = hn::MulAdd(Type::Load(df, p + kStep), hn::Set(df, x[k + 1]), acc1);
-            acc2 = hn::MulAdd(Type::Load(df, p + 2 * kStep), hn::Set(df, x[k + 2]), acc2);
-            acc3 = hn::MulAdd(Type::Load(df, p + 3 * kStep), hn::Set(df, x[k + 3]), acc3);
+    constexpr size_t kL = hn::MaxLanes(DF()), kGroupVectors = kLaneRows / kL;
+    for (size_t v = 0; v < n;) {
+        const size_t r = row0 + v * kL, row = r % kLaneRows;
+        const uint8_t *p = group + r / kLaneRows * group_bytes + row * LanesType<kType>::kSize;
+        if (row == 0 && n - v >= kGroupVectors) {
+            LanesFloatRows<kType, kGroupVectors>(p, K, x, y + v * kL);
+            v += kGroupVectors;
+        } else {
+            LanesFloatRows<kType, 1>(p, K, x, y + v * kL);
+            v += 1;
         }
-        hn::StoreU(hn::Add(hn::Add(acc0, acc1), hn::Add(acc2, acc3)), df, y + v * L);
     }
 }
 
