@@ -407,8 +407,9 @@ TEST_CASE("kernels: linear gives a token the same bits in a step of a few rows a
 }
 
 TEST_CASE("kernels: a matrix with its rows in the lanes gives every row count Gemm's bits, a lone row too, at every target") {
-    // to_lanes (matrix.h) stores block-type matrices for the fp32 kernels; the products that read it
-    // (a few rows in place, more through decoded panels) must add as Gemm does over rows.
+    // to_lanes (matrix.h) stores float and block-type matrices for the fp32 kernels; the products that
+    // read it (a few rows in place, more through decoded panels; float types always in place) must add
+    // as Gemm does over rows.
     ThreadPool pool(2);
     for_each_target([&] {
         std::mt19937 rng(7);
@@ -416,6 +417,7 @@ TEST_CASE("kernels: a matrix with its rows in the lanes gives every row count Ge
             for (const int64_t rows : {144, 208, 1040}) // chunks of up to 64 rows, then a last one of fewer
                 for (const int64_t cols : {64, 256, 768, 800, 1280}) { // Gemm's blocks of 256: part of one, one, three, a last of 32, five
                     if (cols % dtype_info(t).block_elems != 0) continue;
+                    if (rows == 1040 && cols > 256) continue; // many chunks over few inputs suffice; keeps the sanitizer runs short
                     const std::string type = dtype_name(t);
                     CAPTURE(type);
                     CAPTURE(rows);
