@@ -128,7 +128,7 @@ typedef struct rwkvrt_load_options {
      * slightly; f32/f16/bf16 weights and older CPUs keep fp32. q4_0, q4_k and q5_k matrices (and q8_0
      * with AVX512-VNNI) are copied at load into an interleaved layout (the same size, 2–3% more for the
      * K-quants).
-     * "bf16": steps of 32 rows or more (prompts, many conversations decoding together) round the
+     * "bf16": steps of 16 rows or more (prompts, many conversations decoding together) round the
      * activations, and f16 weights, to bf16 and use vdpbf16ps with bf16 and f16 weights on CPUs with
      * AVX512-BF16 (faster prefill, logits change slightly; smaller steps, other weight types and older
      * CPUs keep fp32; with the batch_invariant feed option every step takes bf16 products).
@@ -640,7 +640,7 @@ RWKVRT_API void rwkvrt_generator_free(rwkvrt_generator *gen);
  * token each cost little more than one: this is the call a server makes at every step. Sequences may
  * mix decoding (1 token) and prompts (many). The result equals feeding each sequence alone with
  * rwkvrt_feed() up to the order of floating-point additions (max abs logit difference <= 1e-5; with
- * activations = "bf16", a row of a step of 32 rows or more has bf16 products and the same row alone fp32 ones;
+ * activations = "bf16", a row of a step of 16 rows or more has bf16 products and the same row alone fp32 ones;
  * with "int8", both are integer products whose fp32 sums run in another order).
  * All or nothing: an id outside [0, n_vocab) in any sequence (RWKVRT_ERR_TOKEN), the same state twice,
  * a NULL pointer or n_tokens[i] == 0 (RWKVRT_ERR_ARGUMENT), or a state of another model

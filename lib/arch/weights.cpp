@@ -88,7 +88,7 @@ Matrix WeightLoader::linear(const std::string &name, int64_t out, int64_t in) {
     m.bf16_products = config_.bf16_activations && (m.dtype == DType::BF16 || m.dtype == DType::F16) && bf16_products_supported();
     const bool mapped = file_.in_mapped_pages(m.data);
     if (m.int8_products && interleavable(m)) m = interleave_rows(m);
-    else if (!m.int8_products && !m.bf16_products && !(m.int8_activations && dot_int8_kernel(m.dtype, int8_level())) &&
+    else if (!m.int8_products && !(m.int8_activations && dot_int8_kernel(m.dtype, int8_level())) &&
              !(is_float_type(m.dtype) && mapped) && lanes_layout_applies(m)) {
         // The fp32 kernels read these best with the rows in the lanes: in place where the bytes are this
         // model's own memory (no second copy to allocate and zero), else a copy. Mapped float matrices

@@ -114,6 +114,114 @@ RWKVRT_AVX512BF16 void transpose_pairs(const uint32_t *rows, size_t n, uint32_t 
         for (size_t j = 0; j < 16; ++j) dst[k * kPanel + j] = rows[j * n + k];
 }
 
+// --- Matrices in the lanes layout (matrix.h): element k of a group's 16 rows side by side ---
+
+// Rows per chunk of a lanes product (four groups), and tokens per tile: 24 accumulators, four weight
+// vectors and a broadcast pair fit the 32 registers.
+constexpr size_t kChunkGroups = 4, kTileTokens = 6;
+
+// Inputs 2p and 2p + 1 of a group's 16 rows, at p = the group's bytes + 64·p ([2p][row] then
+// [2p + 1][row]), as the pairs vdpbf16ps takes: [row][2p, 2p + 1]. f16 is rounded to bf16 on the
+// way (vcvtne2ps2bf16, to nearest even as convert_f16_to_bf16).
+template <bool kF16>
+RWKVRT_AVX512BF16 inline __m512bh lanes_pairs(const uint8_t *p) {
+    // Word 2r of the result takes word r (input 2p of row r), word 2r + 1 word 16 + r.
+    const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6, 21, 5,
+                                                20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    __m512i words;
+    if constexpr (kF16) {
+        const __m512 even = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(p)));
+        const __m512 odd = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(p + 32)));
+        words = (__m512i)_mm512_cvtne2ps_pbh(odd, even);
+    } else {
+        words = _mm512_loadu_si512(p);
+    }
+    return (__m512bh)_mm512_permutexvar_epi16(interleave, words);
+}
+
+// y[t·ldy + 16·v + i] (+)= the sums of TT tokens' pairs x[t·ldx + p] with the pairs of NV vectors of
+// 16 rows, weights(p, v), over p < pairs: one block's chains, as micro_tile's.
+template <size_t TT, size_t NV, class Weights>
+RWKVRT_AVX512BF16 inline void lanes_tile(const Weights &weights, size_t pairs, const uint32_t *x, size_t ldx, float *y, size_t ldy,
+                                         bool add) {
+    __m512 acc[TT][NV];
+    for (size_t t = 0; t < TT; ++t)
+        for (size_t v = 0; v < NV; ++v) acc[t][v] = _mm512_setzero_ps();
+    for (size_t p = 0; p < pairs; ++p) {
+        __m512bh w[NV];
+        for (size_t v = 0; v < NV; ++v) w[v] = weights(p, v);
+        for (size_t t = 0; t < TT; ++t) {
+            const __m512bh xt = (__m512bh)_mm512_set1_epi32(int(x[t * ldx + p]));
+            for (size_t v = 0; v < NV; ++v) acc[t][v] = _mm512_dpbf16_ps(acc[t][v], w[v], xt);
+        }
+    }
+    for (size_t t = 0; t < TT; ++t)
+        for (size_t v = 0; v < NV; ++v) {
+            float *out = y + t * ldy + v * 16;
+            _mm512_storeu_ps(out, add ? _mm512_add_ps(acc[t][v], _mm512_loadu_ps(out)) : acc[t][v]);
+        }
+}
+
+// A block's weights for lanes_tile: pairs read where they lie, or from a buffer filled with them.
+template <bool kF16>
+struct PairsInPlace {
+    const uint8_t *block; // the first group's block
+    size_t group_bytes;
+    RWKVRT_AVX512BF16 __m512bh operator()(size_t p, size_t v) const { return lanes_pairs<kF16>(block + v * group_bytes + 64 * p); }
+};
+template <size_t NV>
+struct PairsBuffered {
+    const __m512bh *buf; // [p][v]
+    RWKVRT_AVX512BF16 __m512bh operator()(size_t p, size_t v) const { return buf[p * NV + v]; }
+};
+
+// lanes_tile for the tt ≤ kTileTokens tokens from x and y.
+template <size_t NV, class Weights>
+RWKVRT_AVX512BF16 void lanes_tiles(size_t tt, const Weights &weights, size_t pairs, const uint32_t *x, size_t ldx, float *y, size_t ldy,
+                                   bool add) {
+    switch (tt) {
+    case 1: return lanes_tile<1, NV>(weights, pairs, x, ldx, y, ldy, add);
+    case 2: return lanes_tile<2, NV>(weights, pairs, x, ldx, y, ldy, add);
+    case 3: return lanes_tile<3, NV>(weights, pairs, x, ldx, y, ldy, add);
+    case 4: return lanes_tile<4, NV>(weights, pairs, x, ldx, y, ldy, add);
+    case 5: return lanes_tile<5, NV>(weights, pairs, x, ldx, y, ldy, add);
+    default: return lanes_tile<kTileTokens, NV>(weights, pairs, x, ldx, y, ldy, add);
+    }
+}
+
+// A chunk of NV groups (their first at `group`, group_bytes apart) times the T tokens' pairs xp, into
+// Y's columns from the chunk's first row. Per block of kKc inputs the chunk's weights become pairs
+// once, into buf, for all the tiles of tokens; a lone tile reads them where they lie.
+template <bool kF16, size_t NV>
+RWKVRT_AVX512BF16 void lanes_chunk(const uint8_t *group, size_t group_bytes, size_t K, const uint32_t *xp, size_t T, float *Y,
+                                   size_t N, __m512bh *buf) {
+    const size_t K2 = K / 2;
+    for (size_t k0 = 0; k0 < K; k0 += kKc) {
+        const size_t pairs = std::min(kKc, K - k0) / 2;
+        const PairsInPlace<kF16> in_place{group + 2 * k0 * kLaneRows, group_bytes}; // two bytes an element
+        if (T > kTileTokens)
+            for (size_t p = 0; p < pairs; ++p)
+                for (size_t v = 0; v < NV; ++v) buf[p * NV + v] = in_place(p, v);
+        for (size_t t0 = 0; t0 < T; t0 += kTileTokens) {
+            const size_t tt = std::min(kTileTokens, T - t0);
+            const uint32_t *x = xp + t0 * K2 + k0 / 2;
+            if (T > kTileTokens) lanes_tiles<NV>(tt, PairsBuffered<NV>{buf}, pairs, x, K2, Y + t0 * N, N, k0 > 0);
+            else lanes_tiles<NV>(tt, in_place, pairs, x, K2, Y + t0 * N, N, k0 > 0);
+        }
+    }
+}
+
+template <bool kF16>
+RWKVRT_AVX512BF16 void lanes_chunk_of(size_t groups, const uint8_t *group, size_t group_bytes, size_t K, const uint32_t *xp, size_t T,
+                                      float *Y, size_t N, __m512bh *buf) {
+    switch (groups) {
+    case 1: return lanes_chunk<kF16, 1>(group, group_bytes, K, xp, T, Y, N, buf);
+    case 2: return lanes_chunk<kF16, 2>(group, group_bytes, K, xp, T, Y, N, buf);
+    case 3: return lanes_chunk<kF16, 3>(group, group_bytes, K, xp, T, Y, N, buf);
+    default: return lanes_chunk<kF16, kChunkGroups>(group, group_bytes, K, xp, T, Y, N, buf);
+    }
+}
+
 #pragma GCC diagnostic pop
 
 // n fp32 values as n/2 (rounded up) pairs of bf16, rounded to nearest even; an odd tail pairs with 0.
@@ -122,9 +230,32 @@ void to_pairs(const float *x, size_t n, uint32_t *pairs) {
     if (n & 1) pairs[n / 2] = f32_to_bf16(x[n - 1]);
 }
 
+// gemm_bf16 for an F16 or BF16 matrix in the lanes layout: the same sums in the same order, so a row
+// gets the same bits as from its rows; no transposes (Y's rows take 16 outputs a store), and tiles
+// of as few as one token.
+void gemm_bf16_lanes(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool &pool) {
+    const size_t K = size_t(W.cols), N = size_t(W.rows), rows = size_t(T), K2 = K / 2;
+    const size_t group_bytes = 2 * K * kLaneRows, chunk_rows = kChunkGroups * kLaneRows;
+    const int threads = 2.0 * double(rows) * double(N) * double(K) < 1e6 ? 1 : pool.size();
+    uint32_t *const xp = reinterpret_cast<uint32_t *>(pool.shared_buffer(rows * K2 * sizeof(uint32_t)));
+    pool.run(T, threads, [&](int64_t t, int) { to_pairs(X + size_t(t) * K, K, xp + size_t(t) * K2); });
+    // Each thread streams its own stretch of the matrix, in pieces of about 64 KiB.
+    const int64_t piece = std::max<int64_t>(1, int64_t((size_t(64) << 10) / (group_bytes * kChunkGroups)));
+    pool.run_stretches(int64_t((N + chunk_rows - 1) / chunk_rows), piece, threads, [&](int64_t c0, int64_t c1, int thread) {
+        auto *const buf = reinterpret_cast<__m512bh *>(pool.thread_buffer(thread, kKc / 2 * kChunkGroups * sizeof(__m512bh)));
+        for (int64_t chunk = c0; chunk < c1; ++chunk) {
+            const size_t n0 = size_t(chunk) * chunk_rows, groups = std::min(chunk_rows, N - n0) / kLaneRows;
+            const uint8_t *const group = W.data + n0 / kLaneRows * group_bytes;
+            if (W.dtype == DType::F16) lanes_chunk_of<true>(groups, group, group_bytes, K, xp, rows, Y + n0, N, buf);
+            else lanes_chunk_of<false>(groups, group, group_bytes, K, xp, rows, Y + n0, N, buf);
+        }
+    });
+}
+
 } // namespace
 
 void gemm_bf16(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool &pool) {
+    if (W.lanes) return gemm_bf16_lanes(W, X, T, Y, pool);
     const size_t K = size_t(W.cols), N = size_t(W.rows), rows = size_t(T), K2 = (K + 1) / 2;
     const size_t panels = (rows + kPanel - 1) / kPanel, tp = panels * kPanel;
     const size_t kc_max = std::min(K, kKc), lda = (kc_max + 1) / 2;

@@ -1015,10 +1015,11 @@ thread_local bool batch_invariant = false; // BatchInvariantScope
 BatchInvariantScope::BatchInvariantScope(bool on) : previous_(batch_invariant) { batch_invariant = on; }
 BatchInvariantScope::~BatchInvariantScope() { batch_invariant = previous_; }
 
-// bf16 products pay for their packing from about 32 rows (0.1B bf16, 2 threads: 16 rows 328 tok/s
-// against fp32's 404, 32 rows 621 against 472); smaller steps keep the exact fp32 products, unless
-// every row count must take one route (batch_invariant).
-constexpr int64_t kBf16MinRows = 32;
+// bf16 products beat the fp32 lanes kernels from about 12 rows (0.1B, 2 threads, tok/s summed, bf16
+// products against fp32: bf16 weights 8 rows 425–443 against 462–471, 16 rows 561–576 against
+// 504–509; f16 16 rows 553–588 against 502); smaller steps keep the exact fp32 products, unless every
+// row count must take one route (batch_invariant).
+constexpr int64_t kBf16MinRows = 16;
 
 void linear(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool &pool) {
     if (T == 1 && !batch_invariant) matvec(W, X, Y, pool);
@@ -1034,7 +1035,9 @@ void gather_rows(const Matrix &W, const int32_t *ids, int64_t T, float *Y) {
 bool lanes_layout_applies(const Matrix &W) {
     const bool type = is_float_type(W.dtype) || W.dtype == DType::Q8_0 || W.dtype == DType::Q4_0 || W.dtype == DType::Q4_K ||
                       W.dtype == DType::Q5_K || W.dtype == DType::Q6_K;
-    return type && W.rows > kFewRows && W.rows % kLaneRows == 0 && !W.lanes && !W.interleaved;
+    // Block types' rows are whole blocks; float types' lanes take blocks of 16 elements.
+    const bool whole_blocks = !is_float_type(W.dtype) || W.cols % 16 == 0;
+    return type && whole_blocks && W.rows > kFewRows && W.rows % kLaneRows == 0 && !W.lanes && !W.interleaved;
 }
 
 namespace {

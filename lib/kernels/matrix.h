@@ -27,9 +27,9 @@ struct Matrix {
     // data holds the rows interleaved in groups of 16 for the int8 kernels (kernels/gemm_int8.h).
     bool interleaved = false;
     // data holds the rows in groups of kLaneRows with their elements side by side, for the fp32 kernels
-    // (to_lanes below); row() is then meaningless.
+    // and bf16 products (to_lanes below); row() is then meaningless.
     bool lanes = false;
-    // Steps of 32 rows or more round the activations and weights to bf16 for vdpbf16ps (bf16 and f16
+    // Steps of 16 rows or more round the activations and weights to bf16 for vdpbf16ps (bf16 and f16
     // weights on CPUs with AVX512-BF16; kernels/gemm_bf16.h).
     bool bf16_products = false;
 

@@ -465,6 +465,15 @@ TEST_CASE("kernels: a matrix with its rows in the lanes gives every row count Ge
     });
 }
 
+TEST_CASE("kernels: float matrices whose rows are not whole blocks of 16 keep their rows") {
+    std::mt19937 rng(8);
+    for (DType t : {DType::F32, DType::F16, DType::BF16}) {
+        CAPTURE(dtype_name(t));
+        CHECK(lanes_layout_applies(random_matrix(t, 144, 48, rng)));
+        CHECK(!lanes_layout_applies(random_matrix(t, 144, 40, rng))); // the lanes would drop its last 8 inputs
+    }
+}
+
 TEST_CASE("kernels: convert_matrix round trips") {
     std::mt19937 rng(5);
     const Matrix src = random_matrix(DType::F32, 5, 96, rng);
