@@ -842,6 +842,66 @@ RWKVRT_AVX2 void tile_kernel_q8_avx2(const uint8_t *codes, const float *a, const
     }
 }
 
+// Rows i and i + 1 of a block (at b, row_bytes apart) against kRows activation rows' 32 quants xq[t]:
+// each row's integer sums in 8 lanes, added pairwise (hadd) into out[t].
+template <size_t kRows>
+RWKVRT_AVX2 inline void q8_0_row_pair(const uint8_t *b, size_t row_bytes, size_t i, const __m256i *xq, __m256i *out) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    const __m256i q0 = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(b + i * row_bytes + 2));
+    const __m256i q1 = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(b + (i + 1) * row_bytes + 2));
+    const __m256i a0 = _mm256_abs_epi8(q0), a1 = _mm256_abs_epi8(q1);
+    for (size_t t = 0; t < kRows; ++t)
+        out[t] = _mm256_hadd_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(a0, _mm256_sign_epi8(xq[t], q0)), ones),
+                                   _mm256_madd_epi16(_mm256_maddubs_epi16(a1, _mm256_sign_epi8(xq[t], q1)), ones));
+}
+
+// y[t · ldy + 0..8) for the 8 Q8_0 rows from `row` (by rows, row_bytes apart; `ahead`: the next 8, or
+// null) and kRows activation rows, read where they lie, on AVX2: for a step of a few rows, whose 16-bit tiles
+// (pack_weight_tile_q8_avx2) no other activation rows would share. Per block, vpmaddubsw on |q_w| and
+// q_x with q_w's sign (two products of at most 128·127 in 16 bits), vpmaddwd, the 8 rows' lanes added
+// across: the exact integer sums, then tile_kernel_q8_avx2's fp32 steps, so its bits.
+template <size_t kRows>
+RWKVRT_AVX2 void rows_q8_0_avx2(const uint8_t *row, size_t row_bytes, size_t blocks, const uint8_t *ahead, const ActivationRow *x,
+                                float *y, size_t ldy) {
+    const size_t ahead_lines = (8 * row_bytes + 64 * blocks - 1) / (64 * blocks);
+    __m256 f[kRows];
+    for (__m256 &v : f) v = _mm256_setzero_ps();
+    for (size_t blk = 0; blk < blocks; ++blk) {
+        const uint8_t *const b = row + 34 * blk;
+        // Eight streams that move 34 bytes a block are too slow for the hardware prefetcher to follow:
+        // the next 8 rows (contiguous) are fetched meanwhile, a share of their lines a block.
+        if (ahead)
+            for (size_t line = blk * ahead_lines; line < (blk + 1) * ahead_lines; ++line)
+                _mm_prefetch(reinterpret_cast<const char *>(ahead + 64 * line), _MM_HINT_T0);
+        // The 8 rows' scales, inserted one by one (a gather took a third of the time; stored one by one
+        // and loaded as a vector, they waited on store forwarding).
+        __m128i halves = _mm_cvtsi32_si128(load_u16(b));
+        halves = _mm_insert_epi16(halves, load_u16(b + row_bytes), 1);
+        halves = _mm_insert_epi16(halves, load_u16(b + 2 * row_bytes), 2);
+        halves = _mm_insert_epi16(halves, load_u16(b + 3 * row_bytes), 3);
+        halves = _mm_insert_epi16(halves, load_u16(b + 4 * row_bytes), 4);
+        halves = _mm_insert_epi16(halves, load_u16(b + 5 * row_bytes), 5);
+        halves = _mm_insert_epi16(halves, load_u16(b + 6 * row_bytes), 6);
+        halves = _mm_insert_epi16(halves, load_u16(b + 7 * row_bytes), 7);
+        const __m256 a = _mm256_cvtph_ps(halves);
+        __m256i xq[kRows], h01[kRows], h23[kRows], h0123[kRows];
+        for (size_t t = 0; t < kRows; ++t) xq[t] = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(x[t].q + 32 * blk));
+        // h0123 holds rows 0–3's sums of lanes 0–3, then of lanes 4–7; with rows 4–7's, the halves add up.
+        q8_0_row_pair<kRows>(b, row_bytes, 0, xq, h01);
+        q8_0_row_pair<kRows>(b, row_bytes, 2, xq, h23);
+        for (size_t t = 0; t < kRows; ++t) h0123[t] = _mm256_hadd_epi32(h01[t], h23[t]);
+        q8_0_row_pair<kRows>(b, row_bytes, 4, xq, h01);
+        q8_0_row_pair<kRows>(b, row_bytes, 6, xq, h23);
+        for (size_t t = 0; t < kRows; ++t) {
+            const __m256i h4567 = _mm256_hadd_epi32(h01[t], h23[t]);
+            const __m256i sums = _mm256_add_epi32(_mm256_permute2x128_si256(h0123[t], h4567, 0x20),
+                                                  _mm256_permute2x128_si256(h0123[t], h4567, 0x31));
+            f[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_mul_ps(a, _mm256_set1_ps(x[t].dx[blk])), f[t]);
+        }
+    }
+    for (size_t t = 0; t < kRows; ++t) _mm256_storeu_ps(y + t * ldy, f[t]);
+}
+
 // y[t · ldy + 0..16) for one group of 16 interleaved Q4_0 rows and kRows ≤ 2 activation rows, read where
 // they lie, on AVX2: the 16 rows as two vectors of 8; a block's eight vpmaddubsw add up in 16 bits
 // (2·8·15·127 = 30,480), then tile_kernel's integer sum and fp32 steps, so its bits.
@@ -1209,8 +1269,14 @@ void gemm_int8(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool 
     const size_t band_tiles = std::clamp<size_t>(tiles / (4 * size_t(threads)), 1, kMaxBandTiles);
     const int64_t bands = int64_t((tiles + band_tiles - 1) / band_tiles);
 
+    const bool vnni = level == Int8Level::Avx512Vnni;
+    // Q8_0 by rows on AVX2: up to kTokens activation rows read the rows where they lie, more rows
+    // tile_kernel_q8_avx2's 16-bit tiles (0.1B, 2 threads, tok/s summed: a lone row under
+    // batch_invariant 71 → 136, 2 rows 128 → 279, 4 rows 257 → 395; 8 rows 401 with the tiles).
+    const bool q8_rows = !vnni && W.dtype == DType::Q8_0 && !W.interleaved;
+    const bool q8_in_place = q8_rows && groups == 1 && N % 8 == 0;
+    const bool wide = q8_rows && !q8_in_place;
     // Every activation row rounded once, for all bands; padding rows are zero (they add nothing).
-    const bool vnni = level == Int8Level::Avx512Vnni, wide = !vnni && W.dtype == DType::Q8_0; // tile_kernel_q8_avx2
     const size_t rec_bytes = activation_row_bytes(K, n_sub, wide);
     auto *const recs = reinterpret_cast<uint8_t *>(pool.shared_buffer(padded * rec_bytes));
     pool.run(int64_t(padded), threads, [&](int64_t t, int) {
@@ -1236,6 +1302,20 @@ void gemm_int8(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool 
                     kernel(W.data + g0 * group_bytes, W.data + g1 * group_bytes, K / 32, x, tokens, Y + g * kTokens * N + n0,
                            N, std::min(kTileRows, N - n0));
                 }
+            }
+        });
+        return;
+    }
+    if (q8_in_place) {
+        ActivationRow x[kTokens];
+        tokens_of(0, x);
+        const size_t rb = W.row_bytes();
+        const auto kernel = rows == 1 ? rows_q8_0_avx2<1> : rows == 2 ? rows_q8_0_avx2<2> : rows == 3 ? rows_q8_0_avx2<3> : rows_q8_0_avx2<4>;
+        const int64_t piece = std::max<int64_t>(1, int64_t((size_t(64) << 10) / (8 * rb)));
+        pool.run_stretches(int64_t(N / 8), piece, threads, [&](int64_t begin, int64_t end, int) {
+            for (auto band = size_t(begin); band < size_t(end); ++band) {
+                const uint8_t *const next = 8 * band + 8 < N ? W.row(int64_t(8 * band + 8)) : nullptr;
+                kernel(W.row(int64_t(8 * band)), rb, K / 32, next, x, Y + 8 * band, N);
             }
         });
         return;

@@ -182,7 +182,9 @@ TEST_CASE("kernels: the integer-product GEMM matches its scalar contract bit for
         CHECK(int8_products_supported(t, Int8Level::Avx2));
         CHECK_FALSE(int8_products_supported(t, Int8Level::None));
         const int64_t be = dtype_info(t).block_elems;
-        for (const Shape s : {Shape{7, 256, 2}, Shape{50, 512, 33}, Shape{61, 768, 5}, Shape{33, 256, 70}, Shape{100, 1024, 3}}) {
+        // 40 and 64 rows: whole bands of 8, which Q8_0's few-row kernel on AVX2 reads by rows.
+        for (const Shape s : {Shape{7, 256, 2}, Shape{50, 512, 33}, Shape{61, 768, 5}, Shape{33, 256, 70}, Shape{100, 1024, 3},
+                              Shape{40, 512, 1}, Shape{48, 256, 2}, Shape{64, 768, 4}}) {
             const std::string type = dtype_name(t);
             CAPTURE(type);
             CAPTURE(s.rows);
@@ -228,7 +230,10 @@ TEST_CASE("kernels: the integer-product GEMM is exact at the extreme codes and a
                 if (t == DType::Q4_1 || t == DType::Q5_1 || t == DType::Q4_K || t == DType::Q5_K)
                     std::memcpy(bytes.data() + b * bb + 2, scales.data() + b * bb + 2, 2);
             }
-            check_against_contract(matrix_of(t, rows, cols, bytes), X, T, levels);
+            const Matrix W = matrix_of(t, rows, cols, bytes);
+            check_against_contract(W, X, T, levels);
+            for (int64_t tok = 0; tok < T; ++tok) // one row alone: the few-row kernels
+                check_against_contract(W, std::vector<float>(X.begin() + tok * cols, X.begin() + (tok + 1) * cols), 1, levels);
         }
 }
 
