@@ -567,15 +567,17 @@ void LanesProductOf(const Matrix &W, const float *X, int64_t T, float *Y, Thread
 template <DType kType>
 void LanesMatVecOf(const Matrix &W, const float *x, float *y, ThreadPool &pool) {
     const size_t K = size_t(W.cols), group_bytes = LanesGroupBytes<kType>(K);
+    const double flops = W.nbytes() < (1u << 18) ? 0 : 1e9; // small matrices on one thread
     if constexpr (LanesType<kType>::kFloat)
-        return ForEachLanesChunk<kType>(
-            W, W.nbytes() < (1u << 18) ? 0 : 1e9, pool,
+        ForEachLanesChunk<kType>(
+            W, flops, pool,
             [&](const uint8_t *group, size_t row0, size_t n0) { LanesFloatMatVec<kType>(group, row0, group_bytes, K, x, y + n0, kLanesVectors); },
             [&](const uint8_t *group, size_t row0, size_t n0) { LanesFloatMatVec<kType>(group, row0, group_bytes, K, x, y + n0, 1); });
-    ForEachLanesChunk<kType>(
-        W, W.nbytes() < (1u << 18) ? 0 : 1e9, pool,
-        [&](const uint8_t *group, size_t row0, size_t n0) { LanesMatVecTile<kType, kLanesVectors>(group, row0, group_bytes, K, x, y + n0); },
-        [&](const uint8_t *group, size_t row0, size_t n0) { LanesMatVecTile<kType, 1>(group, row0, group_bytes, K, x, y + n0); });
+    else
+        ForEachLanesChunk<kType>(
+            W, flops, pool,
+            [&](const uint8_t *group, size_t row0, size_t n0) { LanesMatVecTile<kType, kLanesVectors>(group, row0, group_bytes, K, x, y + n0); },
+            [&](const uint8_t *group, size_t row0, size_t n0) { LanesMatVecTile<kType, 1>(group, row0, group_bytes, K, x, y + n0); });
 }
 
 // The weights of a group's inputs k0 .. k1 as fp32, panel[(k − k0)·kLaneRows + i] for its row i (Gemm).
