@@ -429,28 +429,27 @@ RWKVRT_AVX512VNNI void matvec_group(const uint8_t *group, size_t blocks, const I
     _mm512_storeu_ps(y, f);
 }
 
-// A tile of an interleaved Q8_0/Q4_0 matrix read where it lies: its two groups of 16 rows are already
-// vectors of four codes per row (q4_0's nibbles are split here, once per four activation rows). The
-// integer sums and the fp32 steps are tile_kernel's, so the bits are too. `group1` is group0 again
-// when the matrix ends after 16 rows of the tile (its outputs are not stored).
-template <bool kQ8>
+// A tile of an interleaved Q8_0/Q4_0 matrix and kT ≤ kTokens activation rows, read where it lies: its
+// two groups of 16 rows are already vectors of four codes per row (q4_0's nibbles are split here, once
+// per kT activation rows). The integer sums and the fp32 steps are tile_kernel's, so the bits are too.
+// `group1` is group0 again when the matrix ends after 16 rows of the tile (its outputs are not stored).
+template <bool kQ8, size_t kT>
 RWKVRT_AVX512VNNI void tile_kernel_interleaved(const uint8_t *group0, const uint8_t *group1, size_t blocks,
-                                               const ActivationRow *x, size_t tokens, float *y, size_t ldy,
-                                               size_t valid_rows) {
+                                               const ActivationRow *x, float *y, size_t ldy, size_t valid_rows) {
     constexpr size_t kBlockBytes = kInterleavedRows * (kQ8 ? 34 : 18);
     constexpr int kChunks = kQ8 ? 8 : 4;
     const __m512i low4 = _mm512_set1_epi8(15);
-    __m512 f[kRowVecs][kTokens];
+    __m512 f[kRowVecs][kT];
     for (auto &fr : f)
         for (auto &v : fr) v = _mm512_setzero_ps();
     for (size_t j = 0; j < blocks; ++j, group0 += kBlockBytes, group1 += kBlockBytes) {
-        __m512i s[kRowVecs][kTokens];
+        __m512i s[kRowVecs][kT];
         for (auto &sr : s)
             for (auto &v : sr) v = _mm512_setzero_si512();
         for (int c = 0; c < kChunks; ++c) {
             const __m512i q0 = _mm512_loadu_si512(group0 + 32 + 64 * c), q1 = _mm512_loadu_si512(group1 + 32 + 64 * c);
             if constexpr (kQ8) {
-                for (size_t t = 0; t < kTokens; ++t) {
+                for (size_t t = 0; t < kT; ++t) {
                     const __m512i xb = broadcast4(x[t].q + 32 * j + 4 * c);
                     s[0][t] = _mm512_dpbusd_epi32(s[0][t], q0, xb);
                     s[1][t] = _mm512_dpbusd_epi32(s[1][t], q1, xb);
@@ -459,7 +458,7 @@ RWKVRT_AVX512VNNI void tile_kernel_interleaved(const uint8_t *group0, const uint
                 const __m512i lo0 = _mm512_and_si512(q0, low4), lo1 = _mm512_and_si512(q1, low4);
                 const __m512i hi0 = _mm512_and_si512(_mm512_srli_epi16(q0, 4), low4);
                 const __m512i hi1 = _mm512_and_si512(_mm512_srli_epi16(q1, 4), low4);
-                for (size_t t = 0; t < kTokens; ++t) {
+                for (size_t t = 0; t < kT; ++t) {
                     const __m512i xl = broadcast4(x[t].q + 32 * j + 4 * c), xh = broadcast4(x[t].q + 32 * j + 16 + 4 * c);
                     s[0][t] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(s[0][t], lo0, xl), hi0, xh);
                     s[1][t] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(s[1][t], lo1, xl), hi1, xh);
@@ -468,7 +467,7 @@ RWKVRT_AVX512VNNI void tile_kernel_interleaved(const uint8_t *group0, const uint
         }
         const __m512 a0 = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(group0)));
         const __m512 a1 = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(group1)));
-        for (size_t t = 0; t < kTokens; ++t) {
+        for (size_t t = 0; t < kT; ++t) {
             const __m512 dx = _mm512_set1_ps(x[t].dx[j]);
             const __m512i c = _mm512_set1_epi32(x[t].offset_sum[j]);
             f[0][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(s[0][t], c)), _mm512_mul_ps(a0, dx), f[0][t]);
@@ -476,7 +475,7 @@ RWKVRT_AVX512VNNI void tile_kernel_interleaved(const uint8_t *group0, const uint
         }
     }
     const __mmask16 mask1 = valid_rows >= 32 ? __mmask16(0xFFFF) : 0;
-    for (size_t t = 0; t < tokens; ++t) {
+    for (size_t t = 0; t < kT; ++t) {
         _mm512_storeu_ps(y + t * ldy, f[0][t]);
         _mm512_mask_storeu_ps(y + t * ldy + 16, mask1, f[1][t]);
     }
@@ -1290,17 +1289,27 @@ void gemm_int8(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool 
         return std::min(kTokens, rows - g * kTokens);
     };
     if (vnni && W.interleaved && (W.dtype == DType::Q8_0 || W.dtype == DType::Q4_0)) { // read where they lie: no packing
-        const auto kernel = W.dtype == DType::Q8_0 ? tile_kernel_interleaved<true> : tile_kernel_interleaved<false>;
+        // The activation rows of a group as a template argument: a step of fewer than kTokens rows
+        // (a lone row under batch_invariant) computes only its own.
+        const auto kernel_for = [&](size_t tokens) {
+            const bool q8 = W.dtype == DType::Q8_0;
+            switch (tokens) {
+            case 1: return q8 ? tile_kernel_interleaved<true, 1> : tile_kernel_interleaved<false, 1>;
+            case 2: return q8 ? tile_kernel_interleaved<true, 2> : tile_kernel_interleaved<false, 2>;
+            case 3: return q8 ? tile_kernel_interleaved<true, 3> : tile_kernel_interleaved<false, 3>;
+            default: return q8 ? tile_kernel_interleaved<true, kTokens> : tile_kernel_interleaved<false, kTokens>;
+            }
+        };
         const size_t group_bytes = kInterleavedRows * W.row_bytes(), n_groups = N / kInterleavedRows;
         pool.run(bands, threads, [&](int64_t band, int) {
             const size_t t0 = size_t(band) * band_tiles, t1 = std::min(tiles, t0 + band_tiles);
             ActivationRow x[kTokens];
             for (size_t g = 0; g < groups; ++g) {
-                const size_t tokens = tokens_of(g, x);
+                const auto kernel = kernel_for(tokens_of(g, x));
                 for (size_t tile = t0; tile < t1; ++tile) {
                     const size_t g0 = 2 * tile, g1 = g0 + 1 < n_groups ? g0 + 1 : g0, n0 = tile * kTileRows;
-                    kernel(W.data + g0 * group_bytes, W.data + g1 * group_bytes, K / 32, x, tokens, Y + g * kTokens * N + n0,
-                           N, std::min(kTileRows, N - n0));
+                    kernel(W.data + g0 * group_bytes, W.data + g1 * group_bytes, K / 32, x, Y + g * kTokens * N + n0, N,
+                           std::min(kTileRows, N - n0));
                 }
             }
         });
