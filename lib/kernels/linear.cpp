@@ -1049,16 +1049,17 @@ void to_lane(const uint8_t *src, size_t n, uint8_t *dst) {
     for (size_t i = 0; i < n; ++i) dst[i * kLaneRows] = src[i];
 }
 
-// Row r's part of one block (a super-block for K-quants) in the lanes layout (linear.cpp's LanesType).
+// The n elements of a float row into its lane r of the group at dst: element k at (k·kLaneRows + r)
+// (blocks of 16 elements follow each other, so the whole row is one stride).
+template <size_t kSize>
+void elements_to_lane(const uint8_t *src, size_t n, size_t r, uint8_t *dst) {
+    for (size_t k = 0; k < n; ++k) std::memcpy(dst + (k * kLaneRows + r) * kSize, src + k * kSize, kSize);
+}
+
+// Row r's part of one block of a block type (a super-block for K-quants) in the lanes layout
+// (linear.cpp's LanesType).
 void block_to_lanes(DType t, const uint8_t *src, size_t r, uint8_t *dst) {
     switch (t) {
-    case DType::F32:
-    case DType::F16:
-    case DType::BF16: { // whole elements
-        const size_t size = t == DType::F32 ? 4 : 2;
-        for (size_t k = 0; k < 16; ++k) std::memcpy(dst + (k * kLaneRows + r) * size, src + k * size, size);
-        return;
-    }
     case DType::Q8_0:
     case DType::Q4_0:
         std::memcpy(dst + 2 * r, src, 2); // the scale
@@ -1093,7 +1094,10 @@ void write_lanes(const Matrix &W, size_t n0, size_t n1, Row row, uint8_t *dst) {
     for (size_t n = n0; n < n1; ++n) {
         const uint8_t *const src = row(n);
         uint8_t *const group = dst + n / kLaneRows * group_bytes;
-        for (size_t blk = 0; blk < blocks; ++blk) block_to_lanes(W.dtype, src + blk * src_block, n % kLaneRows, group + blk * block_bytes);
+        if (W.dtype == DType::F32) elements_to_lane<4>(src, size_t(W.cols), n % kLaneRows, group);
+        else if (is_float_type(W.dtype)) elements_to_lane<2>(src, size_t(W.cols), n % kLaneRows, group);
+        else
+            for (size_t blk = 0; blk < blocks; ++blk) block_to_lanes(W.dtype, src + blk * src_block, n % kLaneRows, group + blk * block_bytes);
     }
 }
 
@@ -1113,17 +1117,17 @@ Matrix to_lanes(const Matrix &W) {
 
 
 
-void rewrite_as_lanes(const Matrix &W) {
+void rewrite_as_lanes(const Matrix &W, ThreadPool &pool) {
     // A group's lanes take the bytes of its 16 rows: each group is copied aside, then written back.
     auto *const data = const_cast<uint8_t *>(W.data); // writable memory (WeightLoader checked)
     const size_t group_bytes = size_t(kLaneRows) * W.row_bytes();
-    std::vector<uint8_t> rows(group_bytes);
-    for (size_t g = 0; g < size_t(W.rows / kLaneRows); ++g) {
-        uint8_t *const group = data + g * group_bytes;
-        std::memcpy(rows.data(), group, group_bytes);
-        write_lanes(W, g * kLaneRows, (g + 1) * kLaneRows, [&](size_t n) { return rows.data() + (n % kLaneRows) * W.row_bytes(); },
-                    group - g * group_bytes);
-    }
+    pool.run(W.rows / kLaneRows, pool.size(), [&](int64_t g, int thread) {
+        auto *const rows = reinterpret_cast<uint8_t *>(pool.thread_buffer(thread, group_bytes));
+        uint8_t *const group = data + size_t(g) * group_bytes;
+        std::memcpy(rows, group, group_bytes);
+        write_lanes(W, size_t(g) * kLaneRows, size_t(g + 1) * kLaneRows, [&](size_t n) { return rows + (n % kLaneRows) * W.row_bytes(); },
+                    group - size_t(g) * group_bytes);
+    });
 }
 
 Matrix convert_matrix(const Matrix &src, DType dtype, const char *what) {

@@ -52,8 +52,8 @@ constexpr int64_t kLaneRows = 16;
 bool lanes_layout_applies(const Matrix &W);
 Matrix to_lanes(const Matrix &W); // a copy in the lanes layout; requires lanes_layout_applies(W)
 // W's bytes rewritten into the lanes layout where they lie (requires lanes_layout_applies(W), and bytes
-// that are writable memory).
-void rewrite_as_lanes(const Matrix &W);
+// that are writable memory), a group of rows at a time on the pool's threads.
+void rewrite_as_lanes(const Matrix &W, ThreadPool &pool);
 
 // Y (T × W.rows) = X (T × W.cols) · Wᵀ, all row-major fp32 activations, on the pool's threads. T = 1
 // is a matrix-vector product (one conversation decoding); T > 1 a matrix product (prefill, or many

@@ -161,16 +161,16 @@ Model::Model(const std::string &path, const ModelOptions &options) {
     arch_ = build_model(*file_, LoadConfig{options.weight_type, options.int8_activations, options.bf16_activations, &copied, &rewrite});
     if (hashing.joinable()) hashing.join();
     if (hash_error) std::rethrow_exception(hash_error);
-    // The hash has read the file: matrices marked lanes can now take their layout where they lie.
-    for (const Matrix &m : rewrite) rewrite_as_lanes(m);
-    // Held twice, a Q8_0 model converted to another layout would take twice its memory.
-    for (const std::string &name : copied) file_->give_back(name);
-    file_differs_ = !copied.empty() || !rewrite.empty();
     try {
         engine_ = std::make_unique<Engine>(n_threads);
     } catch (const std::system_error &e) {
         fail(RWKVRT_ERR_ARGUMENT, "cannot start ", n_threads, " threads (", e.what(), "); ask for fewer");
     }
+    // The hash has read the file: matrices marked lanes can now take their layout where they lie.
+    for (const Matrix &m : rewrite) rewrite_as_lanes(m, engine_->pool_at_load());
+    // Held twice, a Q8_0 model converted to another layout would take twice its memory.
+    for (const std::string &name : copied) file_->give_back(name);
+    file_differs_ = !copied.empty() || !rewrite.empty();
 }
 
 Model::~Model() = default;

@@ -430,7 +430,7 @@ TEST_CASE("kernels: a matrix with its rows in the lanes gives every row count Ge
                         REQUIRE(lanes.owned.size() == W.nbytes());
                         Matrix in_place = random_matrix(t, rows, cols, rng);
                         std::memcpy(in_place.owned.data(), W.data, W.nbytes());
-                        rewrite_as_lanes(in_place);
+                        rewrite_as_lanes(in_place, pool);
                         CHECK(std::memcmp(in_place.data, lanes.data, W.nbytes()) == 0);
                     }
                     const int64_t many = 33;
