@@ -862,7 +862,7 @@ RWKVRT_AVX2 inline void q8_0_row_pair(const uint8_t *b, size_t row_bytes, size_t
 template <size_t kRows>
 RWKVRT_AVX2 void rows_q8_0_avx2(const uint8_t *row, size_t row_bytes, size_t blocks, const uint8_t *ahead, const ActivationRow *x,
                                 float *y, size_t ldy) {
-    const size_t ahead_lines = (8 * row_bytes + 64 * blocks - 1) / (64 * blocks);
+    const size_t ahead_end = (8 * row_bytes + 63) / 64, ahead_lines = (ahead_end + blocks - 1) / blocks; // lines of the next 8 rows: all, a block's share
     __m256 f[kRows];
     for (__m256 &v : f) v = _mm256_setzero_ps();
     for (size_t blk = 0; blk < blocks; ++blk) {
@@ -870,7 +870,7 @@ RWKVRT_AVX2 void rows_q8_0_avx2(const uint8_t *row, size_t row_bytes, size_t blo
         // Eight streams that move 34 bytes a block are too slow for the hardware prefetcher to follow:
         // the next 8 rows (contiguous) are fetched meanwhile, a share of their lines a block.
         if (ahead)
-            for (size_t line = blk * ahead_lines; line < (blk + 1) * ahead_lines; ++line)
+            for (size_t line = blk * ahead_lines; line < std::min((blk + 1) * ahead_lines, ahead_end); ++line)
                 _mm_prefetch(reinterpret_cast<const char *>(ahead + 64 * line), _MM_HINT_T0);
         // The 8 rows' scales, inserted one by one (a gather took a third of the time; stored one by one
         // and loaded as a vector, they waited on store forwarding).
