@@ -862,7 +862,8 @@ RWKVRT_AVX2 inline void q8_0_row_pair(const uint8_t *b, size_t row_bytes, size_t
 template <size_t kRows>
 RWKVRT_AVX2 void rows_q8_0_avx2(const uint8_t *row, size_t row_bytes, size_t blocks, const uint8_t *ahead, const ActivationRow *x,
                                 float *y, size_t ldy) {
-    const size_t ahead_end = (8 * row_bytes + 63) / 64, ahead_lines = (ahead_end + blocks - 1) / blocks; // lines of the next 8 rows: all, a block's share
+    // The next 8 rows' lines: all of them, and a block's share.
+    const size_t ahead_end = (8 * row_bytes + 63) / 64, ahead_lines = (ahead_end + blocks - 1) / blocks;
     __m256 f[kRows];
     for (__m256 &v : f) v = _mm256_setzero_ps();
     for (size_t blk = 0; blk < blocks; ++blk) {
