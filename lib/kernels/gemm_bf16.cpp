@@ -120,12 +120,12 @@ RWKVRT_AVX512BF16 void transpose_pairs(const uint32_t *rows, size_t n, uint32_t 
 // vectors and a broadcast pair fit the 32 registers.
 constexpr size_t kChunkGroups = 4, kTileTokens = 6;
 
-// Inputs 2p and 2p + 1 of a group's 16 rows, at p = the group's bytes + 64·p ([2p][row] then
-// [2p + 1][row]), as the pairs vdpbf16ps takes: [row][2p, 2p + 1]. f16 is rounded to bf16 on the
-// way (vcvtne2ps2bf16, to nearest even as convert_f16_to_bf16).
+// Inputs 2j and 2j + 1 of a group's 16 rows, the 64 bytes at p (the group's + 64·j: input 2j of the
+// 16 rows, then input 2j + 1), as the pairs vdpbf16ps takes: [row][2j, 2j + 1]. f16 is rounded to
+// bf16 on the way (vcvtne2ps2bf16, to nearest even as convert_f16_to_bf16).
 template <bool kF16>
 RWKVRT_AVX512BF16 inline __m512bh lanes_pairs(const uint8_t *p) {
-    // Word 2r of the result takes word r (input 2p of row r), word 2r + 1 word 16 + r.
+    // Word 2r of the result takes word r (input 2j of row r), word 2r + 1 word 16 + r.
     const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6, 21, 5,
                                                 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
     __m512i words;
@@ -211,6 +211,7 @@ RWKVRT_AVX512BF16 void lanes_chunk(const uint8_t *group, size_t group_bytes, siz
     }
 }
 
+// lanes_chunk for a chunk of groups ≤ kChunkGroups groups (the matrix's last may have fewer).
 template <bool kF16>
 RWKVRT_AVX512BF16 void lanes_chunk_of(size_t groups, const uint8_t *group, size_t group_bytes, size_t K, const uint32_t *xp, size_t T,
                                       float *Y, size_t N, __m512bh *buf) {
