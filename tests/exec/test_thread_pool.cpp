@@ -70,11 +70,16 @@ TEST_CASE("thread pool: run_stretches hands a stalled thread's stretch to the ot
     std::atomic<int64_t> done{0};
     std::atomic<bool> stalled{false};
     bool rest_done = false;
+    const auto wait_until = [](auto &&condition) {
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+        while (!condition() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    };
     pool.run_stretches(kItems, kPiece, 2, [&](int64_t begin, int64_t end, int thread) {
+        // The worker waits for the caller's stall: a caller whose thread started late (under TSan, on a
+        // busy host) found every piece taken, and never stalled.
+        if (thread != 0) wait_until([&] { return stalled.load(); });
         if (thread == 0 && !stalled.exchange(true)) {
-            const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-            while (done.load() < kItems - (end - begin) && std::chrono::steady_clock::now() < deadline)
-                std::this_thread::sleep_for(std::chrono::milliseconds(1));
+            wait_until([&] { return done.load() >= kItems - (end - begin); });
             rest_done = done.load() == kItems - (end - begin);
         }
         done.fetch_add(end - begin);
