@@ -32,8 +32,8 @@ constexpr const char *kVersion =
 ModelOptions model_options(const rwkvrt_load_options *o) {
     if (!cpu_features().error.empty()) fail(RWKVRT_ERR_ARGUMENT, cpu_features().error);
     ModelOptions m;
-    if (!o) return m;
-    const rwkvrt_load_options full = api::read_options(*o, rwkvrt_load_options_default(), "rwkvrt_load_options_default");
+    const rwkvrt_load_options full =
+        o ? api::read_options(*o, rwkvrt_load_options_default(), "rwkvrt_load_options_default") : rwkvrt_load_options_default();
     m.n_threads = full.n_threads;
     m.use_mmap = full.use_mmap != 0;
     if (full.weight_type) {
@@ -42,13 +42,11 @@ ModelOptions model_options(const rwkvrt_load_options *o) {
             fail(RWKVRT_ERR_ARGUMENT, "weight_type '", full.weight_type, "' is not one of f32, f16, bf16, q8_0");
         m.weight_type = t;
     }
-    if (full.activations) {
-        const std::string a = full.activations;
-        if (a != "f32" && a != "int8" && a != "bf16")
-            fail(RWKVRT_ERR_ARGUMENT, "activations '", a, "' is not one of f32, int8, bf16");
-        m.int8_activations = a == "int8";
-        m.bf16_activations = a == "bf16";
-    }
+    const std::string a = full.activations ? full.activations : "int8";
+    if (a != "f32" && a != "int8" && a != "bf16")
+        fail(RWKVRT_ERR_ARGUMENT, "activations '", a, "' is not one of f32, int8, bf16");
+    m.int8_activations = a == "int8";
+    m.bf16_activations = a == "bf16";
     return m;
 }
 
@@ -88,7 +86,7 @@ rwkvrt_load_options rwkvrt_load_options_default(void) {
     o.n_threads = 0;
     o.weight_type = nullptr;
     o.use_mmap = 0;
-    o.activations = "f32";
+    o.activations = "int8";
     return o;
 }
 

@@ -31,8 +31,8 @@ using ProgressFn = std::function<bool(uint64_t done, uint64_t total)>;
 struct ModelOptions {
     int n_threads = 0; // 0 = one per core
     std::optional<DType> weight_type;
-    bool use_mmap = true;
-    bool int8_activations = false; // rwkvrt_load_options.activations = "int8"
+    bool use_mmap = false;
+    bool int8_activations = true;  // rwkvrt_load_options.activations = "int8" (the default)
     bool bf16_activations = false; // rwkvrt_load_options.activations = "bf16"
 };
 

@@ -15,10 +15,13 @@ namespace th {
 using ModelPtr = std::unique_ptr<rwkvrt_model, decltype(&rwkvrt_model_free)>;
 using StatePtr = std::unique_ptr<rwkvrt_state, decltype(&rwkvrt_state_free)>;
 
-inline ModelPtr load(const std::string &path, const char *weight_type = nullptr, int threads = 0) {
+// activations: NULL = the default (int8, which only block-quantized weights use); "f32" = exact products.
+inline ModelPtr load(const std::string &path, const char *weight_type = nullptr, int threads = 0,
+                     const char *activations = nullptr) {
     rwkvrt_load_options o = rwkvrt_load_options_default();
     o.weight_type = weight_type;
     o.n_threads = threads;
+    if (activations) o.activations = activations;
     rwkvrt_model *m = nullptr;
     const rwkvrt_status st = rwkvrt_model_load(path.c_str(), &o, &m);
     REQUIRE_MESSAGE(st == RWKVRT_OK, path, ": ", rwkvrt_last_error());

@@ -1,6 +1,6 @@
-// The load options activations = "int8" (generation with integer dot products) and "bf16" (prompts
-// with bf16 products) stay within the tolerances docs/QUANTIZATION.md states of the same weights with
-// fp32 activations.
+// The load options activations = "int8" (the default: integer products with block-quantized weights)
+// and "bf16" (prompts with bf16 products) stay within the tolerances docs/QUANTIZATION.md states of the
+// same weights with exact fp32 activations.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -12,15 +12,6 @@
 #include "kernels/gemm_bf16.h"
 
 namespace {
-
-th::ModelPtr load_with(const std::string &path, const char *weight_type, const char *activations) {
-    rwkvrt_load_options o = rwkvrt_load_options_default();
-    o.weight_type = weight_type;
-    o.activations = activations;
-    rwkvrt_model *m = nullptr;
-    REQUIRE_MESSAGE(rwkvrt_model_load(path.c_str(), &o, &m) == RWKVRT_OK, path, ": ", rwkvrt_last_error());
-    return th::ModelPtr(m, rwkvrt_model_free);
-}
 
 // Logits after each of `n` tokens fed one at a time (the mat-vec path), concatenated.
 std::vector<float> generation_logits(const rwkvrt_model *m, size_t n) {
@@ -57,8 +48,8 @@ TEST_CASE("int8 activations keep generation within the stated tolerance of fp32 
         const std::string name = c.file;
         CAPTURE(name);
         const std::string path = testdata::path(name);
-        const std::vector<float> f32 = generation_logits(load_with(path, c.weight_type, "f32").get(), 16);
-        const std::vector<float> int8 = generation_logits(load_with(path, c.weight_type, "int8").get(), 16);
+        const std::vector<float> f32 = generation_logits(th::load(path, c.weight_type, 0, "f32").get(), 16);
+        const std::vector<float> int8 = generation_logits(th::load(path, c.weight_type, 0, "int8").get(), 16);
         const double d = th::max_abs_diff(f32, int8);
         double largest = 0;
         for (float v : f32) largest = std::max(largest, double(std::fabs(v)));
@@ -91,7 +82,7 @@ TEST_CASE("bf16 activations keep prompts within the stated tolerance for bf16 an
         const std::string name = c.file;
         CAPTURE(name);
         const std::string path = testdata::path(name);
-        th::ModelPtr f32 = load_with(path, c.weight_type, "f32"), bf16 = load_with(path, c.weight_type, "bf16");
+        th::ModelPtr f32 = th::load(path, c.weight_type, 0, "f32"), bf16 = th::load(path, c.weight_type, 0, "bf16");
         const size_t V = size_t(rwkvrt_model_n_vocab(f32.get()));
         std::vector<float> a(V), b(V);
         th::StatePtr sa = th::new_state(f32.get()), sb = th::new_state(bf16.get());
@@ -131,7 +122,7 @@ TEST_CASE("int8 activations round a prompt's products within the stated toleranc
         const std::string name = file;
         CAPTURE(name);
         const std::string path = testdata::path(name);
-        th::ModelPtr f32 = load_with(path, nullptr, "f32"), int8 = load_with(path, nullptr, "int8");
+        th::ModelPtr f32 = th::load(path, nullptr, 0, "f32"), int8 = th::load(path, nullptr, 0, "int8");
         const size_t V = size_t(rwkvrt_model_n_vocab(f32.get()));
         std::vector<float> a(V), b(V);
         th::StatePtr sa = th::new_state(f32.get()), sb = th::new_state(int8.get());
@@ -150,7 +141,7 @@ TEST_CASE("int8 activations round a prompt's products within the stated toleranc
 // same exact block sums in another order.
 TEST_CASE("int8 activations give a prompt the same state alone or in a batch") {
     REQUIRE_TESTDATA();
-    th::ModelPtr m = load_with(testdata::path("gguf/random-rwkv7-h4-Q4_K_M.gguf"), nullptr, "int8");
+    th::ModelPtr m = th::load(testdata::path("gguf/random-rwkv7-h4-Q4_K_M.gguf"), nullptr, 0, "int8");
     const size_t V = size_t(rwkvrt_model_n_vocab(m.get()));
     std::vector<int32_t> first(200), second(37);
     for (size_t i = 0; i < first.size(); ++i) first[i] = int32_t((i * 37 + 11) % V);
@@ -174,11 +165,11 @@ TEST_CASE("int8 activations give a prompt the same state alone or in a batch") {
 TEST_CASE("int8 activations leave other weight types exact") {
     REQUIRE_TESTDATA();
     const std::string path = testdata::path("gguf/tiny-rwkv-7v0-834K-F16.gguf");
-    CHECK(th::max_abs_diff(generation_logits(load_with(path, nullptr, "f32").get(), 4),
-                           generation_logits(load_with(path, nullptr, "int8").get(), 4)) == 0);
+    CHECK(th::max_abs_diff(generation_logits(th::load(path, nullptr, 0, "f32").get(), 4),
+                           generation_logits(th::load(path, nullptr, 0, "int8").get(), 4)) == 0);
     std::vector<std::vector<uint8_t>> snapshots;
     for (const char *activations : {"f32", "int8"}) {
-        th::ModelPtr m = load_with(path, nullptr, activations);
+        th::ModelPtr m = th::load(path, nullptr, 0, activations);
         th::StatePtr s = th::new_state(m.get());
         REQUIRE(rwkvrt_feed(m.get(), s.get(), th::kPromptIn.data(), th::kPromptIn.size(), nullptr) == RWKVRT_OK);
         std::vector<uint8_t> bytes(rwkvrt_state_snapshot_size(s.get()));
@@ -189,10 +180,23 @@ TEST_CASE("int8 activations leave other weight types exact") {
     CHECK(snapshots[0] == snapshots[1]);
 }
 
+TEST_CASE("the default activations are int8, with NULL options too, and f32 is the exact path") {
+    REQUIRE_TESTDATA();
+    CHECK(std::string(rwkvrt_load_options_default().activations) == "int8");
+    const std::string path = testdata::path("gguf/tiny-rwkv-7v0-834K-Q4_0.gguf");
+    rwkvrt_model *raw = nullptr;
+    REQUIRE(rwkvrt_model_load(path.c_str(), nullptr, &raw) == RWKVRT_OK);
+    const th::ModelPtr null_options(raw, rwkvrt_model_free);
+    const std::vector<float> int8 = generation_logits(th::load(path, nullptr, 0, "int8").get(), 8);
+    const std::vector<float> exact = generation_logits(th::load(path, nullptr, 0, "f32").get(), 8);
+    CHECK(generation_logits(th::load(path).get(), 8) == int8);
+    CHECK(generation_logits(null_options.get(), 8) == int8);
+    CHECK(th::max_abs_diff(int8, exact) > 0);
+}
+
 TEST_CASE("an unknown activations option is an argument error") {
     REQUIRE_TESTDATA();
     rwkvrt_load_options o = rwkvrt_load_options_default();
-    CHECK(std::string(o.activations) == "f32");
     o.activations = "int4";
     rwkvrt_model *m = nullptr;
     CHECK(rwkvrt_model_load(testdata::path("gguf/tiny-rwkv-7v0-834K-Q4_0.gguf").c_str(), &o, &m) == RWKVRT_ERR_ARGUMENT);
@@ -223,7 +227,7 @@ TEST_CASE("batch_invariant: a conversation decoding alone gets the bits it gets 
     for (const Case &c : cases) {
         const std::string name = std::string(c.file) + ", " + (c.weight_type ? c.weight_type : "as stored") + ", " + c.activations;
         CAPTURE(name);
-        th::ModelPtr m = load_with(testdata::path(c.file), c.weight_type, c.activations);
+        th::ModelPtr m = th::load(testdata::path(c.file), c.weight_type, 0, c.activations);
         const size_t V = size_t(rwkvrt_model_n_vocab(m.get()));
         // A prompt, then 6 tokens one at a time: alone, and beside a second conversation that feeds a
         // prompt of 3 tokens, then decodes.

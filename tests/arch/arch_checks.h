@@ -1,5 +1,6 @@
 // Checks every version's tests share: logits against reference files, token mode against sequence
-// mode, snapshot round trips, and random checkpoints written to the scratch folder.
+// mode, snapshot round trips, and random checkpoints written to the scratch folder. They check the
+// exact math, so models load with f32 activations (tests/api/test_activations.cpp covers int8's).
 #pragma once
 
 #include <cstring>
@@ -30,7 +31,7 @@ constexpr double kFp16Tolerance = 0.01;
 // the 256 floats of `expected`; also checks the detected architecture.
 inline double reference_diff(const std::string &model, const std::string &expected, const char *arch,
                              const char *weight_type = nullptr) {
-    th::ModelPtr m = th::load(testdata::path(model), weight_type);
+    th::ModelPtr m = th::load(testdata::path(model), weight_type, 0, "f32");
     CHECK(std::string(rwkvrt_model_arch(m.get())) == arch);
     const std::vector<float> ref = testdata::read_floats(testdata::path(expected));
     const double d = th::max_abs_diff(th::logits_after(m.get(), th::kPromptIn, true), ref);
@@ -41,7 +42,7 @@ inline double reference_diff(const std::string &model, const std::string &expect
 // Max |Δ| between the logits after "in of a quantized file with its matrices kept quantized, and of
 // the same file with them dequantized to f32 at load: the error of the quantized kernels alone.
 inline double quantized_kernel_diff(const std::string &model) {
-    th::ModelPtr q = th::load(testdata::path(model)), f = th::load(testdata::path(model), "f32");
+    th::ModelPtr q = th::load(testdata::path(model), nullptr, 0, "f32"), f = th::load(testdata::path(model), "f32");
     const double d = th::max_abs_diff(th::logits_after(q.get(), th::kPromptIn, true), th::logits_after(f.get(), th::kPromptIn, true));
     MESSAGE(model, ": max |logit(quantized kernels) - logit(dequantized f32)| = ", d);
     return d;

@@ -31,7 +31,7 @@ TEST_CASE("rwkv4 half-precision and quantized weights") {
 TEST_CASE("rwkv4 token mode equals sequence mode, snapshots resume bit-identically") {
     REQUIRE_TESTDATA();
     for (const char *f : {"rwkvcpp/tiny-rwkv-4v0-660K-FP32.bin", "rwkvcpp/tiny-rwkv-4v0-660K-Q5_1.bin"}) {
-        th::ModelPtr m = th::load(testdata::path(f));
+        th::ModelPtr m = th::load(testdata::path(f), nullptr, 0, "f32");
         CHECK(ac::token_vs_sequence(m.get(), f) <= 1e-4);
         ac::check_snapshot_round_trip(m.get());
     }

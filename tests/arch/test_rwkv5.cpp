@@ -47,7 +47,7 @@ TEST_CASE("rwkv5 token mode equals sequence mode, snapshots resume bit-identical
     for (const Tiny &t : kTiny)
         for (const char *suffix : {"FP32.bin", "Q5_1.bin"}) {
             const std::string f = file(t, "rwkvcpp", suffix);
-            th::ModelPtr m = th::load(testdata::path(f));
+            th::ModelPtr m = th::load(testdata::path(f), nullptr, 0, "f32");
             CHECK(ac::token_vs_sequence(m.get(), f) <= 1e-4);
             ac::check_snapshot_round_trip(m.get());
         }

@@ -37,7 +37,7 @@ TEST_CASE("rwkv6 token mode equals sequence mode, snapshots resume bit-identical
     REQUIRE_TESTDATA();
     for (const char *f : {"rwkvcpp/tiny-rwkv-6v0-3m-Q5_1dq-FP32.bin", "rwkvcpp/tiny-rwkv-6v0-3m-Q5_1.bin",
                           "random/random-rwkv6-h4-bf16.pth"}) {
-        th::ModelPtr m = th::load(testdata::path(f));
+        th::ModelPtr m = th::load(testdata::path(f), nullptr, 0, "f32");
         CHECK(ac::token_vs_sequence(m.get(), f) <= 1e-4);
         ac::check_snapshot_round_trip(m.get());
     }

@@ -7,7 +7,7 @@ namespace {
 
 // Max |Δ| to the reference logits after feeding "in to a fresh state.
 double reference_diff(const std::string &model, const std::string &expected, const char *weight_type = nullptr) {
-    th::ModelPtr m = th::load(testdata::path(model), weight_type);
+    th::ModelPtr m = th::load(testdata::path(model), weight_type, 0, "f32");
     CHECK(std::string(rwkvrt_model_arch(m.get())) == "rwkv7");
     const std::vector<float> ref = testdata::read_floats(testdata::path(expected));
     const double d = th::max_abs_diff(th::logits_after(m.get(), th::kPromptIn), ref);

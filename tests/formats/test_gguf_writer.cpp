@@ -145,7 +145,7 @@ TEST_CASE("gguf writer: a model holding its matrices in another layout writes it
     // of them handed back: writing reads the file again.
     const std::string copy = testdata::scratch_dir() + "/lanes-source-q8_0.gguf";
     std::filesystem::copy_file(testdata::path("gguf/tiny-rwkv-7v0-834K-Q8_0.gguf"), copy, std::filesystem::copy_options::overwrite_existing);
-    th::ModelPtr m = th::load(copy);
+    th::ModelPtr m = th::load(copy, nullptr, 0, "f32");
     const std::string out = testdata::scratch_dir() + "/lanes-q8_0.gguf";
     rwkvrt_gguf_options o = rwkvrt_gguf_options_default();
     o.type = "q8_0";

@@ -190,20 +190,24 @@ TEST_CASE("cli: bench checks --limits before it measures") {
 
 TEST_CASE("cli: bench says which activations it ran with, and how to compare a quantized model like with like") {
     REQUIRE_TESTDATA();
-    const Run exact = run("bench -m " + model() + " -p 4 -n 2 -r 1");
-    CHECK(exact.status == 0);
-    CHECK(exact.out.find("activations: f32\n") != std::string::npos); // f32 weights: no hint
+    const Run unused = run("bench -m " + model() + " -p 4 -n 2 -r 1");
+    CHECK(unused.status == 0);
+    CHECK(unused.out.find("activations: int8 (unused by f32 weights: exact fp32 products)\n") != std::string::npos);
     const std::string q4 = testdata::path("gguf/tiny-rwkv-7v0-834K-Q4_0.gguf");
-    const Run hinted = run("bench -m " + q4 + " -p 4 -n 2 -r 1");
-    CHECK(hinted.status == 0);
-    CHECK(hinted.out.find("activations: f32 (exact; with q4_0 weights --activations int8") != std::string::npos);
-    const Run json = run("bench -m " + q4 + " -p 4 -n 2 -r 1 --activations int8 -o json");
+    const Run integer = run("bench -m " + q4 + " -p 4 -n 2 -r 1");
+    CHECK(integer.status == 0);
+    CHECK(integer.out.find("activations: int8 (integer products with q4_0 weights, as llama.cpp's; --activations f32") !=
+          std::string::npos);
+    const Run exact = run("bench -m " + q4 + " -p 4 -n 2 -r 1 --activations f32");
+    CHECK(exact.status == 0);
+    CHECK(exact.out.find("activations: f32\n") != std::string::npos);
+    const Run json = run("bench -m " + q4 + " -p 4 -n 2 -r 1 -o json");
     CHECK(json.status == 0);
     CHECK(json.out.find("\"activations\": \"int8\"") != std::string::npos);
     CHECK(json.out.find("\"batch_invariant\": false") != std::string::npos);
     const Run invariant = run("bench -m " + model() + " -p 4 -n 2 -r 1 --batch-invariant");
     CHECK(invariant.status == 0);
-    CHECK(invariant.out.find("activations: f32; batch-invariant: one row runs as a matrix product") != std::string::npos);
+    CHECK(invariant.out.find("exact fp32 products); batch-invariant: one row runs as a matrix product") != std::string::npos);
 }
 
 TEST_CASE("cli: a resumed session says that its saved sampler wins over sampling flags") {

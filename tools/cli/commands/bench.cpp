@@ -215,7 +215,7 @@ int run_bench(const BenchArgs &b) {
     double flops = 0, bytes = 0;
     check(rwkvrt_model_work_per_token(probe.get(), &flops, &bytes), "work per token");
     const std::string arch = rwkvrt_model_arch(probe.get()), type = rwkvrt_model_weight_type(probe.get());
-    const std::string activations = b.activations.empty() ? "f32" : b.activations;
+    const std::string activations = b.activations.empty() ? "int8" : b.activations;
     const double params = double(rwkvrt_model_n_params(probe.get()));
     probe.reset();
 
@@ -264,10 +264,12 @@ int run_bench(const BenchArgs &b) {
     std::printf("model: %s (%s, %s, %.1fM parameters)\n", b.model.c_str(), arch.c_str(), type.c_str(), params / 1e6);
     std::printf("cpu: %s\n", rwkvrt_system_info());
     std::printf("activations: %s", activations.c_str());
-    // Most engines round the activations of quantized models to 8 bits; say how to compare like with like.
-    if (activations == "f32" && !(type == "f32" || type == "f16" || type == "bf16"))
-        std::printf(" (exact; with %s weights --activations int8 runs integer products, as llama.cpp does: "
-                    "docs/QUANTIZATION.md)", type.c_str());
+    // Say which products ran, so that a reader compares like with like.
+    const bool block_weights = !(type == "f32" || type == "f16" || type == "bf16");
+    if (activations == "int8")
+        std::printf(block_weights ? " (integer products with %s weights, as llama.cpp's; --activations f32 for exact ones)"
+                                  : " (unused by %s weights: exact fp32 products)",
+                    type.c_str());
     if (b.batch_invariant) std::printf("; batch-invariant: one row runs as a matrix product, as in the server");
     std::printf("\n");
     std::printf("per token: %.3f GFLOP; a decoding step reads %.1f MB of weights; a conversation's state is %.2f MB\n",
