@@ -176,26 +176,29 @@ TEST_CASE("a save removes the temporary files that killed saves of the same path
     CHECK_FALSE(fs::exists(live));
 }
 
-TEST_CASE("a model read into memory (use_mmap = 0) is immune to its file changing") {
+TEST_CASE("a model read into memory (use_mmap = 0, the default, and NULL options) is immune to its file changing") {
     REQUIRE_TESTDATA();
-    const std::string dir = folder("mmap-off");
-    const std::string copy = dir + "/model.pth";
-    fs::copy_file(testdata::path(kTiny7), copy);
-    rwkvrt_load_options o = rwkvrt_load_options_default();
-    o.use_mmap = 0;
-    rwkvrt_model *raw = nullptr;
-    REQUIRE(rwkvrt_model_load(copy.c_str(), &o, &raw) == RWKVRT_OK);
-    th::ModelPtr m(raw, rwkvrt_model_free);
-    const std::vector<float> before = th::logits_after(m.get(), th::kPromptIn);
-    // Overwritten in place, then truncated: a mapped model would compute with other weights, then
-    // die of SIGBUS.
-    {
-        std::fstream f(copy, std::ios::in | std::ios::out | std::ios::binary);
-        const std::string junk(1 << 16, '\x7f');
-        f.seekp(4096);
-        f.write(junk.data(), std::streamsize(junk.size()));
+    CHECK(rwkvrt_load_options_default().use_mmap == 0);
+    for (const bool null_options : {false, true}) {
+        CAPTURE(null_options);
+        const std::string dir = folder(null_options ? "mmap-off-null" : "mmap-off");
+        const std::string copy = dir + "/model.pth";
+        fs::copy_file(testdata::path(kTiny7), copy);
+        const rwkvrt_load_options o = rwkvrt_load_options_default();
+        rwkvrt_model *raw = nullptr;
+        REQUIRE(rwkvrt_model_load(copy.c_str(), null_options ? nullptr : &o, &raw) == RWKVRT_OK);
+        th::ModelPtr m(raw, rwkvrt_model_free);
+        const std::vector<float> before = th::logits_after(m.get(), th::kPromptIn);
+        // Overwritten in place, then truncated: a mapped model would compute with other weights, then
+        // die of SIGBUS.
+        {
+            std::fstream f(copy, std::ios::in | std::ios::out | std::ios::binary);
+            const std::string junk(1 << 16, '\x7f');
+            f.seekp(4096);
+            f.write(junk.data(), std::streamsize(junk.size()));
+        }
+        CHECK(th::max_abs_diff(th::logits_after(m.get(), th::kPromptIn), before) == 0.0);
+        fs::resize_file(copy, 0);
+        CHECK(th::max_abs_diff(th::logits_after(m.get(), th::kPromptIn), before) == 0.0);
     }
-    CHECK(th::max_abs_diff(th::logits_after(m.get(), th::kPromptIn), before) == 0.0);
-    fs::resize_file(copy, 0);
-    CHECK(th::max_abs_diff(th::logits_after(m.get(), th::kPromptIn), before) == 0.0);
 }
