@@ -122,9 +122,9 @@ typedef struct rwkvrt_load_options {
                               * interleaved for int8. f32/f16/bf16 matrices keep their rows when
                               * mapped (read into memory, they take the lanes layout in place). */
     /* "int8" (default, or NULL): with block-quantized weights the activations are rounded to 8 bits in
-     * blocks of 32 for integer products, on CPUs with AVX2 or AVX512-VNNI: generation with q8_0, q4_0,
-     * q4_k, q5_k and q6_k weights; prompts and batched steps with every block type (q8_0, q5_x, q4_x,
-     * q4_k, q5_k, q6_k). llama.cpp does the same with these files. 1.3-2x faster than exact products;
+     * blocks of 32 for integer products, on CPUs with AVX2 or AVX512-VNNI: generation, prompts and
+     * batched steps with every block type (q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k). llama.cpp
+     * does the same with these files. 1.3-2x faster than exact products;
      * the logits change slightly, perplexity by 0.01-0.1% on the test models. f32/f16/bf16
      * weights and older CPUs keep exact fp32 products. q4_0, q4_k and q5_k matrices (and q8_0 with
      * AVX512-VNNI) are copied at load into an interleaved layout (the same size, 2-3% more for the

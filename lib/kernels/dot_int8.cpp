@@ -3,11 +3,13 @@
 #include "kernels/dot_int8.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <numeric>
 
 #include "core/cpu.h"
+#include "kernels/gemm_int8.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -20,13 +22,37 @@ namespace {
 constexpr int kGroup = 8; // blocks whose scaled sums go to the eight accumulators at once
 constexpr size_t kQ6KBytes = 210;
 
+// The block types of 32 elements: where their fields sit, and the offset of their codes (Q8_0's
+// kernels multiply the signed quants themselves). Affine types (element = d·u + m) keep m at byte 2.
 struct Q8_0 {
-    static constexpr size_t kBytes = 34;
+    static constexpr DType kType = DType::Q8_0;
+    static constexpr size_t kBytes = 34, kCodes = 2;
     static constexpr int kOffset = 0;
+    static constexpr bool kAffine = false;
 };
 struct Q4_0 {
-    static constexpr size_t kBytes = 18;
+    static constexpr DType kType = DType::Q4_0;
+    static constexpr size_t kBytes = 18, kCodes = 2;
     static constexpr int kOffset = 8;
+    static constexpr bool kAffine = false;
+};
+struct Q4_1 {
+    static constexpr DType kType = DType::Q4_1;
+    static constexpr size_t kBytes = 20, kCodes = 4;
+    static constexpr int kOffset = 0;
+    static constexpr bool kAffine = true;
+};
+struct Q5_0 {
+    static constexpr DType kType = DType::Q5_0;
+    static constexpr size_t kBytes = 22, kHigh = 2, kCodes = 6;
+    static constexpr int kOffset = 16;
+    static constexpr bool kAffine = false;
+};
+struct Q5_1 {
+    static constexpr DType kType = DType::Q5_1;
+    static constexpr size_t kBytes = 24, kHigh = 4, kCodes = 8;
+    static constexpr int kOffset = 0;
+    static constexpr bool kAffine = true;
 };
 
 uint16_t load_u16(const uint8_t *p) {
@@ -35,27 +61,31 @@ uint16_t load_u16(const uint8_t *p) {
     return v;
 }
 
-// Σ w·x of one block, exact; the quant offset is removed through the activation sum.
-int32_t block_sum_scalar(DType dtype, const uint8_t *block, const int8_t *x, int32_t x_sum) {
-    int32_t s = 0;
-    if (dtype == DType::Q8_0) {
-        for (int j = 0; j < 32; ++j) s += int32_t(int8_t(block[2 + j])) * x[j];
-        return s;
-    }
-    for (int j = 0; j < 16; ++j) s += int32_t(block[2 + j] & 15) * x[j] + int32_t(block[2 + j] >> 4) * x[j + 16];
-    return s - 8 * x_sum;
+uint32_t load_u32(const uint8_t *p) {
+    uint32_t v;
+    std::memcpy(&v, p, 4);
+    return v;
 }
 
 float sum_accumulators(const float acc[kGroup]) {
     return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
-// The blocks after the last whole group, one at a time, into the same accumulators.
+// The blocks after the last whole group, one at a time, into the same accumulators, by the contract
+// of dot_int8.h: Σ (u − offset)·q exact, then (d_w·d_x)·Σ, and (m_w·d_x)·Σq for affine types.
 float finish(DType dtype, size_t block_bytes, const uint8_t *row, const Int8Vector &x, int64_t b, float acc[kGroup]) {
+    BlockCodeLayout layout;
+    block_code_layout(dtype, &layout);
     for (; b < x.n / 32; ++b) {
-        const uint8_t *block = row + size_t(b) * block_bytes;
-        const int32_t s = block_sum_scalar(dtype, block, x.q + 32 * b, x.sum[b]);
-        acc[b % kGroup] = std::fma(f16_to_f32(load_u16(block)) * x.d[b], float(s), acc[b % kGroup]);
+        uint8_t u[32];
+        float a = 0, m = 0;
+        block_codes(dtype, row + size_t(b) * block_bytes, u, &a, &m);
+        int32_t s = 0;
+        for (int j = 0; j < 32; ++j) s += int32_t(u[j]) * x.q[32 * b + j];
+        if (!layout.affine) s -= layout.offset * x.sum[b];
+        float &lane = acc[b % kGroup];
+        lane = std::fma(a * x.d[b], float(s), lane);
+        if (layout.affine) lane = std::fma(m * x.d[b], float(x.sum[b]), lane);
     }
     return sum_accumulators(acc);
 }
@@ -78,18 +108,28 @@ RWKVRT_AVX2 inline __m256i reduce8(__m256i v0, __m256i v1, __m256i v2, __m256i v
     return _mm256_add_epi32(_mm256_permute2x128_si256(u0, u1, 0x20), _mm256_permute2x128_si256(u0, u1, 0x31));
 }
 
-// acc += (d_w·d_x)·Σ for the group of eight blocks starting at `row`, block b.
+// The fp16 field at byte `at` of eight consecutive blocks, as fp32.
 template <class Block>
-RWKVRT_AVX2 inline __m256 scale_group(const uint8_t *row, const Int8Vector &x, int64_t b, __m256i sums, __m256 acc) {
-    if constexpr (Block::kOffset != 0)
-        sums = _mm256_sub_epi32(sums, _mm256_slli_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(x.sum + b)), 3));
-    const __m128i halves = _mm_setr_epi16(
+RWKVRT_AVX2 inline __m256 gather_f16(const uint8_t *row, size_t at) {
+    row += at;
+    return _mm256_cvtph_ps(_mm_setr_epi16(
         short(load_u16(row)), short(load_u16(row + Block::kBytes)), short(load_u16(row + 2 * Block::kBytes)),
         short(load_u16(row + 3 * Block::kBytes)), short(load_u16(row + 4 * Block::kBytes)),
         short(load_u16(row + 5 * Block::kBytes)), short(load_u16(row + 6 * Block::kBytes)),
-        short(load_u16(row + 7 * Block::kBytes)));
-    const __m256 scale = _mm256_mul_ps(_mm256_cvtph_ps(halves), _mm256_loadu_ps(x.d + b));
-    return _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(sums), acc);
+        short(load_u16(row + 7 * Block::kBytes))));
+}
+
+// acc += (d_w·d_x)·Σ (then += (m_w·d_x)·Σq for affine types) for the group of eight blocks starting at
+// `row`, block b; the codes' offset is removed through the activation sums.
+template <class Block>
+RWKVRT_AVX2 inline __m256 scale_group(const uint8_t *row, const Int8Vector &x, int64_t b, __m256i sums, __m256 acc) {
+    static_assert(std::has_single_bit(unsigned(Block::kOffset)) || Block::kOffset == 0);
+    const __m256i x_sums = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(x.sum + b));
+    if constexpr (Block::kOffset != 0) sums = _mm256_sub_epi32(sums, _mm256_slli_epi32(x_sums, std::countr_zero(unsigned(Block::kOffset))));
+    const __m256 xd = _mm256_loadu_ps(x.d + b);
+    acc = _mm256_fmadd_ps(_mm256_mul_ps(gather_f16<Block>(row, 0), xd), _mm256_cvtepi32_ps(sums), acc);
+    if constexpr (Block::kAffine) acc = _mm256_fmadd_ps(_mm256_mul_ps(gather_f16<Block>(row, 2), xd), _mm256_cvtepi32_ps(x_sums), acc);
+    return acc;
 }
 
 // --- AVX2: maddubs (u8 × s8 → s16 pairs, which cannot saturate here) and madd to int32 ---
@@ -102,11 +142,27 @@ RWKVRT_AVX2 inline __m256i block_q8_0_avx2(const uint8_t *block, const int8_t *x
     return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
 }
 
-RWKVRT_AVX2 inline __m256i block_q4_0_avx2(const uint8_t *block, const int8_t *x) {
-    const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i *>(block + 2));
-    const __m256i w = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), _mm256_set1_epi8(15));
+// The 32 codes of a 4- or 5-bit block in element order: low nibbles, then high ones, and for 5-bit
+// types the fifth bit j of qh on element j (each byte picks its qh byte, then tests its own bit).
+template <class Block>
+RWKVRT_AVX2 inline __m256i codes_avx2(const uint8_t *block) {
+    const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i *>(block + Block::kCodes));
+    __m256i w = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), _mm256_set1_epi8(15));
+    if constexpr (requires { Block::kHigh; }) {
+        const __m256i byte_of_bit = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2,
+                                                     2, 3, 3, 3, 3, 3, 3, 3, 3);
+        const __m256i bit = _mm256_set1_epi64x(int64_t(0x8040201008040201));
+        const __m256i qh = _mm256_shuffle_epi8(_mm256_set1_epi32(int(load_u32(block + Block::kHigh))), byte_of_bit);
+        w = _mm256_or_si256(w, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, bit), bit), _mm256_set1_epi8(16)));
+    }
+    return w;
+}
+
+// Σ u·x of one 4- or 5-bit block (|pair| ≤ 2·31·127: maddubs cannot saturate).
+template <class Block>
+RWKVRT_AVX2 inline __m256i block_codes_avx2(const uint8_t *block, const int8_t *x) {
     const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(x));
-    return _mm256_madd_epi16(_mm256_maddubs_epi16(w, xv), _mm256_set1_epi16(1));
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(codes_avx2<Block>(block), xv), _mm256_set1_epi16(1));
 }
 
 template <class Block, __m256i (*BlockDot)(const uint8_t *, const int8_t *)>
@@ -124,7 +180,7 @@ RWKVRT_AVX2 float dot_avx2(const uint8_t *row, const Int8Vector &x) {
     }
     float a[kGroup];
     _mm256_storeu_ps(a, acc);
-    return finish(Block::kOffset ? DType::Q4_0 : DType::Q8_0, Block::kBytes, row, x, b, a);
+    return finish(Block::kType, Block::kBytes, row, x, b, a);
 }
 
 // --- AVX512-VNNI: vpdpbusd (u8 × s8, four products into each int32) over two blocks at a time ---
@@ -141,13 +197,20 @@ RWKVRT_AVX512VNNI inline __m512i pair_q8_0_vnni(const uint8_t *block, const int8
     return _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(w), sx);
 }
 
-RWKVRT_AVX512VNNI inline __m512i pair_q4_0_vnni(const uint8_t *block, const int8_t *x) {
-    const __m256i raw = _mm256_set_m128i(_mm_loadu_si128(reinterpret_cast<const __m128i *>(block + Q4_0::kBytes + 2)),
-                                         _mm_loadu_si128(reinterpret_cast<const __m128i *>(block + 2)));
+// Two consecutive 4- or 5-bit blocks: their 64 codes in element order, times x.
+template <class Block>
+RWKVRT_AVX512VNNI inline __m512i pair_codes_vnni(const uint8_t *block, const int8_t *x) {
+    const __m256i raw = _mm256_set_m128i(_mm_loadu_si128(reinterpret_cast<const __m128i *>(block + Block::kBytes + Block::kCodes)),
+                                         _mm_loadu_si128(reinterpret_cast<const __m128i *>(block + Block::kCodes)));
     const __m256i mask = _mm256_set1_epi8(15);
     const __m512i lo_hi = concat(_mm256_and_si256(raw, mask), _mm256_and_si256(_mm256_srli_epi16(raw, 4), mask));
     // [a low, b low, a high, b high] → [a low, a high, b low, b high]: elements in block order.
-    const __m512i w = _mm512_shuffle_i64x2(lo_hi, lo_hi, _MM_SHUFFLE(3, 1, 2, 0));
+    __m512i w = _mm512_shuffle_i64x2(lo_hi, lo_hi, _MM_SHUFFLE(3, 1, 2, 0));
+    if constexpr (requires { Block::kHigh; }) {
+        // Bit k of the two qh words is the fifth bit of byte k.
+        const __mmask64 high = uint64_t(load_u32(block + Block::kHigh)) | uint64_t(load_u32(block + Block::kBytes + Block::kHigh)) << 32;
+        w = _mm512_or_si512(w, _mm512_maskz_mov_epi8(high, _mm512_set1_epi8(16)));
+    }
     return _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, _mm512_loadu_si512(x));
 }
 
@@ -168,7 +231,7 @@ RWKVRT_AVX512VNNI float dot_avx512vnni(const uint8_t *row, const Int8Vector &x) 
     }
     float a[kGroup];
     _mm256_storeu_ps(a, acc);
-    return finish(Block::kOffset ? DType::Q4_0 : DType::Q8_0, Block::kBytes, row, x, b, a);
+    return finish(Block::kType, Block::kBytes, row, x, b, a);
 }
 
 // --- Q6_K, AVX512-VNNI: one super-block of 256 gives the 16 sub-block sums of one vector ---
@@ -406,13 +469,15 @@ DotInt8Fn dot_int8_kernel(DType dtype, Int8Level level) {
 #if defined(__x86_64__)
     if (dtype == DType::Q6_K)
         return level == Int8Level::Avx512Vnni ? dot_q6_k_avx512vnni : level == Int8Level::Avx2 ? dot_q6_k_avx2 : nullptr;
-    if (dtype != DType::Q8_0 && dtype != DType::Q4_0) return nullptr;
-    const bool q8 = dtype == DType::Q8_0;
-    switch (level) {
-    case Int8Level::Avx512Vnni:
-        return q8 ? dot_avx512vnni<Q8_0, pair_q8_0_vnni> : dot_avx512vnni<Q4_0, pair_q4_0_vnni>;
-    case Int8Level::Avx2: return q8 ? dot_avx2<Q8_0, block_q8_0_avx2> : dot_avx2<Q4_0, block_q4_0_avx2>;
-    case Int8Level::None: break;
+    const bool vnni = level == Int8Level::Avx512Vnni, avx2 = level == Int8Level::Avx2;
+    if (!vnni && !avx2) return nullptr;
+    switch (dtype) {
+    case DType::Q8_0: return vnni ? dot_avx512vnni<Q8_0, pair_q8_0_vnni> : dot_avx2<Q8_0, block_q8_0_avx2>;
+    case DType::Q4_0: return vnni ? dot_avx512vnni<Q4_0, pair_codes_vnni<Q4_0>> : dot_avx2<Q4_0, block_codes_avx2<Q4_0>>;
+    case DType::Q4_1: return vnni ? dot_avx512vnni<Q4_1, pair_codes_vnni<Q4_1>> : dot_avx2<Q4_1, block_codes_avx2<Q4_1>>;
+    case DType::Q5_0: return vnni ? dot_avx512vnni<Q5_0, pair_codes_vnni<Q5_0>> : dot_avx2<Q5_0, block_codes_avx2<Q5_0>>;
+    case DType::Q5_1: return vnni ? dot_avx512vnni<Q5_1, pair_codes_vnni<Q5_1>> : dot_avx2<Q5_1, block_codes_avx2<Q5_1>>;
+    default: return nullptr;
     }
 #endif
     return nullptr;

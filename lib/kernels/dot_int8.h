@@ -1,11 +1,12 @@
 // Integer dot products for generation: the activation vector is rounded once per mat-vec to int8 in
-// blocks of 32 (one fp32 scale per block), and each q8_0 / q4_0 / q6_k weight row is multiplied with it in
-// integer arithmetic (AVX512-VNNI vpdpbusd, or AVX2 maddubs + madd). Opt-in per model: rounding the
-// activations changes the logits slightly (docs/QUANTIZATION.md).
+// blocks of 32 (one fp32 scale per block), and each q8_0 / q4_0 / q4_1 / q5_0 / q5_1 / q6_k weight row is
+// multiplied with it in integer arithmetic (AVX512-VNNI vpdpbusd, or AVX2 maddubs + madd). The default
+// for block-quantized weights; rounding the activations changes the logits slightly (docs/QUANTIZATION.md).
 //
-// Every level returns the same bits: the integer sum of each block is exact, and the fp32 part is
-// fixed: block b adds (d_w·d_x)·Σq into accumulator b mod 8 with one fused multiply-add, and the
-// eight accumulators are summed as ((a0+a1)+(a2+a3))+((a4+a5)+(a6+a7)).
+// Every level returns the same bits: the integer sum Σ = Σ (u − offset)·q of each block is exact, and
+// the fp32 part is fixed: block b adds (d_w·d_x)·Σ into accumulator b mod 8 with one fused
+// multiply-add (affine types, q4_1 and q5_1, whose element is d·u + m, then add (m_w·d_x)·Σq with
+// another), and the eight accumulators are summed as ((a0+a1)+(a2+a3))+((a4+a5)+(a6+a7)).
 #pragma once
 
 #include <cstdint>
@@ -41,8 +42,8 @@ Int8Vector quantize_activations(const float *x, int64_t n, void *buffer, Int8Lev
 
 using DotInt8Fn = float (*)(const uint8_t *row, const Int8Vector &x);
 
-// The kernel for dtype at `level` (≤ int8_level()): Q8_0, Q4_0 and Q6_K (the head of most Q4 GGUF files)
-// at both levels; nullptr otherwise (the fp32 kernels are then used).
+// The kernel for dtype at `level` (≤ int8_level()): Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 and Q6_K (the head of
+// most Q4 GGUF files) at both levels; nullptr otherwise (the fp32 kernels, or interleaved rows, are used).
 DotInt8Fn dot_int8_kernel(DType dtype, Int8Level level);
 
 // Q6_K's contract, shared by its kernel and the tests' reference: per super-block, the 16 exact

@@ -9,6 +9,7 @@
 #include "core/dtype.h"
 #include "exec/thread_pool.h"
 #include "kernels/dot_int8.h"
+#include "kernels/gemm_int8.h"
 #include "kernels/matrix.h"
 
 using namespace rwkvrt;
@@ -19,16 +20,24 @@ constexpr Int8Level kLevels[] = {Int8Level::Avx2, Int8Level::Avx512Vnni};
 
 const char *level_name(Int8Level l) { return l == Int8Level::Avx2 ? "AVX2" : "AVX512-VNNI"; }
 
-// Rows of random quants (every byte value, −128 included for q8_0) with finite fp16 scales.
+// The block types of 32 elements with a row kernel, and the affine ones (element = d·u + m).
+constexpr DType kRowTypes[] = {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1};
+bool affine(DType t) { return t == DType::Q4_1 || t == DType::Q5_1; }
+
+// Rows of random quants (every byte value, −128 included for q8_0, every fifth bit) with finite fp16
+// scales (and mins).
 std::vector<uint8_t> random_rows(DType t, int64_t rows, int64_t cols, std::mt19937 &rng) {
-    const size_t block = t == DType::Q8_0 ? 34 : 18;
+    const size_t block = size_t(dtype_info(t).block_bytes);
     std::vector<uint8_t> out(size_t(rows * cols / 32) * block);
     std::uniform_int_distribution<int> byte(0, 255);
     std::uniform_real_distribution<float> scale(-0.05f, 0.05f);
     for (size_t b = 0; b < out.size(); b += block) {
-        const uint16_t d = f32_to_f16(scale(rng));
-        std::memcpy(&out[b], &d, 2);
-        for (size_t j = 2; j < block; ++j) out[b + j] = uint8_t(byte(rng));
+        const size_t fields = affine(t) ? 2 : 1;
+        for (size_t f = 0; f < fields; ++f) {
+            const uint16_t h = f32_to_f16(scale(rng));
+            std::memcpy(&out[b + 2 * f], &h, 2);
+        }
+        for (size_t j = 2 * fields; j < block; ++j) out[b + j] = uint8_t(byte(rng));
     }
     return out;
 }
@@ -40,20 +49,24 @@ std::vector<float> random_vector(int64_t n, std::mt19937 &rng) {
     return x;
 }
 
-// The contract of dot_int8.h written out: exact integer sums per block, then in fp32 one fused
-// multiply-add per block into accumulator b mod 8, and the fixed sum of the eight.
+// The contract of dot_int8.h written out: exact integer sums per block (codes from block_codes(), which
+// tests/kernels/test_gemm_int8.cpp checks against the dequantizer), then in fp32 one fused multiply-add
+// per block into accumulator b mod 8 (two for affine types), and the fixed sum of the eight.
 float reference_dot(DType t, const uint8_t *row, const Int8Vector &x) {
+    BlockCodeLayout layout;
+    REQUIRE(block_code_layout(t, &layout));
     float acc[8] = {};
     for (int64_t b = 0; b < x.n / 32; ++b) {
-        const uint8_t *block = row + size_t(b) * (t == DType::Q8_0 ? 34 : 18);
-        int64_t s = 0;
+        uint8_t u[32];
+        float a = 0, m = 0;
+        block_codes(t, row + size_t(b) * size_t(dtype_info(t).block_bytes), u, &a, &m);
+        int64_t s = 0, x_sum = 0;
         for (int j = 0; j < 32; ++j) {
-            const int w = t == DType::Q8_0 ? int(int8_t(block[2 + j])) : (j < 16 ? block[2 + j] & 15 : block[2 + j - 16] >> 4) - 8;
-            s += int64_t(w) * x.q[32 * b + j];
+            s += int64_t(int(u[j]) - layout.offset) * x.q[32 * b + j];
+            x_sum += x.q[32 * b + j];
         }
-        uint16_t h;
-        std::memcpy(&h, block, 2);
-        acc[b % 8] = std::fma(f16_to_f32(h) * x.d[b], float(s), acc[b % 8]);
+        acc[b % 8] = std::fma(a * x.d[b], float(s), acc[b % 8]);
+        if (layout.affine) acc[b % 8] = std::fma(m * x.d[b], float(x_sum), acc[b % 8]);
     }
     return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
@@ -98,7 +111,7 @@ TEST_CASE("kernels: rounding the activations gives the scalar reference's bits a
     int tested = 0;
     for (Int8Level level : kLevels) {
         if (level > int8_level()) continue;
-        CAPTURE(level_name(level));
+        CAPTURE(std::string(level_name(level)));
         std::fill(got.begin(), got.end(), uint8_t(0xAA));
         quantize_activations(x.data(), n, got.data(), level);
         CHECK(got == reference);
@@ -114,9 +127,9 @@ TEST_CASE("kernels: integer dot products equal the scalar int8 reference bit for
             MESSAGE("skipped: this CPU does not run the ", level_name(level), " integer kernels");
             continue;
         }
-        CAPTURE(level_name(level));
-        for (DType t : {DType::Q8_0, DType::Q4_0}) {
-            CAPTURE(dtype_name(t));
+        CAPTURE(std::string(level_name(level)));
+        for (DType t : kRowTypes) {
+            CAPTURE(std::string(dtype_name(t)));
             const DotInt8Fn dot = dot_int8_kernel(t, level);
             REQUIRE(bool(dot));
             std::mt19937 rng(5);
@@ -231,8 +244,8 @@ TEST_CASE("kernels: linear with int8 activations quantizes x once and matches th
     ThreadPool pool(2);
     std::mt19937 rng(7);
     // Odd row counts; the larger ones exceed one chunk of rows and run on both threads.
-    for (DType t : {DType::Q8_0, DType::Q4_0}) {
-        CAPTURE(dtype_name(t));
+    for (DType t : kRowTypes) {
+        CAPTURE(std::string(dtype_name(t)));
         for (const std::pair<int64_t, int64_t> shape : {std::pair<int64_t, int64_t>{1, 32}, {13, 96}, {37, 320}, {1001, 544}, {4097, 288}}) {
             const int64_t rows = shape.first, cols = shape.second;
             CAPTURE(rows);

@@ -72,7 +72,7 @@ TEST_CASE("kernels: the bf16-product GEMM matches its scalar contract for every 
         for (const Shape s : {Shape{7, 64, 2}, Shape{50, 96, 33}, Shape{61, 512, 70}, Shape{13, 33, 5}, Shape{100, 800, 3},
                                 Shape{200, 64, 37}}) { // the last: whole 16 × 16 blocks of the write-back, and its edges
             if (dtype_info(t).block_elems > 1 && s.cols % dtype_info(t).block_elems) continue;
-            CAPTURE(dtype_name(t));
+            CAPTURE(std::string(dtype_name(t)));
             CAPTURE(s.rows);
             CAPTURE(s.cols);
             CAPTURE(s.T);
@@ -118,7 +118,7 @@ TEST_CASE("kernels: the bf16-product GEMM gives a matrix in the lanes the bits o
     // 208 rows end in a chunk of one group; 272 and 800 inputs in a part block.
     for (DType t : {DType::BF16, DType::F16}) {
         for (const Shape s : {Shape{144, 64}, Shape{208, 272}, Shape{320, 800}, Shape{1040, 256}}) {
-            CAPTURE(dtype_name(t));
+            CAPTURE(std::string(dtype_name(t)));
             CAPTURE(s.rows);
             CAPTURE(s.cols);
             std::vector<float> w32;

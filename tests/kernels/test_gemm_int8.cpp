@@ -148,7 +148,7 @@ void check_against_contract(const Matrix &W, const std::vector<float> &X, int64_
     }
     for (Int8Level level : levels)
         for (int threads : {1, 2, 3}) {
-            CAPTURE(level_name(level));
+            CAPTURE(std::string(level_name(level)));
             CAPTURE(threads);
             ThreadPool pool(threads);
             std::vector<float> Y(size_t(T * W.rows), NAN);
@@ -247,7 +247,7 @@ TEST_CASE("kernels: the integer-product GEMM gives a row the same bits whatever 
     for (float &v : X) v = normal(rng);
     ThreadPool pool(2);
     for (Int8Level level : levels) {
-        CAPTURE(level_name(level));
+        CAPTURE(std::string(level_name(level)));
         std::vector<float> all(size_t(70 * 77)), two(size_t(2 * 77));
         gemm_int8(W, X.data(), 70, all.data(), pool, level);
         for (int64_t t : {0, 31, 32, 68}) {
@@ -285,7 +285,7 @@ TEST_CASE("kernels: interleaved Q8_0, Q4_0, Q4_K, Q5_K and Q6_K rows give the GE
                     for (float &v : X) v = normal(rng);
                     for (Int8Level level : levels) {
                         if (!on_avx2 && level != Int8Level::Avx512Vnni) continue;
-                        CAPTURE(level_name(level));
+                        CAPTURE(std::string(level_name(level)));
                         std::vector<float> plain(size_t(T * rows)), inter(size_t(T * rows)), one(static_cast<size_t>(rows));
                         gemm_int8(W, X.data(), T, plain.data(), pool, level);
                         gemm_int8(Wi, X.data(), T, inter.data(), pool, level);

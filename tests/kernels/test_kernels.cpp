@@ -118,7 +118,7 @@ TEST_CASE("kernels: dot products match a double-precision reference for every ty
     for_each_target([] {
         std::mt19937 rng(7);
         for (DType t : kAllTypes) {
-            CAPTURE(dtype_name(t));
+            CAPTURE(std::string(dtype_name(t)));
             const DotFn dot = dot_kernel(t);
             for (size_t n : lengths(t)) {
                 CAPTURE(n);
@@ -137,7 +137,7 @@ TEST_CASE("kernels: two-row dot products give each row the one-row kernel's bits
         for (DType t : kAllTypes) {
             const DotPairFn pair = dot_pair_kernel(t);
             if (!pair) continue;
-            CAPTURE(dtype_name(t));
+            CAPTURE(std::string(dtype_name(t)));
             const DotFn dot = dot_kernel(t);
             for (size_t n : lengths(t)) {
                 CAPTURE(n);
@@ -158,7 +158,7 @@ TEST_CASE("kernels: two-row dot products give each row the one-row kernel's bits
 TEST_CASE("kernels: a mat-vec with rows of 8,192 (two rows per load of x) gives every row, the odd last one too, its dot's bits") {
     std::mt19937 rng(9);
     for (DType t : {DType::F32, DType::F16, DType::BF16}) {
-        CAPTURE(dtype_name(t));
+        CAPTURE(std::string(dtype_name(t)));
         const int64_t rows = 37, cols = 8192;
         const Matrix W = random_matrix(t, rows, cols, rng);
         const std::vector<float> x = random_vector(size_t(cols), rng);
@@ -182,7 +182,7 @@ TEST_CASE("kernels: bulk conversion gives the values of to_f32") {
             std::vector<uint8_t> all(65536 * 2);
             for (uint32_t i = 0; i < 65536; ++i) put_u16(all.data() + 2 * i, uint16_t(i));
             for (DType t : {DType::F16, DType::BF16}) {
-                CAPTURE(dtype_name(t));
+                CAPTURE(std::string(dtype_name(t)));
                 std::vector<float> fast(65536), ref(65536);
                 convert_to_f32(t, all.data(), fast.data(), 65536);
                 to_f32(t, all.data(), ref.data(), 65536);
@@ -198,7 +198,7 @@ TEST_CASE("kernels: bulk conversion gives the values of to_f32") {
             // d·q is exact in fp32 for the 32-blocks, so fusing d·q + m changes nothing either; the
             // K-quant converters round like the reference.
             for (DType t : kAllTypes) {
-                CAPTURE(dtype_name(t));
+                CAPTURE(std::string(dtype_name(t)));
                 for (size_t n : lengths(t)) {
                     CAPTURE(n);
                     const std::vector<uint8_t> row = random_row(t, n, rng);
@@ -232,7 +232,7 @@ TEST_CASE("kernels: bulk conversion to f16 and bf16 rounds like f32_to_f16 and f
         for (float f : {0.0f, -0.0f, 65504.0f, 65519.99f, 65520.0f, -70000.0f, 6e-8f, 3e-8f, 1e-40f, INFINITY, -INFINITY})
             x.push_back(f);
         for (DType t : {DType::F16, DType::BF16}) {
-            CAPTURE(dtype_name(t));
+            CAPTURE(std::string(dtype_name(t)));
             for (bool with_nan : {false, true}) {
                 std::vector<float> in = x;
                 if (with_nan) in.insert(in.end() - 5, NAN);
@@ -323,7 +323,7 @@ TEST_CASE("kernels: linear with T > 1 agrees with T = 1 for every type, and with
         // K-quants: rows of whole super-blocks; 3072 inputs with 40 tokens take several input blocks.
         const std::vector<Shape> k_shapes = {{1, 256, 2}, {7, 512, 3}, {13, 768, 9}, {50, 3072, 40}, {37, 1280, 17}, {150, 512, 11}};
         for (DType t : kAllTypes) {
-            CAPTURE(dtype_name(t));
+            CAPTURE(std::string(dtype_name(t)));
             for (const Shape &s : is_k_quant(t) ? k_shapes : shapes) {
                 CAPTURE(s.rows);
                 CAPTURE(s.cols);
@@ -354,7 +354,7 @@ TEST_CASE("kernels: linear gives a weight row the same bits in a matrix of few r
     for_each_target([&] {
         std::mt19937 rng(5);
         for (DType t : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_K}) {
-            CAPTURE(dtype_name(t));
+            CAPTURE(std::string(dtype_name(t)));
             for (const int64_t cols : {256, 768}) // one input block, and three
                 for (const int64_t T : {2, 7, 33}) {
                     CAPTURE(cols);
@@ -388,7 +388,7 @@ TEST_CASE("kernels: linear gives a token the same bits in a step of a few rows a
             for (const int64_t rows : {100, 256, 300})
                 for (const int64_t cols : {768, 771}) { // blocks of 256; then a last one of 3 inputs
                     if (cols % dtype_info(t).block_elems != 0) continue;
-                    CAPTURE(dtype_name(t));
+                    CAPTURE(std::string(dtype_name(t)));
                     CAPTURE(rows);
                     CAPTURE(cols);
                     const int64_t many = 33;
@@ -468,7 +468,7 @@ TEST_CASE("kernels: a matrix with its rows in the lanes gives every row count Ge
 TEST_CASE("kernels: float matrices whose rows are not whole blocks of 16 keep their rows") {
     std::mt19937 rng(8);
     for (DType t : {DType::F32, DType::F16, DType::BF16}) {
-        CAPTURE(dtype_name(t));
+        CAPTURE(std::string(dtype_name(t)));
         CHECK(lanes_layout_applies(random_matrix(t, 144, 48, rng)));
         CHECK(!lanes_layout_applies(random_matrix(t, 144, 40, rng))); // the lanes would drop its last 8 inputs
     }
@@ -485,7 +485,7 @@ TEST_CASE("kernels: convert_matrix round trips") {
     };
     SUBCASE("f16 and bf16 hold the rounded values, and come back unchanged") {
         for (DType t : {DType::F16, DType::BF16}) {
-            CAPTURE(dtype_name(t));
+            CAPTURE(std::string(dtype_name(t)));
             const Matrix half = convert_matrix(src, t, "w");
             const std::vector<float> back = as_f32(half);
             for (size_t i = 0; i < back.size(); ++i) {
