@@ -121,26 +121,25 @@ typedef struct rwkvrt_load_options {
                               * q6_k with f32 activations (the rows in the lanes), and those
                               * interleaved for int8. f32/f16/bf16 matrices keep their rows when
                               * mapped (read into memory, they take the lanes layout in place). */
-    /* "int8" (default, or NULL): with block-quantized weights the activations are rounded to 8 bits in
-     * blocks of 32 for integer products, on CPUs with AVX2 or AVX512-VNNI: generation, prompts and
-     * batched steps with every block type (q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k). llama.cpp
-     * does the same with these files. 1.3-2x faster than exact products;
-     * the logits change slightly, perplexity by 0.01-0.1% on the test models. f32/f16/bf16
-     * weights and older CPUs keep exact fp32 products. q4_0, q4_k and q5_k matrices (and q8_0 with
-     * AVX512-VNNI) are copied at load into an interleaved layout (the same size, 2-3% more for the
-     * K-quants).
-     * "f32": every product takes the exact fp32 activations (the reference math, slower on
-     * block-quantized weights).
+    /* How the activations are rounded for the matrix products, by weight type, as llama.cpp does:
+     * "auto" (default, or NULL): "int8" with block-quantized weights and "bf16" with f16 and bf16
+     * weights (both where the CPU has the instructions); f32 weights keep exact products.
+     * "f32": every product takes the exact fp32 activations (the reference math; slower).
+     * "int8": with block-quantized weights (q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k) the
+     * activations are rounded to 8 bits in blocks of 32 for integer products, on CPUs with AVX2 or
+     * AVX512-VNNI (generation, prompts and batched steps); 1.3-2x faster than exact products. q4_0,
+     * q4_k and q5_k matrices (and q8_0 with AVX512-VNNI) are copied at load into an interleaved layout
+     * (the same size, 2-3% more for the K-quants). Other weights keep exact products.
      * "bf16": steps of 16 rows or more (prompts, many conversations decoding together) round the
      * activations, and f16 weights, to bf16 and use vdpbf16ps with bf16 and f16 weights on CPUs with
-     * AVX512-BF16 (faster prefill, logits change slightly; smaller steps, other weight types and older
-     * CPUs keep fp32; with the batch_invariant feed option every step takes bf16 products).
-     * docs/QUANTIZATION.md gives the cost of each in logits and perplexity. */
+     * AVX512-BF16 (1.5-2x faster prefill; smaller steps keep exact fp32 products, and under the
+     * batch_invariant feed option every step takes bf16 products). Other weights keep exact products.
+     * The logits change slightly: perplexity by 0.001-0.1% on the test models; docs/QUANTIZATION.md
+     * gives the cost of each in logits and perplexity. */
     const char *activations;
 } rwkvrt_load_options;
 
-/* The defaults: all cores, weights as stored, the file read into memory, int8 activations (which only
- * block-quantized weights use). */
+/* The defaults: all cores, weights as stored, the file read into memory, "auto" activations. */
 RWKVRT_API rwkvrt_load_options rwkvrt_load_options_default(void);
 
 /* Loads a model. The format is detected from the file's content: PyTorch .pth (zip), rwkv.cpp .bin,
@@ -643,9 +642,12 @@ RWKVRT_API void rwkvrt_generator_free(rwkvrt_generator *gen);
  * Every projection of all sequences' tokens is one matrix product, so B conversations decoding one
  * token each cost little more than one: this is the call a server makes at every step. Sequences may
  * mix decoding (1 token) and prompts (many). The result equals feeding each sequence alone with
- * rwkvrt_feed() up to the order of floating-point additions (max abs logit difference <= 1e-5; with
- * activations = "bf16", a row of a step of 16 rows or more has bf16 products and the same row alone fp32 ones;
- * with "int8", both are integer products whose fp32 sums run in another order).
+ * rwkvrt_feed() up to the order of floating-point additions: with exact products (f32 weights, or
+ * activations = "f32") the max abs logit difference is <= 1e-5. Rounded activations (the default
+ * with quantized and half-precision weights) can differ more: with bf16 products a row of a step of
+ * 16 rows or more has bf16 products and the same row alone fp32 ones, and with int8 a float32
+ * difference can move an activation across a rounding step (up to 0.06 on the test models). The
+ * batch_invariant feed option gives each sequence the same bits in any batch.
  * All or nothing: an id outside [0, n_vocab) in any sequence (RWKVRT_ERR_TOKEN), the same state twice,
  * a NULL pointer or n_tokens[i] == 0 (RWKVRT_ERR_ARGUMENT), or a state of another model
  * (RWKVRT_ERR_MISMATCH) changes no state; the message names the sequence and the problem.
@@ -677,9 +679,10 @@ typedef struct rwkvrt_feed_options {
     /* Nonzero: every sequence gets the same bits whatever the other sequences of its steps, in this
      * call and any other. By default a step of one token (one conversation decoding alone, or one row of
      * logits) is a matrix-vector product, which sums in another order than the matrix product of a
-     * batch (within 1e-5, see rwkvrt_feed_batch); this option runs it as a matrix product of one row,
+     * batch (see rwkvrt_feed_batch); this option runs it as a matrix product of one row,
      * which is slower: what a server that promises each reply the same bits, whatever else it serves,
-     * passes at every step. */
+     * passes at every step. With bf16 products (activations "auto" or "bf16", f16/bf16 weights) every
+     * step then takes them, a lone row too. */
     int batch_invariant;
 } rwkvrt_feed_options;
 

@@ -42,11 +42,11 @@ ModelOptions model_options(const rwkvrt_load_options *o) {
             fail(RWKVRT_ERR_ARGUMENT, "weight_type '", full.weight_type, "' is not one of f32, f16, bf16, q8_0");
         m.weight_type = t;
     }
-    const std::string a = full.activations ? full.activations : "int8";
-    if (a != "f32" && a != "int8" && a != "bf16")
-        fail(RWKVRT_ERR_ARGUMENT, "activations '", a, "' is not one of f32, int8, bf16");
-    m.int8_activations = a == "int8";
-    m.bf16_activations = a == "bf16";
+    const std::string a = full.activations ? full.activations : "auto";
+    if (a != "auto" && a != "f32" && a != "int8" && a != "bf16")
+        fail(RWKVRT_ERR_ARGUMENT, "activations '", a, "' is not one of auto, f32, int8, bf16");
+    m.int8_activations = a == "auto" || a == "int8";
+    m.bf16_activations = a == "auto" || a == "bf16";
     return m;
 }
 
@@ -86,7 +86,7 @@ rwkvrt_load_options rwkvrt_load_options_default(void) {
     o.n_threads = 0;
     o.weight_type = nullptr;
     o.use_mmap = 0;
-    o.activations = "int8";
+    o.activations = "auto";
     return o;
 }
 

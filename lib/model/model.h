@@ -32,8 +32,8 @@ struct ModelOptions {
     int n_threads = 0; // 0 = one per core
     std::optional<DType> weight_type;
     bool use_mmap = false;
-    bool int8_activations = true;  // rwkvrt_load_options.activations = "int8" (the default)
-    bool bf16_activations = false; // rwkvrt_load_options.activations = "bf16"
+    bool int8_activations = true; // rwkvrt_load_options.activations = "int8" or "auto" (the default)
+    bool bf16_activations = true; // rwkvrt_load_options.activations = "bf16" or "auto"
 };
 
 class Model {

@@ -1,6 +1,6 @@
-// The load options activations = "int8" (the default: integer products with block-quantized weights)
-// and "bf16" (prompts with bf16 products) stay within the tolerances docs/QUANTIZATION.md states of the
-// same weights with exact fp32 activations.
+// The load options activations = "int8" (integer products with block-quantized weights) and "bf16"
+// (prompts with bf16 products), which the default "auto" picks per weight type, stay within the
+// tolerances docs/QUANTIZATION.md states of the same weights with exact fp32 activations.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -182,18 +182,43 @@ TEST_CASE("int8 activations leave other weight types exact") {
     CHECK(snapshots[0] == snapshots[1]);
 }
 
-TEST_CASE("the default activations are int8, with NULL options too, and f32 is the exact path") {
+// Logits after a 40-token prompt fed in one call (a step of 16 rows or more) and 4 generated tokens.
+std::vector<float> prompt_and_generation_logits(const rwkvrt_model *m) {
+    std::vector<int32_t> prompt(40);
+    for (size_t i = 0; i < prompt.size(); ++i) prompt[i] = int32_t((i * 37 + 11) % 256);
+    th::StatePtr s = th::new_state(m);
+    std::vector<float> out(size_t(rwkvrt_model_n_vocab(m)));
+    REQUIRE(rwkvrt_feed(m, s.get(), prompt.data(), prompt.size(), out.data()) == RWKVRT_OK);
+    const std::vector<float> generated = generation_logits(m, 4);
+    out.insert(out.end(), generated.begin(), generated.end());
+    return out;
+}
+
+TEST_CASE("the default activations are auto (NULL options too): int8 with block types, bf16 with half types, exact with f32") {
     REQUIRE_TESTDATA();
-    CHECK(std::string(rwkvrt_load_options_default().activations) == "int8");
-    const std::string path = testdata::path("gguf/tiny-rwkv-7v0-834K-Q4_0.gguf");
-    rwkvrt_model *raw = nullptr;
-    REQUIRE(rwkvrt_model_load(path.c_str(), nullptr, &raw) == RWKVRT_OK);
-    const th::ModelPtr null_options(raw, rwkvrt_model_free);
-    const std::vector<float> int8 = generation_logits(th::load(path, nullptr, 0, "int8").get(), 8);
-    const std::vector<float> exact = generation_logits(th::load(path, nullptr, 0, "f32").get(), 8);
-    CHECK(generation_logits(th::load(path).get(), 8) == int8);
-    CHECK(generation_logits(null_options.get(), 8) == int8);
-    CHECK(th::max_abs_diff(int8, exact) > 0);
+    CHECK(std::string(rwkvrt_load_options_default().activations) == "auto");
+    struct Case {
+        const char *file, *rounded; // the option "auto" amounts to for this file
+        bool rounds;                // whether this CPU has its products
+    };
+    const Case cases[] = {{"gguf/tiny-rwkv-7v0-834K-Q4_0.gguf", "int8", rwkvrt::int8_level() != rwkvrt::Int8Level::None},
+                          {"gguf/random-rwkv7-h4-F16.gguf", "bf16", rwkvrt::bf16_products_supported()},
+                          {"gguf/random-rwkv7-h4-BF16.gguf", "bf16", rwkvrt::bf16_products_supported()},
+                          {"gguf/tiny-rwkv-7v0-834K-F32.gguf", "f32", false}};
+    for (const Case &c : cases) {
+        const std::string name = c.file;
+        CAPTURE(name);
+        const std::string path = testdata::path(name);
+        rwkvrt_model *raw = nullptr;
+        REQUIRE(rwkvrt_model_load(path.c_str(), nullptr, &raw) == RWKVRT_OK);
+        const th::ModelPtr null_options(raw, rwkvrt_model_free);
+        const std::vector<float> rounded = prompt_and_generation_logits(th::load(path, nullptr, 0, c.rounded).get());
+        const std::vector<float> exact = prompt_and_generation_logits(th::load(path, nullptr, 0, "f32").get());
+        CHECK(prompt_and_generation_logits(th::load(path).get()) == rounded);
+        CHECK(prompt_and_generation_logits(th::load(path, nullptr, 0, "auto").get()) == rounded);
+        CHECK(prompt_and_generation_logits(null_options.get()) == rounded);
+        CHECK((th::max_abs_diff(rounded, exact) > 0) == c.rounds);
+    }
 }
 
 TEST_CASE("an unknown activations option is an argument error") {

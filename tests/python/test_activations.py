@@ -1,4 +1,4 @@
-"""Model(activations=...): int8 activations (the default) and the exact f32 path through the Python layer."""
+"""Model(activations=...): the default "auto" (int8 with a q4_0 model) and the exact f32 path through the Python layer."""
 
 import pickle
 
@@ -16,9 +16,10 @@ def generated_logits(m: rwkvrt.Model, n: int = 8) -> np.ndarray:
     return np.stack([m.feed(s, [t]) for t in range(40, 40 + n)])
 
 
-def test_int8_activations_are_the_default_and_stay_close_to_f32():
+def test_the_default_rounds_a_q4_0_model_to_int8_close_to_f32():
     rounded = generated_logits(rwkvrt.Model(data(Q4_0)))
     assert np.array_equal(rounded, generated_logits(rwkvrt.Model(data(Q4_0), activations="int8")))
+    assert np.array_equal(rounded, generated_logits(rwkvrt.Model(data(Q4_0), activations="auto")))
     exact = generated_logits(rwkvrt.Model(data(Q4_0), activations="f32"))
     assert not np.array_equal(rounded, exact)
     # The tolerance of docs/QUANTIZATION.md; NaN fails it.

@@ -192,22 +192,23 @@ TEST_CASE("cli: bench says which activations it ran with, and how to compare a q
     REQUIRE_TESTDATA();
     const Run unused = run("bench -m " + model() + " -p 4 -n 2 -r 1");
     CHECK(unused.status == 0);
-    CHECK(unused.out.find("activations: int8 (unused by f32 weights: exact fp32 products)\n") != std::string::npos);
+    CHECK(unused.out.find("activations: auto (exact fp32 products with f32 weights on this CPU)\n") != std::string::npos);
     const std::string q4 = testdata::path("gguf/tiny-rwkv-7v0-834K-Q4_0.gguf");
     const Run integer = run("bench -m " + q4 + " -p 4 -n 2 -r 1");
     CHECK(integer.status == 0);
-    CHECK(integer.out.find("activations: int8 (integer products with q4_0 weights, as llama.cpp's; --activations f32") !=
-          std::string::npos);
+    const bool int8_cpu = std::string(rwkvrt_system_info()).find("int8 products: none") == std::string::npos;
+    CHECK(integer.out.find(int8_cpu ? "activations: auto (integer products with q4_0 weights, as llama.cpp's; --activations f32"
+                                    : "activations: auto (exact fp32 products with q4_0 weights on this CPU)") != std::string::npos);
     const Run exact = run("bench -m " + q4 + " -p 4 -n 2 -r 1 --activations f32");
     CHECK(exact.status == 0);
     CHECK(exact.out.find("activations: f32\n") != std::string::npos);
     const Run json = run("bench -m " + q4 + " -p 4 -n 2 -r 1 -o json");
     CHECK(json.status == 0);
-    CHECK(json.out.find("\"activations\": \"int8\"") != std::string::npos);
+    CHECK(json.out.find("\"activations\": \"auto\"") != std::string::npos);
     CHECK(json.out.find("\"batch_invariant\": false") != std::string::npos);
     const Run invariant = run("bench -m " + model() + " -p 4 -n 2 -r 1 --batch-invariant");
     CHECK(invariant.status == 0);
-    CHECK(invariant.out.find("exact fp32 products); batch-invariant: one row runs as a matrix product") != std::string::npos);
+    CHECK(invariant.out.find("on this CPU); batch-invariant: one row runs as a matrix product") != std::string::npos);
 }
 
 TEST_CASE("cli: a resumed session says that its saved sampler wins over sampling flags") {

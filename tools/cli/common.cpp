@@ -29,8 +29,9 @@ void ModelArgs::add(CLI::App *cmd) {
 
 void add_activations_option(CLI::App *cmd, std::string &activations) {
     cmd->add_option("--activations", activations,
-                    "Activations: int8 (default; integer products with block-quantized weights on CPUs with "
-                    "AVX2 or AVX512-VNNI, as llama.cpp does; other weights keep fp32); f32 (exact products); bf16 (prompts and batches: bf16 products with bf16 and f16 weights, "
+                    "Activations: auto (default: int8 with block-quantized weights, bf16 with f16/bf16 ones, as "
+                    "llama.cpp does); f32 (exact products); int8 (integer products with block-quantized weights, "
+                    "AVX2 or AVX512-VNNI); bf16 (prompts and batches: bf16 products with bf16 and f16 weights, "
                     "AVX512-BF16); see docs/QUANTIZATION.md");
 }
 

@@ -36,7 +36,7 @@ struct ModelArgs {
     std::string path;
     int threads = 0;
     std::string weight_type;
-    std::string activations; // "" = the library's default (int8)
+    std::string activations; // "" = the library's default (auto)
     std::string tokenizer;
     bool mmap = false;
 

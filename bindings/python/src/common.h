@@ -75,7 +75,7 @@ struct Model {
     int threads = 0;
     std::string weight_type; // "" = as stored
     bool mmap = true;
-    std::string activations; // "" = the library's default (int8)
+    std::string activations; // "" = the library's default (auto)
 
     Model(std::string path, int threads, std::string weight_type, bool mmap, std::string activations);
     ~Model() { rwkvrt_model_free(handle); }

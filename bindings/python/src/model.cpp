@@ -108,10 +108,11 @@ Args:
     mmap: map the file instead of reading it into memory (processes share
         its pages, but the file must not change while loaded; generation is
         slower than from memory).
-    activations: None or "int8" rounds the activations to 8 bits for integer
-        products with block-quantized weights (prompts, batches and
-        generation, as llama.cpp does; other weights keep exact products;
-        docs/QUANTIZATION.md); "f32" keeps every product exact; "bf16"
+    activations: None or "auto" rounds them as llama.cpp does: "int8" with
+        block-quantized weights and "bf16" with f16/bf16 ones; "f32" keeps
+        every product exact; "int8" rounds the activations to 8 bits for
+        integer products with block-quantized weights (prompts, batches and
+        generation; docs/QUANTIZATION.md); "bf16"
         uses bf16 products for prompts and batches with bf16 and f16 weights
         (faster; logits change slightly, see docs/QUANTIZATION.md).
 

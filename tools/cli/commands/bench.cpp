@@ -215,7 +215,7 @@ int run_bench(const BenchArgs &b) {
     double flops = 0, bytes = 0;
     check(rwkvrt_model_work_per_token(probe.get(), &flops, &bytes), "work per token");
     const std::string arch = rwkvrt_model_arch(probe.get()), type = rwkvrt_model_weight_type(probe.get());
-    const std::string activations = b.activations.empty() ? "int8" : b.activations;
+    const std::string activations = b.activations.empty() ? "auto" : b.activations;
     const double params = double(rwkvrt_model_n_params(probe.get()));
     probe.reset();
 
@@ -265,11 +265,18 @@ int run_bench(const BenchArgs &b) {
     std::printf("cpu: %s\n", rwkvrt_system_info());
     std::printf("activations: %s", activations.c_str());
     // Say which products ran, so that a reader compares like with like.
-    const bool block_weights = !(type == "f32" || type == "f16" || type == "bf16");
-    if (activations == "int8")
-        std::printf(block_weights ? " (integer products with %s weights, as llama.cpp's; --activations f32 for exact ones)"
-                                  : " (unused by %s weights: exact fp32 products)",
+    const std::string cpu = rwkvrt_system_info();
+    const bool half_weights = type == "f16" || type == "bf16", block_weights = !half_weights && type != "f32";
+    const bool int8 = block_weights && (activations == "auto" || activations == "int8") &&
+                      cpu.find("int8 products: none") == std::string::npos;
+    const bool bf16 = half_weights && (activations == "auto" || activations == "bf16") &&
+                      cpu.find("bf16 products: none") == std::string::npos;
+    if (int8) std::printf(" (integer products with %s weights, as llama.cpp's; --activations f32 for exact ones)", type.c_str());
+    else if (bf16)
+        std::printf(" (bf16 products with %s weights in steps of 16 rows or more, as llama.cpp's; --activations f32 for "
+                    "exact ones)",
                     type.c_str());
+    else if (activations != "f32") std::printf(" (exact fp32 products with %s weights on this CPU)", type.c_str());
     if (b.batch_invariant) std::printf("; batch-invariant: one row runs as a matrix product, as in the server");
     std::printf("\n");
     std::printf("per token: %.3f GFLOP; a decoding step reads %.1f MB of weights; a conversation's state is %.2f MB\n",
