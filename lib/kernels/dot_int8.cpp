@@ -13,6 +13,8 @@
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+
+#include "kernels/block_codes_avx2.h"
 #endif
 
 namespace rwkvrt {
@@ -22,48 +24,9 @@ namespace {
 constexpr int kGroup = 8; // blocks whose scaled sums go to the eight accumulators at once
 constexpr size_t kQ6KBytes = 210;
 
-// The block types of 32 elements: where their fields sit, and the offset of their codes (Q8_0's
-// kernels multiply the signed quants themselves). Affine types (element = d·u + m) keep m at byte 2.
-struct Q8_0 {
-    static constexpr DType kType = DType::Q8_0;
-    static constexpr size_t kBytes = 34, kCodes = 2;
-    static constexpr int kOffset = 0;
-    static constexpr bool kAffine = false;
-};
-struct Q4_0 {
-    static constexpr DType kType = DType::Q4_0;
-    static constexpr size_t kBytes = 18, kCodes = 2;
-    static constexpr int kOffset = 8;
-    static constexpr bool kAffine = false;
-};
-struct Q4_1 {
-    static constexpr DType kType = DType::Q4_1;
-    static constexpr size_t kBytes = 20, kCodes = 4;
-    static constexpr int kOffset = 0;
-    static constexpr bool kAffine = true;
-};
-struct Q5_0 {
-    static constexpr DType kType = DType::Q5_0;
-    static constexpr size_t kBytes = 22, kHigh = 2, kCodes = 6;
-    static constexpr int kOffset = 16;
-    static constexpr bool kAffine = false;
-};
-struct Q5_1 {
-    static constexpr DType kType = DType::Q5_1;
-    static constexpr size_t kBytes = 24, kHigh = 4, kCodes = 8;
-    static constexpr int kOffset = 0;
-    static constexpr bool kAffine = true;
-};
-
 uint16_t load_u16(const uint8_t *p) {
     uint16_t v;
     std::memcpy(&v, p, 2);
-    return v;
-}
-
-uint32_t load_u32(const uint8_t *p) {
-    uint32_t v;
-    std::memcpy(&v, p, 4);
     return v;
 }
 
@@ -99,6 +62,8 @@ float finish(DType dtype, size_t block_bytes, const uint8_t *row, const Int8Vect
 
 #define RWKVRT_AVX2 __attribute__((target("avx2,fma,f16c")))
 #define RWKVRT_AVX512VNNI __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vnni")))
+
+using namespace int8_blocks;
 
 // The eight block sums of v0..v7 (eight int32 partial sums each), in block order.
 RWKVRT_AVX2 inline __m256i reduce8(__m256i v0, __m256i v1, __m256i v2, __m256i v3, __m256i v4, __m256i v5,
@@ -140,22 +105,6 @@ RWKVRT_AVX2 inline __m256i block_q8_0_avx2(const uint8_t *block, const int8_t *x
     // |w| · (x with w's sign): the unsigned operand must be the weight. |−128| reads as 128 unsigned.
     const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(xv, w));
     return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
-}
-
-// The 32 codes of a 4- or 5-bit block in element order: low nibbles, then high ones, and for 5-bit
-// types the fifth bit j of qh on element j (each byte picks its qh byte, then tests its own bit).
-template <class Block>
-RWKVRT_AVX2 inline __m256i codes_avx2(const uint8_t *block) {
-    const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i *>(block + Block::kCodes));
-    __m256i w = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), _mm256_set1_epi8(15));
-    if constexpr (requires { Block::kHigh; }) {
-        const __m256i byte_of_bit = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2,
-                                                     2, 3, 3, 3, 3, 3, 3, 3, 3);
-        const __m256i bit = _mm256_set1_epi64x(int64_t(0x8040201008040201));
-        const __m256i qh = _mm256_shuffle_epi8(_mm256_set1_epi32(int(load_u32(block + Block::kHigh))), byte_of_bit);
-        w = _mm256_or_si256(w, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, bit), bit), _mm256_set1_epi8(16)));
-    }
-    return w;
 }
 
 // Σ u·x of one 4- or 5-bit block (|pair| ≤ 2·31·127: maddubs cannot saturate).
@@ -208,7 +157,7 @@ RWKVRT_AVX512VNNI inline __m512i pair_codes_vnni(const uint8_t *block, const int
     __m512i w = _mm512_shuffle_i64x2(lo_hi, lo_hi, _MM_SHUFFLE(3, 1, 2, 0));
     if constexpr (requires { Block::kHigh; }) {
         // Bit k of the two qh words is the fifth bit of byte k.
-        const __mmask64 high = uint64_t(load_u32(block + Block::kHigh)) | uint64_t(load_u32(block + Block::kBytes + Block::kHigh)) << 32;
+        const __mmask64 high = uint64_t(load_qh(block + Block::kHigh)) | uint64_t(load_qh(block + Block::kBytes + Block::kHigh)) << 32;
         w = _mm512_or_si512(w, _mm512_maskz_mov_epi8(high, _mm512_set1_epi8(16)));
     }
     return _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, _mm512_loadu_si512(x));

@@ -12,6 +12,8 @@
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+
+#include "kernels/block_codes_avx2.h"
 #endif
 
 namespace rwkvrt {
@@ -842,64 +844,104 @@ RWKVRT_AVX2 void tile_kernel_q8_avx2(const uint8_t *codes, const float *a, const
 }
 
 // Rows i and i + 1 of a block (at b, row_bytes apart) against kRows activation rows' 32 quants xq[t]:
-// each row's integer sums in 8 lanes, added pairwise (hadd) into out[t].
-template <size_t kRows>
-RWKVRT_AVX2 inline void q8_0_row_pair(const uint8_t *b, size_t row_bytes, size_t i, const __m256i *xq, __m256i *out) {
+// each row's integer sums Σ u·q in 8 lanes, added pairwise (hadd) into out[t]. Q8_0: vpmaddubsw on |q_w|
+// and q_x with q_w's sign (two products of at most 128·127 in 16 bits); the others: on their codes
+// (two products of at most 31·127).
+template <class Block, size_t kRows>
+RWKVRT_AVX2 inline void row_pair(const uint8_t *b, size_t row_bytes, size_t i, const __m256i *xq, __m256i *out) {
     const __m256i ones = _mm256_set1_epi16(1);
-    const __m256i q0 = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(b + i * row_bytes + 2));
-    const __m256i q1 = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(b + (i + 1) * row_bytes + 2));
-    const __m256i a0 = _mm256_abs_epi8(q0), a1 = _mm256_abs_epi8(q1);
-    for (size_t t = 0; t < kRows; ++t)
-        out[t] = _mm256_hadd_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(a0, _mm256_sign_epi8(xq[t], q0)), ones),
-                                   _mm256_madd_epi16(_mm256_maddubs_epi16(a1, _mm256_sign_epi8(xq[t], q1)), ones));
+    const uint8_t *b0 = b + i * row_bytes, *b1 = b0 + row_bytes;
+    if constexpr (Block::kType == DType::Q8_0) {
+        const __m256i q0 = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(b0 + 2));
+        const __m256i q1 = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(b1 + 2));
+        const __m256i a0 = _mm256_abs_epi8(q0), a1 = _mm256_abs_epi8(q1);
+        for (size_t t = 0; t < kRows; ++t)
+            out[t] = _mm256_hadd_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(a0, _mm256_sign_epi8(xq[t], q0)), ones),
+                                       _mm256_madd_epi16(_mm256_maddubs_epi16(a1, _mm256_sign_epi8(xq[t], q1)), ones));
+    } else {
+        const __m256i u0 = int8_blocks::codes_avx2<Block>(b0), u1 = int8_blocks::codes_avx2<Block>(b1);
+        for (size_t t = 0; t < kRows; ++t)
+            out[t] = _mm256_hadd_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(u0, xq[t]), ones),
+                                       _mm256_madd_epi16(_mm256_maddubs_epi16(u1, xq[t]), ones));
+    }
 }
 
-// y[t · ldy + 0..8) for the 8 Q8_0 rows from `row` (by rows, row_bytes apart; `ahead`: the next 8, or
-// null) and kRows activation rows, read where they lie, on AVX2: for a step of a few rows, whose 16-bit tiles
-// (pack_weight_tile_q8_avx2) no other activation rows would share. Per block, vpmaddubsw on |q_w| and
-// q_x with q_w's sign (two products of at most 128·127 in 16 bits), vpmaddwd, the 8 rows' lanes added
-// across: the exact integer sums, then tile_kernel_q8_avx2's fp32 steps, so its bits.
-template <size_t kRows>
-RWKVRT_AVX2 void rows_q8_0_avx2(const uint8_t *row, size_t row_bytes, size_t blocks, const uint8_t *ahead, const ActivationRow *x,
-                                float *y, size_t ldy) {
+// The fp16 field at byte `at` of one block of 8 rows (row_bytes apart), as fp32: inserted one by one (a
+// gather took a third of the time; stored one by one and loaded as a vector, they waited on store
+// forwarding).
+RWKVRT_AVX2 inline __m256 eight_rows_f16(const uint8_t *b, size_t row_bytes) {
+    __m128i halves = _mm_cvtsi32_si128(load_u16(b));
+    halves = _mm_insert_epi16(halves, load_u16(b + row_bytes), 1);
+    halves = _mm_insert_epi16(halves, load_u16(b + 2 * row_bytes), 2);
+    halves = _mm_insert_epi16(halves, load_u16(b + 3 * row_bytes), 3);
+    halves = _mm_insert_epi16(halves, load_u16(b + 4 * row_bytes), 4);
+    halves = _mm_insert_epi16(halves, load_u16(b + 5 * row_bytes), 5);
+    halves = _mm_insert_epi16(halves, load_u16(b + 6 * row_bytes), 6);
+    halves = _mm_insert_epi16(halves, load_u16(b + 7 * row_bytes), 7);
+    return _mm256_cvtph_ps(halves);
+}
+
+// y[t · ldy + 0..8) for the 8 rows from `row` (by rows, row_bytes apart; `ahead`: the next 8, or null) of
+// a block type of 32 elements and kRows activation rows, read where they lie, on AVX2: for a step of a
+// few rows, whose tiles no other activation rows would share (and whose decoding, for Q4_1 and Q5_x,
+// cost more than the products). Per block, the 8 rows' exact integer sums (row_pair), added across
+// into one vector, then the tile kernels' fp32 steps (accumulate_sub_block_avx2), so their bits.
+template <class Block, size_t kRows>
+RWKVRT_AVX2 void rows_avx2(const uint8_t *row, size_t row_bytes, size_t blocks, const uint8_t *ahead, const ActivationRow *x,
+                           float *y, size_t ldy) {
     // The next 8 rows' lines: all of them, and a block's share.
     const size_t ahead_end = (8 * row_bytes + 63) / 64, ahead_lines = (ahead_end + blocks - 1) / blocks;
     __m256 f[kRows];
     for (__m256 &v : f) v = _mm256_setzero_ps();
     for (size_t blk = 0; blk < blocks; ++blk) {
-        const uint8_t *const b = row + 34 * blk;
-        // Eight streams that move 34 bytes a block are too slow for the hardware prefetcher to follow:
-        // the next 8 rows (contiguous) are fetched meanwhile, a share of their lines a block.
+        const uint8_t *const b = row + Block::kBytes * blk;
+        // Eight streams that move a few dozen bytes a block are too slow for the hardware prefetcher to
+        // follow: the next 8 rows (contiguous) are fetched meanwhile, a share of their lines a block.
         if (ahead)
             for (size_t line = blk * ahead_lines; line < std::min((blk + 1) * ahead_lines, ahead_end); ++line)
                 _mm_prefetch(reinterpret_cast<const char *>(ahead + 64 * line), _MM_HINT_T0);
-        // The 8 rows' scales, inserted one by one (a gather took a third of the time; stored one by one
-        // and loaded as a vector, they waited on store forwarding).
-        __m128i halves = _mm_cvtsi32_si128(load_u16(b));
-        halves = _mm_insert_epi16(halves, load_u16(b + row_bytes), 1);
-        halves = _mm_insert_epi16(halves, load_u16(b + 2 * row_bytes), 2);
-        halves = _mm_insert_epi16(halves, load_u16(b + 3 * row_bytes), 3);
-        halves = _mm_insert_epi16(halves, load_u16(b + 4 * row_bytes), 4);
-        halves = _mm_insert_epi16(halves, load_u16(b + 5 * row_bytes), 5);
-        halves = _mm_insert_epi16(halves, load_u16(b + 6 * row_bytes), 6);
-        halves = _mm_insert_epi16(halves, load_u16(b + 7 * row_bytes), 7);
-        const __m256 a = _mm256_cvtph_ps(halves);
+        const __m256 a = eight_rows_f16(b, row_bytes);
         __m256i xq[kRows], h01[kRows], h23[kRows], h0123[kRows];
         for (size_t t = 0; t < kRows; ++t) xq[t] = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(x[t].q + 32 * blk));
         // h0123 holds rows 0–3's sums of lanes 0–3, then of lanes 4–7; with rows 4–7's, the halves add up.
-        q8_0_row_pair<kRows>(b, row_bytes, 0, xq, h01);
-        q8_0_row_pair<kRows>(b, row_bytes, 2, xq, h23);
+        row_pair<Block, kRows>(b, row_bytes, 0, xq, h01);
+        row_pair<Block, kRows>(b, row_bytes, 2, xq, h23);
         for (size_t t = 0; t < kRows; ++t) h0123[t] = _mm256_hadd_epi32(h01[t], h23[t]);
-        q8_0_row_pair<kRows>(b, row_bytes, 4, xq, h01);
-        q8_0_row_pair<kRows>(b, row_bytes, 6, xq, h23);
+        row_pair<Block, kRows>(b, row_bytes, 4, xq, h01);
+        row_pair<Block, kRows>(b, row_bytes, 6, xq, h23);
+        const __m256 m = Block::kAffine ? eight_rows_f16(b + 2, row_bytes) : _mm256_setzero_ps();
         for (size_t t = 0; t < kRows; ++t) {
             const __m256i h4567 = _mm256_hadd_epi32(h01[t], h23[t]);
-            const __m256i sums = _mm256_add_epi32(_mm256_permute2x128_si256(h0123[t], h4567, 0x20),
-                                                  _mm256_permute2x128_si256(h0123[t], h4567, 0x31));
+            __m256i sums = _mm256_add_epi32(_mm256_permute2x128_si256(h0123[t], h4567, 0x20),
+                                            _mm256_permute2x128_si256(h0123[t], h4567, 0x31));
+            if constexpr (Block::kOffset != 0) sums = _mm256_sub_epi32(sums, _mm256_set1_epi32(x[t].offset_sum[blk]));
             f[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_mul_ps(a, _mm256_set1_ps(x[t].dx[blk])), f[t]);
+            if constexpr (Block::kAffine) f[t] = _mm256_fmadd_ps(m, _mm256_set1_ps(x[t].sum_dx[blk]), f[t]);
         }
     }
     for (size_t t = 0; t < kRows; ++t) _mm256_storeu_ps(y + t * ldy, f[t]);
+}
+
+using RowsKernel = void (*)(const uint8_t *, size_t, size_t, const uint8_t *, const ActivationRow *, float *, size_t);
+
+// rows_avx2 for dtype and 1..kTokens activation rows, or null for types it does not read.
+RowsKernel rows_kernel(DType dtype, size_t tokens) {
+    const auto pick = [tokens]<class Block>(Block) -> RowsKernel {
+        switch (tokens) {
+        case 1: return rows_avx2<Block, 1>;
+        case 2: return rows_avx2<Block, 2>;
+        case 3: return rows_avx2<Block, 3>;
+        default: return rows_avx2<Block, kTokens>;
+        }
+    };
+    switch (dtype) {
+    case DType::Q8_0: return pick(int8_blocks::Q8_0{});
+    case DType::Q4_0: return pick(int8_blocks::Q4_0{});
+    case DType::Q4_1: return pick(int8_blocks::Q4_1{});
+    case DType::Q5_0: return pick(int8_blocks::Q5_0{});
+    case DType::Q5_1: return pick(int8_blocks::Q5_1{});
+    default: return nullptr;
+    }
 }
 
 // y[t · ldy + 0..16) for one group of 16 interleaved Q4_0 rows and kRows ≤ 2 activation rows, read where
@@ -1270,12 +1312,18 @@ void gemm_int8(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool 
     const int64_t bands = int64_t((tiles + band_tiles - 1) / band_tiles);
 
     const bool vnni = level == Int8Level::Avx512Vnni;
-    // Q8_0 by rows on AVX2: up to kTokens activation rows read the rows where they lie, more rows
-    // tile_kernel_q8_avx2's 16-bit tiles (0.1B, 2 threads, tok/s summed: a lone row under
-    // batch_invariant 71 → 136, 2 rows 128 → 279, 4 rows 257 → 395; 8 rows 401 with the tiles).
+    // Small steps over matrices by rows read them where they lie (rows_avx2). Q8_0 on AVX2: up to
+    // kTokens activation rows, more take tile_kernel_q8_avx2's 16-bit tiles (0.1B, 2 threads, tok/s
+    // summed: a lone row under batch_invariant 71 → 136, 2 rows 128 → 279, 4 rows 257 → 395; 8 rows
+    // 401 with the tiles). Q4_1 and Q5_x, whose tiles are decoded by scalar code, at every level: up to
+    // kRowsInPlace activation rows, kTokens at a time over 8 weight rows still in the cache (0.1B Q5_1,
+    // 2 threads, tok/s summed: 2 rows 57 → 327, 8 rows 193 → 478, 16 rows 334 → 501; level at 32
+    // rows, about 510; 65 rows take the tiles at 684).
+    constexpr size_t kRowsInPlace = 8 * kTokens;
     const bool q8_rows = !vnni && W.dtype == DType::Q8_0 && !W.interleaved;
-    const bool q8_in_place = q8_rows && groups == 1 && N % 8 == 0;
-    const bool wide = q8_rows && !q8_in_place;
+    const bool scalar_decoded = W.dtype == DType::Q4_1 || W.dtype == DType::Q5_0 || W.dtype == DType::Q5_1;
+    const bool in_place = !W.interleaved && N % 8 == 0 && ((q8_rows && groups == 1) || (scalar_decoded && rows <= kRowsInPlace));
+    const bool wide = q8_rows && !in_place;
     // Every activation row rounded once, for all bands; padding rows are zero (they add nothing).
     const size_t rec_bytes = activation_row_bytes(K, n_sub, wide);
     auto *const recs = reinterpret_cast<uint8_t *>(pool.shared_buffer(padded * rec_bytes));
@@ -1316,16 +1364,17 @@ void gemm_int8(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool 
         });
         return;
     }
-    if (q8_in_place) {
-        ActivationRow x[kTokens];
-        tokens_of(0, x);
+    if (in_place) {
+        ActivationRow x[kRowsInPlace / kTokens][kTokens];
+        RowsKernel kernels[kRowsInPlace / kTokens];
+        for (size_t g = 0; g < groups; ++g) kernels[g] = rows_kernel(W.dtype, tokens_of(g, x[g]));
         const size_t rb = W.row_bytes();
-        const auto kernel = rows == 1 ? rows_q8_0_avx2<1> : rows == 2 ? rows_q8_0_avx2<2> : rows == 3 ? rows_q8_0_avx2<3> : rows_q8_0_avx2<4>;
         const int64_t piece = std::max<int64_t>(1, int64_t((size_t(64) << 10) / (8 * rb)));
         pool.run_stretches(int64_t(N / 8), piece, threads, [&](int64_t begin, int64_t end, int) {
             for (auto band = size_t(begin); band < size_t(end); ++band) {
                 const uint8_t *const next = 8 * band + 8 < N ? W.row(int64_t(8 * band + 8)) : nullptr;
-                kernel(W.row(int64_t(8 * band)), rb, K / 32, next, x, Y + 8 * band, N);
+                for (size_t g = 0; g < groups; ++g)
+                    kernels[g](W.row(int64_t(8 * band)), rb, K / 32, g == 0 ? next : nullptr, x[g], Y + g * kTokens * N + 8 * band, N);
             }
         });
         return;

@@ -182,9 +182,11 @@ TEST_CASE("kernels: the integer-product GEMM matches its scalar contract bit for
         CHECK(int8_products_supported(t, Int8Level::Avx2));
         CHECK_FALSE(int8_products_supported(t, Int8Level::None));
         const int64_t be = dtype_info(t).block_elems;
-        // 40 and 64 rows: whole bands of 8, which Q8_0's few-row kernel on AVX2 reads by rows.
+        // 40–64 rows: whole bands of 8, which the few-row kernels read by rows (Q8_0 on AVX2 up to 4
+        // activation rows, Q4_1 and Q5_x up to 8, in groups of 4).
         for (const Shape s : {Shape{7, 256, 2}, Shape{50, 512, 33}, Shape{61, 768, 5}, Shape{33, 256, 70}, Shape{100, 1024, 3},
-                              Shape{40, 512, 1}, Shape{48, 256, 2}, Shape{64, 768, 4}}) {
+                              Shape{40, 512, 1}, Shape{48, 256, 2}, Shape{64, 768, 4}, Shape{56, 512, 7}, Shape{16, 256, 8},
+                              Shape{24, 256, 9}}) {
             const std::string type = dtype_name(t);
             CAPTURE(type);
             CAPTURE(s.rows);

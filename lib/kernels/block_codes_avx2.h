@@ -1,0 +1,69 @@
+// The block types of 32 elements as the int8 kernels read them, shared by dot_int8.cpp (one row at a
+// time) and gemm_int8.cpp (a few rows in place): where their fields sit, and their 32 codes in one
+// AVX2 vector. Include only from files compiled for x86-64 with <immintrin.h>.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <immintrin.h>
+
+#include "core/dtype.h"
+
+namespace rwkvrt::int8_blocks {
+
+// Q8_0's kernels multiply the signed quants themselves; the others' codes are unsigned, element =
+// d·(u − offset), or d·u + m for the affine types (m at byte 2).
+struct Q8_0 {
+    static constexpr DType kType = DType::Q8_0;
+    static constexpr size_t kBytes = 34, kCodes = 2;
+    static constexpr int kOffset = 0;
+    static constexpr bool kAffine = false;
+};
+struct Q4_0 {
+    static constexpr DType kType = DType::Q4_0;
+    static constexpr size_t kBytes = 18, kCodes = 2;
+    static constexpr int kOffset = 8;
+    static constexpr bool kAffine = false;
+};
+struct Q4_1 {
+    static constexpr DType kType = DType::Q4_1;
+    static constexpr size_t kBytes = 20, kCodes = 4;
+    static constexpr int kOffset = 0;
+    static constexpr bool kAffine = true;
+};
+struct Q5_0 {
+    static constexpr DType kType = DType::Q5_0;
+    static constexpr size_t kBytes = 22, kHigh = 2, kCodes = 6;
+    static constexpr int kOffset = 16;
+    static constexpr bool kAffine = false;
+};
+struct Q5_1 {
+    static constexpr DType kType = DType::Q5_1;
+    static constexpr size_t kBytes = 24, kHigh = 4, kCodes = 8;
+    static constexpr int kOffset = 0;
+    static constexpr bool kAffine = true;
+};
+
+inline uint32_t load_qh(const uint8_t *p) {
+    uint32_t v;
+    std::memcpy(&v, p, 4);
+    return v;
+}
+
+// The 32 codes of a 4- or 5-bit block in element order: low nibbles, then high ones, and for 5-bit
+// types the fifth bit j of qh on element j (each byte picks its qh byte, then tests its own bit).
+template <class Block>
+__attribute__((target("avx2"))) inline __m256i codes_avx2(const uint8_t *block) {
+    const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i *>(block + Block::kCodes));
+    __m256i w = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), _mm256_set1_epi8(15));
+    if constexpr (requires { Block::kHigh; }) {
+        const __m256i byte_of_bit = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2,
+                                                     2, 3, 3, 3, 3, 3, 3, 3, 3);
+        const __m256i bit = _mm256_set1_epi64x(int64_t(0x8040201008040201));
+        const __m256i qh = _mm256_shuffle_epi8(_mm256_set1_epi32(int(load_qh(block + Block::kHigh))), byte_of_bit);
+        w = _mm256_or_si256(w, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, bit), bit), _mm256_set1_epi8(16)));
+    }
+    return w;
+}
+
+} // namespace rwkvrt::int8_blocks
