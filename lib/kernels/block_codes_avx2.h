@@ -12,37 +12,24 @@
 namespace rwkvrt::int8_blocks {
 
 // Q8_0's kernels multiply the signed quants themselves; the others' codes are unsigned, element =
-// d·(u − offset), or d·u + m for the affine types (m at byte 2).
-struct Q8_0 {
-    static constexpr DType kType = DType::Q8_0;
-    static constexpr size_t kBytes = 34, kCodes = 2;
-    static constexpr int kOffset = 0;
-    static constexpr bool kAffine = false;
+// d·(u − offset), or d·u + m for the affine types (m at byte 2). Codes start at byte kCodes, and 5-bit
+// types keep their fifth bits in the 32-bit word at kHigh.
+template <DType kT, size_t kB, size_t kC, int kO, bool kA>
+struct Layout {
+    static constexpr DType kType = kT;
+    static constexpr size_t kBytes = kB, kCodes = kC;
+    static constexpr int kOffset = kO;
+    static constexpr bool kAffine = kA;
 };
-struct Q4_0 {
-    static constexpr DType kType = DType::Q4_0;
-    static constexpr size_t kBytes = 18, kCodes = 2;
-    static constexpr int kOffset = 8;
-    static constexpr bool kAffine = false;
+template <class Base, size_t kH>
+struct WithHighBits : Base {
+    static constexpr size_t kHigh = kH;
 };
-struct Q4_1 {
-    static constexpr DType kType = DType::Q4_1;
-    static constexpr size_t kBytes = 20, kCodes = 4;
-    static constexpr int kOffset = 0;
-    static constexpr bool kAffine = true;
-};
-struct Q5_0 {
-    static constexpr DType kType = DType::Q5_0;
-    static constexpr size_t kBytes = 22, kHigh = 2, kCodes = 6;
-    static constexpr int kOffset = 16;
-    static constexpr bool kAffine = false;
-};
-struct Q5_1 {
-    static constexpr DType kType = DType::Q5_1;
-    static constexpr size_t kBytes = 24, kHigh = 4, kCodes = 8;
-    static constexpr int kOffset = 0;
-    static constexpr bool kAffine = true;
-};
+using Q8_0 = Layout<DType::Q8_0, 34, 2, 0, false>;
+using Q4_0 = Layout<DType::Q4_0, 18, 2, 8, false>;
+using Q4_1 = Layout<DType::Q4_1, 20, 4, 0, true>;
+using Q5_0 = WithHighBits<Layout<DType::Q5_0, 22, 6, 16, false>, 2>;
+using Q5_1 = WithHighBits<Layout<DType::Q5_1, 24, 8, 0, true>, 4>;
 
 inline uint32_t load_qh(const uint8_t *p) {
     uint32_t v;
