@@ -1312,17 +1312,17 @@ void gemm_int8(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool 
     const int64_t bands = int64_t((tiles + band_tiles - 1) / band_tiles);
 
     const bool vnni = level == Int8Level::Avx512Vnni;
-    // Small steps over matrices by rows read them where they lie (rows_avx2). Q8_0 on AVX2: up to
-    // kTokens activation rows, more take tile_kernel_q8_avx2's 16-bit tiles (0.1B, 2 threads, tok/s
-    // summed: a lone row under batch_invariant 71 → 136, 2 rows 128 → 279, 4 rows 257 → 395; 8 rows
-    // 401 with the tiles). Q4_1 and Q5_x, whose tiles are decoded by scalar code, at every level: up to
-    // kRowsInPlace activation rows, kTokens at a time over 8 weight rows still in the cache (0.1B Q5_1,
-    // 2 threads, tok/s summed: 2 rows 57 → 327, 8 rows 193 → 478, 16 rows 334 → 501; level at 32
-    // rows, about 510; 65 rows take the tiles at 684).
+    // Small steps over matrices by rows read them where they lie (rows_avx2), kTokens activation rows at
+    // a time over 8 weight rows still in the cache. Q8_0 on AVX2: up to 8 activation rows, more take
+    // tile_kernel_q8_avx2's 16-bit tiles (0.1B, 2 threads, tok/s summed, tiles → in place: a lone row
+    // under batch_invariant 71 → 136, 2 rows 128 → 279, 4 rows 257 → 395, 8 rows 324–399 → 428–466;
+    // 16 rows 496–502 against 448–475). Q4_1 and Q5_x, whose tiles are decoded by scalar code, at every
+    // level: up to 32 rows (0.1B Q5_1: 2 rows 57 → 327, 8 rows 193 → 478, 16 rows 334 → 501; level at
+    // 32 rows, about 510; 65 rows take the tiles at 684).
     constexpr size_t kRowsInPlace = 8 * kTokens;
     const bool q8_rows = !vnni && W.dtype == DType::Q8_0 && !W.interleaved;
     const bool scalar_decoded = W.dtype == DType::Q4_1 || W.dtype == DType::Q5_0 || W.dtype == DType::Q5_1;
-    const bool in_place = !W.interleaved && N % 8 == 0 && ((q8_rows && groups == 1) || (scalar_decoded && rows <= kRowsInPlace));
+    const bool in_place = !W.interleaved && N % 8 == 0 && ((q8_rows && rows <= 2 * kTokens) || (scalar_decoded && rows <= kRowsInPlace));
     const bool wide = q8_rows && !in_place;
     // Every activation row rounded once, for all bands; padding rows are zero (they add nothing).
     const size_t rec_bytes = activation_row_bytes(K, n_sub, wide);

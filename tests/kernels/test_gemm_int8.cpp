@@ -182,8 +182,8 @@ TEST_CASE("kernels: the integer-product GEMM matches its scalar contract bit for
         CHECK(int8_products_supported(t, Int8Level::Avx2));
         CHECK_FALSE(int8_products_supported(t, Int8Level::None));
         const int64_t be = dtype_info(t).block_elems;
-        // 40–64 rows: whole bands of 8, which the few-row kernels read by rows (Q8_0 on AVX2 up to 4
-        // activation rows, Q4_1 and Q5_x up to 8, in groups of 4).
+        // 16–64 rows: whole bands of 8, which the few-row kernels read by rows (Q8_0 on AVX2 up to 8
+        // activation rows, Q4_1 and Q5_x up to 32, in groups of 4; 9 rows: three groups).
         for (const Shape s : {Shape{7, 256, 2}, Shape{50, 512, 33}, Shape{61, 768, 5}, Shape{33, 256, 70}, Shape{100, 1024, 3},
                               Shape{40, 512, 1}, Shape{48, 256, 2}, Shape{64, 768, 4}, Shape{56, 512, 7}, Shape{16, 256, 8},
                               Shape{24, 256, 9}}) {
