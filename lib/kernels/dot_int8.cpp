@@ -73,17 +73,6 @@ RWKVRT_AVX2 inline __m256i reduce8(__m256i v0, __m256i v1, __m256i v2, __m256i v
     return _mm256_add_epi32(_mm256_permute2x128_si256(u0, u1, 0x20), _mm256_permute2x128_si256(u0, u1, 0x31));
 }
 
-// The fp16 field at byte `at` of eight consecutive blocks, as fp32.
-template <class Block>
-RWKVRT_AVX2 inline __m256 gather_f16(const uint8_t *row, size_t at) {
-    row += at;
-    return _mm256_cvtph_ps(_mm_setr_epi16(
-        short(load_u16(row)), short(load_u16(row + Block::kBytes)), short(load_u16(row + 2 * Block::kBytes)),
-        short(load_u16(row + 3 * Block::kBytes)), short(load_u16(row + 4 * Block::kBytes)),
-        short(load_u16(row + 5 * Block::kBytes)), short(load_u16(row + 6 * Block::kBytes)),
-        short(load_u16(row + 7 * Block::kBytes))));
-}
-
 // acc += (d_w·d_x)·Σ (then += (m_w·d_x)·Σq for affine types) for the group of eight blocks starting at
 // `row`, block b; the codes' offset is removed through the activation sums.
 template <class Block>
@@ -92,8 +81,8 @@ RWKVRT_AVX2 inline __m256 scale_group(const uint8_t *row, const Int8Vector &x, i
     const __m256i x_sums = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(x.sum + b));
     if constexpr (Block::kOffset != 0) sums = _mm256_sub_epi32(sums, _mm256_slli_epi32(x_sums, std::countr_zero(unsigned(Block::kOffset))));
     const __m256 xd = _mm256_loadu_ps(x.d + b);
-    acc = _mm256_fmadd_ps(_mm256_mul_ps(gather_f16<Block>(row, 0), xd), _mm256_cvtepi32_ps(sums), acc);
-    if constexpr (Block::kAffine) acc = _mm256_fmadd_ps(_mm256_mul_ps(gather_f16<Block>(row, 2), xd), _mm256_cvtepi32_ps(x_sums), acc);
+    acc = _mm256_fmadd_ps(_mm256_mul_ps(f16_x8(row, Block::kBytes), xd), _mm256_cvtepi32_ps(sums), acc);
+    if constexpr (Block::kAffine) acc = _mm256_fmadd_ps(_mm256_mul_ps(f16_x8(row + 2, Block::kBytes), xd), _mm256_cvtepi32_ps(x_sums), acc);
     return acc;
 }
 

@@ -866,21 +866,6 @@ RWKVRT_AVX2 inline void row_pair(const uint8_t *b, size_t row_bytes, size_t i, c
     }
 }
 
-// The fp16 field at byte `at` of one block of 8 rows (row_bytes apart), as fp32: inserted one by one (a
-// gather took a third of the time; stored one by one and loaded as a vector, they waited on store
-// forwarding).
-RWKVRT_AVX2 inline __m256 eight_rows_f16(const uint8_t *b, size_t row_bytes) {
-    __m128i halves = _mm_cvtsi32_si128(load_u16(b));
-    halves = _mm_insert_epi16(halves, load_u16(b + row_bytes), 1);
-    halves = _mm_insert_epi16(halves, load_u16(b + 2 * row_bytes), 2);
-    halves = _mm_insert_epi16(halves, load_u16(b + 3 * row_bytes), 3);
-    halves = _mm_insert_epi16(halves, load_u16(b + 4 * row_bytes), 4);
-    halves = _mm_insert_epi16(halves, load_u16(b + 5 * row_bytes), 5);
-    halves = _mm_insert_epi16(halves, load_u16(b + 6 * row_bytes), 6);
-    halves = _mm_insert_epi16(halves, load_u16(b + 7 * row_bytes), 7);
-    return _mm256_cvtph_ps(halves);
-}
-
 // y[t · ldy + 0..8) for the 8 rows from `row` (by rows, row_bytes apart; `ahead`: the next 8, or null) of
 // a block type of 32 elements and kRows activation rows, read where they lie, on AVX2: for a step of a
 // few rows, whose tiles no other activation rows would share (and whose decoding, for Q4_1 and Q5_x,
@@ -900,7 +885,7 @@ RWKVRT_AVX2 void rows_avx2(const uint8_t *row, size_t row_bytes, size_t blocks, 
         if (ahead)
             for (size_t line = blk * ahead_lines; line < std::min((blk + 1) * ahead_lines, ahead_end); ++line)
                 _mm_prefetch(reinterpret_cast<const char *>(ahead + 64 * line), _MM_HINT_T0);
-        const __m256 a = eight_rows_f16(b, row_bytes);
+        const __m256 a = int8_blocks::f16_x8(b, row_bytes);
         __m256i xq[kRows], h01[kRows], h23[kRows], h0123[kRows];
         for (size_t t = 0; t < kRows; ++t) xq[t] = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(x[t].q + 32 * blk));
         // h0123 holds rows 0–3's sums of lanes 0–3, then of lanes 4–7; with rows 4–7's, the halves add up.
@@ -909,7 +894,7 @@ RWKVRT_AVX2 void rows_avx2(const uint8_t *row, size_t row_bytes, size_t blocks, 
         for (size_t t = 0; t < kRows; ++t) h0123[t] = _mm256_hadd_epi32(h01[t], h23[t]);
         row_pair<Block, kRows>(b, row_bytes, 4, xq, h01);
         row_pair<Block, kRows>(b, row_bytes, 6, xq, h23);
-        const __m256 m = Block::kAffine ? eight_rows_f16(b + 2, row_bytes) : _mm256_setzero_ps();
+        const __m256 m = Block::kAffine ? int8_blocks::f16_x8(b + 2, row_bytes) : _mm256_setzero_ps();
         for (size_t t = 0; t < kRows; ++t) {
             const __m256i h4567 = _mm256_hadd_epi32(h01[t], h23[t]);
             __m256i sums = _mm256_add_epi32(_mm256_permute2x128_si256(h0123[t], h4567, 0x20),
@@ -924,7 +909,8 @@ RWKVRT_AVX2 void rows_avx2(const uint8_t *row, size_t row_bytes, size_t blocks, 
 
 using RowsKernel = void (*)(const uint8_t *, size_t, size_t, const uint8_t *, const ActivationRow *, float *, size_t);
 
-// rows_avx2 for dtype and 1..kTokens activation rows, or null for types it does not read.
+// rows_avx2 for dtype and 1..kTokens activation rows: the types gemm_int8 reads in place (Q8_0 on AVX2,
+// Q4_1, Q5_0, Q5_1), or null.
 RowsKernel rows_kernel(DType dtype, size_t tokens) {
     const auto pick = [tokens]<class Block>(Block) -> RowsKernel {
         switch (tokens) {
@@ -936,7 +922,6 @@ RowsKernel rows_kernel(DType dtype, size_t tokens) {
     };
     switch (dtype) {
     case DType::Q8_0: return pick(int8_blocks::Q8_0{});
-    case DType::Q4_0: return pick(int8_blocks::Q4_0{});
     case DType::Q4_1: return pick(int8_blocks::Q4_1{});
     case DType::Q5_0: return pick(int8_blocks::Q5_0{});
     case DType::Q5_1: return pick(int8_blocks::Q5_1{});
