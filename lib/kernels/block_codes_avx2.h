@@ -39,14 +39,21 @@ inline uint32_t load_qh(const uint8_t *p) {
 
 // Eight fp16 values `stride` bytes apart from p, as fp32: inserted one by one (a gather took a third of
 // a few-row kernel's time; stored one by one and loaded as a vector, they waited on store forwarding).
-__attribute__((target("avx2,f16c"))) inline __m256 f16_x8(const uint8_t *p, size_t stride) {
+// (The lane of _mm_insert_epi16 must be a constant, hence no loop.)
+inline uint16_t load_f16_bits(const uint8_t *p) {
     uint16_t h;
     std::memcpy(&h, p, 2);
-    __m128i halves = _mm_cvtsi32_si128(h);
-    for (int i = 1; i < 8; ++i) {
-        std::memcpy(&h, p + size_t(i) * stride, 2);
-        halves = _mm_insert_epi16(halves, h, i);
-    }
+    return h;
+}
+__attribute__((target("avx2,f16c"))) inline __m256 f16_x8(const uint8_t *p, size_t stride) {
+    __m128i halves = _mm_cvtsi32_si128(load_f16_bits(p));
+    halves = _mm_insert_epi16(halves, load_f16_bits(p + stride), 1);
+    halves = _mm_insert_epi16(halves, load_f16_bits(p + 2 * stride), 2);
+    halves = _mm_insert_epi16(halves, load_f16_bits(p + 3 * stride), 3);
+    halves = _mm_insert_epi16(halves, load_f16_bits(p + 4 * stride), 4);
+    halves = _mm_insert_epi16(halves, load_f16_bits(p + 5 * stride), 5);
+    halves = _mm_insert_epi16(halves, load_f16_bits(p + 6 * stride), 6);
+    halves = _mm_insert_epi16(halves, load_f16_bits(p + 7 * stride), 7);
     return _mm256_cvtph_ps(halves);
 }
 
