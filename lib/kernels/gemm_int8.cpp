@@ -1410,7 +1410,7 @@ void gemm_int8(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool 
 void matvec_int8_interleaved(const Matrix &W, const float *x, float *y, ThreadPool &pool, Int8Level level) {
     const size_t K = size_t(W.cols);
     const bool vnni = level == Int8Level::Avx512Vnni;
-    const int threads = W.nbytes() < (1u << 18) ? 1 : pool.size();
+    const int threads = W.nbytes() < kMatVecOneThreadBytes ? 1 : pool.size();
     if (const GroupRows group_rows = group_rows_kernel(W.dtype, vnni)) { // the GEMM's own kernel, for one row
         BlockCodeLayout layout{};
         block_code_layout(W.dtype, &layout);

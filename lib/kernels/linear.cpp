@@ -567,7 +567,7 @@ void LanesProductOf(const Matrix &W, const float *X, int64_t T, float *Y, Thread
 template <DType kType>
 void LanesMatVecOf(const Matrix &W, const float *x, float *y, ThreadPool &pool) {
     const size_t K = size_t(W.cols), group_bytes = LanesGroupBytes<kType>(K);
-    const double flops = W.nbytes() < (1u << 18) ? 0 : 1e9; // small matrices on one thread
+    const double flops = W.nbytes() < kMatVecOneThreadBytes ? 0 : 1e9; // small matrices on one thread
     if constexpr (LanesType<kType>::kFloat)
         ForEachLanesChunk<kType>(
             W, flops, pool,
@@ -974,7 +974,7 @@ namespace {
 template <class Rows>
 void for_each_rows(const Matrix &W, int64_t unit, ThreadPool &pool, Rows rows) {
     const size_t unit_bytes = W.row_bytes() * size_t(unit);
-    const int threads = W.nbytes() < (1u << 18) ? 1 : pool.size();
+    const int threads = W.nbytes() < kMatVecOneThreadBytes ? 1 : pool.size();
     const int64_t piece = std::max<int64_t>(1, int64_t((size_t(64) << 10) / unit_bytes));
     pool.run_stretches((W.rows + unit - 1) / unit, piece, threads,
                        [&](int64_t begin, int64_t end, int) { rows(begin * unit, std::min(W.rows, end * unit)); });

@@ -59,6 +59,11 @@ void rewrite_as_lanes(const Matrix &W, ThreadPool &pool);
 // is a matrix-vector product (one conversation decoding); T > 1 a matrix product (prefill, or many
 // conversations decoding together).
 void linear(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool &pool);
+// A matrix-vector product over fewer bytes of weights than this runs on the calling thread alone. At
+// 32 KiB a hand-off costs about what the other threads save; RWKV-7's LoRA matrices (128 KiB at 1.5B)
+// used to run alone at 256 KiB while the others waited (2 threads, q4_0, tok/s, with the recurrence's
+// change in wkv.cpp: 0.1B 290–307 → 316–350, 0.4B 109–118 → 119–124, 1.5B 33–41 → 36–48).
+constexpr size_t kMatVecOneThreadBytes = size_t(32) << 10;
 
 // While one is alive on a thread (the latest one, for a feed nested in another's progress callback),
 // linear() called from that thread with `on` takes one route for every T, so a row gets the same bits

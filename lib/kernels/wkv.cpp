@@ -143,11 +143,13 @@ void Wkv7(const WkvSegment *segs, int64_t n_segs, int64_t H, int64_t N, const fl
           const float *k, const float *v, const float *a, const float *b, float *y, ThreadPool &pool) {
     int64_t rows = 0;
     for (int64_t s = 0; s < n_segs; ++s) rows += segs[s].T;
-    // One token's step (about 10 flops per state element) is not worth waking threads for. Each thread
+    // One token's step over a small state (about 10 flops per element) is not worth waking threads for;
+    // from 32k elements it is (one token, 2 threads, q4_0: 0.1B's 49k went 290–307 → 316–350 tok/s with
+    // kMatVecOneThreadBytes's change, 1.5B's 131k took a millisecond a token on one thread). Each thread
     // takes a stretch of (segment, head) tasks in order, so that it streams a segment's heads, which lie
     // one after the other, as the hardware prefetcher expects (for many conversations the states come
     // from memory); on a shared machine the threads that run take over the others' stretches.
-    const int threads = rows * H * N * N >= (int64_t(1) << 18) ? pool.size() : 1;
+    const int threads = rows * H * N * N >= (int64_t(1) << 15) ? pool.size() : 1;
     pool.run_stretches(n_segs * H, 1, threads, [&](int64_t begin, int64_t end, int) {
         for (int64_t task = begin; task < end; ++task) {
             const WkvSegment &seg = segs[task / H];
