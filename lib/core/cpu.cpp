@@ -19,6 +19,9 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 #include <cstdlib>
 #include <cstring>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 
 #include "core/cpu.h"
 
@@ -43,7 +46,7 @@ constexpr int64_t kAboveScalar = kAboveSse4 | HWY_SSE4 | HWY_SSSE3;
 // Asks the dispatch itself (hwy::SupportedTargets() would reset it to the targets before the cap).
 void summarize(CpuFeatures *f, const char *cap) {
     f->summary = std::string("kernels: ") + hwy::TargetName(HWY_DYNAMIC_DISPATCH(DispatchedTarget)()) + " (Highway); int8 products: " +
-                 (f->avx512_vnni ? "AVX512-VNNI" : f->avx2_fma ? "AVX2" : "none (fp32)") +
+                 (f->avx512_vnni ? "AVX512-VNNI" : f->avx_vnni ? "AVX-VNNI" : f->avx2_fma ? "AVX2" : "none (fp32)") +
                  "; bf16 products: " + (f->avx512_bf16 ? "AVX512-BF16" : "none (fp32)");
     if (cap && *cap) f->summary += std::string("; RWKVRT_MAX_CPU_ISA=") + cap + (f->error.empty() ? "" : " (not understood)");
 }
@@ -54,7 +57,10 @@ CpuFeatures detect_and_cap(const char *cap) {
 #if defined(__x86_64__)
     __builtin_cpu_init();
     f.avx2_fma = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    const bool avx512 = f.avx2_fma && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0; // AVX-VNNI: CPUID leaf 7, sub-leaf 1, EAX bit 4
+    f.avx_vnni = f.avx2_fma && __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) && (eax >> 4 & 1);
+    const bool avx512 = f.avx2_fma && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                        __builtin_cpu_supports("avx512vl");
     f.avx512_vnni = avx512 && __builtin_cpu_supports("avx512vnni");
     f.avx512_bf16 = avx512 && __builtin_cpu_supports("avx512bf16");
 #endif
@@ -67,7 +73,7 @@ CpuFeatures detect_and_cap(const char *cap) {
         f.error = std::string("RWKVRT_MAX_CPU_ISA='") + cap + "' is not one of avx512, avx2, sse4, scalar";
         return f;
     }
-    f.avx512_vnni = f.avx512_bf16 = false;
+    f.avx_vnni = f.avx512_vnni = f.avx512_bf16 = false;
     if (disabled != kAboveAvx2) f.avx2_fma = false;
     hwy::DisableTargets(disabled);
     return f;

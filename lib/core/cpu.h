@@ -11,7 +11,8 @@ namespace rwkvrt {
 
 struct CpuFeatures {
     bool avx2_fma;     // AVX2 with FMA and F16C: the int8 kernels' lower level
-    bool avx512_vnni;  // AVX-512 F/BW with VNNI: the int8 kernels' upper level
+    bool avx_vnni;     // AVX2 with AVX-VNNI (VEX vpdpbusd): the int8 kernels' middle level
+    bool avx512_vnni;  // AVX-512 F/BW/VL with VNNI: the int8 kernels' upper level
     bool avx512_bf16;  // AVX-512 F/BW with BF16: bf16 products (kernels/gemm_bf16.h)
     std::string error; // why RWKVRT_MAX_CPU_ISA was not understood (then nothing is capped), or empty
     std::string summary; // one line for rwkvrt_system_info(): the levels the kernels run at

@@ -390,7 +390,7 @@ Int8Vector quantize_activations(const float *x, int64_t n, void *buffer, Int8Lev
     auto *sum16 = sum + n / 32;
 #if defined(__x86_64__)
     if (level == Int8Level::Avx512Vnni) quantize_avx512(x, n, q, d, sum);
-    else if (level == Int8Level::Avx2) quantize_avx2(x, n, q, d, sum);
+    else if (avx2_kernels(level)) quantize_avx2(x, n, q, d, sum);
     else
 #endif
         quantize_scalar(x, n, q, d, sum);
@@ -400,14 +400,17 @@ Int8Vector quantize_activations(const float *x, int64_t n, void *buffer, Int8Lev
 
 Int8Level int8_level() {
     const CpuFeatures &cpu = cpu_features();
-    return cpu.avx512_vnni ? Int8Level::Avx512Vnni : cpu.avx2_fma ? Int8Level::Avx2 : Int8Level::None;
+    return cpu.avx512_vnni ? Int8Level::Avx512Vnni
+           : cpu.avx_vnni  ? Int8Level::AvxVnni
+           : cpu.avx2_fma  ? Int8Level::Avx2
+                           : Int8Level::None;
 }
 
 DotInt8Fn dot_int8_kernel(DType dtype, Int8Level level) {
 #if defined(__x86_64__)
     if (dtype == DType::Q6_K)
-        return level == Int8Level::Avx512Vnni ? dot_q6_k_avx512vnni : level == Int8Level::Avx2 ? dot_q6_k_avx2 : nullptr;
-    const bool vnni = level == Int8Level::Avx512Vnni, avx2 = level == Int8Level::Avx2;
+        return level == Int8Level::Avx512Vnni ? dot_q6_k_avx512vnni : avx2_kernels(level) ? dot_q6_k_avx2 : nullptr;
+    const bool vnni = level == Int8Level::Avx512Vnni, avx2 = avx2_kernels(level);
     if (!vnni && !avx2) return nullptr;
     switch (dtype) {
     case DType::Q8_0: return vnni ? dot_avx512vnni<Q8_0, pair_q8_0_vnni> : dot_avx2<Q8_0, block_q8_0_avx2>;

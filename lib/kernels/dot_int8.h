@@ -30,10 +30,15 @@ struct Int8Vector {
 // Bytes of the buffer quantize_activations() fills for n elements.
 size_t int8_vector_bytes(int64_t n);
 
-enum class Int8Level { None, Avx2, Avx512Vnni };
+// Ordered: a CPU runs every level up to int8_level(). AvxVnni is Avx2's kernels with the prompt GEMM's
+// tiles summing by vpdpbusd on 256-bit vectors (gemm_int8.cpp); it is AVX-VNNI's VEX form, or on CPUs
+// with AVX512-VNNI (which reach it when asked for it, as the tests do) the same instruction's EVEX form.
+enum class Int8Level { None, Avx2, AvxVnni, Avx512Vnni };
 
 // The best level this CPU runs, or None (then the fp32 kernels are used).
 Int8Level int8_level();
+// Avx2 and AvxVnni: the levels that run the AVX2 kernels.
+inline bool avx2_kernels(Int8Level level) { return level == Int8Level::Avx2 || level == Int8Level::AvxVnni; }
 
 // Rounds x (n a multiple of 32) into `buffer` (int8_vector_bytes(n), 64-byte aligned): per block
 // d = max|x|/127, q = x·(1/d) rounded to nearest even, so |q| ≤ 127. Every level gives the same bits

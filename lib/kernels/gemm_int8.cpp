@@ -6,6 +6,7 @@
 #include <cstring>
 #include <vector>
 
+#include "core/cpu.h"
 #include "exec/thread_pool.h"
 #include "kernels/dot_int8.h"
 #include "kernels/matrix.h"
@@ -112,7 +113,7 @@ bool interleavable(const Matrix &W) {
     // generation there, docs/PERFORMANCE.md).
     const bool avx2_type = W.dtype == DType::Q4_0 || W.dtype == DType::Q4_K || W.dtype == DType::Q5_K || W.dtype == DType::Q6_K;
     const bool type = int8_level() == Int8Level::Avx512Vnni ? avx2_type || W.dtype == DType::Q8_0
-                                                            : avx2_type && int8_level() == Int8Level::Avx2;
+                                                            : avx2_type && avx2_kernels(int8_level());
     return type && W.rows % kInterleavedRows == 0 && !W.interleaved;
 }
 
@@ -686,13 +687,28 @@ RWKVRT_AVX2 inline void store_pass_avx2(__m256 f00, __m256 f01, __m256 f10, __m2
     }
 }
 
-// tile_kernel for CPUs with AVX2 and no VNNI: vpmaddubsw and vpmaddwd in place of vpdpbusd, the same
-// exact integer sums and the same fp32 steps, so the same bits. vpmaddubsw adds two products into 16
-// bits, and kRun steps of them add up in 16 bits before vpmaddwd widens them, while
-// 2·kRun·(largest code)·127 stays below 32,768: codes up to 15 (Q4) for 8 steps, 31 (Q5) for 4, 63
-// (Q6_K) for 2. Q8_0's codes would saturate even one step: tile_kernel_q8_avx2 below. Passes of
-// 16 rows × 2 activation rows keep the accumulators in the 16 registers.
-template <int kSub, bool kAffine, int kRun>
+// How the AVX2 tiles below multiply codes by activations: vpmaddubsw (AVX2), or vpdpbusd on 256-bit
+// vectors, in its VEX form (AVX-VNNI) or its EVEX form (AVX512-VL and VNNI: the same sums, for CPUs
+// that have it and are asked for Int8Level::AvxVnni, as the tests do).
+enum class TileProducts { Maddubs, VnniVex, VnniEvex };
+
+// s + Σ of the four products u·q in each 32-bit lane (u unsigned, q signed bytes). Inline assembly,
+// so that the kernels keep their AVX2 target: only this instruction needs more.
+template <TileProducts kProducts>
+RWKVRT_AVX2 inline __m256i dpbusd256(__m256i s, __m256i u, __m256i q) {
+    static_assert(kProducts != TileProducts::Maddubs);
+    if constexpr (kProducts == TileProducts::VnniVex) __asm__("%{vex%} vpdpbusd %2, %1, %0" : "+x"(s) : "x"(u), "x"(q));
+    else __asm__("%{evex%} vpdpbusd %2, %1, %0" : "+x"(s) : "x"(u), "x"(q));
+    return s;
+}
+
+// tile_kernel for CPUs with AVX2 and no AVX512-VNNI, the same exact integer sums and the same fp32
+// steps, so the same bits. With vpdpbusd each step adds its products into the 32-bit sums. With
+// vpmaddubsw, which adds two products into 16 bits, kRun steps add up in 16 bits before vpmaddwd
+// widens them, while 2·kRun·(largest code)·127 stays below 32,768: codes up to 15 (Q4) for 8 steps,
+// 31 (Q5) for 4, 63 (Q6_K) for 2. Q8_0's codes would saturate even one step: tile_kernel_q8_avx2
+// below. Passes of 16 rows × 2 activation rows keep the accumulators in the 16 registers.
+template <int kSub, bool kAffine, int kRun, TileProducts kProducts>
 RWKVRT_AVX2 void tile_kernel_avx2(const uint8_t *codes, const float *a, const float *m, size_t n_sub,
                                   const ActivationRow *x, size_t tokens, float *y, size_t ldy, size_t valid_rows) {
     static_assert(kSub % (4 * kRun) == 0 && kTokens % 2 == 0);
@@ -718,12 +734,21 @@ RWKVRT_AVX2 void tile_kernel_avx2(const uint8_t *codes, const float *a, const fl
                         std::memcpy(&four0, q0, 4);
                         std::memcpy(&four1, q1, 4);
                         const __m256i b0 = _mm256_set1_epi32(four0), b1 = _mm256_set1_epi32(four1);
-                        r00 = _mm256_add_epi16(r00, _mm256_maddubs_epi16(w0, b0));
-                        r01 = _mm256_add_epi16(r01, _mm256_maddubs_epi16(w0, b1));
-                        r10 = _mm256_add_epi16(r10, _mm256_maddubs_epi16(w1, b0));
-                        r11 = _mm256_add_epi16(r11, _mm256_maddubs_epi16(w1, b1));
+                        if constexpr (kProducts != TileProducts::Maddubs) {
+                            s00 = dpbusd256<kProducts>(s00, w0, b0);
+                            s01 = dpbusd256<kProducts>(s01, w0, b1);
+                            s10 = dpbusd256<kProducts>(s10, w1, b0);
+                            s11 = dpbusd256<kProducts>(s11, w1, b1);
+                        } else {
+                            r00 = _mm256_add_epi16(r00, _mm256_maddubs_epi16(w0, b0));
+                            r01 = _mm256_add_epi16(r01, _mm256_maddubs_epi16(w0, b1));
+                            r10 = _mm256_add_epi16(r10, _mm256_maddubs_epi16(w1, b0));
+                            r11 = _mm256_add_epi16(r11, _mm256_maddubs_epi16(w1, b1));
+                        }
                     }
-                    if constexpr (kSub == 4 * kRun) { // one run per sub-block: no 32-bit sums live across the loop
+                    if constexpr (kProducts != TileProducts::Maddubs) {
+                        // the sums are already 32-bit
+                    } else if constexpr (kSub == 4 * kRun) { // one run per sub-block: no 32-bit sums live across the loop
                         s00 = _mm256_madd_epi16(r00, ones);
                         s01 = _mm256_madd_epi16(r01, ones);
                         s10 = _mm256_madd_epi16(r10, ones);
@@ -1089,7 +1114,7 @@ RWKVRT_AVX2 inline __m256i q6_k_codes_avx2(const uint8_t *sb, size_t h, size_t i
 }
 
 // q6_k_quarter on AVX2 for kRows ≤ 2 activation rows and rows 8v .. 8v + 7: the integer sums in 16-bit
-// runs of two steps (as tile_kernel_avx2<16, false, 2>) and the same fp32 steps.
+// runs of two steps (as tile_kernel_avx2<16, false, 2, Maddubs>) and the same fp32 steps.
 template <int kQuarter, size_t kRows>
 RWKVRT_AVX2 inline void q6_k_quarter_avx2(const uint8_t *sb, size_t sbi, size_t h, size_t v, const ActivationRow *x, __m256 *f) {
     const __m256i ones = _mm256_set1_epi16(1);
@@ -1263,20 +1288,29 @@ void for_each_group(const Matrix &W, ThreadPool &pool, int threads, Fn fn) {
 using TileKernel = void (*)(const uint8_t *, const float *, const float *, size_t, const ActivationRow *, size_t, float *,
                             size_t, size_t);
 
+template <TileProducts kProducts>
+TileKernel tile_kernel_avx2_for(DType dtype) {
+    switch (dtype) {
+    case DType::Q6_K: return tile_kernel_avx2<16, false, 2, kProducts>;
+    case DType::Q4_0: return tile_kernel_avx2<32, false, 8, kProducts>;
+    case DType::Q5_0: return tile_kernel_avx2<32, false, 4, kProducts>;
+    case DType::Q5_1:
+    case DType::Q5_K: return tile_kernel_avx2<32, true, 4, kProducts>;
+    default: return tile_kernel_avx2<32, true, 8, kProducts>; // Q4_1, Q4_K
+    }
+}
+
 TileKernel tile_kernel_for(DType dtype, const BlockCodeLayout &layout, Int8Level level) {
     if (level == Int8Level::Avx512Vnni) {
         if (layout.sub == 16) return tile_kernel<16, false>;
         return layout.affine ? tile_kernel<32, true> : tile_kernel<32, false>;
     }
-    switch (dtype) {
-    case DType::Q8_0: return tile_kernel_q8_avx2;
-    case DType::Q6_K: return tile_kernel_avx2<16, false, 2>;
-    case DType::Q4_0: return tile_kernel_avx2<32, false, 8>;
-    case DType::Q5_0: return tile_kernel_avx2<32, false, 4>;
-    case DType::Q5_1:
-    case DType::Q5_K: return tile_kernel_avx2<32, true, 4>;
-    default: return tile_kernel_avx2<32, true, 8>; // Q4_1, Q4_K
-    }
+    // Q8_0 keeps its 16-bit tiles, packed by AVX2 code: vpdpbusd would need its codes made unsigned
+    // (q + 128), as tile_kernel's packing does with AVX-512.
+    if (dtype == DType::Q8_0) return tile_kernel_q8_avx2;
+    if (level == Int8Level::Avx2) return tile_kernel_avx2_for<TileProducts::Maddubs>(dtype);
+    return cpu_features().avx_vnni ? tile_kernel_avx2_for<TileProducts::VnniVex>(dtype)
+                                   : tile_kernel_avx2_for<TileProducts::VnniEvex>(dtype);
 }
 
 } // namespace

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "core/cpu.h"
 #include "core/dtype.h"
 #include "exec/thread_pool.h"
 #include "kernels/dot_int8.h"
@@ -27,13 +28,19 @@ const DType kCodedTypes[] = {DType::Q8_0, DType::Q4_0, DType::Q5_0, DType::Q4_1,
 // The levels of gemm_int8 this CPU runs.
 std::vector<Int8Level> int8_levels() {
     std::vector<Int8Level> levels;
-    for (Int8Level l : {Int8Level::Avx2, Int8Level::Avx512Vnni})
+    for (Int8Level l : {Int8Level::Avx2, Int8Level::AvxVnni, Int8Level::Avx512Vnni})
         if (l <= int8_level()) levels.push_back(l);
     if (levels.empty()) std::printf("rwkvrt-test-skipped: this CPU has no AVX2\n");
     return levels;
 }
 
-const char *level_name(Int8Level l) { return l == Int8Level::Avx2 ? "AVX2" : "AVX512-VNNI"; }
+const char *level_name(Int8Level l) {
+    switch (l) {
+    case Int8Level::Avx2: return "AVX2";
+    case Int8Level::AvxVnni: return cpu_features().avx_vnni ? "AVX-VNNI" : "AVX-VNNI's kernels, vpdpbusd in its EVEX form";
+    default: return "AVX512-VNNI";
+    }
+}
 
 void put_f16(uint8_t *p, float v) {
     const uint16_t h = f32_to_f16(v);
@@ -178,8 +185,7 @@ TEST_CASE("kernels: the integer-product GEMM matches its scalar contract bit for
     };
     CHECK_FALSE(int8_products_supported(DType::F16, int8_level()));
     for (DType t : kCodedTypes) {
-        CHECK(int8_products_supported(t, Int8Level::Avx512Vnni));
-        CHECK(int8_products_supported(t, Int8Level::Avx2));
+        for (Int8Level level : {Int8Level::Avx2, Int8Level::AvxVnni, Int8Level::Avx512Vnni}) CHECK(int8_products_supported(t, level));
         CHECK_FALSE(int8_products_supported(t, Int8Level::None));
         const int64_t be = dtype_info(t).block_elems;
         // 16–64 rows: whole bands of 8, which the few-row kernels read by rows (Q8_0 on AVX2 up to 8
