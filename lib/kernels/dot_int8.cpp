@@ -6,7 +6,6 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
-#include <numeric>
 
 #include "core/cpu.h"
 #include "kernels/gemm_int8.h"
@@ -286,7 +285,7 @@ inline void block_scale(float amax, float *scale, float *inv) {
     *inv = *scale != 0 ? 1.0f / *scale : 0.0f;
 }
 
-RWKVRT_AVX512VNNI void quantize_avx512(const float *x, int64_t n, int8_t *q, float *d, int32_t *sum) {
+RWKVRT_AVX512VNNI void quantize_avx512(const float *x, int64_t n, int8_t *q, float *d, int32_t *sum, int32_t *sum16) {
     const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127);
     for (int64_t b = 0; b < n / 32; ++b, x += 32) {
         const __m512 x0 = _mm512_loadu_ps(x), x1 = _mm512_loadu_ps(x + 16);
@@ -299,11 +298,13 @@ RWKVRT_AVX512VNNI void quantize_avx512(const float *x, int64_t n, int8_t *q, flo
         _mm_storeu_si128(reinterpret_cast<__m128i *>(q + 32 * b), _mm512_cvtepi32_epi8(v0));
         _mm_storeu_si128(reinterpret_cast<__m128i *>(q + 32 * b + 16), _mm512_cvtepi32_epi8(v1));
         d[b] = scale;
-        sum[b] = _mm512_reduce_add_epi32(_mm512_add_epi32(v0, v1));
+        sum16[2 * b] = _mm512_reduce_add_epi32(v0);
+        sum16[2 * b + 1] = _mm512_reduce_add_epi32(v1);
+        sum[b] = sum16[2 * b] + sum16[2 * b + 1];
     }
 }
 
-RWKVRT_AVX2 void quantize_avx2(const float *x, int64_t n, int8_t *q, float *d, int32_t *sum) {
+RWKVRT_AVX2 void quantize_avx2(const float *x, int64_t n, int8_t *q, float *d, int32_t *sum, int32_t *sum16) {
     const __m256 sign = _mm256_set1_ps(-0.0f);
     const __m256i lo = _mm256_set1_epi32(-127), hi = _mm256_set1_epi32(127);
     for (int64_t b = 0; b < n / 32; ++b, x += 32) {
@@ -319,20 +320,21 @@ RWKVRT_AVX2 void quantize_avx2(const float *x, int64_t n, int8_t *q, float *d, i
         float scale, inv;
         block_scale(_mm_cvtss_f32(m4), &scale, &inv);
         const __m256 m = _mm256_set1_ps(inv);
-        __m256i qi[4], total = _mm256_setzero_si256();
-        for (int i = 0; i < 4; ++i) {
-            qi[i] = _mm256_min_epi32(_mm256_max_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(v[i], m)), lo), hi);
-            total = _mm256_add_epi32(total, qi[i]);
-        }
+        __m256i qi[4];
+        for (int i = 0; i < 4; ++i) qi[i] = _mm256_min_epi32(_mm256_max_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(v[i], m)), lo), hi);
         // int32 → int16 → int8 with saturation (values are in range); packs interleave 128-bit lanes.
         const __m256i w = _mm256_packs_epi16(_mm256_packs_epi32(qi[0], qi[1]), _mm256_packs_epi32(qi[2], qi[3]));
         _mm256_storeu_si256(reinterpret_cast<__m256i *>(q + 32 * b),
                             _mm256_permutevar8x32_epi32(w, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
-        __m128i t = _mm_add_epi32(_mm256_castsi256_si128(total), _mm256_extracti128_si256(total, 1));
-        t = _mm_add_epi32(t, _mm_shuffle_epi32(t, _MM_SHUFFLE(1, 0, 3, 2)));
-        t = _mm_add_epi32(t, _mm_shuffle_epi32(t, _MM_SHUFFLE(2, 3, 0, 1)));
+        // The sums of both halves at once: [half 0 | half 1] per 128-bit lane, then within the lanes.
+        const __m256i h0 = _mm256_add_epi32(qi[0], qi[1]), h1 = _mm256_add_epi32(qi[2], qi[3]);
+        __m256i t = _mm256_add_epi32(_mm256_permute2x128_si256(h0, h1, 0x20), _mm256_permute2x128_si256(h0, h1, 0x31));
+        t = _mm256_add_epi32(t, _mm256_shuffle_epi32(t, _MM_SHUFFLE(1, 0, 3, 2)));
+        t = _mm256_add_epi32(t, _mm256_shuffle_epi32(t, _MM_SHUFFLE(2, 3, 0, 1)));
         d[b] = scale;
-        sum[b] = _mm_cvtsi128_si32(t);
+        sum16[2 * b] = _mm256_cvtsi256_si32(t);
+        sum16[2 * b + 1] = _mm256_extract_epi32(t, 4);
+        sum[b] = sum16[2 * b] + sum16[2 * b + 1];
     }
 }
 
@@ -365,19 +367,21 @@ size_t int8_vector_bytes(int64_t n) {
 
 namespace {
 
-void quantize_scalar(const float *x, int64_t n, int8_t *q, float *d, int32_t *sum) {
+void quantize_scalar(const float *x, int64_t n, int8_t *q, float *d, int32_t *sum, int32_t *sum16) {
     for (int64_t b = 0; b < n / 32; ++b, x += 32) {
         float amax = 0;
         for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[j]));
         const float scale = amax / 127.0f, inv = scale != 0 ? 1.0f / scale : 0.0f;
-        int32_t s = 0;
+        int32_t s[2] = {0, 0};
         for (int j = 0; j < 32; ++j) {
             const int v = int(std::clamp(std::nearbyint(x[j] * inv), -127.0f, 127.0f));
             q[32 * b + j] = int8_t(v);
-            s += v;
+            s[j / 16] += v;
         }
         d[b] = scale;
-        sum[b] = s;
+        sum16[2 * b] = s[0];
+        sum16[2 * b + 1] = s[1];
+        sum[b] = s[0] + s[1];
     }
 }
 
@@ -389,12 +393,11 @@ Int8Vector quantize_activations(const float *x, int64_t n, void *buffer, Int8Lev
     auto *sum = reinterpret_cast<int32_t *>(d + n / 32);
     auto *sum16 = sum + n / 32;
 #if defined(__x86_64__)
-    if (level == Int8Level::Avx512Vnni) quantize_avx512(x, n, q, d, sum);
-    else if (avx2_kernels(level)) quantize_avx2(x, n, q, d, sum);
+    if (level == Int8Level::Avx512Vnni) quantize_avx512(x, n, q, d, sum, sum16);
+    else if (avx2_kernels(level)) quantize_avx2(x, n, q, d, sum, sum16);
     else
 #endif
-        quantize_scalar(x, n, q, d, sum);
-    for (int64_t j = 0; j < n / 16; ++j) sum16[j] = std::accumulate(q + 16 * j, q + 16 * j + 16, int32_t(0));
+        quantize_scalar(x, n, q, d, sum, sum16);
     return Int8Vector{q, d, sum, sum16, n};
 }
 

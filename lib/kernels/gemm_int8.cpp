@@ -253,10 +253,10 @@ void pack_activation_row(const float *x, size_t K, const BlockCodeLayout &layout
     auto *offset_sum = reinterpret_cast<int32_t *>(dx + n_sub);
     float *sum_dx = dx + 2 * n_sub;
     if (wide) std::copy(v.q, v.q + K, reinterpret_cast<int16_t *>(dx + 3 * n_sub));
+    const int32_t *const sums = layout.sub == 16 ? v.sum16 : v.sum; // a sub-block is 16 or 32 elements
     for (size_t j = 0; j < n_sub; ++j) {
         const size_t k0 = j * size_t(layout.sub);
-        int32_t s = 0;
-        for (size_t k = k0; k < k0 + size_t(layout.sub); ++k) s += v.q[k];
+        const int32_t s = sums[j];
         dx[j] = v.d[k0 / 32];
         offset_sum[j] = layout.offset * s;
         sum_dx[j] = float(s) * dx[j];

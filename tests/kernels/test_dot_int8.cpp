@@ -107,7 +107,13 @@ TEST_CASE("kernels: rounding the activations gives the scalar reference's bits a
     x[96] = 127.0f / 32.0f; // scale 1/32: x·32 lands on .5 for the others
     x[130] = -1e30f;        // one huge value, the rest of its block rounds to 0
     std::vector<uint8_t> reference(int8_vector_bytes(n)), got(int8_vector_bytes(n));
-    quantize_activations(x.data(), n, reference.data(), Int8Level::None);
+    const Int8Vector ref = quantize_activations(x.data(), n, reference.data(), Int8Level::None);
+    for (int64_t j = 0; j < n / 16; ++j) { // the sums the kernels subtract offsets with: of q, per 16 and per 32
+        int32_t s = 0;
+        for (int64_t k = 16 * j; k < 16 * j + 16; ++k) s += ref.q[k];
+        REQUIRE(ref.sum16[j] == s);
+        if (j % 2) REQUIRE(ref.sum[j / 2] == ref.sum16[j - 1] + s);
+    }
     int tested = 0;
     for (Int8Level level : kLevels) {
         if (level > int8_level()) continue;
