@@ -954,6 +954,65 @@ void Gemm(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool &pool
     });
 }
 
+// The kLaneRows float rows of a group (`rows`, row_bytes apart; elements of elem_bytes = 2 or 4, K a
+// multiple of 16) into the lanes layout at group: element k of row r at k·kLaneRows + r. A transpose,
+// in blocks of 8 × 8 two-byte or 4 × 4 four-byte elements held in 128-bit vectors (three or two
+// rounds of interleaving); element by element it was the bulk of rewriting a model at load.
+void FloatRowsToLanes(const uint8_t *rows, size_t row_bytes, size_t K, size_t elem_bytes, uint8_t *group) {
+#if HWY_TARGET == HWY_SCALAR
+    for (size_t r = 0; r < size_t(kLaneRows); ++r)
+        for (size_t k = 0; k < K; ++k)
+            std::memcpy(group + (k * kLaneRows + r) * elem_bytes, rows + r * row_bytes + k * elem_bytes, elem_bytes);
+#else
+    const hn::FixedTag<uint16_t, 8> d16;
+    const hn::FixedTag<uint32_t, 4> d32;
+    const hn::FixedTag<uint64_t, 2> d64;
+    using V32 = hn::Vec<decltype(d32)>;
+    using V64 = hn::Vec<decltype(d64)>;
+    const auto store = [&](V64 v, size_t k, size_t r) {
+        hn::StoreU(v, d64, reinterpret_cast<uint64_t *>(group + (k * kLaneRows + r) * elem_bytes));
+    };
+    if (elem_bytes == 2) {
+        for (size_t k0 = 0; k0 < K; k0 += 8)
+            for (size_t r0 = 0; r0 < size_t(kLaneRows); r0 += 8) {
+                V32 a[8]; // rows 2i and 2i + 1 side by side: elements k0 … k0 + 3, then k0 + 4 … k0 + 7
+                for (size_t i = 0; i < 4; ++i) {
+                    const auto even = hn::LoadU(d16, reinterpret_cast<const uint16_t *>(rows + (r0 + 2 * i) * row_bytes) + k0);
+                    const auto odd = hn::LoadU(d16, reinterpret_cast<const uint16_t *>(rows + (r0 + 2 * i + 1) * row_bytes) + k0);
+                    a[i] = hn::BitCast(d32, hn::InterleaveLower(d16, even, odd));
+                    a[4 + i] = hn::BitCast(d32, hn::InterleaveUpper(d16, even, odd));
+                }
+                for (size_t h = 0; h < 2; ++h) { // elements k0 + 4h … k0 + 4h + 3
+                    const V32 *p = a + 4 * h;
+                    const V64 lo0 = hn::BitCast(d64, hn::InterleaveLower(d32, p[0], p[1])); // rows 0–3: k, k + 1
+                    const V64 hi0 = hn::BitCast(d64, hn::InterleaveUpper(d32, p[0], p[1])); // rows 0–3: k + 2, k + 3
+                    const V64 lo1 = hn::BitCast(d64, hn::InterleaveLower(d32, p[2], p[3])); // rows 4–7
+                    const V64 hi1 = hn::BitCast(d64, hn::InterleaveUpper(d32, p[2], p[3]));
+                    const size_t k = k0 + 4 * h;
+                    store(hn::InterleaveLower(d64, lo0, lo1), k, r0);
+                    store(hn::InterleaveUpper(d64, lo0, lo1), k + 1, r0);
+                    store(hn::InterleaveLower(d64, hi0, hi1), k + 2, r0);
+                    store(hn::InterleaveUpper(d64, hi0, hi1), k + 3, r0);
+                }
+            }
+        return;
+    }
+    for (size_t k0 = 0; k0 < K; k0 += 4)
+        for (size_t r0 = 0; r0 < size_t(kLaneRows); r0 += 4) {
+            V32 v[4];
+            for (size_t i = 0; i < 4; ++i) v[i] = hn::LoadU(d32, reinterpret_cast<const uint32_t *>(rows + (r0 + i) * row_bytes) + k0);
+            const V64 lo0 = hn::BitCast(d64, hn::InterleaveLower(d32, v[0], v[1])); // rows 0–1: k0, k0 + 1
+            const V64 hi0 = hn::BitCast(d64, hn::InterleaveUpper(d32, v[0], v[1])); // rows 0–1: k0 + 2, k0 + 3
+            const V64 lo1 = hn::BitCast(d64, hn::InterleaveLower(d32, v[2], v[3])); // rows 2–3
+            const V64 hi1 = hn::BitCast(d64, hn::InterleaveUpper(d32, v[2], v[3]));
+            store(hn::InterleaveLower(d64, lo0, lo1), k0, r0);
+            store(hn::InterleaveUpper(d64, lo0, lo1), k0 + 1, r0);
+            store(hn::InterleaveLower(d64, hi0, hi1), k0 + 2, r0);
+            store(hn::InterleaveUpper(d64, hi0, hi1), k0 + 3, r0);
+        }
+#endif
+}
+
 } // namespace HWY_NAMESPACE
 } // namespace rwkvrt
 HWY_AFTER_NAMESPACE();
@@ -964,6 +1023,7 @@ namespace rwkvrt {
 HWY_EXPORT(Gemm);
 HWY_EXPORT(LanesMatVec);
 HWY_EXPORT(LanesGroupBytesOf);
+HWY_EXPORT(FloatRowsToLanes);
 
 namespace {
 
@@ -1049,13 +1109,6 @@ void to_lane(const uint8_t *src, size_t n, uint8_t *dst) {
     for (size_t i = 0; i < n; ++i) dst[i * kLaneRows] = src[i];
 }
 
-// The n elements of a float row into its lane r of the group at dst: element k at (k·kLaneRows + r)
-// (blocks of 16 elements follow each other, so the whole row is one stride).
-template <size_t kSize>
-void elements_to_lane(const uint8_t *src, size_t n, size_t r, uint8_t *dst) {
-    for (size_t k = 0; k < n; ++k) std::memcpy(dst + (k * kLaneRows + r) * kSize, src + k * kSize, kSize);
-}
-
 // Row r's part of one block of a block type (a super-block for K-quants) in the lanes layout
 // (linear.cpp's LanesType).
 void block_to_lanes(DType t, const uint8_t *src, size_t r, uint8_t *dst) {
@@ -1084,20 +1137,23 @@ void block_to_lanes(DType t, const uint8_t *src, size_t r, uint8_t *dst) {
 
 namespace {
 
-// Writes rows [n0, n1) of W (row n at row(n)) into the lanes layout at dst (W's first group).
+// Writes rows [n0, n1) of W (row n at row(n); whole groups) into the lanes layout at dst (W's first group).
 template <class Row>
 void write_lanes(const Matrix &W, size_t n0, size_t n1, Row row, uint8_t *dst) {
     const bool k_quant = W.dtype == DType::Q4_K || W.dtype == DType::Q5_K || W.dtype == DType::Q6_K;
     const size_t elems = is_float_type(W.dtype) ? 16 : k_quant ? 256 : 32, src_block = dtype_bytes(W.dtype, elems), blocks = size_t(W.cols) / elems;
     const size_t group_bytes = HWY_DYNAMIC_DISPATCH(LanesGroupBytesOf)(W), block_bytes = group_bytes / blocks;
+    if (is_float_type(W.dtype)) { // a group at a time (n0 and n1 are whole groups): its rows lie row_bytes apart
+        for (size_t n = n0; n < n1; n += kLaneRows)
+            HWY_DYNAMIC_DISPATCH(FloatRowsToLanes)(row(n), W.row_bytes(), size_t(W.cols), dtype_bytes(W.dtype, 1),
+                                                   dst + n / kLaneRows * group_bytes);
+        return;
+    }
     // Row by row: each row is read in order, and its group (a few KiB) takes the writes.
     for (size_t n = n0; n < n1; ++n) {
         const uint8_t *const src = row(n);
         uint8_t *const group = dst + n / kLaneRows * group_bytes;
-        if (W.dtype == DType::F32) elements_to_lane<4>(src, size_t(W.cols), n % kLaneRows, group);
-        else if (is_float_type(W.dtype)) elements_to_lane<2>(src, size_t(W.cols), n % kLaneRows, group);
-        else
-            for (size_t blk = 0; blk < blocks; ++blk) block_to_lanes(W.dtype, src + blk * src_block, n % kLaneRows, group + blk * block_bytes);
+        for (size_t blk = 0; blk < blocks; ++blk) block_to_lanes(W.dtype, src + blk * src_block, n % kLaneRows, group + blk * block_bytes);
     }
 }
 
@@ -1114,8 +1170,6 @@ Matrix to_lanes(const Matrix &W) {
     write_lanes(W, 0, size_t(W.rows), [&](size_t n) { return W.row(int64_t(n)); }, out.owned.data());
     return out;
 }
-
-
 
 void rewrite_as_lanes(const Matrix &W, ThreadPool &pool) {
     // A group's lanes take the bytes of its 16 rows: each group is copied aside, then written back.
