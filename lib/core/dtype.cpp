@@ -79,9 +79,6 @@ uint16_t f32_to_f16(float f) {
 
 namespace {
 
-uint16_t load_u16(const uint8_t *p) { return uint16_t(p[0] | (p[1] << 8)); }
-uint32_t load_u32(const uint8_t *p) { return uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24; }
-
 void dequant_block(DType t, const uint8_t *b, float *y) {
     switch (t) {
     case DType::Q8_0: {

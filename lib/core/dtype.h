@@ -56,6 +56,18 @@ inline uint16_t f32_to_bf16(float f) { // round to nearest even; NaN stays NaN
 float f16_to_f32(uint16_t h);
 uint16_t f32_to_f16(float f);
 
+// The fields of stored blocks: little-endian, at any alignment (as on every CPU the kernels target).
+inline uint16_t load_u16(const uint8_t *p) {
+    uint16_t v;
+    std::memcpy(&v, p, 2);
+    return v;
+}
+inline uint32_t load_u32(const uint8_t *p) {
+    uint32_t v;
+    std::memcpy(&v, p, 4);
+    return v;
+}
+
 // Converts n elements of type t at src to float. For block types n must be a multiple of the block.
 // The portable reference that the SIMD kernels (lib/kernels) are tested against.
 void to_f32(DType t, const void *src, float *dst, size_t n);

@@ -4,7 +4,6 @@
 #pragma once
 
 #include <cstdint>
-#include <cstring>
 #include <immintrin.h>
 
 #include "core/dtype.h"
@@ -31,29 +30,18 @@ using Q4_1 = Layout<DType::Q4_1, 20, 4, 0, true>;
 using Q5_0 = WithHighBits<Layout<DType::Q5_0, 22, 6, 16, false>, 2>;
 using Q5_1 = WithHighBits<Layout<DType::Q5_1, 24, 8, 0, true>, 4>;
 
-inline uint32_t load_qh(const uint8_t *p) {
-    uint32_t v;
-    std::memcpy(&v, p, 4);
-    return v;
-}
-
 // Eight fp16 values `stride` bytes apart from p, as fp32: inserted one by one (a gather took a third of
 // a few-row kernel's time; stored one by one and loaded as a vector, they waited on store forwarding).
 // (The lane of _mm_insert_epi16 must be a constant, hence no loop.)
-inline uint16_t load_f16_bits(const uint8_t *p) {
-    uint16_t h;
-    std::memcpy(&h, p, 2);
-    return h;
-}
 __attribute__((target("avx2,f16c"))) inline __m256 f16_x8(const uint8_t *p, size_t stride) {
-    __m128i halves = _mm_cvtsi32_si128(load_f16_bits(p));
-    halves = _mm_insert_epi16(halves, load_f16_bits(p + stride), 1);
-    halves = _mm_insert_epi16(halves, load_f16_bits(p + 2 * stride), 2);
-    halves = _mm_insert_epi16(halves, load_f16_bits(p + 3 * stride), 3);
-    halves = _mm_insert_epi16(halves, load_f16_bits(p + 4 * stride), 4);
-    halves = _mm_insert_epi16(halves, load_f16_bits(p + 5 * stride), 5);
-    halves = _mm_insert_epi16(halves, load_f16_bits(p + 6 * stride), 6);
-    halves = _mm_insert_epi16(halves, load_f16_bits(p + 7 * stride), 7);
+    __m128i halves = _mm_cvtsi32_si128(load_u16(p));
+    halves = _mm_insert_epi16(halves, load_u16(p + stride), 1);
+    halves = _mm_insert_epi16(halves, load_u16(p + 2 * stride), 2);
+    halves = _mm_insert_epi16(halves, load_u16(p + 3 * stride), 3);
+    halves = _mm_insert_epi16(halves, load_u16(p + 4 * stride), 4);
+    halves = _mm_insert_epi16(halves, load_u16(p + 5 * stride), 5);
+    halves = _mm_insert_epi16(halves, load_u16(p + 6 * stride), 6);
+    halves = _mm_insert_epi16(halves, load_u16(p + 7 * stride), 7);
     return _mm256_cvtph_ps(halves);
 }
 
@@ -67,7 +55,7 @@ __attribute__((target("avx2"))) inline __m256i codes_avx2(const uint8_t *block) 
         const __m256i byte_of_bit = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2,
                                                      2, 3, 3, 3, 3, 3, 3, 3, 3);
         const __m256i bit = _mm256_set1_epi64x(int64_t(0x8040201008040201));
-        const __m256i qh = _mm256_shuffle_epi8(_mm256_set1_epi32(int(load_qh(block + Block::kHigh))), byte_of_bit);
+        const __m256i qh = _mm256_shuffle_epi8(_mm256_set1_epi32(int(load_u32(block + Block::kHigh))), byte_of_bit);
         w = _mm256_or_si256(w, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, bit), bit), _mm256_set1_epi8(16)));
     }
     return w;

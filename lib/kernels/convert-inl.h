@@ -25,18 +25,6 @@ namespace hn = hwy::HWY_NAMESPACE;
 using DF = hn::CappedTag<float, 16>;
 using VF = hn::Vec<DF>;
 
-HWY_INLINE uint16_t LoadU16(const uint8_t *p) {
-    uint16_t v;
-    std::memcpy(&v, p, 2);
-    return v;
-}
-
-HWY_INLINE uint32_t LoadU32(const uint8_t *p) {
-    uint32_t v;
-    std::memcpy(&v, p, 4);
-    return v;
-}
-
 // Exact f16 → f32 for block scales and row tails, inline because it runs once per block.
 HWY_INLINE float HalfToFloat(uint16_t h) {
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
@@ -103,7 +91,7 @@ HWY_INLINE VF LoadF16(DF df, const uint8_t *p) {
 struct BlockQ8_0 {
     static constexpr int kBytes = 34;
     static constexpr bool kHasMin = false;
-    static float Scale(const uint8_t *b) { return HalfToFloat(LoadU16(b)); }
+    static float Scale(const uint8_t *b) { return HalfToFloat(load_u16(b)); }
     static float Min(const uint8_t *) { return 0.0f; }
     template <class D = DF>
     static hn::Vec<D> Quant(D df, const uint8_t *b, size_t j) {
@@ -134,7 +122,7 @@ HWY_INLINE hn::Vec<hn::RebindToUnsigned<DF>> HighBits(DF, uint32_t qh, size_t j)
 struct BlockQ4_0 {
     static constexpr int kBytes = 18;
     static constexpr bool kHasMin = false;
-    static float Scale(const uint8_t *b) { return HalfToFloat(LoadU16(b)); }
+    static float Scale(const uint8_t *b) { return HalfToFloat(load_u16(b)); }
     static float Min(const uint8_t *) { return 0.0f; }
     template <class D = DF>
     static hn::Vec<D> Quant(D df, const uint8_t *b, size_t j) {
@@ -146,8 +134,8 @@ struct BlockQ4_0 {
 struct BlockQ4_1 {
     static constexpr int kBytes = 20;
     static constexpr bool kHasMin = true;
-    static float Scale(const uint8_t *b) { return HalfToFloat(LoadU16(b)); }
-    static float Min(const uint8_t *b) { return HalfToFloat(LoadU16(b + 2)); }
+    static float Scale(const uint8_t *b) { return HalfToFloat(load_u16(b)); }
+    static float Min(const uint8_t *b) { return HalfToFloat(load_u16(b + 2)); }
     static VF Quant(DF df, const uint8_t *b, size_t j) {
         const hn::RebindToSigned<DF> di32;
         return hn::ConvertTo(df, hn::BitCast(di32, Nibbles(df, b + 4, j)));
@@ -157,11 +145,11 @@ struct BlockQ4_1 {
 struct BlockQ5_0 {
     static constexpr int kBytes = 22;
     static constexpr bool kHasMin = false;
-    static float Scale(const uint8_t *b) { return HalfToFloat(LoadU16(b)); }
+    static float Scale(const uint8_t *b) { return HalfToFloat(load_u16(b)); }
     static float Min(const uint8_t *) { return 0.0f; }
     static VF Quant(DF df, const uint8_t *b, size_t j) {
         const hn::RebindToSigned<DF> di32;
-        const auto q = hn::Or(Nibbles(df, b + 6, j), HighBits(df, LoadU32(b + 2), j));
+        const auto q = hn::Or(Nibbles(df, b + 6, j), HighBits(df, load_u32(b + 2), j));
         return hn::ConvertTo(df, hn::Sub(hn::BitCast(di32, q), hn::Set(di32, 16)));
     }
 };
@@ -169,11 +157,11 @@ struct BlockQ5_0 {
 struct BlockQ5_1 {
     static constexpr int kBytes = 24;
     static constexpr bool kHasMin = true;
-    static float Scale(const uint8_t *b) { return HalfToFloat(LoadU16(b)); }
-    static float Min(const uint8_t *b) { return HalfToFloat(LoadU16(b + 2)); }
+    static float Scale(const uint8_t *b) { return HalfToFloat(load_u16(b)); }
+    static float Min(const uint8_t *b) { return HalfToFloat(load_u16(b + 2)); }
     static VF Quant(DF df, const uint8_t *b, size_t j) {
         const hn::RebindToSigned<DF> di32;
-        const auto q = hn::Or(Nibbles(df, b + 8, j), HighBits(df, LoadU32(b + 4), j));
+        const auto q = hn::Or(Nibbles(df, b + 8, j), HighBits(df, load_u32(b + 4), j));
         return hn::ConvertTo(df, hn::BitCast(di32, q));
     }
 };
@@ -192,7 +180,7 @@ struct BlockQ45K {
     static constexpr int kSub = 32;
     static constexpr bool kHasMin = true;
     static void Scales(const uint8_t *b, float *scale, float *min) {
-        const float d = HalfToFloat(LoadU16(b)), dmin = HalfToFloat(LoadU16(b + 2));
+        const float d = HalfToFloat(load_u16(b)), dmin = HalfToFloat(load_u16(b + 2));
         for (int j = 0; j < 8; ++j) {
             int sc, m;
             k_scale_min(b + 4, j, &sc, &m);
@@ -228,7 +216,7 @@ struct BlockQ6_K {
     static constexpr int kSub = 16;
     static constexpr bool kHasMin = false;
     static void Scales(const uint8_t *b, float *scale, float *min) {
-        const float d = HalfToFloat(LoadU16(b + 208));
+        const float d = HalfToFloat(load_u16(b + 208));
         for (int j = 0; j < 16; ++j) {
             scale[j] = d * float(int8_t(b[192 + j]));
             min[j] = 0.0f;
@@ -310,11 +298,11 @@ HWY_INLINE void ConvertRow(DType t, const uint8_t *src, float *dst, size_t n) {
     case DType::F16:
         return ConvertPlain(
             src, 2, dst, n, [](DF df, const uint8_t *p) { return LoadF16(df, p); },
-            [](const uint8_t *p) { return HalfToFloat(LoadU16(p)); });
+            [](const uint8_t *p) { return HalfToFloat(load_u16(p)); });
     case DType::BF16:
         return ConvertPlain(
             src, 2, dst, n, [](DF df, const uint8_t *p) { return LoadBF16(df, p); },
-            [](const uint8_t *p) { return BF16ToFloat(LoadU16(p)); });
+            [](const uint8_t *p) { return BF16ToFloat(load_u16(p)); });
     case DType::Q8_0: return ConvertBlocks<BlockQ8_0>(src, dst, n);
     case DType::Q5_0: return ConvertBlocks<BlockQ5_0>(src, dst, n);
     case DType::Q5_1: return ConvertBlocks<BlockQ5_1>(src, dst, n);

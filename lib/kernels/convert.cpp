@@ -66,7 +66,7 @@ void F16ToBF16(const void *src, uint16_t *dst, size_t n) {
         if (!hn::AllFalse(df, hn::IsNaN(v))) break;
         hn::StoreU(RoundToBF16(v), hn::Rebind<uint16_t, DF>(), dst + i);
     }
-    for (; i < n; ++i) dst[i] = f32_to_bf16(HalfToFloat(LoadU16(in + 2 * i)));
+    for (; i < n; ++i) dst[i] = f32_to_bf16(HalfToFloat(load_u16(in + 2 * i)));
 }
 
 } // namespace HWY_NAMESPACE

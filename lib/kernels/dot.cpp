@@ -72,13 +72,13 @@ HWY_INLINE void DotPlainPair(const uint8_t *row0, const uint8_t *row1, size_t el
 float DotF16(const uint8_t *row, const float *x, int64_t n) {
     return DotPlain(
         row, 2, x, size_t(n), [](DF df, const uint8_t *p) { return LoadF16(df, p); },
-        [](const uint8_t *p) { return HalfToFloat(LoadU16(p)); });
+        [](const uint8_t *p) { return HalfToFloat(load_u16(p)); });
 }
 
 float DotBF16(const uint8_t *row, const float *x, int64_t n) {
     return DotPlain(
         row, 2, x, size_t(n), [](DF df, const uint8_t *p) { return LoadBF16(df, p); },
-        [](const uint8_t *p) { return BF16ToFloat(LoadU16(p)); });
+        [](const uint8_t *p) { return BF16ToFloat(load_u16(p)); });
 }
 
 float LoadF32Scalar(const uint8_t *p) {
@@ -105,13 +105,13 @@ void DotPairF32(const uint8_t *row0, const uint8_t *row1, const float *x, int64_
 void DotPairF16(const uint8_t *row0, const uint8_t *row1, const float *x, int64_t n, float out[2]) {
     DotPlainPair(
         row0, row1, 2, x, size_t(n), out, [](DF df, const uint8_t *p) { return LoadF16(df, p); },
-        [](const uint8_t *p) { return HalfToFloat(LoadU16(p)); });
+        [](const uint8_t *p) { return HalfToFloat(load_u16(p)); });
 }
 
 void DotPairBF16(const uint8_t *row0, const uint8_t *row1, const float *x, int64_t n, float out[2]) {
     DotPlainPair(
         row0, row1, 2, x, size_t(n), out, [](DF df, const uint8_t *p) { return LoadBF16(df, p); },
-        [](const uint8_t *p) { return BF16ToFloat(LoadU16(p)); });
+        [](const uint8_t *p) { return BF16ToFloat(load_u16(p)); });
 }
 
 // Blocks without a minimum: d · Σ q·x per block, the scale applied once. With one: Σ (d·q + m)·x.

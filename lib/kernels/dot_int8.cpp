@@ -23,12 +23,6 @@ namespace {
 constexpr int kGroup = 8; // blocks whose scaled sums go to the eight accumulators at once
 constexpr size_t kQ6KBytes = 210;
 
-uint16_t load_u16(const uint8_t *p) {
-    uint16_t v;
-    std::memcpy(&v, p, 2);
-    return v;
-}
-
 float sum_accumulators(const float acc[kGroup]) {
     return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
@@ -145,7 +139,7 @@ RWKVRT_AVX512VNNI inline __m512i pair_codes_vnni(const uint8_t *block, const int
     __m512i w = _mm512_shuffle_i64x2(lo_hi, lo_hi, _MM_SHUFFLE(3, 1, 2, 0));
     if constexpr (requires { Block::kHigh; }) {
         // Bit k of the two qh words is the fifth bit of byte k.
-        const __mmask64 high = uint64_t(load_qh(block + Block::kHigh)) | uint64_t(load_qh(block + Block::kBytes + Block::kHigh)) << 32;
+        const __mmask64 high = uint64_t(load_u32(block + Block::kHigh)) | uint64_t(load_u32(block + Block::kBytes + Block::kHigh)) << 32;
         w = _mm512_or_si512(w, _mm512_maskz_mov_epi8(high, _mm512_set1_epi8(16)));
     }
     return _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, _mm512_loadu_si512(x));

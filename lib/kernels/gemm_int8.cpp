@@ -21,8 +21,6 @@ namespace rwkvrt {
 
 namespace {
 
-uint16_t load_u16(const uint8_t *p) { return uint16_t(p[0] | (p[1] << 8)); }
-uint32_t load_u32(const uint8_t *p) { return uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24; }
 
 // The 32 codes of a Q4/Q5 block: low nibbles are elements 0..15, high nibbles 16..31, and Q5's
 // fifth bits come from the 32-bit word qh.

@@ -733,8 +733,8 @@ HWY_INLINE hn::Vec<D> LoadDirect8(D d, const uint8_t *row, size_t k, hn::Vec<D> 
 // Element k of a row of F32, F16 or BF16 (rows of these may end in fewer than 8).
 template <DType kType>
 HWY_INLINE float PlainElement(const uint8_t *row, size_t k) {
-    if constexpr (kType == DType::F16) return HalfToFloat(LoadU16(row + 2 * k));
-    else if constexpr (kType == DType::BF16) return BF16ToFloat(LoadU16(row + 2 * k));
+    if constexpr (kType == DType::F16) return HalfToFloat(load_u16(row + 2 * k));
+    else if constexpr (kType == DType::BF16) return BF16ToFloat(load_u16(row + 2 * k));
     else return reinterpret_cast<const float *>(row)[k];
 }
 
