@@ -52,9 +52,9 @@ struct LoadConfig {
     // reads their bytes in the file.
     std::vector<std::string> *copied = nullptr;
     // If set, matrices whose lanes layout (kernels/matrix.h) has their size and whose bytes are not in
-    // mapped pages are not copied: they are marked Matrix::lanes and listed here, for the caller to
-    // rewrite in place (rewrite_as_lanes) once nothing else reads the file, before any product.
-    std::vector<Matrix> *rewrite_as_lanes = nullptr;
+    // mapped pages are not copied: they are marked Matrix::lanes and listed here (at the address where
+    // their bytes lie once read), for the load pass (model/load_pass.h) to write in that layout.
+    std::vector<Matrix> *lanes_at_load = nullptr;
 };
 
 // One sequence of a forward step: its new tokens are rows [row0, row0 + T) of the step.

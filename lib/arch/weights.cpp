@@ -33,11 +33,6 @@ const TensorView &WeightLoader::get(const std::string &name) const {
 
 const TensorView &WeightLoader::take(const std::string &name) {
     const TensorView &t = get(name);
-    // A NaN or infinite weight would turn every state it touches into NaN for good.
-    const size_t n = size_t(t.numel()), bad = first_nonfinite(t.dtype, t.data, n);
-    if (bad < n)
-        fail(RWKVRT_ERR_CORRUPT, "'", file_.path(), "': tensor '", name, "' ", t.shape_str(), " holds a NaN or infinite value (element ",
-             bad, "); the model is damaged or diverged in training");
     used_.insert(name);
     return t;
 }
@@ -60,6 +55,7 @@ void WeightLoader::check_2d(const TensorView &t, int64_t rows, int64_t cols) con
 
 Matrix WeightLoader::table(const std::string &name, int64_t rows, int64_t cols) {
     Matrix m = in_place(name, rows, cols);
+    m.data = file_.memory_for(m.data);
     work_.bytes += double(m.row_bytes()); // a token reads one row
     return m;
 }
@@ -90,19 +86,21 @@ Matrix WeightLoader::linear(const std::string &name, int64_t out, int64_t in) {
     if (m.int8_products && interleavable(m)) m = interleave_rows(m);
     else if (!m.int8_products && !(m.int8_activations && dot_int8_kernel(m.dtype, int8_level())) &&
              !(is_float_type(m.dtype) && mapped) && lanes_layout_applies(m)) {
-        // The fp32 kernels read these best with the rows in the lanes: in place where the bytes are this
-        // model's own memory (no second copy to allocate and zero), else a copy. Mapped float matrices
-        // keep their rows, so that processes mapping one file share its pages (use_mmap's purpose).
-        if (config_.rewrite_as_lanes && !mapped && !file_.shares_bytes(name)) {
+        // The fp32 kernels read these best with the rows in the lanes: where the file's bytes lie in this
+        // model's own memory, the load pass writes them so (no second copy to allocate and zero); a
+        // matrix converted here takes a copy. Mapped float matrices keep their rows, so that processes
+        // mapping one file share its pages (use_mmap's purpose).
+        if (config_.lanes_at_load && m.data == get(name).data && !mapped && !file_.shares_bytes(name)) {
             Matrix later;
-            later.rows = m.rows, later.cols = m.cols, later.dtype = m.dtype, later.data = m.data;
-            config_.rewrite_as_lanes->push_back(std::move(later));
+            later.rows = m.rows, later.cols = m.cols, later.dtype = m.dtype, later.data = file_.memory_for(m.data);
+            config_.lanes_at_load->push_back(std::move(later));
             m.lanes = true;
         } else {
             m = to_lanes(m);
         }
     }
-    if (config_.copied && m.data != get(name).data) config_.copied->push_back(name);
+    if (m.data == get(name).data) m.data = file_.memory_for(m.data); // the file's bytes: where they will lie
+    else if (config_.copied) config_.copied->push_back(name);
     count(m);
     return m;
 }

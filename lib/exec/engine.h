@@ -31,8 +31,6 @@ public:
     explicit Engine(int n_threads) : pool_(n_threads) {}
 
     int n_threads() const { return pool_.size(); }
-    // The threads, for work at load (before any forward pass; run() is the way during one).
-    ThreadPool &pool_at_load() { return pool_; }
 
     // Runs fn(ExecContext &) while no other forward pass of this model runs.
     template <class Fn>

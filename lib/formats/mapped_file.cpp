@@ -2,8 +2,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <system_error>
-#include <thread>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -16,16 +14,20 @@ namespace rwkvrt {
 
 namespace {
 
-// Reads bytes [begin, end) of fd into dst + begin with pread: 0, the errno of a failed read, or -1 at an
-// unexpected end of file. Nothing here allocates or throws: it also runs on a thread of its own.
-int read_range(int fd, uint8_t *dst, size_t begin, size_t end) {
-    while (begin < end) {
-        const ssize_t n = ::pread(fd, dst + begin, end - begin, off_t(begin));
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return n == 0 ? -1 : errno;
-        begin += size_t(n);
+// Reads n bytes of fd from offset into dst with pread: 0, the errno of a failed read, or -1 at an
+// unexpected end of file.
+int read_range(int fd, uint8_t *dst, size_t offset, size_t n) {
+    while (n > 0) {
+        const ssize_t got = ::pread(fd, dst, n, off_t(offset));
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) return got == 0 ? -1 : errno;
+        dst += got, offset += size_t(got), n -= size_t(got);
     }
     return 0;
+}
+
+std::string read_error(const std::string &path, int error) {
+    return cat("cannot read '", path, "': ", error < 0 ? "unexpected end of file" : std::strerror(error));
 }
 
 } // namespace
@@ -52,43 +54,61 @@ MappedFile::MappedFile(const std::string &path, bool use_mmap) : path_(path) {
         ::close(fd);
         return;
     }
-    if (use_mmap) {
-        void *m = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (m != MAP_FAILED) {
-            map_ = m;
-            data_ = static_cast<const uint8_t *>(m);
+    if (!use_mmap) {
+        try {
+            buffer_.allocate(size_); // its pages are faulted in as tensors are read into them
+        } catch (const std::bad_alloc &) {
             ::close(fd);
-            return;
+            throw;
         }
     }
-    try {
-        buffer_.allocate(size_);
-    } catch (const std::bad_alloc &) {
-        ::close(fd);
-        throw;
+    void *m = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (m != MAP_FAILED) {
+        map_ = m;
+        data_ = static_cast<const uint8_t *>(m);
+        if (use_mmap) ::close(fd);
+        else fd_ = fd;
+        return;
     }
-    // Two threads, each reading half: filling fresh pages (the kernel zeroes each before the copy)
-    // is work for the CPU, which one core does at about half the speed of two.
-    const size_t half = size_ / 2;
-    int second_error = 0;
-    std::thread second;
-    try {
-        second = std::thread([&] { second_error = read_range(fd, buffer_.data(), half, size_); });
-    } catch (const std::system_error &) {
-        // no second thread: the first reads it all
+    // Not mappable (some file systems): read whole now, with nothing left to read later.
+    if (use_mmap) {
+        try {
+            buffer_.allocate(size_);
+        } catch (const std::bad_alloc &) {
+            ::close(fd);
+            throw;
+        }
     }
-    int error = read_range(fd, buffer_.data(), 0, second.joinable() ? half : size_);
-    if (second.joinable()) second.join();
-    if (error == 0) error = second_error;
-    if (error != 0) {
-        ::close(fd);
-        fail(RWKVRT_ERR_IO, "cannot read '", path, "': ", error < 0 ? "unexpected end of file" : std::strerror(error));
-    }
+    const int error = read_range(fd, buffer_.data(), 0, size_);
     ::close(fd);
+    if (error != 0) fail(RWKVRT_ERR_IO, read_error(path, error));
+    data_ = buffer_.data();
+}
+
+uint8_t *MappedFile::memory_for(const uint8_t *p) const {
+    if (!reading()) return const_cast<uint8_t *>(p);
+    return const_cast<uint8_t *>(buffer_.data()) + (p - data_);
+}
+
+int MappedFile::read_bytes(const uint8_t *p, size_t n, uint8_t *dst) const {
+    if (!reading()) {
+        std::memcpy(dst, p, n);
+        return 0;
+    }
+    return read_range(fd_, dst, size_t(p - data_), n);
+}
+
+void MappedFile::finish_reading() {
+    if (!reading()) return;
+    ::close(fd_);
+    fd_ = -1;
+    ::munmap(map_, size_);
+    map_ = nullptr;
     data_ = buffer_.data();
 }
 
 MappedFile::~MappedFile() {
+    if (fd_ >= 0) ::close(fd_);
     if (map_) ::munmap(map_, size_);
 }
 

@@ -71,6 +71,24 @@ bool TensorFile::in_mapped_pages(const uint8_t *p) const {
     return false;
 }
 
+const MappedFile *TensorFile::file_holding(const uint8_t *p) const {
+    if (file_->contains(p)) return file_.get();
+    for (const auto &shard : shards_)
+        if (const MappedFile *f = shard->file_holding(p)) return f;
+    return nullptr;
+}
+
+uint8_t *TensorFile::memory_for(const uint8_t *p) const {
+    const MappedFile *f = file_holding(p);
+    return f ? f->memory_for(p) : const_cast<uint8_t *>(p);
+}
+
+void TensorFile::finish_reading() {
+    for (TensorView &t : tensors_) t.data = memory_for(t.data);
+    file_->finish_reading();
+    for (auto &shard : shards_) shard->finish_reading();
+}
+
 bool TensorFile::shares_bytes(const std::string &name) const {
     const TensorView *t = find(name);
     if (!t) return false;

@@ -63,6 +63,14 @@ public:
     bool shares_bytes(const std::string &name) const;
     // Whether p lies in the pages of a mapped file (this one or a merged shard), which are read-only.
     bool in_mapped_pages(const uint8_t *p) const;
+    // The file (this one or a merged shard) whose bytes p lies in, or nullptr (owned storage).
+    const MappedFile *file_holding(const uint8_t *p) const;
+    // Where the tensor byte now readable at p lies once the files are read into memory (MappedFile):
+    // p itself when it is mapped, owned, or read already.
+    uint8_t *memory_for(const uint8_t *p) const;
+    // Once the tensors have been read into memory (model/load_pass.h): points each at its bytes there
+    // and drops the mappings the readers parsed.
+    void finish_reading();
     // Hands the pages of a tensor that lies in the file (or a merged shard) back to the system: the model
     // holds its values in another form. Not when another tensor shares its bytes. Its bytes are not read again through this file (Model::stored_tensors).
     void give_back(const std::string &name);

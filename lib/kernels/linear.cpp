@@ -337,7 +337,7 @@ template <>
 struct LanesType<DType::BF16> : LanesFloat<DType::BF16> {};
 
 // Every layout keeps the file's bytes (a block's per row: Q8_0 34, Q4_0 18, Q4_K 144, Q5_K 176, Q6_K
-// 210), so that rewrite_as_lanes can write it where the rows lie.
+// 210), so that write_rows_as_lanes can write it where the rows lie.
 static_assert(LanesType<DType::Q8_0>::kBytes == 34 * kLaneRows && LanesType<DType::Q4_0>::kBytes == 18 * kLaneRows);
 static_assert(LanesType<DType::Q4_K>::kBytes == 144 * kLaneRows && LanesType<DType::Q5_K>::kBytes == 176 * kLaneRows);
 static_assert(LanesType<DType::Q6_K>::kBytes == 210 * kLaneRows && LanesType<DType::F16>::kBytes == 32 * kLaneRows);
@@ -1171,17 +1171,9 @@ Matrix to_lanes(const Matrix &W) {
     return out;
 }
 
-void rewrite_as_lanes(const Matrix &W, ThreadPool &pool) {
-    // A group's lanes take the bytes of its 16 rows: each group is copied aside, then written back.
-    auto *const data = const_cast<uint8_t *>(W.data); // writable memory (WeightLoader checked)
-    const size_t group_bytes = size_t(kLaneRows) * W.row_bytes();
-    pool.run(W.rows / kLaneRows, pool.size(), [&](int64_t g, int thread) {
-        auto *const rows = reinterpret_cast<uint8_t *>(pool.thread_buffer(thread, group_bytes));
-        uint8_t *const group = data + size_t(g) * group_bytes;
-        std::memcpy(rows, group, group_bytes);
-        write_lanes(W, size_t(g) * kLaneRows, size_t(g + 1) * kLaneRows, [&](size_t n) { return rows + (n % kLaneRows) * W.row_bytes(); },
-                    group - size_t(g) * group_bytes);
-    });
+void write_rows_as_lanes(const Matrix &W, int64_t row0, int64_t row1, const uint8_t *rows) {
+    write_lanes(W, size_t(row0), size_t(row1), [&](size_t n) { return rows + (n - size_t(row0)) * W.row_bytes(); },
+                const_cast<uint8_t *>(W.data));
 }
 
 Matrix convert_matrix(const Matrix &src, DType dtype, const char *what) {

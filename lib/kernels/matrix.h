@@ -51,9 +51,10 @@ constexpr int64_t kLaneRows = 16;
 // A block-type matrix with more than kFewRows rows, a multiple of kLaneRows, still stored by rows.
 bool lanes_layout_applies(const Matrix &W);
 Matrix to_lanes(const Matrix &W); // a copy in the lanes layout; requires lanes_layout_applies(W)
-// W's bytes rewritten into the lanes layout where they lie (requires lanes_layout_applies(W), and bytes
-// that are writable memory), a group of rows at a time on the pool's threads.
-void rewrite_as_lanes(const Matrix &W, ThreadPool &pool);
+// Rows [row0, row1) of W (whole groups), stored by rows at `rows`, written in the lanes layout where
+// they lie in W.data (writable memory; requires lanes_layout_applies(W)). The load (model/load_pass.h)
+// does this a few groups at a time, while the rows it has just read are in cache.
+void write_rows_as_lanes(const Matrix &W, int64_t row0, int64_t row1, const uint8_t *rows);
 
 // Y (T × W.rows) = X (T × W.cols) · Wᵀ, all row-major fp32 activations, on the pool's threads. T = 1
 // is a matrix-vector product (one conversation decoding); T > 1 a matrix product (prefill, or many

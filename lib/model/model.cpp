@@ -6,34 +6,30 @@
 #include <memory>
 #include <system_error>
 #include <thread>
+#include <unordered_set>
 #include <vector>
-#include <xxhash.h>
 
 #include "core/error.h"
 #include "kernels/matrix.h"
+#include "model/load_pass.h"
 #include "state/state.h"
 
 namespace rwkvrt {
 
 namespace {
 
-uint64_t fingerprint_of(const TensorFile &file) {
-    std::vector<const TensorView *> sorted;
-    for (const TensorView &t : file.tensors()) sorted.push_back(&t);
-    std::sort(sorted.begin(), sorted.end(), [](auto *a, auto *b) { return a->name < b->name; });
-    XXH3_state_t *h = XXH3_createState();
-    if (!h) throw std::bad_alloc();
-    XXH3_64bits_reset(h);
-    for (const TensorView *t : sorted) {
-        XXH3_64bits_update(h, t->name.data(), t->name.size() + 1);
-        const uint8_t dtype = static_cast<uint8_t>(t->dtype);
-        XXH3_64bits_update(h, &dtype, 1);
-        for (int64_t d : t->shape) XXH3_64bits_update(h, &d, sizeof d);
-        XXH3_64bits_update(h, t->data, t->nbytes);
+int hardware_threads() { return int(std::max(1u, std::thread::hardware_concurrency())); }
+
+// Loading takes every core, whatever the model computes with: it is work for the CPU (the kernel zeroes
+// each fresh page before the copy), which one core does at about half the speed of two.
+uint64_t load_on_every_core(TensorFile &file, const LoadPlan &plan) {
+    std::unique_ptr<ThreadPool> pool;
+    try {
+        pool = std::make_unique<ThreadPool>(hardware_threads());
+    } catch (const std::system_error &) {
+        pool = std::make_unique<ThreadPool>(1); // no other thread to be had: this one alone
     }
-    const uint64_t digest = XXH3_64bits_digest(h);
-    XXH3_freeState(h);
-    return digest;
+    return load_tensors(file, plan, *pool);
 }
 
 // Claims every state of a call, or none: a state already claimed by another call is an error.
@@ -133,44 +129,21 @@ struct BuffersInUse {
 Model::Model(const std::string &path, const ModelOptions &options) {
     if (options.n_threads < 0 || options.n_threads > kMaxThreads)
         fail(RWKVRT_ERR_ARGUMENT, "n_threads is ", options.n_threads, "; use 1 to ", kMaxThreads, ", or 0 for one per core");
-    const int n_threads = options.n_threads ? options.n_threads : int(std::max(1u, std::thread::hardware_concurrency()));
+    const int n_threads = options.n_threads ? options.n_threads : hardware_threads();
     file_ = open_tensor_file(path, options.use_mmap);
-    // The fingerprint reads every byte, and so does building (the finiteness check): on two cores at once.
-    // An exception must not leave the thread (it would end the process): it is carried to this one.
-    std::exception_ptr hash_error;
-    std::thread hashing;
-    try {
-        hashing = std::thread([this, &hash_error] {
-            try {
-                fingerprint_ = fingerprint_of(*file_);
-            } catch (...) {
-                hash_error = std::current_exception();
-            }
-        });
-    } catch (const std::system_error &) {
-        fingerprint_ = fingerprint_of(*file_); // no second thread
-    }
-    struct Join {
-        std::thread &t;
-        ~Join() {
-            if (t.joinable()) t.join();
-        }
-    } join{hashing};
     std::vector<std::string> copied;
-    std::vector<Matrix> rewrite;
-    arch_ = build_model(*file_, LoadConfig{options.weight_type, options.int8_activations, options.bf16_activations, &copied, &rewrite});
-    if (hashing.joinable()) hashing.join();
-    if (hash_error) std::rethrow_exception(hash_error);
+    std::vector<Matrix> lanes;
+    arch_ = build_model(*file_, LoadConfig{options.weight_type, options.int8_activations, options.bf16_activations, &copied, &lanes});
+    const std::unordered_set<std::string> copied_set(copied.begin(), copied.end());
+    fingerprint_ = load_on_every_core(*file_, LoadPlan{lanes, &copied_set});
+    // Held twice, a Q8_0 model converted to another layout would take twice its memory.
+    for (const std::string &name : copied) file_->give_back(name);
+    file_differs_ = !copied.empty() || !lanes.empty();
     try {
         engine_ = std::make_unique<Engine>(n_threads);
     } catch (const std::system_error &e) {
         fail(RWKVRT_ERR_ARGUMENT, "cannot start ", n_threads, " threads (", e.what(), "); ask for fewer");
     }
-    // The hash has read the file: matrices marked lanes can now take their layout where they lie.
-    for (const Matrix &m : rewrite) rewrite_as_lanes(m, engine_->pool_at_load());
-    // Held twice, a Q8_0 model converted to another layout would take twice its memory.
-    for (const std::string &name : copied) file_->give_back(name);
-    file_differs_ = !copied.empty() || !rewrite.empty();
 }
 
 Model::~Model() = default;
@@ -181,6 +154,11 @@ std::shared_ptr<const TensorFile> Model::stored_tensors() const {
     if (fingerprint_of(*again) != fingerprint_)
         fail(RWKVRT_ERR_MISMATCH, "'", path(), "' has changed since the model was loaded from it; load it again");
     return again;
+}
+
+uint64_t Model::fingerprint_v1() const {
+    std::call_once(fingerprint_v1_once_, [this] { fingerprint_v1_ = fingerprint_v1_of(*stored_tensors()); });
+    return fingerprint_v1_;
 }
 
 size_t Model::weight_bytes() const {

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -53,8 +54,11 @@ public:
     // (RWKVRT_ERR_MISMATCH) if the file no longer holds the tensors that were loaded.
     std::shared_ptr<const TensorFile> stored_tensors() const;
     int n_threads() const { return engine_->n_threads(); }
-    // XXH3-64 of every tensor's name, type, shape and bytes as stored, in name order.
+    // What ties a state to these weights: fingerprint_of (model/load_pass.h) of the tensors as stored.
     uint64_t fingerprint() const { return fingerprint_; }
+    // The fingerprint that state format version 1 recorded (fingerprint_v1_of), taken on first use: it
+    // reads the tensors as stored once more.
+    uint64_t fingerprint_v1() const;
     // Bytes of weights held (mapped or in memory), and their number.
     size_t weight_bytes() const;
     size_t n_params() const;
@@ -79,6 +83,8 @@ private:
     std::unique_ptr<TensorFile> file_;
     std::unique_ptr<ArchModel> arch_;
     uint64_t fingerprint_ = 0;
+    mutable std::once_flag fingerprint_v1_once_;
+    mutable uint64_t fingerprint_v1_ = 0;
     bool file_differs_ = false; // tensors given back or rewritten in place: stored_tensors() reads the file again
     std::unique_ptr<Engine> engine_; // mutable state behind a const model: its threads and buffers
 };

@@ -18,7 +18,9 @@ namespace rwkvrt {
 
 namespace {
 
-constexpr uint32_t kFormatVersion = 1;
+// Version 2 changed only what the fingerprint field holds (Model::fingerprint; version 1's is
+// Model::fingerprint_v1): the header and sections are version 1's.
+constexpr uint32_t kFormatVersion = 2;
 constexpr size_t kHeaderSize = 112;
 constexpr size_t kChecksumSize = 8;
 // Every version starts with magic, format version, header size and library version, and ends with
@@ -54,7 +56,7 @@ std::optional<size_t> value_bytes(uint32_t dtype) {
     return std::nullopt;
 }
 
-// The file size a version-1 header describes, or nullopt if its fields cannot describe one.
+// The file size a version-1 (or 2) header describes, or nullopt if its fields cannot describe one.
 std::optional<uint64_t> declared_size(const uint8_t *data) {
     const std::optional<size_t> vb = value_bytes(get32(data + 24));
     const uint64_t header = get32(data + 12), values = get64(data + 88), meta = get64(data + 96),
@@ -139,7 +141,7 @@ Snapshot parse_snapshot(const Model &model, const uint8_t *data, size_t len) {
     const uint32_t version = get32(data + 8);
     const size_t body = len - kChecksumSize;
     if (XXH3_64bits(data, body) != get64(data + body)) {
-        const std::optional<uint64_t> declared = version == 1 && len >= kHeaderSize + kChecksumSize
+        const std::optional<uint64_t> declared = (version == 1 || version == 2) && len >= kHeaderSize + kChecksumSize
                                                      ? declared_size(data) : std::nullopt;
         if (declared && *declared != len)
             fail(RWKVRT_ERR_CORRUPT, "state is truncated or damaged: its header describes ", *declared,
@@ -171,9 +173,10 @@ Snapshot parse_snapshot(const Model &model, const uint8_t *data, size_t len) {
              arch >= 1 && arch <= 6 ? arch_name(Arch(arch)) : "unknown arch", ", ", n_layer, " layers, n_embd ", n_embd,
              ", ", n_head, " heads of ", head_size, ", vocab ", n_vocab, "); this model is ", arch_name(hp.arch), ", ",
              hp.n_layer, " layers, n_embd ", hp.n_embd, ", ", hp.n_head, " heads of ", hp.head_size, ", vocab ", hp.n_vocab);
-    if (fp != model.fingerprint())
+    const uint64_t model_fp = version == 1 ? model.fingerprint_v1() : model.fingerprint();
+    if (fp != model_fp)
         fail(RWKVRT_ERR_MISMATCH, "the state was made with other weights of the same shape (model fingerprint ", hex(fp),
-             "; this model is ", hex(model.fingerprint()), ")");
+             "; this model is ", hex(model_fp), ")");
     const uint64_t n_values = get64(data + 88);
     if (n_values != model.arch().state_floats())
         fail(RWKVRT_ERR_FORMAT, "state payload has ", n_values, " values; this model's state has ",

@@ -82,15 +82,17 @@ TEST_CASE("a model with a NaN or infinite weight is refused at load, naming the 
                     if (t.name == tensor) t.data[t.data.size() / 2] = bad;
             };
             const std::string path = ac::write_random(spec, "nonfinite");
-            for (const char *weight_type : {static_cast<const char *>(nullptr), "f16", "q8_0"}) {
-                rwkvrt_load_options o = rwkvrt_load_options_default();
-                o.weight_type = weight_type;
-                rwkvrt_model *m = nullptr;
-                INFO(tensor, " = ", bad, " loaded as ", weight_type ? weight_type : "stored");
-                CHECK(rwkvrt_model_load(path.c_str(), &o, &m) == RWKVRT_ERR_CORRUPT);
-                CHECK(m == nullptr);
-                CHECK(std::string(rwkvrt_last_error()).find(tensor) != std::string::npos);
-            }
+            for (const char *weight_type : {static_cast<const char *>(nullptr), "f16", "q8_0"})
+                for (const int mapped : {0, 1}) { // checked as read into memory, or where the file's pages lie
+                    rwkvrt_load_options o = rwkvrt_load_options_default();
+                    o.weight_type = weight_type;
+                    o.use_mmap = mapped;
+                    rwkvrt_model *m = nullptr;
+                    INFO(tensor, " = ", bad, " loaded as ", weight_type ? weight_type : "stored", mapped ? ", mapped" : "");
+                    CHECK(rwkvrt_model_load(path.c_str(), &o, &m) == RWKVRT_ERR_CORRUPT);
+                    CHECK(m == nullptr);
+                    CHECK(std::string(rwkvrt_last_error()).find(tensor) != std::string::npos);
+                }
         }
     }
 }

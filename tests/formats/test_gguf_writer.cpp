@@ -15,8 +15,10 @@
 #include "core/error.h"
 #include "formats/gguf.h"
 #include "formats/mapped_file.h"
+#include "exec/thread_pool.h"
 #include "formats/tensor_file.h"
 #include "kernels/quantize.h"
+#include "model/load_pass.h"
 #include "random_model.h"
 #include "testdata.h"
 
@@ -175,10 +177,17 @@ TEST_CASE("tensor file: pages are handed back only for a tensor whose bytes no o
     CHECK(file.shares_bytes("tied"));
     CHECK(!file.shares_bytes("alone"));
     CHECK(!file.in_mapped_pages(data));
+    ThreadPool pool(2);
+    load_tensors(file, LoadPlan{}, pool); // the bytes read into memory, the tied ones once
+    const uint8_t *const read = file.find("tied")->data;
+    CHECK(file.find("tied_again")->data == read);
+    CHECK(file.find("alone")->data == read + kBytes);
+    CHECK(read[kBytes / 2] == 0x5a);
+    CHECK(read[kBytes + kBytes / 2] == 0x5a);
     file.give_back("tied");
     file.give_back("alone");
-    CHECK(data[kBytes / 2] == 0x5a);         // still read through "tied_again"
-    CHECK(data[kBytes + kBytes / 2] == 0x00); // given back: the pages read as zeros now
+    CHECK(read[kBytes / 2] == 0x5a);         // still read through "tied_again"
+    CHECK(read[kBytes + kBytes / 2] == 0x00); // given back: the pages read as zeros now
 }
 
 TEST_CASE("gguf writer: a World vocabulary is embedded as llama.cpp's converter writes it") {

@@ -22,8 +22,7 @@ void check(bool ok, const char *what) {
     }
 }
 
-// CORRUPT: a weight that is NaN or infinite (refused by a load; by describe too when it is one of the
-// small tensors describe reads).
+// CORRUPT: a weight that is NaN or infinite (refused by a load).
 bool documented(rwkvrt_status st) {
     return st == RWKVRT_OK || st == RWKVRT_ERR_FORMAT || st == RWKVRT_ERR_UNSUPPORTED || st == RWKVRT_ERR_CORRUPT;
 }
