@@ -34,7 +34,8 @@ Matrix matrix(DType t, int64_t rows, int64_t cols, std::mt19937 &rng) {
     for (int64_t i = 0; i < rows * cols; ++i) p[i] = d(rng);
     f.data = f.owned.data();
     if (t == DType::F32) return f; // moved: `data` points into `owned`, whose buffer moves with it
-    return convert_matrix(f, t, "bench");
+    ThreadPool converting(2);
+    return convert_matrix(f, t, "bench", converting);
 }
 
 } // namespace

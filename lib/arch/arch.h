@@ -55,6 +55,8 @@ struct LoadConfig {
     // mapped pages are not copied: they are marked Matrix::lanes and listed here (at the address where
     // their bytes lie once read), for the load pass (model/load_pass.h) to write in that layout.
     std::vector<Matrix> *lanes_at_load = nullptr;
+    // The threads that convert matrices (to another type or layout); required.
+    ThreadPool *pool = nullptr;
 };
 
 // One sequence of a forward step: its new tokens are rows [row0, row0 + T) of the step.

@@ -78,12 +78,12 @@ Matrix WeightLoader::in_place(const std::string &name, int64_t rows, int64_t col
 
 Matrix WeightLoader::linear(const std::string &name, int64_t out, int64_t in) {
     Matrix m = in_place(name, out, in);
-    if (config_.weight_type && *config_.weight_type != m.dtype) m = convert_matrix(m, *config_.weight_type, name.c_str());
+    if (config_.weight_type && *config_.weight_type != m.dtype) m = convert_matrix(m, *config_.weight_type, name.c_str(), *config_.pool);
     m.int8_activations = config_.int8_activations;
     m.int8_products = config_.int8_activations && int8_products_supported(m.dtype);
     m.bf16_products = config_.bf16_activations && (m.dtype == DType::BF16 || m.dtype == DType::F16) && bf16_products_supported();
     const bool mapped = file_.in_mapped_pages(m.data);
-    if (m.int8_products && interleavable(m)) m = interleave_rows(m);
+    if (m.int8_products && interleavable(m)) m = interleave_rows(m, *config_.pool);
     else if (!m.int8_products && !(m.int8_activations && dot_int8_kernel(m.dtype, int8_level())) &&
              !(is_float_type(m.dtype) && mapped) && lanes_layout_applies(m)) {
         // The fp32 kernels read these best with the rows in the lanes: where the file's bytes lie in this
@@ -96,7 +96,7 @@ Matrix WeightLoader::linear(const std::string &name, int64_t out, int64_t in) {
             config_.lanes_at_load->push_back(std::move(later));
             m.lanes = true;
         } else {
-            m = to_lanes(m);
+            m = to_lanes(m, *config_.pool);
         }
     }
     if (m.data == get(name).data) m.data = file_.memory_for(m.data); // the file's bytes: where they will lie

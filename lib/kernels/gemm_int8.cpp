@@ -169,11 +169,26 @@ void interleave_q6_k(const Matrix &W, size_t g, uint8_t *group) {
         }
 }
 
+// Group g of a Q8_0 or Q4_0 matrix, per block: the 16 rows' scales, then their codes as 64-byte vectors
+// of four bytes per row.
+void interleave_q8_0_q4_0(const Matrix &W, size_t g, uint8_t *group) {
+    const bool q8 = W.dtype == DType::Q8_0;
+    const size_t block_bytes = q8 ? 34 : 18, blocks = size_t(W.cols) / 32, codes = q8 ? 32 : 16;
+    const uint8_t flip = q8 ? 0x80 : 0; // q8_0's codes are q + 128 (kernels/gemm_int8.h)
+    for (size_t r = 0; r < kInterleavedRows; ++r) {
+        const uint8_t *src = W.row(int64_t(g * kInterleavedRows + r));
+        uint8_t *dst = group;
+        for (size_t blk = 0; blk < blocks; ++blk, src += block_bytes, dst += kInterleavedRows * block_bytes) {
+            std::memcpy(dst + 2 * r, src, 2); // the scale
+            for (size_t c = 0; c < codes / 4; ++c)
+                for (size_t i = 0; i < 4; ++i) dst[32 + 64 * c + 4 * r + i] = uint8_t(src[2 + 4 * c + i] ^ flip);
+        }
+    }
+}
+
 } // namespace
 
-Matrix interleave_rows(const Matrix &W) {
-    const bool q8 = W.dtype == DType::Q8_0, k_quant = W.dtype == DType::Q4_K || W.dtype == DType::Q5_K;
-    const size_t block_bytes = q8 ? 34 : 18, blocks = size_t(W.cols) / 32, codes = q8 ? 32 : 16;
+Matrix interleave_rows(const Matrix &W, ThreadPool &pool) {
     const size_t groups = size_t(W.rows) / kInterleavedRows, group_bytes = interleaved_group_bytes(W);
     Matrix out;
     out.rows = W.rows;
@@ -181,26 +196,9 @@ Matrix interleave_rows(const Matrix &W) {
     out.dtype = W.dtype;
     out.owned.allocate(groups * group_bytes);
     out.interleaved = true;
-    for (size_t g = 0; g < groups; ++g) {
-        uint8_t *dst = out.owned.data() + g * group_bytes;
-        if (k_quant) {
-            interleave_k(W, g, dst);
-            continue;
-        }
-        if (W.dtype == DType::Q6_K) {
-            interleave_q6_k(W, g, dst);
-            continue;
-        }
-        for (size_t blk = 0; blk < blocks; ++blk, dst += kInterleavedRows * block_bytes) {
-            for (size_t r = 0; r < kInterleavedRows; ++r) {
-                const uint8_t *src = W.row(int64_t(g * kInterleavedRows + r)) + blk * block_bytes;
-                std::memcpy(dst + 2 * r, src, 2); // the scale
-                for (size_t c = 0; c < codes / 4; ++c)
-                    for (size_t i = 0; i < 4; ++i) // q8_0's codes are q + 128 (kernels/gemm_int8.h)
-                        dst[32 + 64 * c + 4 * r + i] = uint8_t(src[2 + 4 * c + i] ^ (q8 ? 0x80 : 0));
-            }
-        }
-    }
+    void (*const interleave)(const Matrix &, size_t, uint8_t *) =
+        W.dtype == DType::Q4_K || W.dtype == DType::Q5_K ? interleave_k : W.dtype == DType::Q6_K ? interleave_q6_k : interleave_q8_0_q4_0;
+    pool.run(int64_t(groups), pool.size(), [&](int64_t g, int) { interleave(W, size_t(g), out.owned.data() + size_t(g) * group_bytes); });
     out.data = out.owned.data();
     out.int8_activations = W.int8_activations;
     out.int8_products = W.int8_products;

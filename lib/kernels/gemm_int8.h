@@ -61,7 +61,7 @@ void gemm_int8(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool 
 constexpr size_t kInterleavedRows = 16, kQ4KGroupBlockBytes = 2368, kQ5KGroupBlockBytes = 2880;
 // Q4_0, Q4_K, Q5_K or Q6_K (and, with AVX512-VNNI, Q8_0), rows a multiple of 16, not interleaved yet.
 bool interleavable(const Matrix &W);
-Matrix interleave_rows(const Matrix &W);          // a copy in the interleaved layout; requires interleavable(W)
+Matrix interleave_rows(const Matrix &W, ThreadPool &pool);          // a copy in the interleaved layout; requires interleavable(W)
 size_t interleaved_group_bytes(const Matrix &W); // bytes of one group of 16 rows
 
 // y = W·x for an interleaved W, with the GEMM's contract for one row (the same bits as gemm_int8 gives

@@ -1159,7 +1159,7 @@ void write_lanes(const Matrix &W, size_t n0, size_t n1, Row row, uint8_t *dst) {
 
 } // namespace
 
-Matrix to_lanes(const Matrix &W) {
+Matrix to_lanes(const Matrix &W, ThreadPool &pool) {
     Matrix out;
     out.rows = W.rows;
     out.cols = W.cols;
@@ -1167,7 +1167,9 @@ Matrix to_lanes(const Matrix &W) {
     out.lanes = true;
     out.owned.allocate(HWY_DYNAMIC_DISPATCH(LanesGroupBytesOf)(W) * size_t(W.rows / kLaneRows));
     out.data = out.owned.data();
-    write_lanes(W, 0, size_t(W.rows), [&](size_t n) { return W.row(int64_t(n)); }, out.owned.data());
+    pool.run(W.rows / kLaneRows, pool.size(), [&](int64_t g, int) {
+        write_lanes(W, size_t(g) * kLaneRows, size_t(g + 1) * kLaneRows, [&](size_t n) { return W.row(int64_t(n)); }, out.owned.data());
+    });
     return out;
 }
 
@@ -1176,7 +1178,7 @@ void write_rows_as_lanes(const Matrix &W, int64_t row0, int64_t row1, const uint
                 const_cast<uint8_t *>(W.data));
 }
 
-Matrix convert_matrix(const Matrix &src, DType dtype, const char *what) {
+Matrix convert_matrix(const Matrix &src, DType dtype, const char *what, ThreadPool &pool) {
     const int block = dtype_info(dtype).block_elems;
     if (src.cols % block != 0)
         fail(RWKVRT_ERR_UNSUPPORTED, "cannot store ", what, " as ", dtype_name(dtype), ": its ", src.cols,
@@ -1187,11 +1189,14 @@ Matrix convert_matrix(const Matrix &src, DType dtype, const char *what) {
     out.dtype = dtype;
     out.owned.allocate(dtype_bytes(dtype, size_t(src.rows * src.cols)));
     out.data = out.owned.data();
-    std::vector<float> row(size_t(src.cols));
-    for (int64_t r = 0; r < src.rows; ++r) {
-        convert_to_f32(src.dtype, src.row(r), row.data(), row.size());
-        quantize_row(dtype, row.data(), out.owned.data() + size_t(r) * out.row_bytes(), row.size());
-    }
+    constexpr int64_t kRowsPerTask = 16;
+    pool.run((src.rows + kRowsPerTask - 1) / kRowsPerTask, pool.size(), [&](int64_t task, int thread) {
+        float *const row = pool.thread_buffer(thread, size_t(src.cols) * sizeof(float));
+        for (int64_t r = task * kRowsPerTask; r < std::min(src.rows, (task + 1) * kRowsPerTask); ++r) {
+            convert_to_f32(src.dtype, src.row(r), row, size_t(src.cols));
+            quantize_row(dtype, row, out.owned.data() + size_t(r) * out.row_bytes(), size_t(src.cols));
+        }
+    });
     return out;
 }
 

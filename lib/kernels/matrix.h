@@ -50,7 +50,7 @@ constexpr int64_t kFewRows = 128;
 constexpr int64_t kLaneRows = 16;
 // A block-type matrix with more than kFewRows rows, a multiple of kLaneRows, still stored by rows.
 bool lanes_layout_applies(const Matrix &W);
-Matrix to_lanes(const Matrix &W); // a copy in the lanes layout; requires lanes_layout_applies(W)
+Matrix to_lanes(const Matrix &W, ThreadPool &pool); // a copy in the lanes layout; requires lanes_layout_applies(W)
 // Rows [row0, row1) of W (whole groups), stored by rows at `rows`, written in the lanes layout where
 // they lie in W.data (writable memory; requires lanes_layout_applies(W)). The load (model/load_pass.h)
 // does this a few groups at a time, while the rows it has just read are in cache.
@@ -84,8 +84,8 @@ private:
 // Y (T × cols) = the rows `ids` of W, as fp32 (embedding lookup).
 void gather_rows(const Matrix &W, const int32_t *ids, int64_t T, float *Y);
 
-// A copy of src converted to dtype (any type quantize_row writes); cols must be a multiple of the block size
-// for block types (throws RWKVRT_ERR_UNSUPPORTED naming `what` otherwise).
-Matrix convert_matrix(const Matrix &src, DType dtype, const char *what);
+// A copy of src converted to dtype (any type quantize_row writes), on the pool's threads; cols must be a
+// multiple of the block size for block types (throws RWKVRT_ERR_UNSUPPORTED naming `what` otherwise).
+Matrix convert_matrix(const Matrix &src, DType dtype, const char *what, ThreadPool &pool);
 
 } // namespace rwkvrt

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "arch/arch.h"
+#include "exec/thread_pool.h"
 #include "formats/gguf.h"
 #include "formats/tensor_file.h"
 #include "tokenizers/tokenizer.h"
@@ -12,7 +13,10 @@ namespace rwkvrt {
 
 std::string describe_model_file(const std::string &path) {
     const std::unique_ptr<TensorFile> file = open_tensor_file(path, true);
-    const std::unique_ptr<ArchModel> arch = build_model(*file, LoadConfig{});
+    ThreadPool this_thread(1);
+    LoadConfig config;
+    config.pool = &this_thread;
+    const std::unique_ptr<ArchModel> arch = build_model(*file, config);
     const HParams &hp = arch->hparams();
     nlohmann::ordered_json j;
     j["path"] = path;

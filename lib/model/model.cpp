@@ -21,15 +21,14 @@ namespace {
 int hardware_threads() { return int(std::max(1u, std::thread::hardware_concurrency())); }
 
 // Loading takes every core, whatever the model computes with: it is work for the CPU (the kernel zeroes
-// each fresh page before the copy), which one core does at about half the speed of two.
-uint64_t load_on_every_core(TensorFile &file, const LoadPlan &plan) {
-    std::unique_ptr<ThreadPool> pool;
+// each fresh page before the copy, and converted matrices are computed), which one core does at about
+// half the speed of two.
+std::unique_ptr<ThreadPool> load_threads() {
     try {
-        pool = std::make_unique<ThreadPool>(hardware_threads());
+        return std::make_unique<ThreadPool>(hardware_threads());
     } catch (const std::system_error &) {
-        pool = std::make_unique<ThreadPool>(1); // no other thread to be had: this one alone
+        return std::make_unique<ThreadPool>(1); // no other thread to be had: this one alone
     }
-    return load_tensors(file, plan, *pool);
 }
 
 // Claims every state of a call, or none: a state already claimed by another call is an error.
@@ -133,9 +132,10 @@ Model::Model(const std::string &path, const ModelOptions &options) {
     file_ = open_tensor_file(path, options.use_mmap);
     std::vector<std::string> copied;
     std::vector<Matrix> lanes;
-    arch_ = build_model(*file_, LoadConfig{options.weight_type, options.int8_activations, options.bf16_activations, &copied, &lanes});
+    const std::unique_ptr<ThreadPool> loading = load_threads();
+    arch_ = build_model(*file_, LoadConfig{options.weight_type, options.int8_activations, options.bf16_activations, &copied, &lanes, loading.get()});
     const std::unordered_set<std::string> copied_set(copied.begin(), copied.end());
-    fingerprint_ = load_on_every_core(*file_, LoadPlan{lanes, &copied_set});
+    fingerprint_ = load_tensors(*file_, LoadPlan{lanes, &copied_set}, *loading);
     // Held twice, a Q8_0 model converted to another layout would take twice its memory.
     for (const std::string &name : copied) file_->give_back(name);
     file_differs_ = !copied.empty() || !lanes.empty();

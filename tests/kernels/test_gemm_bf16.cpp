@@ -57,7 +57,8 @@ Matrix random_matrix(DType t, int64_t rows, int64_t cols, std::mt19937 &rng, std
     f32.cols = cols;
     f32.data = reinterpret_cast<const uint8_t *>(as_f32.data());
     if (t == DType::F32) return f32;
-    return convert_matrix(f32, t, "test");
+    static ThreadPool converting(2);
+    return convert_matrix(f32, t, "test", converting);
 }
 
 } // namespace
@@ -126,7 +127,8 @@ TEST_CASE("kernels: the bf16-product GEMM gives a matrix in the lanes the bits o
             if (t == DType::F16) // subnormal f16 weights, normal once in bf16
                 for (int64_t k = 0; k < s.cols; k += 7) std::memcpy(const_cast<uint8_t *>(W.row(3)) + 2 * k, "\x05\x00", 2);
             REQUIRE(lanes_layout_applies(W));
-            const Matrix lanes = to_lanes(W);
+            ThreadPool converting(2);
+            const Matrix lanes = to_lanes(W, converting);
             std::vector<float> X(size_t(70 * s.cols));
             for (float &v : X) v = normal(rng);
             X[5] = 1e-40f; // a denormal activation, rounded by the same conversion in both

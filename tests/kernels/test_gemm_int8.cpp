@@ -164,7 +164,7 @@ void check_against_contract(const Matrix &W, const std::vector<float> &X, int64_
             const bool interleaved_here = W.dtype == DType::Q4_0 || W.dtype == DType::Q4_K || W.dtype == DType::Q5_K || W.dtype == DType::Q6_K ||
                                           (W.dtype == DType::Q8_0 && level == Int8Level::Avx512Vnni);
             if (!interleaved_here || W.rows % int64_t(kInterleavedRows) != 0) continue;
-            const Matrix Wi = interleave_rows(W);
+            const Matrix Wi = interleave_rows(W, pool);
             gemm_int8(Wi, X.data(), T, Y.data(), pool, level);
             REQUIRE(std::memcmp(Y.data(), expected.data(), Y.size() * sizeof(float)) == 0);
             for (int64_t tok = 0; tok < T; ++tok) {
@@ -280,11 +280,11 @@ TEST_CASE("kernels: interleaved Q8_0, Q4_0, Q4_K, Q5_K and Q6_K rows give the GE
                 const std::vector<uint8_t> bytes = random_blocks(t, size_t(rows * cols / dtype_info(t).block_elems), rng);
                 const Matrix W = matrix_of(t, rows, cols, bytes);
                 REQUIRE(interleavable(W) == (on_avx2 || int8_level() == Int8Level::Avx512Vnni));
-                const Matrix Wi = interleave_rows(W);
+                ThreadPool pool(2);
+                const Matrix Wi = interleave_rows(W, pool);
                 CHECK(Wi.interleaved);
                 CHECK_FALSE(interleavable(Wi));
                 CHECK(Wi.owned.size() == size_t(rows) / kInterleavedRows * interleaved_group_bytes(W));
-                ThreadPool pool(2);
                 // Steps of up to 4 rows read K-quant groups where they lie; longer ones pack them.
                 for (const int64_t T : {2, 3, 4, 9}) {
                     CAPTURE(T);

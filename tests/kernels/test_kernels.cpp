@@ -424,7 +424,7 @@ TEST_CASE("kernels: a matrix with its rows in the lanes gives every row count Ge
                     CAPTURE(cols);
                     const Matrix W = random_matrix(t, rows, cols, rng);
                     REQUIRE(lanes_layout_applies(W));
-                    const Matrix lanes = to_lanes(W);
+                    const Matrix lanes = to_lanes(W, pool);
                     CHECK(!lanes_layout_applies(lanes));
                     { // the same layout, with the file's size, written where the rows lie, a few groups at a time (the load)
                         REQUIRE(lanes.owned.size() == W.nbytes());
@@ -478,6 +478,7 @@ TEST_CASE("kernels: float matrices whose rows are not whole blocks of 16 keep th
 
 TEST_CASE("kernels: convert_matrix round trips") {
     std::mt19937 rng(5);
+    ThreadPool pool(2);
     const Matrix src = random_matrix(DType::F32, 5, 96, rng);
     const auto *s = reinterpret_cast<const float *>(src.data);
     auto as_f32 = [](const Matrix &m) {
@@ -488,30 +489,30 @@ TEST_CASE("kernels: convert_matrix round trips") {
     SUBCASE("f16 and bf16 hold the rounded values, and come back unchanged") {
         for (DType t : {DType::F16, DType::BF16}) {
             CAPTURE(std::string(dtype_name(t)));
-            const Matrix half = convert_matrix(src, t, "w");
+            const Matrix half = convert_matrix(src, t, "w", pool);
             const std::vector<float> back = as_f32(half);
             for (size_t i = 0; i < back.size(); ++i) {
                 const float rounded = t == DType::F16 ? f16_to_f32(f32_to_f16(s[i])) : bf16_to_f32(f32_to_bf16(s[i]));
                 CHECK(back[i] == rounded);
             }
-            const Matrix again = convert_matrix(convert_matrix(half, DType::F32, "w"), t, "w");
+            const Matrix again = convert_matrix(convert_matrix(half, DType::F32, "w", pool), t, "w", pool);
             CHECK(std::memcmp(again.data, half.data, half.nbytes()) == 0);
         }
     }
     SUBCASE("q8_0 is within half a step of each block's scale") {
-        const Matrix q = convert_matrix(src, DType::Q8_0, "w");
+        const Matrix q = convert_matrix(src, DType::Q8_0, "w", pool);
         const std::vector<float> back = as_f32(q);
         for (size_t b = 0; b < back.size() / 32; ++b) {
             float amax = 0;
             for (size_t j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(s[b * 32 + j]));
             for (size_t j = 0; j < 32; ++j) CHECK(std::fabs(back[b * 32 + j] - s[b * 32 + j]) <= 0.5f * amax / 127 * 1.01f);
         }
-        const Matrix again = convert_matrix(convert_matrix(q, DType::F32, "w"), DType::Q8_0, "w");
+        const Matrix again = convert_matrix(convert_matrix(q, DType::F32, "w", pool), DType::Q8_0, "w", pool);
         CHECK(std::memcmp(again.data, q.data, q.nbytes()) == 0);
     }
     SUBCASE("block types need whole blocks") {
         const Matrix odd = random_matrix(DType::F32, 2, 40, rng);
-        CHECK_THROWS_AS(convert_matrix(odd, DType::Q8_0, "w"), Error);
+        CHECK_THROWS_AS(convert_matrix(odd, DType::Q8_0, "w", pool), Error);
     }
 }
 
