@@ -48,7 +48,7 @@
 #include <stdint.h>
 
 #define RWKVRT_VERSION_MAJOR 0
-#define RWKVRT_VERSION_MINOR 2
+#define RWKVRT_VERSION_MINOR 3
 #define RWKVRT_VERSION_PATCH 0
 
 #if defined(_WIN32)
