@@ -151,9 +151,10 @@ RWKVRT_API rwkvrt_load_options rwkvrt_load_options_default(void);
  * refused) and hashed for the model's fingerprint, so loading reads every byte, on every core whatever
  * n_threads asks for.
  * By default (use_mmap = 0) the file is read into memory, in huge pages where the kernel offers them,
- * and the model no longer depends on it. Each piece is checked and hashed as it is read, so a load
- * takes about the time of reading the file, and generation from huge pages is 10-25% faster than
- * from a mapped file (docs/PERFORMANCE.md).
+ * and the model no longer depends on it once loaded. Each piece is checked and hashed as it is read,
+ * so a load takes about the time of reading the file, and generation from huge pages is 10-25% faster
+ * than from a mapped file (docs/PERFORMANCE.md). The file is mapped while the load parses it, so it
+ * must not be truncated in place meanwhile (replacing it by a rename is safe).
  * With use_mmap = 1 the weights are used in place from the mapped file, whose pages processes share:
  * the file must not change while the model is loaded. A file truncated meanwhile makes the next feed
  * die of SIGBUS, one overwritten in place silently changes the results (replacing it by a rename, as
