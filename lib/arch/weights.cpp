@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "exec/thread_pool.h"
 #include "kernels/gemm_bf16.h"
 #include "kernels/gemm_int8.h"
 
@@ -108,15 +109,34 @@ Matrix WeightLoader::linear(const std::string &name, int64_t out, int64_t in) {
 Matrix WeightLoader::lora(const std::string &name, int64_t in, int64_t out) {
     const TensorView &t = take(name);
     check_2d(t, in, out);
-    std::vector<float> src(size_t(in * out));
-    to_f32(t.dtype, t.data, src.data(), src.size());
     Matrix m;
     m.rows = out;
     m.cols = in;
-    m.owned.allocate(src.size() * sizeof(float));
+    m.owned.allocate(size_t(in * out) * sizeof(float));
     auto *dst = reinterpret_cast<float *>(m.owned.data());
-    for (int64_t i = 0; i < in; ++i)
-        for (int64_t o = 0; o < out; ++o) dst[o * in + i] = src[size_t(i * out + o)];
+    // On the load's threads, kStoredRows stored rows a task: each writes 64-byte runs of dst's rows. A
+    // task converts its own rows when a row is whole blocks; else the matrix is converted first.
+    constexpr int64_t kStoredRows = 16;
+    const bool by_rows = out % dtype_info(t.dtype).block_elems == 0;
+    std::vector<float> converted;
+    if (!by_rows) {
+        converted.resize(size_t(in * out));
+        to_f32(t.dtype, t.data, converted.data(), converted.size());
+    }
+    ThreadPool &pool = *config_.pool;
+    pool.run((in + kStoredRows - 1) / kStoredRows, pool.size(), [&](int64_t task, int thread) {
+        const int64_t i0 = task * kStoredRows, i1 = std::min(in, i0 + kStoredRows);
+        const float *src;
+        if (by_rows) {
+            float *const rows = pool.thread_buffer(thread, size_t(kStoredRows * out) * sizeof(float));
+            to_f32(t.dtype, t.data + size_t(i0) * dtype_bytes(t.dtype, size_t(out)), rows, size_t((i1 - i0) * out));
+            src = rows;
+        } else {
+            src = converted.data() + i0 * out;
+        }
+        for (int64_t o = 0; o < out; ++o)
+            for (int64_t i = i0; i < i1; ++i) dst[o * in + i] = src[(i - i0) * out + o];
+    });
     m.data = m.owned.data();
     count(m);
     return m;
