@@ -57,6 +57,9 @@ struct LoadConfig {
     std::vector<Matrix> *lanes_at_load = nullptr;
     // The threads that convert matrices (to another type or layout); required.
     ThreadPool *pool = nullptr;
+    // Every large matrix as the file stores it, in no other type or layout: for describing a file
+    // (model/describe.cpp), whose model never runs.
+    bool as_stored = false;
 };
 
 // One sequence of a forward step: its new tokens are rows [row0, row0 + T) of the step.

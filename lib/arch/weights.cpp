@@ -79,6 +79,10 @@ Matrix WeightLoader::in_place(const std::string &name, int64_t rows, int64_t col
 
 Matrix WeightLoader::linear(const std::string &name, int64_t out, int64_t in) {
     Matrix m = in_place(name, out, in);
+    if (config_.as_stored) {
+        count(m);
+        return m;
+    }
     if (config_.weight_type && *config_.weight_type != m.dtype) m = convert_matrix(m, *config_.weight_type, name.c_str(), *config_.pool);
     m.int8_activations = config_.int8_activations;
     m.int8_products = config_.int8_activations && int8_products_supported(m.dtype);

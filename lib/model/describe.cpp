@@ -16,6 +16,7 @@ std::string describe_model_file(const std::string &path) {
     ThreadPool this_thread(1);
     LoadConfig config;
     config.pool = &this_thread;
+    config.as_stored = true; // nothing converted: only the header and the small tensors are read
     const std::unique_ptr<ArchModel> arch = build_model(*file, config);
     const HParams &hp = arch->hparams();
     nlohmann::ordered_json j;

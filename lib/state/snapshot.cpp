@@ -6,6 +6,7 @@
 #include <cstring>
 #include <optional>
 #include <xxhash.h>
+#include <xxh_x86dispatch.h> // AVX2 or AVX-512 XXH3 where the CPU has them (the same values)
 
 #include "core/dtype.h"
 #include "core/error.h"
