@@ -26,10 +26,6 @@ int read_range(int fd, uint8_t *dst, size_t offset, size_t n) {
     return 0;
 }
 
-std::string read_error(const std::string &path, int error) {
-    return cat("cannot read '", path, "': ", error < 0 ? "unexpected end of file" : std::strerror(error));
-}
-
 } // namespace
 
 bool MappedFile::give_back(const uint8_t *p, size_t n) {
@@ -54,14 +50,15 @@ MappedFile::MappedFile(const std::string &path, bool use_mmap) : path_(path) {
         ::close(fd);
         return;
     }
-    if (!use_mmap) {
+    const auto allocate = [&] {
         try {
-            buffer_.allocate(size_); // its pages are faulted in as tensors are read into them
+            buffer_.allocate(size_); // its pages are faulted in as the bytes are read into them
         } catch (const std::bad_alloc &) {
             ::close(fd);
             throw;
         }
-    }
+    };
+    if (!use_mmap) allocate();
     void *m = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
     if (m != MAP_FAILED) {
         map_ = m;
@@ -71,19 +68,14 @@ MappedFile::MappedFile(const std::string &path, bool use_mmap) : path_(path) {
         return;
     }
     // Not mappable (some file systems): read whole now, with nothing left to read later.
-    if (use_mmap) {
-        try {
-            buffer_.allocate(size_);
-        } catch (const std::bad_alloc &) {
-            ::close(fd);
-            throw;
-        }
-    }
+    if (use_mmap) allocate();
     const int error = read_range(fd, buffer_.data(), 0, size_);
     ::close(fd);
-    if (error != 0) fail(RWKVRT_ERR_IO, read_error(path, error));
+    if (error != 0) fail(RWKVRT_ERR_IO, "cannot read '", path, "': ", read_failure(error));
     data_ = buffer_.data();
 }
+
+const char *MappedFile::read_failure(int error) { return error < 0 ? "unexpected end of file" : std::strerror(error); }
 
 uint8_t *MappedFile::memory_for(const uint8_t *p) const {
     if (!reading()) return const_cast<uint8_t *>(p);

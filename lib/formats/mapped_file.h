@@ -34,8 +34,9 @@ public:
     // Where the byte now readable at p (inside data()) lies once the file is read: p itself unless reading.
     uint8_t *memory_for(const uint8_t *p) const;
     // Reads the n bytes of the file now readable at p into dst: 0, the errno of a failed read, or -1 at
-    // an unexpected end of file. Thread-safe; never throws.
+    // an unexpected end of file (read_failure words either). Thread-safe; never throws.
     int read_bytes(const uint8_t *p, size_t n, uint8_t *dst) const;
+    static const char *read_failure(int error);
     // Drops the mapping: data() is the memory the bytes were read into (those never read are zeros).
     void finish_reading();
     // Whether [p, p + n) lies in the file's bytes; if so, hands the whole pages inside it back to the

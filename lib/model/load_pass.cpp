@@ -110,8 +110,7 @@ public:
             const TensorView &t = tensors_[i];
             const Outcome &o = outcomes_[i];
             if (o.read_error)
-                fail(RWKVRT_ERR_IO, "cannot read '", file_.path(), "' (tensor '", t.name, "'): ",
-                     o.read_error < 0 ? "unexpected end of file" : std::strerror(o.read_error));
+                fail(RWKVRT_ERR_IO, "cannot read '", file_.path(), "' (tensor '", t.name, "'): ", MappedFile::read_failure(o.read_error));
             // A NaN or infinite weight would turn every state it touches into NaN for good.
             if (o.nonfinite != kNone)
                 fail(RWKVRT_ERR_CORRUPT, "'", file_.path(), "': tensor '", t.name, "' ", t.shape_str(),

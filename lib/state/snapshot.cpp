@@ -142,7 +142,7 @@ Snapshot parse_snapshot(const Model &model, const uint8_t *data, size_t len) {
     const uint32_t version = get32(data + 8);
     const size_t body = len - kChecksumSize;
     if (XXH3_64bits(data, body) != get64(data + body)) {
-        const std::optional<uint64_t> declared = (version == 1 || version == 2) && len >= kHeaderSize + kChecksumSize
+        const std::optional<uint64_t> declared = version >= 1 && version <= kFormatVersion && len >= kHeaderSize + kChecksumSize
                                                      ? declared_size(data) : std::nullopt;
         if (declared && *declared != len)
             fail(RWKVRT_ERR_CORRUPT, "state is truncated or damaged: its header describes ", *declared,

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <initializer_list>
 #include <limits>
 #include <string>
 #include <unistd.h>
@@ -35,6 +36,19 @@ void add_halves(TensorFile &file, size_t floats) {
     const int64_t half = int64_t(floats / 2);
     file.add(TensorView{"a", DType::F32, {half}, data, size_t(half) * 4});
     file.add(TensorView{"b", DType::F32, {half}, data + half * 4, size_t(half) * 4});
+}
+
+// Runs the pass on `file`, which must fail with `status` and a message holding every one of `needles`.
+void expect_failure(TensorFile &file, rwkvrt_status status, std::initializer_list<std::string> needles) {
+    ThreadPool pool(2);
+    try {
+        load_tensors(file, LoadPlan{}, pool);
+        FAIL("no error");
+    } catch (const Error &e) {
+        CHECK(e.status() == status);
+        const std::string what = e.what();
+        for (const std::string &needle : needles) CHECK_MESSAGE(what.find(needle) != std::string::npos, what, " lacks ", needle);
+    }
 }
 
 } // namespace
@@ -79,16 +93,7 @@ TEST_CASE("load pass: a NaN is reported for the first tensor that has one, at it
     for (const bool use_mmap : {false, true}) {
         TensorFile file(std::make_unique<MappedFile>(path, use_mmap), "test");
         add_halves(file, floats);
-        ThreadPool pool(2);
-        try {
-            load_tensors(file, LoadPlan{}, pool);
-            FAIL("no error");
-        } catch (const Error &e) {
-            CHECK(e.status() == RWKVRT_ERR_CORRUPT);
-            const std::string what = e.what();
-            CHECK_MESSAGE(what.find("tensor 'a'") != std::string::npos, what);
-            CHECK_MESSAGE(what.find("element " + std::to_string(floats / 2 - 1)) != std::string::npos, what);
-        }
+        expect_failure(file, RWKVRT_ERR_CORRUPT, {"tensor 'a'", "element " + std::to_string(floats / 2 - 1)});
     }
 }
 
@@ -98,16 +103,7 @@ TEST_CASE("load pass: a file cut short after it was opened is a read error namin
     TensorFile file(std::make_unique<MappedFile>(path, /*use_mmap=*/false), "test");
     add_halves(file, floats);
     REQUIRE(::truncate(path.c_str(), off_t(floats * 4 / 2 + 4096)) == 0); // "b" loses most of its bytes
-    ThreadPool pool(2);
-    try {
-        load_tensors(file, LoadPlan{}, pool);
-        FAIL("no error");
-    } catch (const Error &e) {
-        CHECK(e.status() == RWKVRT_ERR_IO);
-        const std::string what = e.what();
-        CHECK_MESSAGE(what.find("tensor 'b'") != std::string::npos, what);
-        CHECK_MESSAGE(what.find("unexpected end of file") != std::string::npos, what);
-    }
+    expect_failure(file, RWKVRT_ERR_IO, {"tensor 'b'", "unexpected end of file"});
 }
 
 TEST_CASE("load pass: a matrix listed for the lanes layout is written in it as it is read, piece by piece") {
