@@ -195,14 +195,26 @@ RWKVRT_AVX512BF16 void lanes_tiles(size_t tt, const Weights &weights, size_t pai
 template <bool kF16, size_t NV>
 RWKVRT_AVX512BF16 void lanes_chunk(const uint8_t *group, size_t group_bytes, size_t K, const uint32_t *xp, size_t T, float *Y,
                                    size_t N, __m512bh *buf) {
-    const size_t K2 = K / 2;
+    const size_t K2 = K / 2, tiles = (T + kTileTokens - 1) / kTileTokens;
     for (size_t k0 = 0; k0 < K; k0 += kKc) {
         const size_t pairs = std::min(kKc, K - k0) / 2;
         const PairsInPlace<kF16> in_place{group + 2 * k0 * kLaneRows, group_bytes}; // two bytes an element
         if (T > kTileTokens)
             for (size_t p = 0; p < pairs; ++p)
                 for (size_t v = 0; v < NV; ++v) buf[p * NV + v] = in_place(p, v);
+        // While the tiles compute, the next block's weights (after the last block, the next chunk's
+        // first) are fetched into L2 a few lines a tile: rounding a block into buf waited on memory.
+        const bool last = k0 + kKc >= K;
+        const uint8_t *const next = last ? group + NV * group_bytes : in_place.block + 2 * kKc * kLaneRows;
+        const size_t line_bytes = 64, group_lines = 2 * std::min(kKc, last ? K : K - k0 - kKc) * kLaneRows / line_bytes;
+        const size_t lines_per_tile = (NV * group_lines + tiles - 1) / tiles;
+        size_t v = 0, line = 0; // the next line to fetch: group v's
         for (size_t t0 = 0; t0 < T; t0 += kTileTokens) {
+            if (T > kTileTokens)
+                for (size_t n = 0; n < lines_per_tile && v < NV; ++n) {
+                    _mm_prefetch(reinterpret_cast<const char *>(next + v * group_bytes + line * line_bytes), _MM_HINT_T1);
+                    if (++line == group_lines) line = 0, ++v;
+                }
             const size_t tt = std::min(kTileTokens, T - t0);
             const uint32_t *x = xp + t0 * K2 + k0 / 2;
             if (T > kTileTokens) lanes_tiles<NV>(tt, PairsBuffered<NV>{buf}, pairs, x, K2, Y + t0 * N, N, k0 > 0);
