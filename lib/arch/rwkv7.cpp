@@ -69,31 +69,14 @@ public:
                 rwkv7_gates(size_t(t1 - t0), size_t(C), w + o, aa + o, k + o, kk + o, v + o, l > 0 ? v_first + o : nullptr,
                             out + o, L.w0.data(), L.a0.data(), L.k_k.data(), L.k_a.data(), L.v0.data());
                 if (l == 0) std::copy_n(v + o, n, v_first + o);
-                for (int64_t t = t0; t < t1; ++t) {
-                    for (int64_t h = 0; h < H; ++h) { // kk: per-head L2 normalisation
-                        float *p = kk + t * C + h * N;
-                        double norm = 0;
-                        for (int64_t j = 0; j < N; ++j) norm += double(p[j]) * p[j];
-                        const float inv = 1.0f / std::max(float(std::sqrt(norm)), 1e-12f);
-                        for (int64_t j = 0; j < N; ++j) p[j] *= inv;
-                    }
-                }
-                for (size_t i = o; i < o + n; ++i) {
-                    ka[i] = -kk[i];
-                    kb[i] = kk[i] * aa[i];
-                }
+                rwkv7_key_terms(size_t(t1 - t0), size_t(C), size_t(N), kk + o, aa + o, ka + o, kb + o);
             });
             const std::vector<WkvSegment> segs = segments(step, l);
             wkv7(segs.data(), int64_t(segs.size()), H, N, r, w, k, v, ka, kb, y, pool);
             for_rows(pool, T, 4 * C, [&](int64_t t0, int64_t t1) {
-                group_norm(y + t0 * C, y + t0 * C, t1 - t0, C, N, L.ln_x.weight.data(), L.ln_x.bias.data(), kGroupNormEps);
-                for (int64_t t = t0; t < t1; ++t)
-                    for (int64_t h = 0; h < H; ++h) { // the "bonus": (r · k · r_k) v per head
-                        const int64_t o = t * C + h * N;
-                        float bonus = 0;
-                        for (int64_t j = 0; j < N; ++j) bonus += r[o + j] * k[o + j] * L.r_k[size_t(h * N + j)];
-                        for (int64_t j = 0; j < N; ++j) y[o + j] = (y[o + j] + bonus * v[o + j]) * g[o + j];
-                    }
+                const int64_t o = t0 * C;
+                group_norm(y + o, y + o, t1 - t0, C, N, L.ln_x.weight.data(), L.ln_x.bias.data(), kGroupNormEps);
+                rwkv7_bonus(size_t(t1 - t0), size_t(C), size_t(N), r + o, k + o, L.r_k.data(), v + o, g + o, y + o);
             });
             linear(L.output, y, T, out, pool);
 

@@ -4,6 +4,7 @@
 #include "hwy/foreach_target.h" // IWYU pragma: keep
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "hwy/contrib/math/math-inl.h"
@@ -93,6 +94,44 @@ void Rwkv7Gates(size_t R, size_t C, float *w, float *a, float *k, float *kk, flo
     }
 }
 
+// The sum of x ⊙ y (⊙ z) over one head's n channels: vectors when they cover the head, else one at a time.
+HWY_INLINE float HeadDot(const float *x, const float *y, const float *z, size_t n) {
+    const D d;
+    const size_t L = hn::Lanes(d);
+    if (n % L != 0) {
+        float sum = 0;
+        for (size_t j = 0; j < n; ++j) sum += x[j] * y[j] * (z ? z[j] : 1.0f);
+        return sum;
+    }
+    V acc = hn::Zero(d);
+    for (size_t j = 0; j < n; j += L) {
+        const V xy = hn::Mul(hn::LoadU(d, x + j), hn::LoadU(d, y + j));
+        acc = z ? hn::MulAdd(xy, hn::LoadU(d, z + j), acc) : hn::Add(acc, xy);
+    }
+    return hn::GetLane(hn::SumOfLanes(d, acc));
+}
+
+void Rwkv7KeyTerms(size_t R, size_t C, size_t N, const float *kk, const float *a, float *ka, float *kb) {
+    for (size_t o = 0; o < R * C; o += N) {
+        const float inv = 1.0f / std::max(std::sqrt(HeadDot(kk + o, kk + o, nullptr, N)), 1e-12f);
+        ForEachVector<2, 2>(N, {kk + o, a + o}, {ka + o, kb + o}, [inv](D d, const V *in, V *out) {
+            const V unit = hn::Mul(in[0], hn::Set(d, inv));
+            out[0] = hn::Neg(unit);
+            out[1] = hn::Mul(unit, in[1]);
+        });
+    }
+}
+
+void Rwkv7Bonus(size_t R, size_t C, size_t N, const float *r, const float *k, const float *r_k, const float *v, const float *g,
+                float *y) {
+    for (size_t o = 0; o < R * C; o += N) {
+        const float bonus = HeadDot(r + o, k + o, r_k + o % C, N);
+        ForEachVector<3, 1>(N, {y + o, v + o, g + o}, {y + o}, [bonus](D d, const V *in, V *out) {
+            out[0] = hn::Mul(hn::MulAdd(hn::Set(d, bonus), in[1], in[0]), in[2]);
+        });
+    }
+}
+
 } // namespace HWY_NAMESPACE
 } // namespace rwkvrt
 HWY_AFTER_NAMESPACE();
@@ -105,6 +144,8 @@ HWY_EXPORT(SigmoidInplace);
 HWY_EXPORT(ReluSquareInplace);
 HWY_EXPORT(LerpRows);
 HWY_EXPORT(Rwkv7Gates);
+HWY_EXPORT(Rwkv7KeyTerms);
+HWY_EXPORT(Rwkv7Bonus);
 
 void tanh_inplace(float *x, size_t n) { HWY_DYNAMIC_DISPATCH(TanhInplace)(x, n); }
 void sigmoid_inplace(float *x, size_t n) { HWY_DYNAMIC_DISPATCH(SigmoidInplace)(x, n); }
@@ -118,6 +159,15 @@ void rwkv7_gates(size_t R, size_t C, float *w, float *a, float *k, float *kk, fl
                  const float *vres, const float *w0, const float *a0, const float *k_k, const float *k_a,
                  const float *v0) {
     HWY_DYNAMIC_DISPATCH(Rwkv7Gates)(R, C, w, a, k, kk, v, v_first, vres, w0, a0, k_k, k_a, v0);
+}
+
+void rwkv7_key_terms(size_t R, size_t C, size_t N, const float *kk, const float *a, float *ka, float *kb) {
+    HWY_DYNAMIC_DISPATCH(Rwkv7KeyTerms)(R, C, N, kk, a, ka, kb);
+}
+
+void rwkv7_bonus(size_t R, size_t C, size_t N, const float *r, const float *k, const float *r_k, const float *v, const float *g,
+                 float *y) {
+    HWY_DYNAMIC_DISPATCH(Rwkv7Bonus)(R, C, N, r, k, r_k, v, g, y);
 }
 
 } // namespace rwkvrt

@@ -27,4 +27,13 @@ void rwkv7_gates(size_t R, size_t C, float *w, float *a, float *k, float *kk, fl
                  const float *vres, const float *w0, const float *a0, const float *k_k, const float *k_a,
                  const float *v0);
 
+// RWKV-7's key terms of the state update for R rows of C channels in heads of N: kk normalised per
+// head (divided by max(‖kk‖, 1e-12), as F.normalize), then ka = −kk and kb = kk ⊙ a.
+void rwkv7_key_terms(size_t R, size_t C, size_t N, const float *kk, const float *a, float *ka, float *kb);
+
+// RWKV-7's output per head of N channels, R rows of C: y ← (y + bonus·v) ⊙ g, with the head's "bonus"
+// Σ r ⊙ k ⊙ r_k (r_k: C values).
+void rwkv7_bonus(size_t R, size_t C, size_t N, const float *r, const float *k, const float *r_k, const float *v, const float *g,
+                 float *y);
+
 } // namespace rwkvrt

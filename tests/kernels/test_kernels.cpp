@@ -611,6 +611,43 @@ TEST_CASE("kernels: the recurrences over a batch of segments equal each segment 
     }
 }
 
+TEST_CASE("kernels: RWKV-7's per-head key terms and bonus match double precision at every target and head size") {
+    for_each_target([] {
+        std::mt19937 rng(17);
+        std::normal_distribution<float> normal(0.0f, 1.0f);
+        // Heads of 64 and 16 fill AVX-512 and AVX2 vectors; 12 and 5 take the one-at-a-time sums.
+        for (size_t N : {size_t(64), size_t(16), size_t(12), size_t(5)}) {
+            CAPTURE(N);
+            const size_t R = 3, C = 4 * N;
+            auto vec = [&](size_t m) {
+                std::vector<float> v(m);
+                for (float &e : v) e = normal(rng);
+                return v;
+            };
+            std::vector<float> kk = vec(R * C), a = vec(R * C), r = vec(R * C), k = vec(R * C), v = vec(R * C), g = vec(R * C);
+            const std::vector<float> r_k = vec(C), y0 = vec(R * C);
+            std::fill_n(kk.begin() + ptrdiff_t(N), N, 0.0f); // a head of zeros: divided by 1e-12, not by 0
+            std::vector<float> ka(R * C), kb(R * C), y = y0;
+            rwkv7_key_terms(R, C, N, kk.data(), a.data(), ka.data(), kb.data());
+            rwkv7_bonus(R, C, N, r.data(), k.data(), r_k.data(), v.data(), g.data(), y.data());
+            for (size_t o = 0; o < R * C; o += N) {
+                double norm = 0, bonus = 0;
+                for (size_t j = 0; j < N; ++j) {
+                    norm += double(kk[o + j]) * kk[o + j];
+                    bonus += double(r[o + j]) * k[o + j] * r_k[(o + j) % C];
+                }
+                const double inv = 1 / std::max(std::sqrt(norm), 1e-12);
+                for (size_t i = o; i < o + N; ++i) {
+                    CHECK(std::fabs(ka[i] + kk[i] * inv) <= 1e-6);
+                    CHECK(std::fabs(kb[i] - kk[i] * inv * a[i]) <= 1e-6 * (1 + std::fabs(a[i])));
+                    const double expected = (y0[i] + bonus * v[i]) * g[i];
+                    CHECK(std::fabs(y[i] - expected) <= 1e-5 * (1 + std::fabs(expected)));
+                }
+            }
+        }
+    });
+}
+
 TEST_CASE("kernels: activations match the scalar formulas at every target, whatever the position") {
     for_each_target([] {
         std::mt19937 rng(13);
