@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "arch/blocks.h"
+
 namespace rwkvrt {
 
 const char *arch_name(Arch arch) {
@@ -32,16 +34,19 @@ void ArchModel::init_state(float *state) const {
     }
 }
 
-void ArchModel::token_shift(const Step &step, int64_t l, bool ffn, const float *A, float *P) const {
+void ArchModel::token_shift(const Step &step, int64_t l, bool ffn, const float *A, float *P, ThreadPool &pool) const {
     const int64_t C = hp_.n_embd;
+    // The rows one down on every thread (on one, the copy took 1.4% of a prompt while the others
+    // waited), then each sequence's first row from its state.
+    if (step.rows > 1)
+        for_rows(pool, step.rows - 1, C, [&](int64_t t0, int64_t t1) {
+            std::memcpy(P + (t0 + 1) * C, A + t0 * C, size_t((t1 - t0) * C) * sizeof(float));
+        });
     for (const StepSeq &q : step.seqs) {
         const LayerState<const float> in = layer(q.state_in, l);
         const LayerState<float> out = layer(q.state_out, l);
-        const float *a = A + q.row0 * C;
-        float *p = P + q.row0 * C;
-        std::memcpy(p, ffn ? in.ffn_x : in.att_x, size_t(C) * sizeof(float));
-        std::memcpy(p + C, a, size_t((q.T - 1) * C) * sizeof(float));
-        std::memcpy(ffn ? out.ffn_x : out.att_x, a + (q.T - 1) * C, size_t(C) * sizeof(float));
+        std::memcpy(P + q.row0 * C, ffn ? in.ffn_x : in.att_x, size_t(C) * sizeof(float));
+        std::memcpy(ffn ? out.ffn_x : out.att_x, A + (q.row0 + q.T - 1) * C, size_t(C) * sizeof(float));
     }
 }
 

@@ -122,7 +122,7 @@ public:
 protected:
     // Token shift of the R × C rows A (the input of the norm of layer l's time mix, or of its channel
     // mix when ffn): per sequence, P[row0] = its x_prev, P[t] = A[t−1]; then x_prev = its last row.
-    void token_shift(const Step &step, int64_t l, bool ffn, const float *A, float *P) const;
+    void token_shift(const Step &step, int64_t l, bool ffn, const float *A, float *P, ThreadPool &pool) const;
     // Each sequence's rows and its recurrent state for layer l.
     std::vector<WkvSegment> segments(const Step &step, int64_t l) const;
 

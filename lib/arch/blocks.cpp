@@ -143,14 +143,14 @@ public:
 
             ThreadPool &pool = ctx.pool;
             for_rows(pool, T, C, [&](int64_t t0, int64_t t1) { L.ln1.layer_norm(X + t0 * C, A + t0 * C, t1 - t0); });
-            token_shift(step, l, false, A, P);
+            token_shift(step, l, false, A, P, pool);
             L.att->forward(A, P, T, segments(step, l), out, s, pool);
             s.release(work);
             for_rows(pool, T, 2 * C, [&](int64_t t0, int64_t t1) {
                 for (int64_t i = t0 * C; i < t1 * C; ++i) X[i] += out[i];
                 L.ln2.layer_norm(X + t0 * C, A + t0 * C, t1 - t0);
             });
-            token_shift(step, l, true, A, P);
+            token_shift(step, l, true, A, P, pool);
             L.ffn.forward(A, P, T, out, s, pool);
             s.release(work);
             // Files whose later layers' output weights were divided by 2^(l / n) (llama.cpp's rwkv6).

@@ -49,7 +49,7 @@ public:
 
             // Time mix.
             for_rows(pool, T, C, [&](int64_t t0, int64_t t1) { L.ln1.layer_norm(X + t0 * C, A + t0 * C, t1 - t0); });
-            token_shift(step, l, false, A, P);
+            token_shift(step, l, false, A, P, pool);
             for_rows(pool, T, 6 * C, [&](int64_t t0, int64_t t1) {
                 const size_t o = size_t(t0 * C);
                 const float *const mu[] = {L.x_r.data(), L.x_w.data(), L.x_k.data(), L.x_v.data(), L.x_a.data(), L.x_g.data()};
@@ -85,7 +85,7 @@ public:
                 for (int64_t i = t0 * C; i < t1 * C; ++i) X[i] += out[i];
                 L.ln2.layer_norm(X + t0 * C, A + t0 * C, t1 - t0);
             });
-            token_shift(step, l, true, A, P);
+            token_shift(step, l, true, A, P, pool);
             for_rows(pool, T, C, [&](int64_t t0, int64_t t1) {
                 const float *mu = L.ffn_x_k.data();
                 float *out = xk + t0 * C;
