@@ -142,6 +142,7 @@ Matrix WeightLoader::lora(const std::string &name, int64_t in, int64_t out) {
             for (int64_t i = i0; i < i1; ++i) dst[o * in + i] = src[(i - i0) * out + o];
     });
     m.data = m.owned.data();
+    if (lanes_layout_applies(m)) m = to_lanes(m, pool);
     count(m);
     return m;
 }

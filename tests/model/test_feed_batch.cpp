@@ -122,7 +122,9 @@ TEST_CASE("feed_batch: the tiny trained models of every version") {
                              "pth/tiny-rwkv-6v0-3m-fp32.pth", "pth/tiny-rwkv-7v0-834K-fp32.pth"}) {
         CAPTURE(file);
         th::ModelPtr m = th::load(testdata::path(file));
-        CHECK(batch_vs_alone(m.get(), file) <= 1e-5);
+        // A lone token's mat-vec and a batch's GEMM sum in different orders: the RWKV-6 model's logits
+        // reach 17.3, where 2e-5 is about 10 float ulps (it measured 5 at AVX-512, 5.5 at AVX2).
+        CHECK(batch_vs_alone(m.get(), file) <= 2e-5);
     }
 }
 
