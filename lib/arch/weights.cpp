@@ -1,6 +1,7 @@
 #include "arch/weights.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "core/error.h"
 #include "exec/thread_pool.h"
@@ -116,10 +117,15 @@ Matrix WeightLoader::lora(const std::string &name, int64_t in, int64_t out) {
     Matrix m;
     m.rows = out;
     m.cols = in;
+    m.dtype = DType::F32;
+    // Stored transposed (in × out): an up-projection of many rows is written in the lanes layout (its
+    // product then needs no packing or transposed write-back), where stored row i's 16 values of a
+    // group are element i of its 16 rows, side by side; other matrices as their rows.
+    m.lanes = lanes_layout_applies(m);
     m.owned.allocate(size_t(in * out) * sizeof(float));
     auto *dst = reinterpret_cast<float *>(m.owned.data());
-    // On the load's threads, kStoredRows stored rows a task: each writes 64-byte runs of dst's rows. A
-    // task converts its own rows when a row is whole blocks; else the matrix is converted first.
+    // On the load's threads, kStoredRows stored rows a task: each writes 64-byte runs of dst. A task
+    // converts its own rows when a row is whole blocks; else the matrix is converted first.
     constexpr int64_t kStoredRows = 16;
     const bool by_rows = out % dtype_info(t.dtype).block_elems == 0;
     std::vector<float> converted;
@@ -138,11 +144,15 @@ Matrix WeightLoader::lora(const std::string &name, int64_t in, int64_t out) {
         } else {
             src = converted.data() + i0 * out;
         }
-        for (int64_t o = 0; o < out; ++o)
-            for (int64_t i = i0; i < i1; ++i) dst[o * in + i] = src[(i - i0) * out + o];
+        if (m.lanes)
+            for (int64_t g = 0; g < out / kLaneRows; ++g)
+                for (int64_t i = i0; i < i1; ++i)
+                    std::memcpy(dst + (g * in + i) * kLaneRows, src + (i - i0) * out + g * kLaneRows, kLaneRows * sizeof(float));
+        else
+            for (int64_t o = 0; o < out; ++o)
+                for (int64_t i = i0; i < i1; ++i) dst[o * in + i] = src[(i - i0) * out + o];
     });
     m.data = m.owned.data();
-    if (lanes_layout_applies(m)) m = to_lanes(m, pool);
     count(m);
     return m;
 }
