@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""rwkvrt beside llama.cpp on the same GGUF files: prompt and generation speed, interleaved.
+
+    scripts/side_by_side.py --llama-bench ~/llama.cpp/build/bin/llama-bench --rwkvrt build/tools/rwkvrt \\
+        [--rounds 2] [-p 512] [-n 128] [-r 2] [-t 2] [--limits limits.json] MODEL.gguf ...
+
+Each round runs `llama-bench -o json` and then `rwkvrt bench -o json` on every file in turn, so that
+both engines meet the same moments of a shared machine; speeds on such a machine move by tens of
+percent between runs, so only figures from one run, interleaved, are compared. Prints a Markdown
+table: tok/s per round for each engine, and rwkvrt ÷ llama.cpp per round (with --limits, also
+rwkvrt's share of the machine's ceilings from ../shared/bench/limits.sh). Standard library only.
+"""
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+
+
+def run_json(cmd):
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit(f"side_by_side: {' '.join(cmd)} failed ({r.returncode}):\n{r.stderr.strip()[-2000:]}")
+    try:
+        return json.loads(r.stdout)
+    except json.JSONDecodeError as e:
+        sys.exit(f"side_by_side: {cmd[0]} did not print JSON ({e})")
+
+
+def checked(value, what):
+    """A speed to compare: a positive, finite number, or the run stops (a NaN would compare as anything)."""
+    if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        sys.exit(f"side_by_side: {what} is {value!r}, not a speed")
+    return float(value)
+
+
+def llama_speeds(args, model):
+    records = run_json([args.llama_bench, "-m", model, "-p", str(args.p), "-n", str(args.n), "-r", str(args.r),
+                        "-t", str(args.t), "-o", "json"])
+    speeds = {}
+    for rec in records:
+        test = f"pp{rec['n_prompt']}" if rec.get("n_gen", 0) == 0 else f"tg{rec['n_gen']}"
+        speeds[test] = checked(rec.get("avg_ts"), f"llama.cpp's {test} on {model}")
+    return speeds
+
+
+def rwkvrt_speeds(args, model):
+    cmd = [args.rwkvrt, "bench", "-m", model, "-p", str(args.p), "-n", str(args.n), "-r", str(args.r),
+           "-t", str(args.t), "-o", "json"]
+    if args.limits:
+        cmd += ["--limits", args.limits]
+    out = run_json(cmd)
+    speeds, shares = {}, {}
+    for res in out.get("results", []):
+        test = res["test"]
+        speeds[test] = checked(res.get("tokens_per_second"), f"rwkvrt's {test} on {model}")
+        shares[test] = (res.get("share_of_compute_ceiling", 0), res.get("share_of_bandwidth_ceiling", 0))
+    return speeds, shares
+
+
+def fmt(v):
+    return f"{v:.0f}" if v >= 100 else f"{v:.1f}"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--llama-bench", required=True, help="llama.cpp's llama-bench")
+    ap.add_argument("--rwkvrt", default="rwkvrt", help="the rwkvrt tool (default: on PATH)")
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("-p", type=int, default=512, help="prompt tokens")
+    ap.add_argument("-n", type=int, default=128, help="generated tokens")
+    ap.add_argument("-r", type=int, default=2, help="repetitions per test")
+    ap.add_argument("-t", type=int, default=2, help="threads")
+    ap.add_argument("--limits", help="limits.json from ../shared/bench/limits.sh")
+    ap.add_argument("models", nargs="+", help="GGUF files both engines load")
+    args = ap.parse_args()
+    if args.rounds < 1 or args.p < 1 or args.n < 1:
+        sys.exit("side_by_side: --rounds, -p and -n must be at least 1")
+    for model in args.models:
+        if not os.path.isfile(model):
+            sys.exit(f"side_by_side: {model} is not a file")
+
+    pp, tg = f"pp{args.p}", f"tg{args.n}"
+    table = {m: [] for m in args.models}  # per model, per round: (llama, rwkvrt, shares)
+    for rnd in range(args.rounds):
+        for model in args.models:
+            llama = llama_speeds(args, model)
+            ours, shares = rwkvrt_speeds(args, model)
+            for test in (pp, tg):
+                if test not in llama or test not in ours:
+                    sys.exit(f"side_by_side: no {test} result for {model} in round {rnd + 1}")
+            table[model].append((llama, ours, shares))
+            print(f"round {rnd + 1}: {os.path.basename(model)} done", file=sys.stderr)
+
+    cols = f"| file | llama.cpp {pp} / {tg} | rwkvrt {pp} / {tg} | rwkvrt ÷ llama.cpp {pp}; {tg} |"
+    rule = "|---|---|---|---|"
+    if args.limits:
+        cols += f" {pp}, % of sgemm | {tg}, % of read bandwidth |"
+        rule += "---|---|"
+    print(f"{args.rounds} round(s), -p {args.p} -n {args.n} -r {args.r} -t {args.t}; values per round\n")
+    print(cols)
+    print(rule)
+    for model, rounds in table.items():
+        each = lambda f: ", ".join(f(x) for x in rounds)
+        row = (f"| {os.path.basename(model)} | {each(lambda x: fmt(x[0][pp]))} / {each(lambda x: fmt(x[0][tg]))} | "
+               f"{each(lambda x: fmt(x[1][pp]))} / {each(lambda x: fmt(x[1][tg]))} | "
+               f"{each(lambda x: f'{x[1][pp] / x[0][pp]:.2f}')}; {each(lambda x: f'{x[1][tg] / x[0][tg]:.2f}')} |")
+        if args.limits:
+            row += (f" {each(lambda x: f'{100 * x[2][pp][0]:.0f}%')} | {each(lambda x: f'{100 * x[2][tg][1]:.0f}%')} |")
+        print(row)
+
+
+if __name__ == "__main__":
+    main()
