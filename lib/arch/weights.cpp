@@ -118,10 +118,11 @@ Matrix WeightLoader::lora(const std::string &name, int64_t in, int64_t out) {
     m.rows = out;
     m.cols = in;
     m.dtype = DType::F32;
-    // Stored transposed (in × out): an up-projection of many rows is written in the lanes layout (its
-    // product then needs no packing or transposed write-back), where stored row i's 16 values of a
-    // group are element i of its 16 rows, side by side; other matrices as their rows.
-    m.lanes = lanes_layout_applies(m);
+    // Stored transposed (in × out). Written in the lanes layout where the shape allows, however few its
+    // rows (the lanes kernels need no packing or transposed write-back, which cost these small products
+    // as much as their multiply-adds): stored row i's 16 values of a group are element i of its 16 rows,
+    // side by side. Otherwise as its rows.
+    m.lanes = m.rows % kLaneRows == 0 && m.cols % 16 == 0;
     m.owned.allocate(size_t(in * out) * sizeof(float));
     auto *dst = reinterpret_cast<float *>(m.owned.data());
     // On the load's threads, kStoredRows stored rows a task: each writes 64-byte runs of dst. A task
