@@ -203,7 +203,8 @@ RWKVRT_AVX512BF16 void lanes_chunk(const uint8_t *group, size_t group_bytes, siz
             for (size_t p = 0; p < pairs; ++p)
                 for (size_t v = 0; v < NV; ++v) buf[p * NV + v] = in_place(p, v);
         // While the tiles compute, the next block's weights (after the last block, the next chunk's
-        // first) are fetched into L2 a few lines a tile: rounding a block into buf waited on memory.
+        // first; past a matrix's end, a prefetch faults on nothing and fetches nothing used) are fetched
+        // into L2 a few lines a tile: rounding a block into buf waited on memory.
         const bool last = k0 + kKc >= K;
         const uint8_t *const next = last ? group + NV * group_bytes : in_place.block + 2 * kKc * kLaneRows;
         const size_t line_bytes = 64, group_lines = 2 * std::min(kKc, last ? K : K - k0 - kKc) * kLaneRows / line_bytes;
