@@ -510,10 +510,26 @@ RWKVRT_OPAQUE_KERNEL void LanesFloatMatVec(const uint8_t *HWY_RESTRICT group, si
     }
 }
 
-// Vectors of weight rows per tile: with TG rows, 4·TG independent chains hide the FMA's latency.
+// Vectors of weight rows per chunk of a thread's stretch, and per mat-vec tile.
 constexpr size_t kLanesVectors = 4;
-// Rows of X per LanesTile: the accumulators, weights and segments fit the registers (32 with AVX-512, else 16).
+// Rows of X (TG) and vectors of weight rows (NV) per LanesTile: TG·NV accumulators, NV weights and a
+// broadcast fit the registers (32 with AVX-512, else 16), and TG·NV independent chains hide the FMA's
+// latency. kLanesVectors vectors are two groups with AVX2, streamed side by side.
 constexpr size_t kLanesTileRows = kManyRegisters ? 4 : 2;
+// With AVX2, float types take 6 rows × 2 vectors (one group) from kWideLanesTileMinRows rows: a weight
+// vector, loaded and widened, then serves 6 rows instead of 2, which had left the loads and conversions
+// the bound (0.1B pp512, 2 threads, AVX2 on Zen 4, tok/s: f32 803–821 → 988–1019, f16 963–988 →
+// 1058–1060, bf16 770–777 → 959–999). Steps of fewer rows stream the weights from memory, and do so
+// faster two groups at a time (16 conversations decoding 0.1B f16: 449–475 → 427 tok/s with the wide
+// tile; even at 64). The block types' segment constants would not fit beside 12 accumulators; AVX-512's
+// 4 × 4 is at the FMA's peak (6 × 4 and 8 × 2 measured the same).
+template <DType kType>
+constexpr bool kWideLanesTile = !kManyRegisters && LanesType<kType>::kFloat;
+constexpr size_t kWideLanesTileRows = 6, kWideLanesTileVectors = 2;
+constexpr int64_t kWideLanesTileMinRows = 64;
+// The widest tile of NV vectors.
+template <DType kType, size_t NV>
+constexpr size_t kMaxLanesTileRows = kWideLanesTile<kType> && NV <= kWideLanesTileVectors ? kWideLanesTileRows : kLanesTileRows;
 
 // Steps of up to kLanesFewRows rows read the weights where they lie: each one is decoded once per
 // kLanesTileRows rows, where Gemm decodes it once per step but broadcasts it against a vector of rows
@@ -542,26 +558,39 @@ void ForEachLanesChunk(const Matrix &W, double flops, ThreadPool &pool, Tile &&t
 
 template <DType kType, size_t NV>
 void LanesTiles(size_t tg, const uint8_t *group, size_t row0, size_t group_bytes, size_t K, const float *X, float *Y, size_t N) {
+    constexpr size_t kMax = kMaxLanesTileRows<kType, NV>;
     switch (tg) {
     case 1: return LanesTile<kType, 1, NV>(group, row0, group_bytes, K, X, K, Y, N);
     case 2: return LanesTile<kType, 2, NV>(group, row0, group_bytes, K, X, K, Y, N);
-    case 3: if constexpr (kLanesTileRows >= 3) return LanesTile<kType, 3, NV>(group, row0, group_bytes, K, X, K, Y, N); break;
-    default: if constexpr (kLanesTileRows >= 4) return LanesTile<kType, 4, NV>(group, row0, group_bytes, K, X, K, Y, N); break;
+    case 3: if constexpr (kMax >= 3) return LanesTile<kType, 3, NV>(group, row0, group_bytes, K, X, K, Y, N); break;
+    case 4: if constexpr (kMax >= 4) return LanesTile<kType, 4, NV>(group, row0, group_bytes, K, X, K, Y, N); break;
+    case 5: if constexpr (kMax >= 5) return LanesTile<kType, 5, NV>(group, row0, group_bytes, K, X, K, Y, N); break;
+    default: if constexpr (kMax >= 6) return LanesTile<kType, 6, NV>(group, row0, group_bytes, K, X, K, Y, N); break;
     }
 }
 
 template <DType kType>
 void LanesProductOf(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool &pool) {
     const size_t K = size_t(W.cols), N = size_t(W.rows), rows = size_t(T), group_bytes = LanesGroupBytes<kType>(K);
-    const auto tiles = [&](auto nv, const uint8_t *group, size_t row0, size_t n0) {
-        for (size_t t0 = 0; t0 < rows; t0 += kLanesTileRows)
-            LanesTiles<kType, decltype(nv)::value>(std::min(kLanesTileRows, rows - t0), group, row0, group_bytes, K, X + t0 * K,
-                                                   Y + t0 * N + n0, N);
+    const bool wide = kWideLanesTile<kType> && T >= kWideLanesTileMinRows;
+    const size_t max_tg = wide ? kWideLanesTileRows : kLanesTileRows, n_tiles = (rows + max_tg - 1) / max_tg;
+    const auto tiles = [&](auto nv, size_t r) { // tiles of about equal rows for the nv vectors from W's row r
+        const uint8_t *const group = W.data + r / kLaneRows * group_bytes;
+        for (size_t i = 0, t0 = 0; i < n_tiles; ++i) {
+            const size_t tg = rows / n_tiles + (i < rows % n_tiles);
+            LanesTiles<kType, decltype(nv)::value>(tg, group, r % kLaneRows, group_bytes, K, X + t0 * K, Y + t0 * N + r, N);
+            t0 += tg;
+        }
     };
+    const size_t L = hn::Lanes(DF());
     ForEachLanesChunk<kType>(
         W, 2.0 * double(rows) * double(N) * double(K), pool,
-        [&](const uint8_t *group, size_t row0, size_t n0) { tiles(std::integral_constant<size_t, kLanesVectors>{}, group, row0, n0); },
-        [&](const uint8_t *group, size_t row0, size_t n0) { tiles(std::integral_constant<size_t, 1>{}, group, row0, n0); });
+        [&](const uint8_t *, size_t, size_t n0) {
+            if (!wide) return tiles(std::integral_constant<size_t, kLanesVectors>{}, n0);
+            for (size_t r = n0; r < n0 + kLanesVectors * L; r += kWideLanesTileVectors * L)
+                tiles(std::integral_constant<size_t, kWideLanesTileVectors>{}, r);
+        },
+        [&](const uint8_t *, size_t, size_t n0) { tiles(std::integral_constant<size_t, 1>{}, n0); });
 }
 
 template <DType kType>

@@ -435,7 +435,7 @@ TEST_CASE("kernels: a matrix with its rows in the lanes gives every row count Ge
                         }
                         CHECK(std::memcmp(in_place.data, lanes.data, W.nbytes()) == 0);
                     }
-                    const int64_t many = 33;
+                    const int64_t many = 71;
                     const std::vector<float> X = random_vector(size_t(many * cols), rng);
                     std::vector<float> all(size_t(many * rows)), one(static_cast<size_t>(rows));
                     linear(W, X.data(), many, all.data(), pool);
@@ -444,7 +444,7 @@ TEST_CASE("kernels: a matrix with its rows in the lanes gives every row count Ge
                         linear(W, X.data(), 1, one.data(), pool);
                     }
                     CHECK(std::memcmp(one.data(), all.data(), one.size() * 4) == 0);
-                    for (const int64_t T : {1, 2, 3, 4, 5, 8, 9, 13, 33}) {
+                    for (const int64_t T : {1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 33, 64, 71}) { // every tile width; from 64 rows, AVX2 tiles of 6
                         CAPTURE(T);
                         std::vector<float> Y(size_t(T * rows), NAN);
                         const BatchInvariantScope as_in_batch(T == 1);
