@@ -518,11 +518,10 @@ constexpr size_t kLanesVectors = 4;
 constexpr size_t kLanesTileRows = kManyRegisters ? 4 : 2;
 // With AVX2, float types take 6 rows × 2 vectors (one group) from kWideLanesTileMinRows rows: a weight
 // vector, loaded and widened, then serves 6 rows instead of 2, which had left the loads and conversions
-// the bound (0.1B pp512, 2 threads, AVX2 on Zen 4, tok/s: f32 803–821 → 988–1019, f16 963–988 →
-// 1058–1060, bf16 770–777 → 959–999). Steps of fewer rows stream the weights from memory, and do so
-// faster two groups at a time (16 conversations decoding 0.1B f16: 449–475 → 427 tok/s with the wide
-// tile; even at 64). The block types' segment constants would not fit beside 12 accumulators; AVX-512's
-// 4 × 4 is at the FMA's peak (6 × 4 and 8 × 2 measured the same).
+// the bound (0.1B prompts +8% for f16, about +25% for f32 and bf16; docs/PERFORMANCE.md, "Float prompts:
+// tiles of 6 rows"). Steps of fewer rows stream the weights from memory, and do so faster two groups at
+// a time. The block types' segment constants would not fit beside 12 accumulators; AVX-512's 4 × 4 is
+// at the FMA's peak (6 × 4 and 8 × 2 measured the same).
 template <DType kType>
 constexpr bool kWideLanesTile = !kManyRegisters && LanesType<kType>::kFloat;
 constexpr size_t kWideLanesTileRows = 6, kWideLanesTileVectors = 2;
