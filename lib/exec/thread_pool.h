@@ -113,4 +113,15 @@ private:
     std::atomic<bool> stop_{false};
 };
 
+// Calls fn(t0, t1) on consecutive ranges of the T rows, on the pool's threads when the rows hold work
+// enough to be worth waking them: the element-wise code between the matrix products of a prompt would
+// otherwise run on one core while the others wait. Rows are independent, so the split changes no bit.
+// Tasks of many rows, not one: each task costs a fetch_add on a line the cores share.
+template <class Fn>
+void for_rows(ThreadPool &pool, int64_t T, int64_t floats_per_row, Fn &&fn) {
+    constexpr int64_t kFloatsPerTask = 1 << 15;
+    const int64_t rows = std::max<int64_t>(1, kFloatsPerTask / std::max<int64_t>(1, floats_per_row));
+    pool.run((T + rows - 1) / rows, pool.size(), [&](int64_t task, int) { fn(task * rows, std::min(T, (task + 1) * rows)); });
+}
+
 } // namespace rwkvrt

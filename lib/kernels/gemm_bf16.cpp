@@ -252,7 +252,9 @@ void gemm_bf16_lanes(const Matrix &W, const float *X, int64_t T, float *Y, Threa
     const size_t group_bytes = 2 * K * kLaneRows, chunk_rows = kChunkGroups * kLaneRows;
     const int threads = 2.0 * double(rows) * double(N) * double(K) < 1e6 ? 1 : pool.size();
     uint32_t *const xp = reinterpret_cast<uint32_t *>(pool.shared_buffer(rows * K2 * sizeof(uint32_t)));
-    pool.run(T, threads, [&](int64_t t, int) { to_pairs(X + size_t(t) * K, K, xp + size_t(t) * K2); });
+    for_rows(pool, T, int64_t(K), [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; ++t) to_pairs(X + size_t(t) * K, K, xp + size_t(t) * K2);
+    });
     // Each thread streams its own stretch of the matrix, in pieces of about 64 KiB.
     const int64_t piece = std::max<int64_t>(1, int64_t((size_t(64) << 10) / (group_bytes * kChunkGroups)));
     pool.run_stretches(int64_t((N + chunk_rows - 1) / chunk_rows), piece, threads, [&](int64_t c0, int64_t c1, int thread) {

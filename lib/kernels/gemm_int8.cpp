@@ -1342,10 +1342,12 @@ void gemm_int8(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool 
     // Every activation row rounded once, for all bands; padding rows are zero (they add nothing).
     const size_t rec_bytes = activation_row_bytes(K, n_sub, wide);
     auto *const recs = reinterpret_cast<uint8_t *>(pool.shared_buffer(padded * rec_bytes));
-    pool.run(int64_t(padded), threads, [&](int64_t t, int) {
-        uint8_t *rec = recs + size_t(t) * rec_bytes;
-        if (size_t(t) < rows) pack_activation_row(X + size_t(t) * K, K, layout, level, wide, rec);
-        else std::memset(rec, 0, rec_bytes);
+    for_rows(pool, int64_t(padded), int64_t(K), [&](int64_t t0, int64_t t1) {
+        for (size_t t = size_t(t0); t < size_t(t1); ++t) {
+            uint8_t *rec = recs + t * rec_bytes;
+            if (t < rows) pack_activation_row(X + t * K, K, layout, level, wide, rec);
+            else std::memset(rec, 0, rec_bytes);
+        }
     });
 
     const auto tokens_of = [&](size_t g, ActivationRow *x) {
