@@ -2,13 +2,16 @@
 """rwkvrt beside llama.cpp on the same GGUF files: prompt and generation speed, interleaved.
 
     scripts/side_by_side.py --llama-bench ~/llama.cpp/build/bin/llama-bench --rwkvrt build/tools/rwkvrt \\
-        [--rounds 2] [-p 512] [-n 128] [-r 2] [-t 2] [--limits limits.json] MODEL.gguf ...
+        [--rounds 2] [-p 512] [-n 128] [-r 2] [-t 2] [--limits limits.json | --limits-sh limits.sh] MODEL.gguf ...
 
 Each round runs `llama-bench -o json` and then `rwkvrt bench -o json` on every file in turn, so that
 both engines meet the same moments of a shared machine; speeds on such a machine move by tens of
 percent between runs, so only figures from one run, interleaved, are compared. Prints a Markdown
 table: tok/s per round for each engine, and rwkvrt ÷ llama.cpp per round (with --limits, also
-rwkvrt's share of the machine's ceilings from ../shared/bench/limits.sh). Standard library only.
+rwkvrt's share of the machine's ceilings from ../shared/bench/limits.sh). With --limits-sh, the
+ceilings are measured again right before each rwkvrt run and the shares are of those: a shared
+machine's read bandwidth can double or halve from one minute to the next, and a share of a figure
+from another minute says more about the neighbours than about rwkvrt. Standard library only.
 """
 import argparse
 import json
@@ -16,6 +19,7 @@ import math
 import os
 import subprocess
 import sys
+import tempfile
 
 
 def run_json(cmd):
@@ -45,18 +49,34 @@ def llama_speeds(args, model):
     return speeds
 
 
+def measured_limits(limits_sh):
+    """The ceilings limits.sh measures now, checked like rwkvrt's --limits checks its file."""
+    limits = run_json(["bash", limits_sh])
+    for key in ("read_gbps_all", "sgemm_gflops_all"):
+        checked(limits.get(key) if isinstance(limits, dict) else None, f"{key} from {limits_sh}")
+    return limits
+
+
 def rwkvrt_speeds(args, model):
+    """rwkvrt's speeds, its shares of the ceilings, and the ceilings they are shares of (or None)."""
     cmd = [args.rwkvrt, "bench", "-m", model, "-p", str(args.p), "-n", str(args.n), "-r", str(args.r),
            "-t", str(args.t), "-o", "json"]
-    if args.limits:
-        cmd += ["--limits", args.limits]
-    out = run_json(cmd)
+    limits = None
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as fresh:
+        if args.limits_sh:
+            limits = measured_limits(args.limits_sh)
+            json.dump(limits, fresh)
+            fresh.flush()
+            cmd += ["--limits", fresh.name]
+        elif args.limits:
+            cmd += ["--limits", args.limits]
+        out = run_json(cmd)
     speeds, shares = {}, {}
     for res in out.get("results", []):
         test = res["test"]
         speeds[test] = checked(res.get("tokens_per_second"), f"rwkvrt's {test} on {model}")
         shares[test] = (res.get("share_of_compute_ceiling", 0), res.get("share_of_bandwidth_ceiling", 0))
-    return speeds, shares
+    return speeds, shares, limits
 
 
 def fmt(v):
@@ -73,31 +93,40 @@ def main():
     ap.add_argument("-r", type=int, default=2, help="repetitions per test")
     ap.add_argument("-t", type=int, default=2, help="threads")
     ap.add_argument("--limits", help="limits.json from ../shared/bench/limits.sh")
+    ap.add_argument("--limits-sh", help="../shared/bench/limits.sh, run again before each rwkvrt run: shares of "
+                    "the ceilings of that minute")
     ap.add_argument("models", nargs="+", help="GGUF files both engines load")
     args = ap.parse_args()
     if args.rounds < 1 or args.p < 1 or args.n < 1:
         sys.exit("side_by_side: --rounds, -p and -n must be at least 1")
+    if args.limits and args.limits_sh:
+        sys.exit("side_by_side: give --limits or --limits-sh, not both")
+    if args.limits_sh and not os.path.isfile(args.limits_sh):
+        sys.exit(f"side_by_side: {args.limits_sh} is not a file")
     for model in args.models:
         if not os.path.isfile(model):
             sys.exit(f"side_by_side: {model} is not a file")
 
     pp, tg = f"pp{args.p}", f"tg{args.n}"
-    table = {m: [] for m in args.models}  # per model, per round: (llama, rwkvrt, shares)
+    table = {m: [] for m in args.models}  # per model, per round: (llama, rwkvrt, shares, ceilings)
     for rnd in range(args.rounds):
         for model in args.models:
             llama = llama_speeds(args, model)
-            ours, shares = rwkvrt_speeds(args, model)
+            ours, shares, limits = rwkvrt_speeds(args, model)
             for test in (pp, tg):
                 if test not in llama or test not in ours:
                     sys.exit(f"side_by_side: no {test} result for {model} in round {rnd + 1}")
-            table[model].append((llama, ours, shares))
+            table[model].append((llama, ours, shares, limits))
             print(f"round {rnd + 1}: {os.path.basename(model)} done", file=sys.stderr)
 
     cols = f"| file | llama.cpp {pp} / {tg} | rwkvrt {pp} / {tg} | rwkvrt ÷ llama.cpp {pp}; {tg} |"
     rule = "|---|---|---|---|"
-    if args.limits:
+    if args.limits or args.limits_sh:
         cols += f" {pp}, % of sgemm | {tg}, % of read bandwidth |"
         rule += "---|---|"
+    if args.limits_sh:
+        cols += " sgemm GFLOP/s / read GB/s, measured before rwkvrt |"
+        rule += "---|"
     print(f"{args.rounds} round(s), -p {args.p} -n {args.n} -r {args.r} -t {args.t}; values per round\n")
     print(cols)
     print(rule)
@@ -106,8 +135,10 @@ def main():
         row = (f"| {os.path.basename(model)} | {each(lambda x: fmt(x[0][pp]))} / {each(lambda x: fmt(x[0][tg]))} | "
                f"{each(lambda x: fmt(x[1][pp]))} / {each(lambda x: fmt(x[1][tg]))} | "
                f"{each(lambda x: f'{x[1][pp] / x[0][pp]:.2f}')}; {each(lambda x: f'{x[1][tg] / x[0][tg]:.2f}')} |")
-        if args.limits:
+        if args.limits or args.limits_sh:
             row += (f" {each(lambda x: f'{100 * x[2][pp][0]:.0f}%')} | {each(lambda x: f'{100 * x[2][tg][1]:.0f}%')} |")
+        if args.limits_sh:
+            row += (f" {each(lambda x: fmt(x[3]['sgemm_gflops_all']))} / {each(lambda x: fmt(x[3]['read_gbps_all']))} |")
         print(row)
 
 

@@ -55,3 +55,28 @@ def test_a_nan_or_missing_speed_stops_the_comparison(tmp_path):
     only_pp = fake_tool(tmp_path / "llama-pp", llama_records(800.0, 100.0)[:1])
     r = run(tmp_path, only_pp, ours)
     assert r.returncode != 0 and "no tg128 result" in r.stderr
+
+
+def test_limits_sh_measures_the_ceilings_again_before_each_rwkvrt_run(tmp_path):
+    llama = fake_tool(tmp_path / "llama-bench", llama_records(800.0, 100.0))
+    # rwkvrt records the ceilings it was given; limits.sh reports a read bandwidth that doubles each call.
+    ours = tmp_path / "rwkvrt"
+    ours.write_text(f"#!{sys.executable}\nimport sys\nlimits = open(sys.argv[sys.argv.index('--limits') + 1]).read()\n"
+                    f"open({str(ours) + '.log'!r}, 'a').write(limits + '\\n')\nprint({json.dumps(json.dumps(rwkvrt_results(1600.0, 150.0)))})\n")
+    ours.chmod(0o755)
+    limits_sh = tmp_path / "limits.sh"
+    calls = tmp_path / "limits.calls"
+    limits_sh.write_text(f"echo x >> {calls}\nn=$(wc -l < {calls})\n"
+                         'echo "{\\"read_gbps_all\\": $((20 * 2 ** n)), \\"sgemm_gflops_all\\": 190.0}"\n')
+    r = run(tmp_path, llama, ours, "--rounds", "2", "--limits-sh", str(limits_sh))
+    assert r.returncode == 0, r.stderr
+    row = [line for line in r.stdout.splitlines() if line.startswith("| m.gguf")][0]
+    assert row.endswith("| 90%, 90% | 97%, 97% | 190, 190 / 40.0, 80.0 |"), row
+    given = [json.loads(line)["read_gbps_all"] for line in (tmp_path / "rwkvrt.log").read_text().splitlines()]
+    assert given == [40, 80]
+    # A limits.sh that prints no ceiling stops the comparison, as does giving both sources.
+    limits_sh.write_text('echo "{}"\n')
+    r = run(tmp_path, llama, ours, "--limits-sh", str(limits_sh))
+    assert r.returncode != 0 and "read_gbps_all" in r.stderr
+    r = run(tmp_path, llama, ours, "--limits-sh", str(limits_sh), "--limits", str(limits_sh))
+    assert r.returncode != 0 and "not both" in r.stderr
