@@ -80,3 +80,5 @@ def test_limits_sh_measures_the_ceilings_again_before_each_rwkvrt_run(tmp_path):
     assert r.returncode != 0 and "read_gbps_all" in r.stderr
     r = run(tmp_path, llama, ours, "--limits-sh", str(limits_sh), "--limits", str(limits_sh))
     assert r.returncode != 0 and "not both" in r.stderr
+    r = run(tmp_path, llama, ours, "--limits-sh", str(tmp_path / "missing.sh"))
+    assert r.returncode != 0 and "is not a file" in r.stderr
