@@ -202,10 +202,23 @@ TEST_CASE("cli: bench says which activations it ran with, and how to compare a q
     const Run exact = run("bench -m " + q4 + " -p 4 -n 2 -r 1 --activations f32");
     CHECK(exact.status == 0);
     CHECK(exact.out.find("activations: f32\n") != std::string::npos);
-    const Run json = run("bench -m " + q4 + " -p 4 -n 2 -r 1 -o json");
+    const Run json = run("bench -m " + q4 + " -p 4 -n 2 -r 3 -o json");
     CHECK(json.status == 0);
     CHECK(json.out.find("\"activations\": \"auto\"") != std::string::npos);
     CHECK(json.out.find("\"batch_invariant\": false") != std::string::npos);
+    // Each repetition's figure, as llama-bench's samples_ts, so a reader sees the spread behind the mean.
+    const nlohmann::json parsed = nlohmann::json::parse(json.out.substr(json.out.find('{')));
+    REQUIRE(parsed["results"].size() == 2);
+    for (const nlohmann::json &result : parsed["results"]) {
+        const std::vector<double> samples = result["samples_tokens_per_second"].get<std::vector<double>>();
+        REQUIRE(samples.size() == 3);
+        double sum = 0;
+        for (double s : samples) {
+            CHECK(s > 0);
+            sum += s;
+        }
+        CHECK(result["tokens_per_second"].get<double>() == doctest::Approx(sum / 3));
+    }
     const Run invariant = run("bench -m " + model() + " -p 4 -n 2 -r 1 --batch-invariant");
     CHECK(invariant.status == 0);
     CHECK(invariant.out.find("on this CPU); batch-invariant: one row runs as a matrix product") != std::string::npos);
