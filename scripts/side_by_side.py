@@ -4,6 +4,8 @@
     scripts/side_by_side.py --llama-bench ~/llama.cpp/build/bin/llama-bench --rwkvrt build/tools/rwkvrt \\
         [--rounds 2] [-p 512] [-n 128] [-r 2] [-t 2] [--limits limits.json | --limits-sh limits.sh] MODEL.gguf ...
 
+-p 0 or -n 0 leaves that test out of both engines' runs and of the table.
+
 Each round runs `llama-bench -o json` and then `rwkvrt bench -o json` on every file in turn, so that
 both engines meet the same moments of a shared machine; speeds on such a machine move by tens of
 percent between runs, so only figures from one run, interleaved, are compared. Prints a Markdown
@@ -88,8 +90,8 @@ def main():
     ap.add_argument("--llama-bench", required=True, help="llama.cpp's llama-bench")
     ap.add_argument("--rwkvrt", default="rwkvrt", help="the rwkvrt tool (default: on PATH)")
     ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("-p", type=int, default=512, help="prompt tokens")
-    ap.add_argument("-n", type=int, default=128, help="generated tokens")
+    ap.add_argument("-p", type=int, default=512, help="prompt tokens (0: no prompt test)")
+    ap.add_argument("-n", type=int, default=128, help="generated tokens (0: no generation test)")
     ap.add_argument("-r", type=int, default=2, help="repetitions per test")
     ap.add_argument("-t", type=int, default=2, help="threads")
     ap.add_argument("--limits", help="limits.json from ../shared/bench/limits.sh")
@@ -97,8 +99,8 @@ def main():
                     "the ceilings of that minute")
     ap.add_argument("models", nargs="+", help="GGUF files both engines load")
     args = ap.parse_args()
-    if args.rounds < 1 or args.p < 1 or args.n < 1:
-        sys.exit("side_by_side: --rounds, -p and -n must be at least 1")
+    if args.rounds < 1 or args.p < 0 or args.n < 0 or args.p + args.n == 0:
+        sys.exit("side_by_side: --rounds must be at least 1, and -p and -n at least 0, not both 0")
     if args.limits and args.limits_sh:
         sys.exit("side_by_side: give --limits or --limits-sh, not both")
     if args.limits_sh and not os.path.isfile(args.limits_sh):
@@ -107,23 +109,25 @@ def main():
         if not os.path.isfile(model):
             sys.exit(f"side_by_side: {model} is not a file")
 
-    pp, tg = f"pp{args.p}", f"tg{args.n}"
+    # The tests both engines run (-p 0 or -n 0 skips one, as in llama-bench), and the ceiling each is a share of.
+    tests = [(f"pp{args.p}", 0, "% of sgemm")] * (args.p > 0) + [(f"tg{args.n}", 1, "% of read bandwidth")] * (args.n > 0)
     table = {m: [] for m in args.models}  # per model, per round: (llama, rwkvrt, shares, ceilings)
     for rnd in range(args.rounds):
         for model in args.models:
             llama = llama_speeds(args, model)
             ours, shares, limits = rwkvrt_speeds(args, model)
-            for test in (pp, tg):
+            for test, _, _ in tests:
                 if test not in llama or test not in ours:
                     sys.exit(f"side_by_side: no {test} result for {model} in round {rnd + 1}")
             table[model].append((llama, ours, shares, limits))
             print(f"round {rnd + 1}: {os.path.basename(model)} done", file=sys.stderr)
 
-    cols = f"| file | llama.cpp {pp} / {tg} | rwkvrt {pp} / {tg} | rwkvrt ÷ llama.cpp {pp}; {tg} |"
+    names = [t for t, _, _ in tests]
+    cols = f"| file | llama.cpp {' / '.join(names)} | rwkvrt {' / '.join(names)} | rwkvrt ÷ llama.cpp {'; '.join(names)} |"
     rule = "|---|---|---|---|"
     if args.limits or args.limits_sh:
-        cols += f" {pp}, % of sgemm | {tg}, % of read bandwidth |"
-        rule += "---|---|"
+        cols += "".join(f" {t}, {ceiling} |" for t, _, ceiling in tests)
+        rule += "---|" * len(tests)
     if args.limits_sh:
         cols += " sgemm GFLOP/s / read GB/s, measured before rwkvrt |"
         rule += "---|"
@@ -132,15 +136,14 @@ def main():
     print(rule)
     for model, rounds in table.items():
         each = lambda f: ", ".join(f(x) for x in rounds)
-        row = (f"| {os.path.basename(model)} | {each(lambda x: fmt(x[0][pp]))} / {each(lambda x: fmt(x[0][tg]))} | "
-               f"{each(lambda x: fmt(x[1][pp]))} / {each(lambda x: fmt(x[1][tg]))} | "
-               f"{each(lambda x: f'{x[1][pp] / x[0][pp]:.2f}')}; {each(lambda x: f'{x[1][tg] / x[0][tg]:.2f}')} |")
+        row = (f"| {os.path.basename(model)} | {' / '.join(each(lambda x: fmt(x[0][t])) for t in names)} | "
+               f"{' / '.join(each(lambda x: fmt(x[1][t])) for t in names)} | "
+               f"{'; '.join(each(lambda x: f'{x[1][t] / x[0][t]:.2f}') for t in names)} |")
         if args.limits or args.limits_sh:
-            row += (f" {each(lambda x: f'{100 * x[2][pp][0]:.0f}%')} | {each(lambda x: f'{100 * x[2][tg][1]:.0f}%')} |")
+            row += "".join(f" {each(lambda x: f'{100 * x[2][t][share]:.0f}%')} |" for t, share, _ in tests)
         if args.limits_sh:
             row += (f" {each(lambda x: fmt(x[3]['sgemm_gflops_all']))} / {each(lambda x: fmt(x[3]['read_gbps_all']))} |")
         print(row)
-
 
 if __name__ == "__main__":
     main()

@@ -11,7 +11,7 @@ SCRIPT = REPO / "scripts" / "side_by_side.py"
 
 def fake_tool(path, output):
     """An executable that prints `output` as JSON whatever its arguments, and logs its calls."""
-    path.write_text(f"#!{sys.executable}\nimport sys\nopen({str(path) + '.log'!r}, 'a').write(sys.argv[1] + ' ' + sys.argv[-1] + '\\n')\n"
+    path.write_text(f"#!{sys.executable}\nimport sys\nopen({str(path) + '.log'!r}, 'a').write(' '.join(sys.argv[1:]) + '\\n')\n"
                     f"print({json.dumps(json.dumps(output))})\n")
     path.chmod(0o755)
     return path
@@ -45,6 +45,25 @@ def test_tabulates_both_engines_per_round_with_ratios_and_shares(tmp_path):
     # Interleaved: each round runs llama.cpp, then rwkvrt, on the file.
     calls = [(tmp_path / "llama-bench.log").read_text().count("\n"), (tmp_path / "rwkvrt.log").read_text().count("\n")]
     assert calls == [2, 2]
+
+
+def test_p_or_n_zero_leaves_that_test_out_of_both_runs_and_the_table(tmp_path):
+    llama = fake_tool(tmp_path / "llama-bench", llama_records(800.0, 100.0))
+    ours = fake_tool(tmp_path / "rwkvrt", rwkvrt_results(1600.0, 150.0))
+    limits = tmp_path / "limits.json"
+    limits.write_text("{}")
+    r = run(tmp_path, llama, ours, "--rounds", "1", "-n", "0", "--limits", str(limits))
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert "| file | llama.cpp pp512 | rwkvrt pp512 | rwkvrt ÷ llama.cpp pp512 | pp512, % of sgemm |" in lines
+    assert "| m.gguf | 800 | 1600 | 2.00 | 90% |" in lines
+    for tool in ("llama-bench", "rwkvrt"):
+        assert " -n 0 " in (tmp_path / f"{tool}.log").read_text()
+    r = run(tmp_path, llama, ours, "--rounds", "1", "-p", "0")
+    assert r.returncode == 0, r.stderr
+    assert "| m.gguf | 100 | 150 | 1.50 |" in r.stdout.splitlines()
+    r = run(tmp_path, llama, ours, "-p", "0", "-n", "0")
+    assert r.returncode != 0 and "not both 0" in r.stderr
 
 
 def test_a_nan_or_missing_speed_stops_the_comparison(tmp_path):
