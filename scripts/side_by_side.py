@@ -145,5 +145,6 @@ def main():
             row += (f" {each(lambda x: fmt(x[3]['sgemm_gflops_all']))} / {each(lambda x: fmt(x[3]['read_gbps_all']))} |")
         print(row)
 
+
 if __name__ == "__main__":
     main()
