@@ -120,23 +120,19 @@ RWKVRT_AVX512BF16 void transpose_pairs(const uint32_t *rows, size_t n, uint32_t 
 // vectors and a broadcast pair fit the 32 registers.
 constexpr size_t kChunkGroups = 4, kTileTokens = 6;
 
-// Inputs 2j and 2j + 1 of a group's 16 rows, the 64 bytes at p (the group's + 64·j: input 2j of the
-// 16 rows, then input 2j + 1), as the pairs vdpbf16ps takes: [row][2j, 2j + 1]. f16 is rounded to
-// bf16 on the way (vcvtne2ps2bf16, to nearest even as convert_f16_to_bf16).
+// Inputs 2j and 2j + 1 of a group's 16 rows, the 64 bytes at p, as the pairs vdpbf16ps takes: [row][2j,
+// 2j + 1]. bf16 lies so (LanesType<BF16> in linear.cpp); f16 lies as input 2j of the 16 rows, then
+// input 2j + 1, and is rounded to bf16 (vcvtne2ps2bf16, to nearest even as convert_f16_to_bf16) and
+// interleaved.
 template <bool kF16>
 RWKVRT_AVX512BF16 inline __m512bh lanes_pairs(const uint8_t *p) {
+    if constexpr (!kF16) return (__m512bh)_mm512_loadu_si512(p);
     // Word 2r of the result takes word r (input 2j of row r), word 2r + 1 word 16 + r.
     const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6, 21, 5,
                                                 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
-    __m512i words;
-    if constexpr (kF16) {
-        const __m512 even = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(p)));
-        const __m512 odd = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(p + 32)));
-        words = (__m512i)_mm512_cvtne2ps_pbh(odd, even);
-    } else {
-        words = _mm512_loadu_si512(p);
-    }
-    return (__m512bh)_mm512_permutexvar_epi16(interleave, words);
+    const __m512 even = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(p)));
+    const __m512 odd = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(p + 32)));
+    return (__m512bh)_mm512_permutexvar_epi16(interleave, (__m512i)_mm512_cvtne2ps_pbh(odd, even));
 }
 
 // y[t·ldy + 16·v + i] (+)= the sums of TT tokens' pairs x[t·ldx + p] with the pairs of NV vectors of
@@ -190,8 +186,9 @@ RWKVRT_AVX512BF16 void lanes_tiles(size_t tt, const Weights &weights, size_t pai
 }
 
 // A chunk of NV groups (their first at `group`, group_bytes apart) times the T tokens' pairs xp, into
-// Y's columns from the chunk's first row. Per block of kKc inputs the chunk's weights become pairs
-// once, into buf, for all the tiles of tokens; a lone tile reads them where they lie.
+// Y's columns from the chunk's first row. bf16 weights are read where they lie; f16 ones become pairs
+// once per block of kKc inputs, into buf, for all the tiles of tokens (a lone tile converts them as it
+// reads them).
 template <bool kF16, size_t NV>
 RWKVRT_AVX512BF16 void lanes_chunk(const uint8_t *group, size_t group_bytes, size_t K, const uint32_t *xp, size_t T, float *Y,
                                    size_t N, __m512bh *buf) {
@@ -199,12 +196,13 @@ RWKVRT_AVX512BF16 void lanes_chunk(const uint8_t *group, size_t group_bytes, siz
     for (size_t k0 = 0; k0 < K; k0 += kKc) {
         const size_t pairs = std::min(kKc, K - k0) / 2;
         const PairsInPlace<kF16> in_place{group + 2 * k0 * kLaneRows, group_bytes}; // two bytes an element
-        if (T > kTileTokens)
+        const bool buffered = kF16 && T > kTileTokens;
+        if (buffered)
             for (size_t p = 0; p < pairs; ++p)
                 for (size_t v = 0; v < NV; ++v) buf[p * NV + v] = in_place(p, v);
         // While the tiles compute, the next block's weights (after the last block, the next chunk's
         // first; past a matrix's end, a prefetch faults on nothing and fetches nothing used) are fetched
-        // into L2 a few lines a tile: rounding a block into buf waited on memory.
+        // into L2 a few lines a tile: rounding a block into buf, or the first tile to read it, waited on memory.
         const bool last = k0 + kKc >= K;
         const uint8_t *const next = last ? group + NV * group_bytes : in_place.block + 2 * kKc * kLaneRows;
         const size_t line_bytes = 64, group_lines = 2 * std::min(kKc, last ? K : K - k0 - kKc) * kLaneRows / line_bytes;
@@ -218,7 +216,7 @@ RWKVRT_AVX512BF16 void lanes_chunk(const uint8_t *group, size_t group_bytes, siz
                 }
             const size_t tt = std::min(kTileTokens, T - t0);
             const uint32_t *x = xp + t0 * K2 + k0 / 2;
-            if (T > kTileTokens) lanes_tiles<NV>(tt, PairsBuffered<NV>{buf}, pairs, x, K2, Y + t0 * N, N, k0 > 0);
+            if (buffered) lanes_tiles<NV>(tt, PairsBuffered<NV>{buf}, pairs, x, K2, Y + t0 * N, N, k0 > 0);
             else lanes_tiles<NV>(tt, in_place, pairs, x, K2, Y + t0 * N, N, k0 > 0);
         }
     }

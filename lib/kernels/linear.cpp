@@ -315,6 +315,7 @@ template <DType kType>
 struct LanesFloat {
     static constexpr size_t kSize = kType == DType::F32 ? 4 : 2;
     static constexpr size_t kElems = 16, kBytes = 16 * kLaneRows * kSize, kPrepared = 0;
+    static constexpr size_t kRowStride = kSize; // bytes from a row's element to the next row's
     static constexpr bool kHasMin = false, kDecodes = false, kFloat = true;
     template <size_t s>
     static LanesSegment Segment(DF, const uint8_t *block, size_t, const int8_t *, const uint8_t *) {
@@ -333,8 +334,27 @@ template <>
 struct LanesType<DType::F32> : LanesFloat<DType::F32> {};
 template <>
 struct LanesType<DType::F16> : LanesFloat<DType::F16> {};
+// bf16 pairs its elements: per group and block of 16, elements 2j and 2j + 1 of a row side by side in
+// 32 bits, the 16 rows' pairs side by side ([j][row][2j, 2j + 1]: F32's layout with a pair for an
+// element). That is the operand vdpbf16ps takes (gemm_bf16.cpp reads it where it lies, where element
+// by element each vector had to be interleaved before use), and an element widens to fp32 with a shift
+// or a mask of a 32-bit lane, where the rows side by side took a zero extension.
 template <>
-struct LanesType<DType::BF16> : LanesFloat<DType::BF16> {};
+struct LanesType<DType::BF16> : LanesFloat<DType::BF16> {
+    static constexpr size_t kRowStride = 4;
+    // Element 2j + kOdd of the L rows whose pairs j lie at p.
+    template <bool kOdd>
+    static VF LoadOfPairs(DF df, const uint8_t *p) {
+        const hn::RebindToUnsigned<DF> du32;
+        const auto pairs = hn::LoadU(du32, reinterpret_cast<const uint32_t *>(p));
+        if constexpr (kOdd) return hn::BitCast(df, hn::And(pairs, hn::Set(du32, 0xFFFF0000u)));
+        else return hn::BitCast(df, hn::ShiftLeft<16>(pairs));
+    }
+    static VF Weight(DF df, const LanesSegment &seg, size_t l, size_t row) {
+        const uint8_t *const p = reinterpret_cast<const uint8_t *>(seg.codes) + (l / 2 * kLaneRows + row) * 4;
+        return l % 2 ? LoadOfPairs<true>(df, p) : LoadOfPairs<false>(df, p);
+    }
+};
 
 // Every layout keeps the file's bytes (a block's per row: Q8_0 34, Q4_0 18, Q4_K 144, Q5_K 176, Q6_K
 // 210), so that write_rows_as_lanes can write it where the rows lie.
@@ -477,11 +497,24 @@ HWY_INLINE void LanesFloatRows(const uint8_t *HWY_RESTRICT p, size_t K, const fl
     VF acc[V][kChains];
     for (size_t v = 0; v < V; ++v)
         for (size_t c = 0; c < kChains; ++c) acc[v][c] = hn::Zero(df);
-    for (size_t k = 0; k < K; k += kChains, p += kChains * kStep)
-        for (size_t c = 0; c < kChains; ++c) {
-            const VF xk = hn::Set(df, x[k + c]);
-            for (size_t v = 0; v < V; ++v) acc[v][c] = hn::MulAdd(Type::Load(df, p + c * kStep + v * L * Type::kSize), xk, acc[v][c]);
-        }
+    if constexpr (kType == DType::BF16) { // pairs (LanesType<BF16>): two elements a load, chains as below
+        constexpr size_t kElems = kChains < 2 ? 2 : kChains;
+        for (size_t k = 0; k < K; k += kElems, p += kElems * kStep)
+            for (size_t e = 0; e < kElems; e += 2) {
+                const VF x0 = hn::Set(df, x[k + e]), x1 = hn::Set(df, x[k + e + 1]);
+                for (size_t v = 0; v < V; ++v) {
+                    const uint8_t *const pairs = p + e * kStep + v * L * Type::kRowStride;
+                    acc[v][e % kChains] = hn::MulAdd(Type::template LoadOfPairs<false>(df, pairs), x0, acc[v][e % kChains]);
+                    acc[v][(e + 1) % kChains] = hn::MulAdd(Type::template LoadOfPairs<true>(df, pairs), x1, acc[v][(e + 1) % kChains]);
+                }
+            }
+    } else {
+        for (size_t k = 0; k < K; k += kChains, p += kChains * kStep)
+            for (size_t c = 0; c < kChains; ++c) {
+                const VF xk = hn::Set(df, x[k + c]);
+                for (size_t v = 0; v < V; ++v) acc[v][c] = hn::MulAdd(Type::Load(df, p + c * kStep + v * L * Type::kRowStride), xk, acc[v][c]);
+            }
+    }
     for (size_t v = 0; v < V; ++v) {
         VF sum = acc[v][0];
         for (size_t c = 1; c < kChains; ++c) sum = hn::Add(sum, acc[v][c]);
@@ -499,7 +532,7 @@ RWKVRT_OPAQUE_KERNEL void LanesFloatMatVec(const uint8_t *HWY_RESTRICT group, si
     constexpr size_t kL = hn::MaxLanes(DF()), kGroupVectors = kLaneRows / kL;
     for (size_t v = 0; v < n;) {
         const size_t r = row0 + v * kL, row = r % kLaneRows;
-        const uint8_t *p = group + r / kLaneRows * group_bytes + row * LanesType<kType>::kSize;
+        const uint8_t *p = group + r / kLaneRows * group_bytes + row * LanesType<kType>::kRowStride;
         if (row == 0 && n - v >= kGroupVectors) {
             LanesFloatRows<kType, kGroupVectors>(p, K, x, y + v * kL);
             v += kGroupVectors;
@@ -982,8 +1015,8 @@ void Gemm(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool &pool
     });
 }
 
-// The kLaneRows float rows of a group (`rows`, row_bytes apart; elements of elem_bytes = 2 or 4, K a
-// multiple of 16) into the lanes layout at group: element k of row r at k·kLaneRows + r. A transpose,
+// The kLaneRows float rows of a group (`rows`, row_bytes apart; K elements of elem_bytes = 2 or 4, K a
+// multiple of 8) into the lanes layout at group: element k of row r at k·kLaneRows + r. A transpose,
 // in blocks of 8 × 8 two-byte or 4 × 4 four-byte elements held in 128-bit vectors (three or two
 // rounds of interleaving); element by element it was the bulk of rewriting a model at load.
 void FloatRowsToLanes(const uint8_t *rows, size_t row_bytes, size_t K, size_t elem_bytes, uint8_t *group) {
@@ -1172,9 +1205,10 @@ void write_lanes(const Matrix &W, size_t n0, size_t n1, Row row, uint8_t *dst) {
     const size_t elems = is_float_type(W.dtype) ? 16 : k_quant ? 256 : 32, src_block = dtype_bytes(W.dtype, elems), blocks = size_t(W.cols) / elems;
     const size_t group_bytes = HWY_DYNAMIC_DISPATCH(LanesGroupBytesOf)(W), block_bytes = group_bytes / blocks;
     if (is_float_type(W.dtype)) { // a group at a time (n0 and n1 are whole groups): its rows lie row_bytes apart
+        // bf16 moves pairs of elements (LanesType<BF16>)
+        const size_t elem_bytes = W.dtype == DType::BF16 ? 4 : dtype_bytes(W.dtype, 1), K = W.row_bytes() / elem_bytes;
         for (size_t n = n0; n < n1; n += kLaneRows)
-            HWY_DYNAMIC_DISPATCH(FloatRowsToLanes)(row(n), W.row_bytes(), size_t(W.cols), dtype_bytes(W.dtype, 1),
-                                                   dst + n / kLaneRows * group_bytes);
+            HWY_DYNAMIC_DISPATCH(FloatRowsToLanes)(row(n), W.row_bytes(), K, elem_bytes, dst + n / kLaneRows * group_bytes);
         return;
     }
     // Row by row: each row is read in order, and its group (a few KiB) takes the writes.
