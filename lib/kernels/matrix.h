@@ -44,7 +44,8 @@ constexpr int64_t kFewRows = 128;
 // The fp32 kernels of block-type matrices (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K) read them best with the rows
 // in the lanes: stored in groups of kLaneRows rows, and per group and block, each field of the block
 // (scales, codes) with byte k of the 16 rows side by side ([k][row]; linear.cpp's LanesType has each
-// type's). The same bytes as the file, in another order. One row (a conversation decoding) then streams
+// type's; float types have element k of the 16 rows side by side, bf16 pairs of elements, as
+// vdpbf16ps takes them). The same bytes as the file, in another order. One row (a conversation decoding) then streams
 // the weights as the row-by-row mat-vec would, yet every output adds in the matrix product's order, so a
 // row gets the same bits alone as in any batch.
 constexpr int64_t kLaneRows = 16;
