@@ -37,12 +37,13 @@ jget() { node -e 'const j = JSON.parse(require("fs").readFileSync(process.argv[1
 model=$work/world.safetensors
 "$bin" random-model --arch rwkv7 --layers 2 --embd 128 --head-size 64 --vocab 65536 -o "$model" >/dev/null
 
-# start NAME ARGS...: a server on a free port; sets URL_NAME and PID_NAME.
+# start NAME ARGS...: a server of serve_model on a free port; sets URL_NAME and PID_NAME.
+serve_model=(-m "$model" -t "$tok")
 start() {
   local name=$1
   shift
   : >"$work/$name.log" # before the server opens it: the loop below reads it at once
-  "$bin" serve -m "$model" -t "$tok" --port 0 "$@" >/dev/null 2>"$work/$name.log" &
+  "$bin" serve "${serve_model[@]}" --port 0 "$@" >/dev/null 2>"$work/$name.log" &
   local pid=$! url=""
   pids+=("$pid")
   for _ in $(seq 300); do
@@ -112,7 +113,24 @@ expect 404 "$C" -H 'X-Session-Id: sess_0123456789abcdef0123456789abcdef' -d "$hi
 expect 400 "$C" -H 'X-Session-Id: ../../etc/passwd' -d "$hi}"
 expect 400 "$M/v1/completions" -d '{"prompt":["a","b"]}'
 expect 404 "$M/v1/no-such-endpoint"
+expect 405 "$C"                          # a GET
+expect 411 --max-time 5 -X POST "$C"     # no Content-Length: answered at once, not after the 30 s read timeout
 health "$M"
+
+echo "== bad settings are refused before the server starts"
+for bad in "--port 70000" "--max-tokens 0" "--max-tokens -5" "--queue -1" "--max-stop -1" "--max-body 0"; do
+  # shellcheck disable=SC2086
+  if timeout 60 "$bin" serve "${serve_model[@]}" $bad >/dev/null 2>"$work/bad.log"; then fail "serve $bad started"; fi
+  grep -q -- "${bad%% *}" "$work/bad.log" || fail "serve $bad: no message naming the option: $(cat "$work/bad.log")"
+done
+
+echo "== a GGUF file's own vocabulary, without -t"
+"$bin" convert "$model" "$work/world.gguf" -t "$tok" >/dev/null
+serve_model=(-m "$work/world.gguf")
+start gguf --threads 1
+serve_model=(-m "$model" -t "$tok")
+grep -q '"object":"text_completion"' <<<"$(curl -sf "$URL_gguf/v1/completions" -d '{"prompt":"The sky","max_tokens":2}')" || fail "GGUF without -t"
+stop "$PID_gguf"
 
 echo "== the OpenAI client: chat, completions, streaming, stop strings, seeds, usage, errors"
 client basic "$M"
@@ -166,10 +184,9 @@ client turn "$URL_conv" "$work/persist.json" "${messages[2]}" 13
   fail "the conversation did not continue exactly after the restart"
 stop "$PID_conv"
 "$bin" random-model --arch rwkv7 --layers 2 --embd 128 --head-size 64 --vocab 65536 --seed 2 -o "$work/other.safetensors" >/dev/null
-model_saved=$model
-model=$work/other.safetensors
+serve_model=(-m "$work/other.safetensors" -t "$tok")
 start other --threads 1 --state-store "$work/sessions"
-model=$model_saved
+serve_model=(-m "$model" -t "$tok")
 expect 409 "$URL_other/v1/chat/completions" -H "X-Session-Id: $(jget "$work/persist.json" .session)" -d "$hi}"
 grep -q session_model_mismatch "$work/body" || fail "a conversation of another model was not refused as such"
 stop "$PID_other"

@@ -164,8 +164,13 @@ public:
         check(rwkvrt_model_load(o.model_path.c_str(), &lo, &m), "cannot load " + o.model_path);
         model_.reset(m);
         rwkvrt_tokenizer *t = nullptr;
-        if (o.tokenizer_path.empty()) check(rwkvrt_tokenizer_new_bytes(&t), "tokenizer");
-        else check(rwkvrt_tokenizer_load(o.tokenizer_path.c_str(), &t), "cannot load " + o.tokenizer_path);
+        if (!o.tokenizer_path.empty()) {
+            check(rwkvrt_tokenizer_load(o.tokenizer_path.c_str(), &t), "cannot load " + o.tokenizer_path);
+        } else { // the vocabulary the model file carries (GGUF), else bytes, as the CLI's other commands
+            const rwkvrt_status own = rwkvrt_tokenizer_from_model(m, &t);
+            if (own != RWKVRT_ERR_UNSUPPORTED) check(own, "cannot use the model's own tokenizer");
+            if (!t) check(rwkvrt_tokenizer_new_bytes(&t), "tokenizer");
+        }
         tokenizer_.reset(t);
         if (rwkvrt_tokenizer_n_vocab(t) != rwkvrt_model_n_vocab(m))
             throw std::runtime_error("the tokenizer has " + std::to_string(rwkvrt_tokenizer_n_vocab(t)) + " tokens, the model " +
@@ -194,6 +199,12 @@ public:
         worker_ = worker;
         svr.set_pre_routing_handler([this](const httplib::Request &req, httplib::Response &res) {
             res.set_header("X-Rwkvrt-Worker", worker_);
+            // A request with neither has no body (RFC 9112, 6.3), but httplib would wait for one until
+            // its read timeout: answer at once.
+            if (req.method == "POST" && !req.has_header("Content-Length") && !req.has_header("Transfer-Encoding")) {
+                send_error(res, {411, "a POST needs a Content-Length (or Transfer-Encoding: chunked) header", "", "length_required"});
+                return httplib::Server::HandlerResponse::Handled;
+            }
             if (o_.api_key.empty() || req.path.rfind("/v1/", 0) != 0) return httplib::Server::HandlerResponse::Unhandled;
             if (req.get_header_value("Authorization") == "Bearer " + o_.api_key) return httplib::Server::HandlerResponse::Unhandled;
             send_error(res, {401, "a valid API key is required (Authorization: Bearer KEY)", "", "invalid_api_key"});
@@ -238,6 +249,11 @@ public:
         svr.Post("/v1/completions", [this](const httplib::Request &req, httplib::Response &res) {
             guarded(res, [&] { completion(req, res); });
         });
+        for (const char *path : {"/v1/chat/completions", "/v1/completions"}) // httplib's answer would be 404
+            svr.Get(path, [](const httplib::Request &, httplib::Response &res) {
+                res.status = 405;
+                res.set_header("Allow", "POST");
+            });
     }
 
 private:
@@ -526,6 +542,11 @@ public:
 int serve(const ServeOptions &o) {
     if (o.parallel < 1 || o.step_rows <= o.parallel || o.step_rows > 256)
         throw std::runtime_error("need 1 <= --parallel < --step-rows <= 256");
+    if (o.port < 0 || o.port > 65535) throw std::runtime_error("--port is " + std::to_string(o.port) + "; use 1 to 65535, or 0 for any free port");
+    if (o.max_tokens < 1) throw std::runtime_error("--max-tokens is " + std::to_string(o.max_tokens) + "; a request needs room for at least 1");
+    if (o.queue < 0) throw std::runtime_error("--queue is " + std::to_string(o.queue) + "; use 0 or more");
+    if (o.max_stop < 0) throw std::runtime_error("--max-stop is " + std::to_string(o.max_stop) + "; use 0 or more");
+    if (o.max_body_bytes < 2) throw std::runtime_error("--max-body is " + std::to_string(o.max_body_bytes) + "; no JSON request fits");
     // SIGINT and SIGTERM are taken by one thread, which stops the server; the others never see them.
     sigset_t signals;
     sigemptyset(&signals);

@@ -101,7 +101,7 @@ Generation parse_generation(const json &j, const Limits &limits, bool chat) {
     const int64_t fallback = chat ? limits.max_tokens : std::min(16, limits.max_tokens);
     const char *max_name = field(j, "max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
     g.max_tokens = int32_t(integer(j, max_name, 1, limits.max_tokens, fallback));
-    if (integer(j, "n", 1, 1, 1) != 1) bad("n", "'n' must be 1");
+    if (integer(j, "n", 1, INT64_MAX, 1) != 1) bad("n", "'n' must be 1: this server returns one choice per request");
     if (const json *s = field(j, "stop")) {
         std::vector<json> items;
         if (s->is_string()) items.push_back(*s);

@@ -8,7 +8,7 @@ void add_serve(CLI::App &app, Commands &out) {
     auto o = std::make_shared<rwkvrt_server::ServeOptions>();
     CLI::App *cmd = app.add_subcommand("serve", "Serve the model over HTTP with the OpenAI API (docs/SERVING.md)");
     cmd->add_option("-m,--model", o->model_path, "Model file")->required();
-    cmd->add_option("-t,--tokenizer", o->tokenizer_path, "Tokenizer file (default: bytes, for 256-token models)");
+    cmd->add_option("-t,--tokenizer", o->tokenizer_path, "Tokenizer file (default: the one the model file carries (GGUF), or bytes for 256-token models)");
     cmd->add_option("--threads", o->threads, "Threads of the forward pass (0 = one per core)")->capture_default_str();
     cmd->add_option("--weight-type", o->weight_type, "Convert the large matrices: f32, f16, bf16, q8_0");
     add_activations_option(cmd, o->activations);
