@@ -159,6 +159,8 @@ TEST_CASE("cli: the prompt comes from -p, from a file with -f, or from standard 
     CHECK(both.status != 0);
     CHECK(both.out.find("not both") != std::string::npos);
     CHECK(run(gen + "-f /nonexistent/prompt").out.find("cannot read the prompt file") != std::string::npos);
+    CHECK(run(gen + "-f " + testdata::scratch_dir()).out.find("it is a folder") != std::string::npos);
+    CHECK(run("tokenize -f " + testdata::scratch_dir()).out.find("it is a folder") != std::string::npos);
 }
 
 TEST_CASE("cli: --stop understands escapes; a negative token count is a one-line error") {
@@ -182,6 +184,9 @@ TEST_CASE("cli: --stop understands escapes; a negative token count is a one-line
 
 TEST_CASE("cli: bench checks --limits before it measures") {
     REQUIRE_TESTDATA();
+    const Run no_reps = run("bench -m " + model() + " -r 0");
+    CHECK(no_reps.status != 0);
+    CHECK(no_reps.out.find("not in range 1 to 2147483647") != std::string::npos); // not CLI11's 309-digit bound
     const Run r = run("bench -m " + model() + " --prompt-tokens 4 --gen-tokens 2 --limits /nonexistent/limits.json");
     CHECK(r.status != 0);
     CHECK(r.out.find("cannot read the limits file") != std::string::npos);
@@ -241,12 +246,14 @@ TEST_CASE("cli: chat prints a banner and takes /quit, /reset and /save") {
     const std::string dir = testdata::scratch_dir(), saved = dir + "/chat-saved.rwkvstate";
     std::filesystem::remove(saved);
     const std::string chat = "chat -m " + model() + " -n 4 --seed 3";
-    const Run r = run(chat, "Hello\n/save " + saved + "\n/reset\n/quit\nNever sent\n");
+    // A save that fails is reported, and the chat goes on.
+    const Run r = run(chat, "Hello\n/save /nonexistent/dir/chat.state\n/save " + saved + "\n/reset\n/quit\nNever sent\n");
     CHECK(r.status == 0);
     CHECK(r.out.find("rwkvrt chat: " + model()) != std::string::npos);
     CHECK(r.out.find("/quit (or Ctrl-D) leaves") != std::string::npos);
     CHECK(std::filesystem::exists(saved));
     CHECK(r.out.find("[saved " + saved) != std::string::npos);
+    CHECK(r.out.find("[not saved: ") != std::string::npos);
     CHECK(r.out.find("starts over") != std::string::npos);
     // One reply (to Hello): the commands and what follows /quit never reach the model.
     size_t replies = 0;
@@ -456,11 +463,17 @@ TEST_CASE("cli: perplexity follows llama-perplexity's conventions, checked again
     const Run too_short = run("perplexity -m " + model() + " -f " + file + " --ctx 100000");
     CHECK(too_short.status != 0);
     CHECK(too_short.out.find("at least 100000 are needed") != std::string::npos);
+    const Run nothing_scored = run("perplexity -m " + model() + " -f " + file + " --ctx 2"); // it had printed PPL = nan
+    CHECK(nothing_scored.status != 0);
+    CHECK(nothing_scored.out.find("--ctx 2 scores no token") != std::string::npos);
+    const Run no_chunks = run("perplexity -m " + model() + " -f " + file + " --chunks 0");
+    CHECK(no_chunks.status != 0);
+    CHECK(no_chunks.out.find("--chunks") != std::string::npos);
 }
 
 TEST_CASE("cli: passkey builds its prompts, answers them in one batch, and tabulates the score") {
     REQUIRE_TESTDATA();
-    const Run r = run("passkey -m " + model() + " --length 200,400 --depth-percent 0,100 --trials 2 --answer-tokens 6 -o json");
+    const Run r = run("passkey -m " + model() + " --length 300,400 --depth-percent 0,100 --trials 2 --answer-tokens 6 -o json");
     REQUIRE(r.status == 0);
     const size_t open = r.out.find('[');
     REQUIRE(open != std::string::npos);
@@ -476,4 +489,8 @@ TEST_CASE("cli: passkey builds its prompts, answers them in one batch, and tabul
     CHECK(table.status == 0);
     CHECK(table.out.find("| prompt tokens | 50% |") != std::string::npos);
     CHECK(run("passkey -m " + model() + " --depth-percent 101").status != 0);
+    // Bytes make the prompt without filler 246 tokens long: a shorter length is refused, not ignored.
+    const Run too_short = run("passkey -m " + model() + " --length 100");
+    CHECK(too_short.status != 0);
+    CHECK(too_short.out.find("--length 100 is shorter than the passkey prompt without filler") != std::string::npos);
 }

@@ -75,6 +75,10 @@ TEST_CASE("passkey: the filler count that makes a prompt of about the asked leng
         CHECK(std::abs(double(got) - double(target)) <= 10); // within one filler (18 words) of the target
     }
     CHECK(passkey_repetitions_for(1, words) == 0);
+    // The shortest prompt is the one without filler.
+    const size_t shortest = passkey_min_tokens(words);
+    CHECK(shortest == words(passkey_prompt(12345, 0, 0).text));
+    CHECK(passkey_repetitions_for(shortest, words) == 0);
 }
 
 TEST_CASE("passkey: an answer passes when its first number is the key") {

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <iostream>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 
@@ -19,7 +20,7 @@ void ModelArgs::add(CLI::App *cmd) {
     cmd->add_option("-t,--tokenizer", tokenizer,
                     "Tokenizer file (World vocab .txt, tokenizer.json, sentencepiece .model); by default the "
                     "one the model file carries (GGUF), or bytes for vocab-256 models");
-    cmd->add_option("--threads", threads, "Threads (0 = one per core)")->check(CLI::NonNegativeNumber);
+    cmd->add_option("--threads", threads, "Threads (0 = one per core)")->check(kAtLeastZero);
     cmd->add_option("--weight-type", weight_type, "Convert the large matrices at load: f32, f16, bf16, q8_0");
     cmd->add_flag("--mmap", mmap,
                   "Map the model file instead of reading it into memory: processes share its pages, but it must not "
@@ -113,10 +114,7 @@ void resume_session(const std::string &path, rwkvrt_state *state, rwkvrt_sampler
 std::string prompt_text(const std::string &prompt, const std::string &file) {
     if (file.empty()) return prompt;
     if (!prompt.empty()) throw Failure{"pass the prompt with -p or -f, not both"};
-    if (file == "-") return read_all(std::cin);
-    std::ifstream in(file, std::ios::binary);
-    if (!in) throw Failure{"cannot read the prompt file " + file + ": " + std::strerror(errno)};
-    return read_all(in);
+    return read_input(file, "the prompt file");
 }
 
 void add_token_count(CLI::App *cmd, const std::string &name, int &count, const std::string &help) {
@@ -208,6 +206,15 @@ std::string detokenize(const rwkvrt_tokenizer *tok, const std::vector<int32_t> &
 bool file_exists(const std::string &path) { return std::ifstream(path).good(); }
 
 std::string read_all(std::istream &in) { return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()}; }
+
+std::string read_input(const std::string &path, const std::string &what) {
+    if (path == "-") return read_all(std::cin);
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec)) throw Failure{"cannot read " + what + " " + path + ": it is a folder"};
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw Failure{"cannot read " + what + " " + path + ": " + std::strerror(errno)};
+    return read_all(in);
+}
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

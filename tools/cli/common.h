@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <functional>
+#include <limits>
 #include <istream>
 #include <memory>
 #include <string>
@@ -87,6 +88,12 @@ std::string detokenize(const rwkvrt_tokenizer *tok, const std::vector<int32_t> &
 
 bool file_exists(const std::string &path);
 std::string read_all(std::istream &in);
+// The bytes of the file at path, or of standard input for "-"; `what` names the file in errors.
+std::string read_input(const std::string &path, const std::string &what);
+
+// Whole-number option checks whose messages give the range (CLI11's PositiveNumber prints 1.8e308 in full).
+inline const CLI::Range kAtLeastZero(0, std::numeric_limits<int>::max());
+inline const CLI::Range kAtLeastOne(1, std::numeric_limits<int>::max());
 double seconds_since(std::chrono::steady_clock::time_point t0);
 
 // Runs a generator to the end, or until a progress callback cancels it (Ctrl-C, cli/interrupt.h),

@@ -49,12 +49,12 @@ Ceilings read_limits(const std::string &path) {
     try {
         j = nlohmann::json::parse(in);
     } catch (const std::exception &e) {
-        throw Failure{path + " is not JSON (" + e.what() + "); write it with bench/limits.sh"};
+        throw Failure{path + " is not JSON (" + e.what() + "); write it with ../shared/bench/limits.sh"};
     }
     Ceilings c;
     const auto get = [&](const char *key, double &out) {
         if (!j.is_object() || !j.contains(key) || !j[key].is_number() || !(j[key].get<double>() > 0))
-            throw Failure{path + " has no positive number \"" + key + "\"; write it with bench/limits.sh"};
+            throw Failure{path + " has no positive number \"" + key + "\"; write it with ../shared/bench/limits.sh"};
         out = j[key].get<double>();
     };
     get("sgemm_gflops_1thread", c.gflops_1);
@@ -324,16 +324,16 @@ void add_bench(CLI::App &app, Commands &out) {
     cmd->add_flag("--batch-invariant", b->batch_invariant,
                   "Feed as the server does: a lone row as a matrix product, the same bits as in a batch (docs/SERVING.md)");
     cmd->add_option("-p,--prompt-tokens", b->prompt_tokens, "Prompt length per conversation (0 = skip)")
-        ->check(CLI::NonNegativeNumber)->capture_default_str();
+        ->check(kAtLeastZero)->capture_default_str();
     cmd->add_option("-n,--gen-tokens", b->gen_tokens, "Tokens generated per conversation (0 = skip)")
-        ->check(CLI::NonNegativeNumber)->capture_default_str();
-    cmd->add_option("-r,--repetitions", b->repetitions, "Runs of each test (mean ± sd)")->check(CLI::PositiveNumber)->capture_default_str();
+        ->check(kAtLeastZero)->capture_default_str();
+    cmd->add_option("-r,--repetitions", b->repetitions, "Runs of each test (mean ± sd)")->check(kAtLeastOne)->capture_default_str();
     cmd->add_option("-t,--threads", b->threads, "Thread counts, comma-separated (0 = one per core)")
-        ->delimiter(',')->check(CLI::NonNegativeNumber)->capture_default_str();
+        ->delimiter(',')->check(kAtLeastZero)->capture_default_str();
     cmd->add_option("--batch", b->batches, "Conversations decoding together, comma-separated, e.g. 1,4,16,64")
-        ->delimiter(',')->check(CLI::PositiveNumber)->capture_default_str();
+        ->delimiter(',')->check(kAtLeastOne)->capture_default_str();
     cmd->add_option("-d,--depth", b->depths, "Context already in each state before a test, comma-separated")
-        ->delimiter(',')->check(CLI::NonNegativeNumber)->capture_default_str();
+        ->delimiter(',')->check(CLI::Range(0LL, std::numeric_limits<long long>::max()))->capture_default_str();
     cmd->add_option("-o,--output", b->output, "md or json")->capture_default_str();
     cmd->add_option("--limits", b->limits, "JSON from bench/limits.sh (../shared/bench/limits.sh in the repo's sibling folder): "
                                            "report the share of the machine's ceilings");

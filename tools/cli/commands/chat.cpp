@@ -41,11 +41,14 @@ void print_banner(const ChatArgs &c, const rwkvrt_model *model, const rwkvrt_sta
     std::fprintf(stderr, "/quit (or Ctrl-D) leaves, /reset starts over, /save [FILE] saves now; Ctrl-C stops a reply\n\n");
 }
 
-// The state saved with the sampler, so that a resumed conversation continues exactly.
-void save(const rwkvrt_state *state, const rwkvrt_sampler *sampler, const std::string &path) {
+// The state saved with the sampler, so that a resumed conversation continues exactly. A save that
+// fails (a full disk, a bad path) is reported and the chat goes on: the conversation is still in memory.
+bool save(const rwkvrt_state *state, const rwkvrt_sampler *sampler, const std::string &path) {
     rwkvrt_state_save_options so = rwkvrt_state_save_options_default();
     so.sampler = sampler;
-    check(rwkvrt_state_save_ex(state, path.c_str(), &so), "cannot save the conversation");
+    if (rwkvrt_state_save_ex(state, path.c_str(), &so) == RWKVRT_OK) return true;
+    std::fprintf(stderr, "[not saved: %s; the conversation goes on, and /save FILE saves it elsewhere]\n", rwkvrt_last_error());
+    return false;
 }
 
 int run_chat(const ChatArgs &c) {
@@ -81,9 +84,9 @@ int run_chat(const ChatArgs &c) {
                 std::fprintf(stderr, "[/save needs a file name, or --session]\n");
                 continue;
             }
-            save(state.get(), sampler.get(), path);
-            std::fprintf(stderr, "[saved %s: %llu tokens]\n", path.c_str(),
-                         static_cast<unsigned long long>(rwkvrt_state_n_tokens(state.get())));
+            if (save(state.get(), sampler.get(), path))
+                std::fprintf(stderr, "[saved %s: %llu tokens]\n", path.c_str(),
+                             static_cast<unsigned long long>(rwkvrt_state_n_tokens(state.get())));
             continue;
         }
         const std::string prompt = (separated ? "" : "\n\n") + std::string("User: ") + text + "\n\nAssistant:" + (c.think ? " <think" : "");

@@ -37,7 +37,11 @@ int32_t argmax(const float *x, int32_t n) { return int32_t(std::max_element(x, x
 void run_length(const rwkvrt_model *model, const rwkvrt_tokenizer *tok, const PasskeyArgs &a, size_t length,
                 std::vector<Cell> &cells) {
     const int32_t V = rwkvrt_model_n_vocab(model);
-    const size_t repetitions = eval::passkey_repetitions_for(length, [&](const std::string &t) { return tokenize(tok, t).size(); });
+    const auto count_tokens = [&](const std::string &t) { return tokenize(tok, t).size(); };
+    if (const size_t shortest = eval::passkey_min_tokens(count_tokens); length < shortest)
+        throw Failure{"--length " + std::to_string(length) + " is shorter than the passkey prompt without filler: " + std::to_string(shortest) +
+                      " tokens with this tokenizer"};
+    const size_t repetitions = eval::passkey_repetitions_for(length, count_tokens);
     struct Seq {
         size_t cell;
         std::string key;

@@ -27,6 +27,8 @@ void print_final(const eval::PerplexitySum &sum) {
 }
 
 int run_perplexity(const PerplexityArgs &a) {
+    if (a.ctx == 1 || a.ctx == 2) // the second half of a chunk of 2 is its last token, which predicts nothing in it
+        throw Failure{"--ctx " + std::to_string(a.ctx) + " scores no token: use 3 or more, or 0 for the whole text"};
     const std::string text = prompt_text("", a.file);
     Model model = load_model(a.model);
     Tokenizer tok = tokenizer_for(model.get(), a.model.tokenizer);
@@ -97,7 +99,7 @@ void add_perplexity(CLI::App &app, Commands &out) {
     cmd->add_option("-u,--ubatch", a->ubatch,
                     "Tokens per feed call (1 = one at a time, the path of generation)")
         ->check(CLI::Range(1, 1 << 16));
-    cmd->add_option("--chunks", a->chunks, "Score at most this many chunks (default: all)")->check(CLI::NonNegativeNumber);
+    cmd->add_option("--chunks", a->chunks, "Score at most this many chunks (default: all)")->check(kAtLeastOne);
     out.push_back({cmd, [a] { return run_perplexity(*a); }});
 }
 

@@ -1,6 +1,5 @@
 // rwkvrt tokenize / detokenize: text to token ids and back.
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <sstream>
 
@@ -19,15 +18,7 @@ int run_tokenize(const TokenizeArgs &a) {
     if (a.text.empty() == a.file.empty()) throw Failure{"give either a text or -f FILE"};
     Tokenizer tok = load_tokenizer(a.tokenizer);
     std::string input = a.text;
-    if (!a.file.empty()) {
-        if (a.file == "-") {
-            input = read_all(std::cin);
-        } else {
-            std::ifstream in(a.file, std::ios::binary);
-            if (!in) throw Failure{"cannot read " + a.file};
-            input = read_all(in);
-        }
-    }
+    if (!a.file.empty()) input = read_input(a.file, "the file");
     const std::vector<int32_t> ids = tokenize(tok.get(), input);
     for (size_t i = 0; i < ids.size(); ++i) std::printf(i ? " %d" : "%d", ids[i]);
     std::printf("\n");

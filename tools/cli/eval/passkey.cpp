@@ -30,8 +30,12 @@ PasskeyPrompt passkey_prompt(uint32_t key, size_t repetitions, double depth_perc
     return p;
 }
 
+size_t passkey_min_tokens(const std::function<size_t(const std::string &)> &count_tokens) {
+    return count_tokens(passkey_prompt(12345, 0, 0).text);
+}
+
 size_t passkey_repetitions_for(size_t tokens, const std::function<size_t(const std::string &)> &count_tokens) {
-    const size_t fixed = count_tokens(passkey_prompt(12345, 0, 0).text);
+    const size_t fixed = passkey_min_tokens(count_tokens);
     const size_t per_filler = std::max<size_t>(1, count_tokens(kFiller));
     return tokens > fixed ? (tokens - fixed + per_filler / 2) / per_filler : 0;
 }

@@ -19,6 +19,8 @@ struct PasskeyPrompt {
 // depth_percent / 100) of them: 0 = right after the instructions, 100 = just before the question.
 PasskeyPrompt passkey_prompt(uint32_t key, size_t repetitions, double depth_percent);
 
+// The length of a prompt without filler, the shortest there is, given a token counter.
+size_t passkey_min_tokens(const std::function<size_t(const std::string &)> &count_tokens);
 // The number of filler repetitions that makes the prompt about `tokens` long, given a token counter.
 size_t passkey_repetitions_for(size_t tokens, const std::function<size_t(const std::string &)> &count_tokens);
 
