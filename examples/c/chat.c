@@ -4,8 +4,8 @@
  *
  *     chat MODEL STATE_FILE [TOKENIZER]
  *
- * Type a message and press Enter; end with Ctrl-D. A model with 256 tokens uses bytes; any other needs
- * its tokenizer file. The prompt format is that of RWKV World and G1 models:
+ * Type a message and press Enter; end with Ctrl-D. A GGUF file carries its tokenizer, a model with 256
+ * tokens uses bytes; any other needs its tokenizer file. The prompt format is that of RWKV World and G1 models:
  * "User: {text}\n\nAssistant:", and a reply ends at "\n\n". Build: cc chat.c -lrwkvrt */
 #include <ctype.h>
 #include <math.h>
@@ -56,13 +56,18 @@ int main(int argc, char **argv) {
 
     if (rwkvrt_model_load(argv[1], NULL, &model) != RWKVRT_OK) goto done;
     const int32_t n_vocab = rwkvrt_model_n_vocab(model);
-    if (n_vocab == 256) {
-        if (rwkvrt_tokenizer_new_bytes(&tok) != RWKVRT_OK) goto done;
-    } else if (argc == 4) {
+    /* The tokenizer: the file given, else the one the model file carries (GGUF), else bytes for a
+     * 256-token model. */
+    if (argc == 4) {
         if (rwkvrt_tokenizer_load(argv[3], &tok) != RWKVRT_OK) goto done;
     } else {
-        fprintf(stderr, "this model has %d tokens: pass its tokenizer file\n", (int)n_vocab);
-        return 2;
+        const rwkvrt_status own = rwkvrt_tokenizer_from_model(model, &tok);
+        if (own == RWKVRT_ERR_UNSUPPORTED && n_vocab == 256) {
+            if (rwkvrt_tokenizer_new_bytes(&tok) != RWKVRT_OK) goto done;
+        } else if (own != RWKVRT_OK) {
+            if (own == RWKVRT_ERR_UNSUPPORTED) fprintf(stderr, "this model has %d tokens: pass its tokenizer file\n", (int)n_vocab);
+            goto done;
+        }
     }
 
     /* The official chat demo's settings. Token 0 (end of text) is banned: a reply ends at "\n\n". */

@@ -3,8 +3,8 @@
  *
  *     generate MODEL PROMPT [TOKENIZER]
  *
- * A model with 256 tokens reads and writes bytes; any other needs its tokenizer file (e.g.
- * rwkv_vocab_v20230424.txt for World models). Build: cc generate.c -lrwkvrt */
+ * A GGUF file carries its tokenizer, and a model with 256 tokens reads and writes bytes; any other
+ * needs its tokenizer file (e.g. rwkv_vocab_v20230424.txt for World models). Build: cc generate.c -lrwkvrt */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,13 +29,18 @@ int main(int argc, char **argv) {
     /* Every call returns a status; on failure rwkvrt_last_error() says what went wrong. */
     if (rwkvrt_model_load(argv[1], NULL, &model) != RWKVRT_OK) goto done;
     const int32_t n_vocab = rwkvrt_model_n_vocab(model);
-    if (n_vocab == 256) {
-        if (rwkvrt_tokenizer_new_bytes(&tok) != RWKVRT_OK) goto done;
-    } else if (argc == 4) {
+    /* The tokenizer: the file given, else the one the model file carries (GGUF), else bytes for a
+     * 256-token model. */
+    if (argc == 4) {
         if (rwkvrt_tokenizer_load(argv[3], &tok) != RWKVRT_OK) goto done;
     } else {
-        fprintf(stderr, "this model has %d tokens: pass its tokenizer file\n", (int)n_vocab);
-        return 2;
+        const rwkvrt_status own = rwkvrt_tokenizer_from_model(model, &tok);
+        if (own == RWKVRT_ERR_UNSUPPORTED && n_vocab == 256) {
+            if (rwkvrt_tokenizer_new_bytes(&tok) != RWKVRT_OK) goto done;
+        } else if (own != RWKVRT_OK) {
+            if (own == RWKVRT_ERR_UNSUPPORTED) fprintf(stderr, "this model has %d tokens: pass its tokenizer file\n", (int)n_vocab);
+            goto done;
+        }
     }
 
     /* Ask for the number of tokens first (RWKVRT_ERR_BUFFER reports it), then encode. */

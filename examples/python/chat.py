@@ -7,8 +7,8 @@ however long the conversation.
 
     python chat.py MODEL STATE_FILE [TOKENIZER]
 
-Type a message and press Enter; end with Ctrl-D. A model with 256 tokens uses bytes; any other needs its
-tokenizer file. The prompt format is that of RWKV World and G1 models: "User: {text}\\n\\nAssistant:",
+Type a message and press Enter; end with Ctrl-D. A GGUF file carries its tokenizer, a model with 256
+tokens uses bytes; any other needs its tokenizer file. The prompt format is that of RWKV World and G1 models: "User: {text}\\n\\nAssistant:",
 and a reply ends at "\\n\\n".
 """
 
@@ -24,16 +24,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="A terminal chat that saves its state after every turn.")
     parser.add_argument("model")
     parser.add_argument("state_file")
-    parser.add_argument("tokenizer", nargs="?", help="the tokenizer file, for models without 256 tokens")
+    parser.add_argument("tokenizer", nargs="?", help="the tokenizer file, for models whose file carries none and without 256 tokens")
     args = parser.parse_args()
 
     model = rwkvrt.Model(args.model)
-    if model.n_vocab == 256:
-        tokenizer = rwkvrt.Tokenizer.byte_level()
-    elif args.tokenizer:
+    if args.tokenizer:
         tokenizer = rwkvrt.Tokenizer(args.tokenizer)
     else:
-        parser.error(f"this model has {model.n_vocab} tokens: pass its tokenizer file")
+        try:  # the one a GGUF file carries
+            tokenizer = rwkvrt.Tokenizer.from_model(model)
+        except rwkvrt.UnsupportedError:
+            if model.n_vocab != 256:
+                parser.error(f"this model has {model.n_vocab} tokens: pass its tokenizer file")
+            tokenizer = rwkvrt.Tokenizer.byte_level()
 
     # The official chat demo's settings. Token 0 (end of text) is banned: a reply ends at "\n\n".
     sampler = rwkvrt.Sampler(model.n_vocab, temperature=1.0, top_p=0.3, presence_penalty=0.5,

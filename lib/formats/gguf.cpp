@@ -102,7 +102,7 @@ public:
     void need(uint64_t n, const std::string &field) const {
         if (n > left())
             fail(RWKVRT_ERR_FORMAT, "'", path_, "': GGUF ", field, " needs ", n, " bytes at offset ", off_,
-                 " but the file ends after ", left());
+                 " but only ", left(), " remain (a truncated or corrupt file)");
     }
     template <class T>
     T read(const std::string &field) {

@@ -174,6 +174,9 @@ TEST_CASE("cli: --stop understands escapes; a negative token count is a one-line
     const Run bad = run(gen + "--stop '\\q'");
     CHECK(bad.status != 0);
     CHECK(bad.out.find("unknown escape") != std::string::npos);
+    CHECK(run(gen + "--stop '\\xZZ'").out.find("\\x needs two hex digits") != std::string::npos);
+    for (const char *seed : {"-1", "18446744073709551616"}) // they had wrapped or saturated to 2^64 - 1
+        CHECK(run("generate -m " + model() + " -p hi -n 2 --seed " + seed).out.find("must be a whole number from 0 to") != std::string::npos);
     for (const char *n : {"-1", "abc"}) {
         const Run r = run("generate -m " + model() + " -p hi -n " + n);
         CHECK(r.status != 0);
@@ -247,13 +250,14 @@ TEST_CASE("cli: chat prints a banner and takes /quit, /reset and /save") {
     std::filesystem::remove(saved);
     const std::string chat = "chat -m " + model() + " -n 4 --seed 3";
     // A save that fails is reported, and the chat goes on.
-    const Run r = run(chat, "Hello\n/save /nonexistent/dir/chat.state\n/save " + saved + "\n/reset\n/quit\nNever sent\n");
+    const Run r = run(chat, "Hello\n/bogus\n/save /nonexistent/dir/chat.state\n/save " + saved + "\n/reset\n/quit\nNever sent\n");
     CHECK(r.status == 0);
     CHECK(r.out.find("rwkvrt chat: " + model()) != std::string::npos);
     CHECK(r.out.find("/quit (or Ctrl-D) leaves") != std::string::npos);
     CHECK(std::filesystem::exists(saved));
     CHECK(r.out.find("[saved " + saved) != std::string::npos);
     CHECK(r.out.find("[not saved: ") != std::string::npos);
+    CHECK(r.out.find("[unknown command /bogus") != std::string::npos);
     CHECK(r.out.find("starts over") != std::string::npos);
     // One reply (to Hello): the commands and what follows /quit never reach the model.
     size_t replies = 0;
@@ -317,6 +321,8 @@ TEST_CASE("cli: info describes a GGUF file, given as -m or positionally, and as 
     const Run j = run("info --json " + gguf);
     CHECK(j.status == 0);
     CHECK(j.out.find("\"file_bytes\":3338112") != std::string::npos);
+    CHECK(j.out.find("\"metadata\"") == std::string::npos); // only with --metadata, as in the text
+    CHECK(run("info --json --metadata " + gguf).out.find("\"metadata\"") != std::string::npos);
     CHECK(run("info --metadata " + gguf).out.find("rwkv6.wkv.head_size = 64") != std::string::npos);
 }
 
@@ -406,6 +412,7 @@ TEST_CASE("cli: convert writes GGUF that loads, and quantize re-writes it") {
     CHECK_MESSAGE(c.status == 0, c.out);
     const Run r = run("quantize " + out + " " + q + " q4_k");
     CHECK_MESSAGE(r.status == 0, r.out);
+    CHECK(r.out.find("q4_K ×19") != std::string::npos); // the types as written, fallbacks included
     const Run i = run("info " + q);
     CHECK(i.out.find("q4_K         19 tensors") != std::string::npos);
     CHECK(i.out.find("q6_K          1 tensors") != std::string::npos); // the head, as llama-quantize does

@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <cerrno>
+#include <cstdlib>
 #include <cstdio>
 #include <iostream>
 #include <cstring>
@@ -90,7 +91,7 @@ void SamplerArgs::add(CLI::App *cmd) {
         cmd->add_option("--presence-penalty", o.presence_penalty, "Subtracted from the logits of seen tokens"),
         cmd->add_option("--frequency-penalty", o.frequency_penalty, "Subtracted per (decayed) occurrence"),
         cmd->add_option("--penalty-decay", o.penalty_decay, "Decay of occurrence counts per token"),
-        cmd->add_option("--seed", o.seed, "Random seed (same seed, same tokens)"),
+        cmd->add_option("--seed", o.seed, "Random seed (same seed, same tokens)")->check(kSeed),
     };
     for (CLI::Option *opt : options) opt->capture_default_str();
 }
@@ -132,6 +133,15 @@ void add_token_count(CLI::App *cmd, const std::string &name, int &count, const s
             "COUNT"));
 }
 
+const CLI::Validator kSeed(
+    [](const std::string &v) {
+        errno = 0;
+        if (!v.empty() && v.find_first_not_of("0123456789") == std::string::npos && (std::strtoull(v.c_str(), nullptr, 10), errno == 0))
+            return std::string();
+        return "must be a whole number from 0 to 18446744073709551615, got " + v;
+    },
+    "SEED");
+
 std::string unescape(const std::string &s) {
     std::string out;
     for (size_t i = 0; i < s.size(); ++i) {
@@ -147,6 +157,8 @@ std::string unescape(const std::string &s) {
         else if (c == 'x' && i + 2 < s.size() && std::isxdigit(uint8_t(s[i + 1])) && std::isxdigit(uint8_t(s[i + 2]))) {
             out += char(std::stoi(s.substr(i + 1, 2), nullptr, 16));
             i += 2;
+        } else if (c == 'x') {
+            throw Failure{"\\x needs two hex digits (\\xHH) in '" + s + "'"};
         } else {
             throw Failure{"unknown escape \\" + std::string(1, c) + " in '" + s + "' (known: \\n \\t \\r \\\\ \\xHH)"};
         }
@@ -200,6 +212,19 @@ std::string detokenize(const rwkvrt_tokenizer *tok, const std::vector<int32_t> &
     if (st != RWKVRT_OK && st != RWKVRT_ERR_BUFFER) check(st, "cannot detokenize");
     std::string text(len, '\0');
     check(rwkvrt_detokenize(tok, ids.data(), ids.size(), text.data(), text.size(), &len), "cannot detokenize");
+    return text;
+}
+
+std::string describe(const std::string &path) {
+    std::string text(4096, '\0');
+    size_t len = 0;
+    rwkvrt_status st = rwkvrt_model_describe(path.c_str(), text.data(), text.size(), &len);
+    if (st == RWKVRT_ERR_BUFFER) {
+        text.resize(len + 1);
+        st = rwkvrt_model_describe(path.c_str(), text.data(), text.size(), &len);
+    }
+    check(st, "cannot read the model");
+    text.resize(len);
     return text;
 }
 

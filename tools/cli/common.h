@@ -86,6 +86,9 @@ std::vector<int32_t> tokenize(const rwkvrt_tokenizer *tok, const std::string &te
 // The text of token ids.
 std::string detokenize(const rwkvrt_tokenizer *tok, const std::vector<int32_t> &ids);
 
+// rwkvrt_model_describe()'s JSON for the file at path (no weights read).
+std::string describe(const std::string &path);
+
 bool file_exists(const std::string &path);
 std::string read_all(std::istream &in);
 // The bytes of the file at path, or of standard input for "-"; `what` names the file in errors.
@@ -94,6 +97,8 @@ std::string read_input(const std::string &path, const std::string &what);
 // Whole-number option checks whose messages give the range (CLI11's PositiveNumber prints 1.8e308 in full).
 inline const CLI::Range kAtLeastZero(0, std::numeric_limits<int>::max());
 inline const CLI::Range kAtLeastOne(1, std::numeric_limits<int>::max());
+// A seed: a whole number from 0 to 2^64 - 1 (CLI11 alone would wrap -1 and saturate larger numbers).
+extern const CLI::Validator kSeed;
 double seconds_since(std::chrono::steady_clock::time_point t0);
 
 // Runs a generator to the end, or until a progress callback cancels it (Ctrl-C, cli/interrupt.h),

@@ -231,7 +231,7 @@ int run_bench(const BenchArgs &b) {
 
     std::vector<Row> rows;
     struct Memory {
-        int batch;
+        int threads, batch;
         long long depth, rss_kib; // RSS after the test ran
     };
     std::vector<Memory> memory;
@@ -242,7 +242,7 @@ int run_bench(const BenchArgs &b) {
             for (long long depth : b.depths) {
                 std::vector<Row> r = run_config(b, threads, batch, depth, ceil, &state_bytes);
                 rows.insert(rows.end(), r.begin(), r.end());
-                memory.push_back({batch, depth, rss_kib()});
+                memory.push_back({threads, batch, depth, rss_kib()});
             }
     }
 
@@ -268,7 +268,7 @@ int run_bench(const BenchArgs &b) {
                                       {"samples_tokens_per_second", r.tps.samples}, {"gflops", r.gflops},
                                       {"gbps", r.gbps}, {"share_of_compute_ceiling", r.share_compute},
                                       {"share_of_bandwidth_ceiling", r.share_bandwidth}});
-        for (const Memory &m : memory) out["rss_kib"].push_back({{"batch", m.batch}, {"depth", m.depth}, {"rss_kib", m.rss_kib}});
+        for (const Memory &m : memory) out["rss_kib"].push_back({{"threads", m.threads}, {"batch", m.batch}, {"depth", m.depth}, {"rss_kib", m.rss_kib}});
         std::printf("%s\n", out.dump(2).c_str());
         return 0;
     }
@@ -307,8 +307,8 @@ int run_bench(const BenchArgs &b) {
         }
         std::printf("\n");
     }
-    std::printf("\n| batch | depth | RSS after the run (MiB) |\n|---:|---:|---:|\n");
-    for (const Memory &m : memory) std::printf("| %d | %lld | %.1f |\n", m.batch, m.depth, double(m.rss_kib) / 1024);
+    std::printf("\n| threads | batch | depth | RSS after the run (MiB) |\n|---:|---:|---:|---:|\n");
+    for (const Memory &m : memory) std::printf("| %d | %d | %lld | %.1f |\n", m.threads, m.batch, m.depth, double(m.rss_kib) / 1024);
     return 0;
 }
 

@@ -1,4 +1,6 @@
 // rwkvrt chat: a conversation in the RWKV World format, saved after every turn.
+#include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -87,6 +89,11 @@ int run_chat(const ChatArgs &c) {
             if (save(state.get(), sampler.get(), path))
                 std::fprintf(stderr, "[saved %s: %llu tokens]\n", path.c_str(),
                              static_cast<unsigned long long>(rwkvrt_state_n_tokens(state.get())));
+            continue;
+        }
+        // A lone word after a slash is a command mistyped, not a message (a path like /etc/hosts is one).
+        if (text.size() > 1 && text[0] == '/' && std::all_of(text.begin() + 1, text.end(), [](char ch) { return std::isalpha(uint8_t(ch)); })) {
+            std::fprintf(stderr, "[unknown command %s: /quit, /reset, /save [FILE]]\n", text.c_str());
             continue;
         }
         const std::string prompt = (separated ? "" : "\n\n") + std::string("User: ") + text + "\n\nAssistant:" + (c.think ? " <think" : "");

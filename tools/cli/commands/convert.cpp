@@ -2,6 +2,8 @@
 // llama.cpp's layout, from any file rwkvrt loads (convert) or from a GGUF file (quantize).
 #include <cstdio>
 
+#include <nlohmann/json.hpp>
+
 #include "cli/common.h"
 
 namespace rwkvrt_cli {
@@ -24,7 +26,13 @@ int write_gguf(const ConvertArgs &a) {
         o.tokenizer = tok.get();
     }
     check(rwkvrt_model_save_gguf(model.get(), a.output.c_str(), &o), "cannot write " + a.output);
-    std::printf("wrote %s (%s, %s)\n", a.output.c_str(), rwkvrt_model_arch(model.get()), a.type.c_str());
+    // The types as written: matrices whose rows are not whole blocks of the type asked for fall back
+    // to another, as llama-quantize does.
+    const nlohmann::json written = nlohmann::json::parse(describe(a.output));
+    std::string types;
+    for (const auto &t : written["tensors"])
+        types += (types.empty() ? "" : ", ") + t["type"].get<std::string>() + " ×" + std::to_string(t["count"].get<uint64_t>());
+    std::printf("wrote %s (%s; tensors: %s)\n", a.output.c_str(), rwkvrt_model_arch(model.get()), types.c_str());
     return 0;
 }
 

@@ -15,20 +15,12 @@ std::string megabytes(uint64_t bytes) {
 }
 
 int run_info(const std::string &path, bool json, bool metadata) {
-    std::string text(4096, '\0');
-    size_t len = 0;
-    rwkvrt_status st = rwkvrt_model_describe(path.c_str(), text.data(), text.size(), &len);
-    if (st == RWKVRT_ERR_BUFFER) {
-        text.resize(len + 1);
-        st = rwkvrt_model_describe(path.c_str(), text.data(), text.size(), &len);
-    }
-    check(st, "cannot read the model");
-    text.resize(len);
+    nlohmann::ordered_json j = nlohmann::ordered_json::parse(describe(path));
     if (json) {
-        std::printf("%s\n", text.c_str());
+        if (!metadata) j.erase("metadata"); // a GGUF file's metadata on request, as in the text
+        std::printf("%s\n", j.dump().c_str());
         return 0;
     }
-    const nlohmann::ordered_json j = nlohmann::ordered_json::parse(text);
     auto u = [&](const char *key) { return j[key].get<uint64_t>(); };
     std::printf("file:        %s\n", path.c_str());
     std::printf("format:      %s\n", j["format"].get<std::string>().c_str());

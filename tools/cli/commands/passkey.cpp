@@ -149,7 +149,7 @@ void add_passkey(CLI::App &app, Commands &out) {
         ->check(CLI::Range(0.0, 100.0));
     cmd->add_flag("--sweep", a->sweep, "A table: lengths 256, 512, … up to --length, depths 0, 10, … 100");
     cmd->add_option("--trials", a->trials, "Keys tried per cell")->check(CLI::Range(1, 1000));
-    cmd->add_option("--seed", a->seed, "Seed of the keys");
+    cmd->add_option("--seed", a->seed, "Seed of the keys")->check(kSeed);
     cmd->add_option("--answer-tokens", a->answer_tokens, "Tokens decoded for each answer")->check(CLI::Range(1, 64));
     cmd->add_option("-o,--output", a->output, "md (a table) or json")->check(CLI::IsMember({"md", "json"}));
     cmd->add_flag("-v,--verbose", a->verbose, "Print every answer");

@@ -38,7 +38,7 @@ int run_perplexity(const PerplexityArgs &a) {
     size_t n_chunks = chunk_len >= 2 ? tokens.size() / chunk_len : 0;
     if (a.chunks >= 0) n_chunks = std::min(n_chunks, size_t(a.chunks));
     if (n_chunks == 0)
-        throw Failure{"the text has " + std::to_string(tokens.size()) + " tokens: at least " +
+        throw Failure{"the text has " + std::to_string(tokens.size()) + (tokens.size() == 1 ? " token" : " tokens") + ": at least " +
                       std::to_string(std::max<size_t>(2, chunk_len)) + " are needed" + (n_ctx ? " for --ctx " + std::to_string(n_ctx) : "")};
     const eval::ScoredRange scored = eval::scored_range(chunk_len, n_ctx);
     std::fprintf(stderr, "perplexity: %zu tokens, %zu chunk%s of %zu, each from an empty state; scoring tokens %zu to %zu of each (from 0)\n",
