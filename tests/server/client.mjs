@@ -4,6 +4,8 @@
 //   turn STATE MESSAGE SEED [stream]   one turn of a conversation kept in the JSON file STATE; behind a
 //                         load balancer (RWKVRT_BALANCED=1) the tokens fed are not counted: /metrics is per worker
 //   history TURNS         a conversation resent whole each turn (no session): prompt and cached tokens
+//   cut                   a reply cut inside a character (max_tokens) comes back with U+FFFD; the whole
+//                         history resent with it continues the conversation
 // Exits non-zero, naming the check, when one fails.
 import OpenAI from 'openai';
 import fs from 'node:fs';
@@ -176,6 +178,21 @@ if (mode === 'basic') {
     for (let t = 1; t < rows.length; ++t)
       check(rows[t].cached_tokens >= rows[t - 1].prompt_tokens - 1, `turn ${t + 1}: the previous prompt came from the cache`);
   console.log(JSON.stringify(rows));
+} else if (mode === 'cut') {
+  const question = { role: 'user', content: 'Tell me' };
+  let found = false;
+  for (let seed = 1; seed <= 60 && !found; ++seed) {
+    const r = await chat({ messages: [question], max_tokens: 12, seed }, { headers: { 'X-Session-Id': 'new' } }).withResponse();
+    const reply = r.data.choices[0].message.content;
+    if (!reply.includes('\uFFFD')) continue;
+    found = true;
+    const session = r.response.headers.get('x-session-id');
+    const next = await chat({ messages: [question, { role: 'assistant', content: reply }, { role: 'user', content: 'More' }], max_tokens: 2 },
+                            { headers: { 'X-Session-Id': session } });
+    check(next.choices.length === 1, `seed ${seed}: the history resent with its U+FFFD continued the conversation`);
+    console.log(JSON.stringify({ seed, reply }));
+  }
+  check(found, 'no seed of 1-60 cut a character: nothing was tested');
 } else {
   check(false, 'unknown mode ' + mode);
 }

@@ -90,6 +90,11 @@ curl -sfN "$C" -d "$hi,\"max_tokens\":5,\"seed\":1,\"stream\":true}" >"$work/sse
 grep -q '^data: {.*"chat.completion.chunk"' "$work/sse" && [ "$(tail -n 2 "$work/sse" | head -n 1)" = "data: [DONE]" ] || fail "SSE stream: $(cat "$work/sse")"
 grep -q '"object":"text_completion"' <<<"$(curl -sf "$M/v1/completions" -d '{"prompt":"The sky","max_tokens":4}')" || fail "completions"
 grep -q '^rwkvrt_completion_tokens_total ' <<<"$(curl -sf "$M/metrics")" || fail "/metrics"
+grep -q '"object":"model"' <<<"$(curl -sf "$M/v1/models/world.safetensors")" || fail "/v1/models/ID"
+expect 404 "$M/v1/models/gpt-4"
+# A body past 8 KiB sent as curl -d sends it (a form's Content-Type), which httplib alone refused with 413.
+printf '{"messages":[{"role":"user","content":"%s"}],"max_tokens":2}' "$(head -c 20000 /dev/zero | tr '\0' 'a')" >"$work/long.json"
+grep -q '"object":"chat.completion"' <<<"$(curl -sf "$C" --data-binary @"$work/long.json")" || fail "a 20 KB form-typed body"
 
 echo "== curl: bad input gets a 4xx with an error object"
 expect 400 "$C" -d '{"messages": [' 
@@ -109,6 +114,8 @@ expect 400 "$C" --data-binary @"$work/bad-utf8.json"
 expect 400 "$C" -d '{"messages":[{"role":"user","content":"\ud800"}]}'
 head -c 1100000 /dev/zero | tr '\0' 'x' >"$work/big"
 expect 413 "$C" --data-binary @"$work/big"
+expect 413 "$C" -H 'Transfer-Encoding: chunked' --data-binary @"$work/big" # chunked: httplib alone had no limit
+expect 405 -X PUT "$C" -d "$hi}"
 expect 404 "$C" -H 'X-Session-Id: sess_0123456789abcdef0123456789abcdef' -d "$hi}"
 expect 400 "$C" -H 'X-Session-Id: ../../etc/passwd' -d "$hi}"
 expect 400 "$M/v1/completions" -d '{"prompt":["a","b"]}'
@@ -132,6 +139,9 @@ serve_model=(-m "$model" -t "$tok")
 grep -q '"object":"text_completion"' <<<"$(curl -sf "$URL_gguf/v1/completions" -d '{"prompt":"The sky","max_tokens":2}')" || fail "GGUF without -t"
 stop "$PID_gguf"
 
+echo "== a reply cut inside a character, resent with its U+FFFD in the history, continues the conversation"
+client cut "$M"
+
 echo "== the OpenAI client: chat, completions, streaming, stop strings, seeds, usage, errors"
 client basic "$M"
 
@@ -148,6 +158,8 @@ echo "== limits: past --parallel and --queue a request gets 429; a client that g
 start small --threads 1 --parallel 1 --queue 0 --api-key secret
 expect 401 "$URL_small/v1/chat/completions" -d "$hi}"
 expect 401 "$URL_small/v1/chat/completions" -H 'Authorization: Bearer wrong' -d "$hi}"
+grep -q chat.completion <<<"$(curl -sf "$URL_small/v1/chat/completions" -H 'Authorization: bearer secret' -d "$hi,\"max_tokens\":2}")" ||
+  fail "the auth scheme is case-insensitive"
 health "$URL_small"
 # Greedy text completion with no stop string: it runs until cancelled.
 curl -sN "$URL_small/v1/completions" -H 'Authorization: Bearer secret' -d '{"prompt":"hi","max_tokens":4096,"temperature":0,"stream":true}' >"$work/long.sse" &
@@ -194,9 +206,13 @@ stop "$PID_other"
 echo "== scale-out: redis-server, 3 workers and nginx; a worker killed with -9 between turns"
 free_port() { node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })'; }
 redis_port=$(free_port)
-redis-server --bind 127.0.0.1 --port "$redis_port" --save '' --appendonly no >"$work/redis.log" 2>&1 &
-pids+=("$!")
-for _ in $(seq 100); do [ "$(redis-cli -p "$redis_port" ping 2>/dev/null)" = PONG ] && break; sleep 0.1; done
+start_redis() {
+  redis-server --bind 127.0.0.1 --port "$redis_port" --save '' --appendonly no >>"$work/redis.log" 2>&1 &
+  redis_pid=$!
+  pids+=("$redis_pid")
+  for _ in $(seq 100); do [ "$(redis-cli -p "$redis_port" ping 2>/dev/null)" = PONG ] && break; sleep 0.1; done
+}
+start_redis
 for w in 1 2 3; do start "w$w" --threads 1 --parallel 4 --state-store "redis://127.0.0.1:$redis_port"; done
 nginx_port=$(free_port)
 mkdir -p "$work/nginx"
@@ -250,6 +266,19 @@ workers=$(jget "$work/cluster.json" '.turns.map(t => t.worker).join(" ")')
 [ "$(jget "$work/cluster.json" '.transcript.join("\u0001")')" = "$(jget "$work/ref.json" '.transcript.join("\u0001")')" ] ||
   fail "the cluster's transcript differs from the single worker's"
 echo "turns served by: $workers (killed: $victim)"
+
+echo "== Redis restarted under the workers: their pooled connections are stale, and no request fails for it"
+kill "$redis_pid"
+wait "$redis_pid" 2>/dev/null || true
+start_redis
+for w in 1 2 3; do
+  u=URL_w$w
+  [ "${!u#http://}" = "$victim" ] && continue
+  for _ in 1 2 3; do
+    code=$(curl -s -o "$work/body" -w '%{http_code}' -H 'X-Session-Id: new' "${!u}/v1/chat/completions" -d "$hi,\"max_tokens\":2}")
+    [ "$code" = 200 ] || fail "after Redis restarted, worker $w answered $code: $(head -c 300 "$work/body")"
+  done
+done
 
 health "$M"
 echo "PASS: rwkvrt serve"

@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -46,6 +47,10 @@ void check(rwkvrt_status st, const std::string &what) {
 
 // JSON text; bytes that are not UTF-8 (a model may emit them) become U+FFFD.
 std::string dump(const json &j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+// s as a client reads it from dump(): each ill-formed UTF-8 sequence (a reply cut inside a character)
+// is U+FFFD.
+std::string as_sent(const std::string &s) { return json::parse(dump(json(s))).get<std::string>(); }
 
 void send_error(httplib::Response &res, const ApiError &e) {
     res.status = e.status;
@@ -201,12 +206,15 @@ public:
             res.set_header("X-Rwkvrt-Worker", worker_);
             // A request with neither has no body (RFC 9112, 6.3), but httplib would wait for one until
             // its read timeout: answer at once.
-            if (req.method == "POST" && !req.has_header("Content-Length") && !req.has_header("Transfer-Encoding")) {
-                send_error(res, {411, "a POST needs a Content-Length (or Transfer-Encoding: chunked) header", "", "length_required"});
+            const bool has_body = req.method == "POST" || req.method == "PUT" || req.method == "PATCH";
+            if (has_body && !req.has_header("Content-Length") && !req.has_header("Transfer-Encoding")) {
+                send_error(res, {411, "a " + req.method + " needs a Content-Length (or Transfer-Encoding: chunked) header", "", "length_required"});
                 return httplib::Server::HandlerResponse::Handled;
             }
             if (o_.api_key.empty() || req.path.rfind("/v1/", 0) != 0) return httplib::Server::HandlerResponse::Unhandled;
-            if (req.get_header_value("Authorization") == "Bearer " + o_.api_key) return httplib::Server::HandlerResponse::Unhandled;
+            const std::string auth = req.get_header_value("Authorization");
+            const bool bearer = auth.size() > 7 && strncasecmp(auth.c_str(), "Bearer ", 7) == 0; // the scheme is case-insensitive
+            if (bearer && auth.substr(7) == o_.api_key) return httplib::Server::HandlerResponse::Unhandled;
             send_error(res, {401, "a valid API key is required (Authorization: Bearer KEY)", "", "invalid_api_key"});
             return httplib::Server::HandlerResponse::Handled;
         });
@@ -240,20 +248,34 @@ public:
             res.set_content(metrics_.render(cache_.get()), "text/plain; version=0.0.4");
         });
         svr.Get("/v1/models", [this](const httplib::Request &, httplib::Response &res) {
-            const json m = {{"id", limits_.model_name}, {"object", "model"}, {"created", long(started_)}, {"owned_by", "rwkvrt"}};
-            res.set_content(dump({{"object", "list"}, {"data", json::array({m})}}), "application/json");
+            res.set_content(dump({{"object", "list"}, {"data", json::array({model_object()})}}), "application/json");
         });
-        svr.Post("/v1/chat/completions", [this](const httplib::Request &req, httplib::Response &res) {
-            guarded(res, [&] { chat(req, res); });
-        });
-        svr.Post("/v1/completions", [this](const httplib::Request &req, httplib::Response &res) {
-            guarded(res, [&] { completion(req, res); });
-        });
-        for (const char *path : {"/v1/chat/completions", "/v1/completions"}) // httplib's answer would be 404
-            svr.Get(path, [](const httplib::Request &, httplib::Response &res) {
-                res.status = 405;
-                res.set_header("Allow", "POST");
+        svr.Get(R"(/v1/models/([^/]+))", [this](const httplib::Request &req, httplib::Response &res) {
+            guarded(res, [&] {
+                if (req.matches[1] != limits_.model_name)
+                    throw ApiError{404, "the model '" + std::string(req.matches[1]) + "' does not exist; this server serves '" + limits_.model_name + "'", "model", "model_not_found"};
+                res.set_content(dump(model_object()), "application/json");
             });
+        });
+        // The bodies are read here, not by httplib: its own reading caps a body sent as a form (curl
+        // -d's Content-Type) at 8 KiB, whatever --max-body says, and a chunked one not at all.
+        svr.Post("/v1/chat/completions", [this](const httplib::Request &req, httplib::Response &res, const httplib::ContentReader &body) {
+            guarded(res, [&] { chat(req, read_body(res, body), res); });
+        });
+        svr.Post("/v1/completions", [this](const httplib::Request &req, httplib::Response &res, const httplib::ContentReader &body) {
+            guarded(res, [&] { completion(req, read_body(res, body), res); });
+        });
+        const auto post_only = [](const httplib::Request &, httplib::Response &res) { // httplib's answer would be 404
+            res.status = 405;
+            res.set_header("Allow", "POST");
+        };
+        for (const char *path : {"/v1/chat/completions", "/v1/completions"}) {
+            svr.Get(path, post_only);
+            svr.Put(path, post_only);
+            svr.Patch(path, post_only);
+            svr.Delete(path, post_only);
+            svr.Options(path, post_only);
+        }
     }
 
 private:
@@ -267,6 +289,22 @@ private:
             send_error(res, {503, std::string("the conversation store failed: ") + e.what(), "", "store_unavailable"});
         }
     }
+
+    std::string read_body(const httplib::Response &res, const httplib::ContentReader &reader) const {
+        std::string body;
+        bool too_large = false;
+        const bool read = reader([&](const char *data, size_t n) {
+            too_large = body.size() + n > o_.max_body_bytes;
+            if (!too_large) body.append(data, n);
+            return !too_large;
+        });
+        if (too_large || res.status == 413) // 413: httplib's verdict on a Content-Length over the limit
+            throw ApiError{413, "the body is larger than the server accepts (--max-body " + std::to_string(o_.max_body_bytes) + " bytes)", "", "body_too_large"};
+        if (!read) throw ApiError{400, "the body could not be read", "", ""};
+        return body;
+    }
+
+    json model_object() const { return {{"id", limits_.model_name}, {"object", "model"}, {"created", long(started_)}, {"owned_by", "rwkvrt"}}; }
 
     std::vector<int32_t> tokenize(const std::string &text) const {
         std::vector<int32_t> ids(text.size() + 16);
@@ -291,8 +329,8 @@ private:
         return job;
     }
 
-    void chat(const httplib::Request &req, httplib::Response &res) {
-        ChatRequest r = parse_chat(req.body, limits_);
+    void chat(const httplib::Request &req, const std::string &body, httplib::Response &res) {
+        ChatRequest r = parse_chat(body, limits_);
         Answer a;
         a.chat = true;
         a.gen = r.gen;
@@ -337,7 +375,7 @@ private:
             const std::string prefix = job.reply_prefix;
             job.metadata = [history, prefix](const std::string &reply) {
                 json h = history;
-                h.push_back(message_hash({"assistant", prefix + reply}));
+                h.push_back(message_hash({"assistant", as_sent(prefix + reply)})); // what the client will send back
                 return json{{"rwkvrt_serve", 1}, {"messages", h}}.dump();
             };
         }
@@ -377,8 +415,8 @@ private:
         return history;
     }
 
-    void completion(const httplib::Request &req, httplib::Response &res) {
-        CompletionRequest r = parse_completion(req.body, limits_);
+    void completion(const httplib::Request &req, const std::string &body, httplib::Response &res) {
+        CompletionRequest r = parse_completion(body, limits_);
         Answer a;
         a.chat = false;
         a.gen = r.gen;
@@ -407,7 +445,7 @@ private:
         std::string text = a.job->reply_prefix;
         if (wait(a, text) == Progress::gone) return;
         Job &job = *a.job;
-        if (job.finish == Finish::error) throw ApiError{job.error_status, job.error, "", ""};
+        if (job.finish == Finish::error) throw ApiError{job.error_status, job.error, "", job.error_code};
         keep_session(a);
         json choice = {{"index", 0}, {"finish_reason", finish_reason(job)}, {"logprobs", nullptr}};
         if (a.chat) choice["message"] = {{"role", "assistant"}, {"content", text}};
@@ -489,7 +527,7 @@ private:
                 if (progress == Progress::more) return true;
                 Job &job = *a->job;
                 if (job.finish == Finish::error) {
-                    send(error_body({job.error_status, job.error, "", ""}));
+                    send(error_body({job.error_status, job.error, "", job.error_code}));
                 } else {
                     try {
                         keep_session(*a);

@@ -49,6 +49,7 @@ struct Job {
     Finish finish = Finish::none;
     std::string error;         // when finish == error
     int error_status = 500;    // its HTTP status
+    std::string error_code;    // its OpenAI error code, if it has one
     size_t cached_tokens = 0;  // prompt tokens served by the prefix cache
     size_t completion_tokens = 0;
     std::string final_state;   // keep_state: the snapshot after the closed turn

@@ -116,6 +116,7 @@ void Scheduler::loop() {
                 for (auto &s : active) {
                     s->job->error = "the server is shutting down";
                     s->job->error_status = 503;
+                    s->job->error_code = "shutting_down";
                     finish(*s, Finish::error, false, false);
                 }
                 return;

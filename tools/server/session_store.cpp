@@ -179,12 +179,26 @@ private:
         return c;
     }
 
+    void drop_idle() {
+        std::lock_guard lock(mu_);
+        for (redisContext *c : idle_) redisFree(c);
+        idle_.clear();
+    }
+
     void release(Conn c) {
         std::lock_guard lock(mu_);
         idle_.push_back(c.release());
     }
 
+    // The commands (GET, SET) are safe to send twice.
     Reply command(const std::vector<std::string> &args) {
+        std::vector<const char *> argv;
+        std::vector<size_t> lens;
+        for (const std::string &a : args) {
+            argv.push_back(a.data());
+            lens.push_back(a.size());
+        }
+        const auto send = [&](redisContext *c) { return Reply(static_cast<redisReply *>(redisCommandArgv(c, int(argv.size()), argv.data(), lens.data()))); };
         Conn c;
         {
             std::lock_guard lock(mu_);
@@ -193,14 +207,17 @@ private:
                 idle_.pop_back();
             }
         }
-        if (!c) c = connect();
-        std::vector<const char *> argv;
-        std::vector<size_t> lens;
-        for (const std::string &a : args) {
-            argv.push_back(a.data());
-            lens.push_back(a.size());
+        Reply r;
+        if (c) {
+            r = send(c.get());
+            // A pooled connection fails when Redis restarted since its last use, and so would the
+            // others in the pool: they are dropped, and the command goes again on a new connection.
+            if (!r) drop_idle(), c.reset();
         }
-        Reply r(static_cast<redisReply *>(redisCommandArgv(c.get(), int(argv.size()), argv.data(), lens.data())));
+        if (!c) {
+            c = connect();
+            r = send(c.get());
+        }
         if (!r) throw StoreError("Redis at " + describe() + ": " + c->errstr); // the connection is dropped
         if (r->type == REDIS_REPLY_ERROR) {
             const std::string why(r->str, r->len);
