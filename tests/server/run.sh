@@ -116,6 +116,10 @@ head -c 1100000 /dev/zero | tr '\0' 'x' >"$work/big"
 expect 413 "$C" --data-binary @"$work/big"
 expect 413 "$C" -H 'Transfer-Encoding: chunked' --data-binary @"$work/big" # chunked: httplib alone had no limit
 expect 405 -X PUT "$C" -d "$hi}"
+# Framing that would have waited for the 30 s read timeout is refused at once.
+expect 413 --max-time 5 -X POST -H 'Expect: 100-continue' -H 'Content-Length: 5000000' "$C"
+expect 400 --max-time 5 -X POST -H 'Content-Length: -1' "$C"
+expect 501 --max-time 5 -X POST -H 'Transfer-Encoding: gzip' "$C"
 expect 404 "$C" -H 'X-Session-Id: sess_0123456789abcdef0123456789abcdef' -d "$hi}"
 expect 400 "$C" -H 'X-Session-Id: ../../etc/passwd' -d "$hi}"
 expect 400 "$M/v1/completions" -d '{"prompt":["a","b"]}'

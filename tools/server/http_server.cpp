@@ -16,6 +16,7 @@
 
 #include <cstdio>
 #include <ctime>
+#include <optional>
 #include <filesystem>
 #include <random>
 #include <set>
@@ -206,9 +207,18 @@ public:
             res.set_header("X-Rwkvrt-Worker", worker_);
             // A request with neither has no body (RFC 9112, 6.3), but httplib would wait for one until
             // its read timeout: answer at once.
+            // Framing httplib would only give up on at its read timeout, 30 s later, is refused at once.
             const bool has_body = req.method == "POST" || req.method == "PUT" || req.method == "PATCH";
-            if (has_body && !req.has_header("Content-Length") && !req.has_header("Transfer-Encoding")) {
-                send_error(res, {411, "a " + req.method + " needs a Content-Length (or Transfer-Encoding: chunked) header", "", "length_required"});
+            const std::string length = req.get_header_value("Content-Length"), coding = req.get_header_value("Transfer-Encoding");
+            std::optional<ApiError> refused;
+            if (has_body && !req.has_header("Content-Length") && !req.has_header("Transfer-Encoding"))
+                refused = ApiError{411, "a " + req.method + " needs a Content-Length (or Transfer-Encoding: chunked) header", "", "length_required"};
+            else if (req.has_header("Content-Length") && (length.empty() || length.find_first_not_of("0123456789") != std::string::npos))
+                refused = ApiError{400, "Content-Length '" + length + "' is not a number of bytes", "", ""};
+            else if (req.has_header("Transfer-Encoding") && coding != "chunked")
+                refused = ApiError{501, "Transfer-Encoding '" + coding + "' is not supported (chunked is)", "", ""};
+            if (refused) {
+                send_error(res, *refused);
                 return httplib::Server::HandlerResponse::Handled;
             }
             if (o_.api_key.empty() || req.path.rfind("/v1/", 0) != 0) return httplib::Server::HandlerResponse::Unhandled;
@@ -217,6 +227,14 @@ public:
             if (bearer && auth.substr(7) == o_.api_key) return httplib::Server::HandlerResponse::Unhandled;
             send_error(res, {401, "a valid API key is required (Authorization: Bearer KEY)", "", "invalid_api_key"});
             return httplib::Server::HandlerResponse::Handled;
+        });
+        // A client that asks first (Expect: 100-continue) learns that its body is too large before it sends it.
+        svr.set_expect_100_continue_handler([this](const httplib::Request &req, httplib::Response &res) {
+            const std::string length = req.get_header_value("Content-Length");
+            const bool number = !length.empty() && length.find_first_not_of("0123456789") == std::string::npos;
+            if (!number || (length.size() <= 19 && std::stoull(length) <= o_.max_body_bytes)) return 100; // a bad one: 400 below
+            send_error(res, {413, "the body is larger than the server accepts (--max-body " + std::to_string(o_.max_body_bytes) + " bytes)", "", "body_too_large"});
+            return 413;
         });
         svr.set_error_handler([](const httplib::Request &, httplib::Response &res) {
             if (!res.body.empty()) return;
