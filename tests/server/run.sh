@@ -207,6 +207,16 @@ expect 409 "$URL_other/v1/chat/completions" -H "X-Session-Id: $(jget "$work/pers
 grep -q session_model_mismatch "$work/body" || fail "a conversation of another model was not refused as such"
 stop "$PID_other"
 
+echo "== a store that fails: 503 without the new id or the server's paths; the log has them"
+mkdir "$work/gone"
+start gone --threads 1 --state-store "$work/gone"
+rm -rf "$work/gone"
+expect 503 -D "$work/gone.headers" "$URL_gone/v1/chat/completions" -H 'X-Session-Id: new' -d "$hi,\"max_tokens\":2}"
+! grep -qi '^x-session-id' "$work/gone.headers" || fail "a conversation that was not stored was given an id"
+! grep -q "$work" "$work/body" || fail "the error shows the server's paths: $(cat "$work/body")"
+grep -q "$work/gone" "$work/gone.log" || fail "the log does not say why the store failed"
+stop "$PID_gone"
+
 echo "== scale-out: redis-server, 3 workers and nginx; a worker killed with -9 between turns"
 free_port() { node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })'; }
 redis_port=$(free_port)

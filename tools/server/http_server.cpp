@@ -53,6 +53,12 @@ std::string dump(const json &j) { return j.dump(-1, ' ', false, json::error_hand
 // is U+FFFD.
 std::string as_sent(const std::string &s) { return json::parse(dump(json(s))).get<std::string>(); }
 
+// A store's failure as the client sees it: its details (paths, addresses) go to the operator's log.
+ApiError store_failed(const StoreError &e) {
+    std::fprintf(stderr, "rwkvrt serve: the conversation store failed: %s\n", e.what());
+    return {503, "the conversation store failed (the server's log says why); retry later", "", "store_unavailable"};
+}
+
 void send_error(httplib::Response &res, const ApiError &e) {
     res.status = e.status;
     if (e.status == 429 || e.status == 503) res.set_header("Retry-After", "1");
@@ -304,7 +310,8 @@ private:
         } catch (const ApiError &e) {
             send_error(res, e);
         } catch (const StoreError &e) {
-            send_error(res, {503, std::string("the conversation store failed: ") + e.what(), "", "store_unavailable"});
+            res.headers.erase("X-Session-Id"); // a new conversation that was not stored has no id
+            send_error(res, store_failed(e));
         }
     }
 
@@ -558,7 +565,7 @@ private:
                             send(u);
                         }
                     } catch (const StoreError &e) {
-                        send(error_body({503, std::string("the conversation store failed: ") + e.what(), "", "store_unavailable"}));
+                        send(error_body(store_failed(e)));
                     }
                 }
                 static const std::string done = "data: [DONE]\n\n";
