@@ -123,6 +123,7 @@ expect 501 --max-time 5 -X POST -H 'Transfer-Encoding: gzip' "$C"
 expect 404 "$C" -H 'X-Session-Id: sess_0123456789abcdef0123456789abcdef' -d "$hi}"
 expect 400 "$C" -H 'X-Session-Id: ../../etc/passwd' -d "$hi}"
 expect 400 "$M/v1/completions" -d '{"prompt":["a","b"]}'
+expect 400 "$M/v1/completions" -H 'X-Session-Id: new' -d '{"prompt":"a"}'
 expect 404 "$M/v1/no-such-endpoint"
 expect 405 "$C"                          # a GET
 expect 411 --max-time 5 -X POST "$C"     # no Content-Length: answered at once, not after the 30 s read timeout

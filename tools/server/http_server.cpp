@@ -442,6 +442,8 @@ private:
 
     void completion(const httplib::Request &req, const std::string &body, httplib::Response &res) {
         CompletionRequest r = parse_completion(body, limits_);
+        if (req.has_header("X-Session-Id")) // ignoring it would lose the client's conversation without a word
+            throw ApiError{400, "conversations (X-Session-Id) are kept by /v1/chat/completions only", "X-Session-Id", "invalid_session_id"};
         Answer a;
         a.chat = false;
         a.gen = r.gen;
