@@ -208,6 +208,18 @@ expect 409 "$URL_other/v1/chat/completions" -H "X-Session-Id: $(jget "$work/pers
 grep -q session_model_mismatch "$work/body" || fail "a conversation of another model was not refused as such"
 stop "$PID_other"
 
+echo "== a damaged conversation file: 500 session_corrupt; put back, it continues without a restart"
+sid=$(jget "$work/persist.json" .session)
+cp "$work/sessions/$sid.state" "$work/good.state"
+head -c 200 "$work/good.state" >"$work/sessions/$sid.state"
+start mended --threads 1 --state-store "$work/sessions"
+expect 500 "$URL_mended/v1/chat/completions" -H "X-Session-Id: $sid" -d "$hi,\"max_tokens\":2}"
+grep -q session_corrupt "$work/body" || fail "a truncated conversation file: $(cat "$work/body")"
+cp "$work/good.state" "$work/sessions/$sid.state"
+grep -q chat.completion <<<"$(curl -sf "$URL_mended/v1/chat/completions" -H "X-Session-Id: $sid" -d "$hi,\"max_tokens\":2}")" ||
+  fail "the conversation file put back was not read again (the damaged one stayed in RAM)"
+stop "$PID_mended"
+
 echo "== a store that fails: 503 without the new id or the server's paths; the log has them"
 mkdir "$work/gone"
 start gone --threads 1 --state-store "$work/gone"

@@ -424,7 +424,11 @@ private:
         const rwkvrt_status st = rwkvrt_state_restore(s, bytes->data(), bytes->size());
         if (st == RWKVRT_ERR_MISMATCH)
             throw ApiError{409, "conversation " + sid + " was saved with another model and cannot continue here: " + rwkvrt_last_error(), "X-Session-Id", "session_model_mismatch"};
-        if (st != RWKVRT_OK) throw ApiError{500, "conversation " + sid + " cannot be restored: " + std::string(rwkvrt_last_error()), "X-Session-Id", "session_corrupt"};
+        if (st != RWKVRT_OK) {
+            const std::string why = rwkvrt_last_error();
+            store_->forget_cached(sid);
+            throw ApiError{500, "conversation " + sid + " cannot be restored: " + why, "X-Session-Id", "session_corrupt"};
+        }
         const void *meta = nullptr;
         size_t len = 0;
         check(rwkvrt_state_get_metadata(s, &meta, &len), "metadata");
@@ -433,6 +437,7 @@ private:
             const json m = json::parse(std::string(static_cast<const char *>(meta), len));
             history = m.at("messages").get<std::vector<std::string>>();
         } catch (const json::exception &) {
+            store_->forget_cached(sid);
             throw ApiError{500, "conversation " + sid + " has no history this server understands", "X-Session-Id", "session_corrupt"};
         }
         ++metrics_.sessions_resumed;

@@ -39,11 +39,7 @@ public:
 
     void put(const std::string &id, const std::string &bytes) {
         std::lock_guard lock(mu_);
-        if (auto it = index_.find(id); it != index_.end()) {
-            used_ -= it->second->second.size();
-            order_.erase(it->second);
-            index_.erase(it);
-        }
+        erase_locked(id);
         order_.emplace_front(id, bytes);
         index_[id] = order_.begin();
         used_ += bytes.size();
@@ -54,7 +50,20 @@ public:
         }
     }
 
+    void erase(const std::string &id) {
+        std::lock_guard lock(mu_);
+        erase_locked(id);
+    }
+
 private:
+    void erase_locked(const std::string &id) {
+        if (auto it = index_.find(id); it != index_.end()) {
+            used_ -= it->second->second.size();
+            order_.erase(it->second);
+            index_.erase(it);
+        }
+    }
+
     std::mutex mu_;
     size_t budget_, used_ = 0;
     std::list<std::pair<std::string, std::string>> order_;
@@ -66,6 +75,7 @@ public:
     explicit MemoryStore(size_t ram) : ram_(ram) {}
     std::optional<std::string> get(const std::string &id) override { return ram_.get(id); }
     void put(const std::string &id, const std::string &bytes) override { ram_.put(id, bytes); }
+    void forget_cached(const std::string &id) override { ram_.erase(id); }
     std::string describe() const override { return "memory"; }
 
 private:
@@ -119,6 +129,7 @@ public:
         ram_.put(id, bytes);
     }
 
+    void forget_cached(const std::string &id) override { ram_.erase(id); }
     std::string describe() const override { return "folder " + dir_; }
 
 private:
@@ -154,6 +165,7 @@ public:
         if (r->type != REDIS_REPLY_STATUS) throw StoreError("Redis SET " + key + ": unexpected reply");
     }
 
+    void forget_cached(const std::string &) override {} // nothing is kept in RAM
     std::string describe() const override { return "redis://" + host_ + ":" + std::to_string(port_) + "/" + std::to_string(db_); }
 
 private:

@@ -25,6 +25,9 @@ public:
     virtual std::optional<std::string> get(const std::string &id) = 0;
     // Keeps the snapshot; returns once it is stored (on disk, or acknowledged by Redis).
     virtual void put(const std::string &id, const std::string &snapshot) = 0;
+    // Drops what RAM holds of the conversation (a snapshot that did not restore), so that the next
+    // get() reads the store behind it again (a folder's file, which its operator may have replaced).
+    virtual void forget_cached(const std::string &id) = 0;
     virtual std::string describe() const = 0;
 };
 
