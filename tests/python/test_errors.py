@@ -85,6 +85,23 @@ def test_tokens_of_the_wrong_type(model):
             model.feed(state, bad)
 
 
+def test_none_for_a_model_or_a_state(model, tmp_path):
+    # pybind11 passes None as a null holder unless told not to: these had crashed the process.
+    calls = [lambda: rwkvrt.State(None), lambda: rwkvrt.State.from_bytes(None, b"x"),
+             lambda: rwkvrt.State.load(None, tmp_path / "s"), lambda: rwkvrt.State.load_initial(None, tmp_path / "s"),
+             lambda: rwkvrt.PrefixCache(None), lambda: model.generate(None, "ab")]
+    for call in calls:
+        with pytest.raises(TypeError):
+            call()
+
+
+def test_empty_paths():
+    # os.path.abspath("") is the current folder, which had been loaded instead.
+    for load in (rwkvrt.Model, rwkvrt.Tokenizer):
+        with raises(rwkvrt.ArgumentError, "RWKVRT_ERR_ARGUMENT", match="the path is empty"):
+            load("")
+
+
 def test_no_tokens(model):
     with raises(rwkvrt.ArgumentError, "RWKVRT_ERR_ARGUMENT"):
         model.feed(model.new_state(), [])

@@ -34,7 +34,7 @@ void Interruptible::check(rwkvrt_status status) {
 Exclusive::Exclusive(std::atomic<bool> &busy, const char *what) : busy_(busy) {
     if (busy_.exchange(true))
         throw std::runtime_error(std::string("this ") + what +
-                                 " is in use by another thread; use one per thread (see copy())");
+                                 " is in use by another thread; use one per thread");
 }
 
 Model::Model(std::string path_, int threads_, std::string weight_type_, bool mmap_, std::string activations_)
@@ -146,6 +146,11 @@ std::string c_string(std::string s, const char *what) {
 
 std::string fs_path(py::handle path) {
     return c_string(py::module_::import("os").attr("fsencode")(path).cast<std::string>(), "the path");
+}
+
+std::string absolute_fs_path(py::handle path) {
+    const std::string given = fs_path(path);
+    return given.empty() ? given : fs_path(py::module_::import("os.path").attr("abspath")(path));
 }
 
 py::object fs_decode(const std::string &path) { return py::module_::import("os").attr("fsdecode")(py::bytes(path)); }

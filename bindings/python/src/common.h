@@ -144,6 +144,9 @@ std::string text_bytes(py::handle text, const char *what);
 std::string c_string(std::string s, const char *what);
 // A path argument (str, bytes or os.PathLike) as the bytes the file system uses.
 std::string fs_path(py::handle path);
+// The same, absolute, so that an object pickled with its path still loads after a chdir. An empty
+// path stays empty, for the library to refuse (abspath would make it the current folder).
+std::string absolute_fs_path(py::handle path);
 // Those bytes back as the str os.fsdecode() gives.
 py::object fs_decode(const std::string &path);
 

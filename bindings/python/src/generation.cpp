@@ -185,7 +185,7 @@ piece is computed, so generations on different states run in parallel.)";
             return generate(model, state, prompt, std::move(tokenizer), std::move(sampler), max_tokens, stop, end_token,
                             std::move(logits), keywords);
         },
-        py::arg("state"), py::arg("prompt"), py::kw_only(), py::arg("tokenizer") = py::none(),
+        py::arg("state").none(false), py::arg("prompt"), py::kw_only(), py::arg("tokenizer") = py::none(),
         py::arg("sampler") = py::none(), py::arg("max_tokens") = 256, py::arg("stop") = py::tuple(),
         py::arg("end_token") = -1, py::arg("logits") = py::none(), py::arg("temperature") = py::none(),
         py::arg("top_k") = py::none(), py::arg("top_p") = py::none(), py::arg("min_p") = py::none(),

@@ -9,8 +9,7 @@ namespace {
 
 std::shared_ptr<Model> load(const py::object &path, std::optional<int> threads, std::optional<std::string> weight_type,
                             bool mmap, std::optional<std::string> activations) {
-    // Absolute, so that a pickled model (which stores the path) still loads after a chdir.
-    const std::string absolute = fs_path(py::module_::import("os.path").attr("abspath")(path));
+    const std::string absolute = absolute_fs_path(path);
     return std::make_shared<Model>(absolute, threads.value_or(0), c_string(weight_type.value_or(""), "weight_type"),
                                    mmap, c_string(activations.value_or(""), "activations"));
 }

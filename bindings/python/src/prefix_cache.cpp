@@ -35,7 +35,7 @@ Thread-safe.)";
                 o.max_disk_bytes = max_disk_bytes;
                 return std::make_shared<PrefixCache>(model, o);
             }),
-            py::arg("model"), py::kw_only(), py::arg("max_bytes") = py::none(), py::arg("dir") = py::none(),
+            py::arg("model").none(false), py::kw_only(), py::arg("max_bytes") = py::none(), py::arg("dir") = py::none(),
             py::arg("max_disk_bytes") = 0,
             R"(Creates a cache for model.
 

@@ -116,7 +116,7 @@ Model, which pickles as a reference to its file: unpickling loads the model agai
 from its path (once per pickle, shared by every state in it).)";
 
     cls.def(py::init([](std::shared_ptr<Model> model) { return std::make_shared<State>(std::move(model)); }),
-            py::arg("model"), "A fresh state (an empty context) for model; the same as model.new_state().")
+            py::arg("model").none(false), "A fresh state (an empty context) for model; the same as model.new_state().")
         .def_property_readonly(
             "model", [](const State &s) { return s.model; }, "The model this state belongs to.")
         .def_property_readonly(
@@ -145,7 +145,7 @@ Raises:
     FormatError: the bytes are no snapshot at all.
     UnsupportedError: a newer library wrote it.
 On failure the state is unchanged.)")
-        .def_static("from_bytes", &from_bytes, py::arg("model"), py::arg("data"),
+        .def_static("from_bytes", &from_bytes, py::arg("model").none(false), py::arg("data"),
                     "A new state of model restored from a snapshot (bytes(state)); the errors of restore().")
         .def("save", &save, py::arg("path"), py::kw_only(), py::arg("value_type") = "f32",
              py::arg("sampler") = py::none(),
@@ -159,7 +159,7 @@ Args:
 
 Raises:
     FileError: the system's reason (no space, permission, missing folder).)")
-        .def_static("load", &load, py::arg("model"), py::arg("path"), py::kw_only(), py::arg("sampler") = py::none(),
+        .def_static("load", &load, py::arg("model").none(false), py::arg("path"), py::kw_only(), py::arg("sampler") = py::none(),
                     R"(Loads a state saved by save() on the same model (the same weights file).
 
 Args:
@@ -171,7 +171,7 @@ Args:
 Raises:
     FileError, FormatError, CorruptStateError, UnsupportedError, and
     ModelMismatchError (saved on another model: the message names both).)")
-        .def_static("load_initial", &load_initial, py::arg("model"), py::arg("path"),
+        .def_static("load_initial", &load_initial, py::arg("model").none(false), py::arg("path"),
                     R"(A state starting from a state-tuning file (blocks.<i>.att.time_state tensors).
 
 Such files carry no fingerprint: use one with the exact model it was trained on.)")

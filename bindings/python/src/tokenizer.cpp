@@ -9,7 +9,7 @@ namespace rwkvrt_py {
 namespace {
 
 std::shared_ptr<Tokenizer> load(const py::object &path) {
-    const std::string file = fs_path(py::module_::import("os.path").attr("abspath")(path));
+    const std::string file = absolute_fs_path(path);
     rwkvrt_tokenizer *handle = nullptr;
     rwkvrt_status status;
     {
