@@ -215,6 +215,8 @@ RWKVRT_API rwkvrt_gguf_options rwkvrt_gguf_options_default(void);
  * transposed tensors, metadata, "rwkv" vocabulary), from the weights as stored in the model's file
  * (whatever format it was), so that rwkvrt and llama.cpp load it. The file is written next to path and
  * renamed over it when complete: a failure leaves path as it was.
+ * - path: a regular file (replaced) or a new name; a FIFO, a device, a directory or a symbolic link
+ *   (not followed) is refused with RWKVRT_ERR_IO, untouched; an empty path is RWKVRT_ERR_ARGUMENT.
  * - options: NULL for the defaults.
  * Returns RWKVRT_ERR_UNSUPPORTED (another RWKV version, or a tokenizer kind GGUF cannot hold),
  * RWKVRT_ERR_MISMATCH (a tokenizer of another vocabulary size), RWKVRT_ERR_IO, RWKVRT_ERR_ARGUMENT. */
@@ -332,7 +334,7 @@ RWKVRT_API rwkvrt_status rwkvrt_state_load_ex(rwkvrt_state *state, const char *p
  * Such files carry no fingerprint: one trained on another base model of the same shape loads without
  * error, so use the file with the exact model it was trained on.
  * Returns RWKVRT_ERR_MISMATCH (a layer missing, a tensor not for this model, a wrong shape; all named),
- * RWKVRT_ERR_FORMAT (no time_state tensor, or a malformed file), RWKVRT_ERR_UNSUPPORTED (RWKV-4, which
+ * RWKVRT_ERR_FORMAT (no time_state tensor, a NaN or infinity in one, or a malformed file), RWKVRT_ERR_UNSUPPORTED (RWKV-4, which
  * has no state matrices), RWKVRT_ERR_IO. On failure the state is unchanged. */
 RWKVRT_API rwkvrt_status rwkvrt_state_load_initial(rwkvrt_state *state, const char *path);
 
@@ -746,8 +748,9 @@ RWKVRT_API void rwkvrt_prefix_cache_free(rwkvrt_prefix_cache *cache);
 RWKVRT_API rwkvrt_status rwkvrt_prefix_cache_lookup(rwkvrt_prefix_cache *cache, const int32_t *tokens,
                                                     size_t n_tokens, rwkvrt_state *state, size_t *matched);
 
-/* Stores a copy of state as the state after tokens[0, n_tokens) (n_tokens >= 1), replacing an equal
- * entry. Insert at points other prompts will share: the end of a system prompt, the end of a turn. */
+/* Stores a copy of state as the state after tokens[0, n_tokens) (n_tokens >= 1, every id in the
+ * vocabulary, else RWKVRT_ERR_TOKEN), replacing an equal entry. Insert at points other prompts will
+ * share: the end of a system prompt, the end of a turn. */
 RWKVRT_API rwkvrt_status rwkvrt_prefix_cache_insert(rwkvrt_prefix_cache *cache, const int32_t *tokens,
                                                     size_t n_tokens, const rwkvrt_state *state);
 

@@ -4,9 +4,11 @@
 #include <cstdio>
 #include <cstring>
 #include <functional>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "core/error.h"
+#include "core/file.h"
 #include "formats/gguf.h"
 #include "formats/tensor_file.h"
 #include "kernels/quantize.h"
@@ -234,6 +236,7 @@ private:
 } // namespace
 
 void write_gguf(const TensorFile &src, const std::string &path, const WriteOptions &o) {
+    check_replaceable(path, "cannot write"); // before any work: never a FIFO, a device, a folder or a link
     if (o.arch != "rwkv6" && o.arch != "rwkv7")
         fail(RWKVRT_ERR_UNSUPPORTED, "llama.cpp's GGUF holds rwkv6 and rwkv7 models, not ", o.arch);
     const bool v7 = o.arch == "rwkv7";
@@ -338,9 +341,17 @@ void write_gguf(const TensorFile &src, const std::string &path, const WriteOptio
         }
     }
 
+    // A new file of our own beside the path: a leftover of that name (a killed writer of this pid, or a
+    // link planted there) is removed, not written through.
     const std::string tmp = path + ".tmp" + std::to_string(::getpid());
-    std::FILE *f = std::fopen(tmp.c_str(), "wb");
-    if (!f) fail(RWKVRT_ERR_IO, "cannot create '", tmp, "': ", std::strerror(errno));
+    ::unlink(tmp.c_str());
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    std::FILE *f = fd < 0 ? nullptr : ::fdopen(fd, "wb");
+    if (!f) {
+        const int err = errno;
+        if (fd >= 0) ::close(fd);
+        fail(RWKVRT_ERR_IO, "cannot create '", tmp, "': ", std::strerror(err));
+    }
     try {
         Writer w(f, tmp);
         w.put<uint32_t>(kMagic);

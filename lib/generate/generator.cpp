@@ -63,13 +63,22 @@ std::optional<std::string> Generator::next() {
             break;
         }
         if (!have_logits_) fail(RWKVRT_ERR_ARGUMENT, "nothing to continue from: feed a prompt first");
+        // A feed that fails (a cancel) drops the token: the sampler forgets it too, penalty and draw,
+        // so that a sampler saved with the state matches the text handed out.
+        sampler_before_.resize(sampler_.state_size());
+        sampler_.save_state(sampler_before_.data());
         const int32_t token = sampler_.sample(logits_);
         if (token == options_.end_token) {
             std::string rest = finish(StopReason::end_token, true);
             if (!rest.empty()) return rest;
             break;
         }
-        model_.feed(state_, &token, 1, logits_.data(), options_.progress);
+        try {
+            model_.feed(state_, &token, 1, logits_.data(), options_.progress);
+        } catch (...) {
+            sampler_.load_state(sampler_before_.data(), sampler_before_.size());
+            throw;
+        }
         ++n_generated_;
         pending_ += utf8_.push(tokenizer_.token_bytes(token));
 

@@ -57,6 +57,7 @@ private:
     Sampler &sampler_;
     GenerateOptions options_;
     std::vector<float> logits_;
+    std::vector<uint8_t> sampler_before_; // the sampler's state before the token being fed
     bool have_logits_ = false;
     Utf8Stream utf8_;
     std::string pending_; // whole characters held back because they may begin a stop string

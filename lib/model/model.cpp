@@ -38,7 +38,7 @@ public:
         for (size_t i = 0; i < requests.size(); ++i) {
             if (!requests[i].state->try_claim()) {
                 release();
-                fail(RWKVRT_ERR_ARGUMENT, "sequence ", i, ": the state is in use by another call");
+                fail(RWKVRT_ERR_ARGUMENT, requests.size() > 1 ? cat("sequence ", i, ": ") : std::string(), "the state is in use by another call");
             }
             claimed_.push_back(requests[i].state);
         }

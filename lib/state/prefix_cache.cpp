@@ -215,6 +215,10 @@ void PrefixCache::insert(const int32_t *tokens, size_t n, const State &state) {
     if (&state.model() != &model_) fail(RWKVRT_ERR_MISMATCH, "the state belongs to another model than the cache");
     if (n == 0) fail(RWKVRT_ERR_ARGUMENT, "n_tokens is 0");
     if (!tokens) fail(RWKVRT_ERR_ARGUMENT, "tokens is NULL");
+    const int64_t vocab = model_.hparams().n_vocab;
+    for (size_t t = 0; t < n; ++t) // as a feed refuses them: no state can follow such a prefix
+        if (tokens[t] < 0 || tokens[t] >= vocab)
+            fail(RWKVRT_ERR_TOKEN, "token ", tokens[t], " at position ", t, " is outside the vocabulary [0, ", vocab, ")");
     auto e = std::make_unique<Entry>();
     e->tokens.assign(tokens, tokens + n);
     e->hash = hash_of(tokens, n);

@@ -1,6 +1,8 @@
 #include "state/state_tuning.h"
 
+#include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <optional>
 #include <string_view>
 #include <vector>
@@ -82,6 +84,9 @@ void load_initial_state(State &state, const std::string &path) {
     for (int64_t i = 0; i < hp.n_layer; ++i) {
         const TensorView &t = *layers[size_t(i)];
         to_f32(t.dtype, t.data, tuned.data(), tuned.size());
+        // Refused here, where the file can be named: in the state, every later feed would fail.
+        if (const auto bad = std::find_if_not(tuned.begin(), tuned.end(), [](float x) { return std::isfinite(x); }); bad != tuned.end())
+            fail(RWKVRT_ERR_FORMAT, "'", path, "': ", t.name, " holds a non-finite value (", *bad, ") at index ", bad - tuned.begin());
         float *wkv = arch.layer(values.data(), i).wkv;
         for (size_t h = 0; h < size_t(hp.n_head); ++h) {
             const float *src = tuned.data() + h * block; // [value][key]

@@ -97,13 +97,17 @@ TEST_CASE("a save replaces only a regular file or nothing; symbolic links are re
     const std::string dir = folder("save-types");
 
     auto refused = [&](const std::string &path, const std::string &words) {
-        const fs::file_status before = fs::symlink_status(path);
-        CHECK(rwkvrt_state_save(s.get(), path.c_str()) == RWKVRT_ERR_IO);
-        CHECK_MESSAGE(last_error().find(words) != std::string::npos, last_error());
-        CHECK(fs::symlink_status(path).type() == before.type()); // still what it was
-        for (const auto &e : fs::directory_iterator(dir)) // and no temporary file left behind
-            CHECK_MESSAGE(e.path().filename().string().find(".tmp") == std::string::npos, e.path());
+        for (const bool gguf : {false, true}) { // a state file, and a model written as GGUF
+            CAPTURE(gguf);
+            const fs::file_status before = fs::symlink_status(path);
+            CHECK((gguf ? rwkvrt_model_save_gguf(m.get(), path.c_str(), nullptr) : rwkvrt_state_save(s.get(), path.c_str())) == RWKVRT_ERR_IO);
+            CHECK_MESSAGE(last_error().find(words) != std::string::npos, last_error());
+            CHECK(fs::symlink_status(path).type() == before.type()); // still what it was
+            for (const auto &e : fs::directory_iterator(dir)) // and no temporary file left behind
+                CHECK_MESSAGE(e.path().filename().string().find(".tmp") == std::string::npos, e.path());
+        }
     };
+    CHECK(rwkvrt_model_save_gguf(m.get(), "", nullptr) == RWKVRT_ERR_ARGUMENT); // it had written a temporary file, then failed to rename it
 
     const std::string fifo = dir + "/fifo";
     REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);

@@ -145,3 +145,55 @@ TEST_CASE("generator errors") {
     CHECK(done == 0);
     rwkvrt_generator_free(gen);
 }
+
+TEST_CASE("a cancel inside generate_next drops the token from the sampler too: the text goes on as if it never happened") {
+    REQUIRE_TESTDATA();
+    rwkvrt_sampler_options so = rwkvrt_sampler_options_default();
+    so.temperature = 1;
+    so.presence_penalty = 1; // the recorded tokens change the sampler's state
+    so.seed = 9;
+    const auto run = [&](int cancel_before) { // the text of 8 tokens, with one cancel before that next() call
+        th::ModelPtr model = th::load(testdata::path("pth/tiny-rwkv-7v0-834K-fp32.pth"));
+        th::StatePtr state = th::new_state(model.get());
+        rwkvrt_tokenizer *tok = nullptr;
+        rwkvrt_sampler *sampler = nullptr;
+        REQUIRE(rwkvrt_tokenizer_new_bytes(&tok) == RWKVRT_OK);
+        REQUIRE(rwkvrt_sampler_new(&so, 256, &sampler) == RWKVRT_OK);
+        int cancel = 0;
+        rwkvrt_generate_options o = rwkvrt_generate_options_default();
+        o.max_tokens = 8;
+        o.progress = [](uint64_t, uint64_t, void *user) { return *static_cast<int *>(user); };
+        o.progress_user_data = &cancel;
+        rwkvrt_generator *gen = nullptr;
+        REQUIRE(rwkvrt_generator_new(model.get(), state.get(), tok, sampler, "Once", 4, nullptr, &o, &gen) == RWKVRT_OK);
+        std::string text;
+        char buf[64];
+        for (int call = 0;; ++call) {
+            size_t len = 0;
+            int done = 0;
+            if (call == cancel_before) {
+                std::vector<uint8_t> before(rwkvrt_sampler_state_size(sampler)), after(before.size());
+                size_t n = 0;
+                REQUIRE(rwkvrt_sampler_state_save(sampler, before.data(), before.size(), &n) == RWKVRT_OK);
+                const uint64_t fed = rwkvrt_state_n_tokens(state.get());
+                cancel = 1;
+                CHECK(rwkvrt_generate_next(gen, buf, sizeof buf, &len, &done) == RWKVRT_ERR_CANCELLED);
+                cancel = 0;
+                CHECK(rwkvrt_state_n_tokens(state.get()) == fed);
+                REQUIRE(rwkvrt_sampler_state_size(sampler) == before.size());
+                REQUIRE(rwkvrt_sampler_state_save(sampler, after.data(), after.size(), &n) == RWKVRT_OK);
+                CHECK(after == before);
+            }
+            REQUIRE(rwkvrt_generate_next(gen, buf, sizeof buf, &len, &done) == RWKVRT_OK);
+            if (done) break;
+            text.append(buf, len);
+        }
+        rwkvrt_generator_free(gen);
+        rwkvrt_sampler_free(sampler);
+        rwkvrt_tokenizer_free(tok);
+        return text;
+    };
+    const std::string plain = run(-1);
+    CHECK(run(0) == plain);
+    CHECK(run(3) == plain);
+}

@@ -171,6 +171,8 @@ TEST_CASE("prefix cache: bad arguments") {
     size_t matched = 0;
     const int32_t t = 1;
     CHECK(rwkvrt_prefix_cache_insert(cache.get(), &t, 0, s.get()) == RWKVRT_ERR_ARGUMENT);
+    for (const int32_t outside : {-1, rwkvrt_model_n_vocab(m.get())}) // ids no feed takes
+        CHECK(rwkvrt_prefix_cache_insert(cache.get(), &outside, 1, s.get()) == RWKVRT_ERR_TOKEN);
     CHECK(rwkvrt_prefix_cache_lookup(cache.get(), &t, 1, nullptr, &matched) == RWKVRT_ERR_ARGUMENT);
     rwkvrt_prefix_cache_options o = rwkvrt_prefix_cache_options_default();
     const std::string missing = testdata::scratch_dir() + "/no-such-folder";

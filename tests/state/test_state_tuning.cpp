@@ -1,6 +1,7 @@
 // State-tuning files: time_state tensors land in each layer's WKV matrices in the kernel's
 // orientation, and a file for another model is refused with the keys and shapes named.
 #include <cstring>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "api/handles.h"
@@ -137,6 +138,10 @@ TEST_CASE("a state-tuning file for another model is refused, naming what does no
     expect(t, RWKVRT_ERR_MISMATCH, {"blocks.2.att.time_state has shape (" + std::to_string(hp.n_head) + ", ", "expected ("});
 
     expect({{"emb.weight", {2, 2}, {1, 2, 3, 4}}}, RWKVRT_ERR_FORMAT, {"not a state-tuning file"});
+
+    t = tuning_tensors(hp); // a NaN had loaded, and every feed after it failed
+    t[1].values[7] = std::numeric_limits<float>::quiet_NaN();
+    expect(t, RWKVRT_ERR_FORMAT, {"blocks.1.att.time_state holds a non-finite value", "at index 7"});
 
     // A model file is not a state-tuning file either.
     const std::string model_file = testdata::path("pth/tiny-rwkv-7v0-834K-fp32.pth");
