@@ -49,6 +49,9 @@ void check(rwkvrt_status st, const std::string &what) {
 // JSON text; bytes that are not UTF-8 (a model may emit them) become U+FFFD.
 std::string dump(const json &j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
+// A Content-Length value as HTTP has it: decimal digits only.
+bool is_byte_count(const std::string &v) { return !v.empty() && v.find_first_not_of("0123456789") == std::string::npos; }
+
 // s as a client reads it from dump(): each ill-formed UTF-8 sequence (a reply cut inside a character)
 // is U+FFFD.
 std::string as_sent(const std::string &s) { return json::parse(dump(json(s))).get<std::string>(); }
@@ -211,15 +214,13 @@ public:
         worker_ = worker;
         svr.set_pre_routing_handler([this](const httplib::Request &req, httplib::Response &res) {
             res.set_header("X-Rwkvrt-Worker", worker_);
-            // A request with neither has no body (RFC 9112, 6.3), but httplib would wait for one until
-            // its read timeout: answer at once.
             // Framing httplib would only give up on at its read timeout, 30 s later, is refused at once.
             const bool has_body = req.method == "POST" || req.method == "PUT" || req.method == "PATCH";
             const std::string length = req.get_header_value("Content-Length"), coding = req.get_header_value("Transfer-Encoding");
             std::optional<ApiError> refused;
             if (has_body && !req.has_header("Content-Length") && !req.has_header("Transfer-Encoding"))
                 refused = ApiError{411, "a " + req.method + " needs a Content-Length (or Transfer-Encoding: chunked) header", "", "length_required"};
-            else if (req.has_header("Content-Length") && (length.empty() || length.find_first_not_of("0123456789") != std::string::npos))
+            else if (req.has_header("Content-Length") && !is_byte_count(length))
                 refused = ApiError{400, "Content-Length '" + length + "' is not a number of bytes", "", ""};
             else if (req.has_header("Transfer-Encoding") && coding != "chunked")
                 refused = ApiError{501, "Transfer-Encoding '" + coding + "' is not supported (chunked is)", "", ""};
@@ -237,9 +238,8 @@ public:
         // A client that asks first (Expect: 100-continue) learns that its body is too large before it sends it.
         svr.set_expect_100_continue_handler([this](const httplib::Request &req, httplib::Response &res) {
             const std::string length = req.get_header_value("Content-Length");
-            const bool number = !length.empty() && length.find_first_not_of("0123456789") == std::string::npos;
-            if (!number || (length.size() <= 19 && std::stoull(length) <= o_.max_body_bytes)) return 100; // a bad one: 400 below
-            send_error(res, {413, "the body is larger than the server accepts (--max-body " + std::to_string(o_.max_body_bytes) + " bytes)", "", "body_too_large"});
+            if (!is_byte_count(length) || (length.size() <= 19 && std::stoull(length) <= o_.max_body_bytes)) return 100; // a bad one: 400 below
+            send_error(res, body_too_large());
             return 413;
         });
         svr.set_error_handler([](const httplib::Request &, httplib::Response &res) {
@@ -324,9 +324,13 @@ private:
             return !too_large;
         });
         if (too_large || res.status == 413) // 413: httplib's verdict on a Content-Length over the limit
-            throw ApiError{413, "the body is larger than the server accepts (--max-body " + std::to_string(o_.max_body_bytes) + " bytes)", "", "body_too_large"};
+            throw body_too_large();
         if (!read) throw ApiError{400, "the body could not be read", "", ""};
         return body;
+    }
+
+    ApiError body_too_large() const {
+        return {413, "the body is larger than the server accepts (--max-body " + std::to_string(o_.max_body_bytes) + " bytes)", "", "body_too_large"};
     }
 
     json model_object() const { return {{"id", limits_.model_name}, {"object", "model"}, {"created", long(started_)}, {"owned_by", "rwkvrt"}}; }
