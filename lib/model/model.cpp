@@ -104,7 +104,7 @@ bool all_finite(const float *x, int64_t n) {
 // steps. Thread-local, so that a decoding loop does not allocate (and fault in) fresh pages every
 // call; a feed nested in another's progress callback (on another model) gets buffers of its own.
 struct StepBuffers {
-    std::vector<std::vector<float>> at_call, next;
+    std::vector<StateValues> at_call, next;
     bool in_use = false;
 };
 
@@ -222,7 +222,7 @@ void Model::feed_batch(std::span<const FeedRequest> requests, const ProgressFn &
                 const FeedRequest &r = requests[i];
                 const bool last = take[i] == remaining[i];
                 float *logits = r.logits_all ? r.logits + done[i] * size_t(vocab) : last ? r.logits : nullptr;
-                std::vector<float> &next = stepped[i] ? bufs.next[i] : bufs.at_call[i];
+                StateValues &next = stepped[i] ? bufs.next[i] : bufs.at_call[i];
                 next.resize(state_floats);
                 step.seqs.push_back({r.state->data(), next.data(), int64_t(rows.size()), int64_t(take[i]), logits, r.logits_all});
                 rows.insert(rows.end(), r.tokens + done[i], r.tokens + done[i] + take[i]);

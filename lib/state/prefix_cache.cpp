@@ -230,7 +230,7 @@ void PrefixCache::insert(const int32_t *tokens, size_t n, const State &state) {
             ~Release() { s.release(); }
         } release{claimed};
         State copy(model_);
-        copy.assign(std::vector<float>(state.data(), state.data() + state.floats()), state.n_tokens(), encode_tokens(e->tokens));
+        copy.assign(StateValues(state.data(), state.data() + state.floats()), state.n_tokens(), encode_tokens(e->tokens));
         e->snapshot.resize(snapshot_size(copy));
         write_snapshot(copy, e->snapshot.data());
     }

@@ -6,7 +6,8 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <vector>
+
+#include "state/state_values.h"
 
 namespace rwkvrt {
 
@@ -26,7 +27,7 @@ struct SnapshotExtras {
 
 // A snapshot that passed every check, decoded but not yet applied to a state.
 struct Snapshot {
-    std::vector<float> values;
+    StateValues values;
     uint64_t n_tokens = 0;
     std::string metadata;
     SnapshotExtras extras;

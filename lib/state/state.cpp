@@ -20,7 +20,7 @@ void State::copy_from(const State &src) {
     metadata_ = src.metadata_;
 }
 
-void State::assign(std::vector<float> data, uint64_t n_tokens, std::string metadata) {
+void State::assign(StateValues data, uint64_t n_tokens, std::string metadata) {
     data_ = std::move(data);
     n_tokens_ = n_tokens;
     metadata_ = std::move(metadata);

@@ -6,7 +6,8 @@
 #include <cassert>
 #include <cstdint>
 #include <string>
-#include <vector>
+
+#include "state/state_values.h"
 
 namespace rwkvrt {
 
@@ -33,10 +34,10 @@ public:
     void copy_from(const State &src); // same model required (RWKVRT_ERR_MISMATCH otherwise)
 
     // Replaces everything at once (used by restore after all checks passed).
-    void assign(std::vector<float> data, uint64_t n_tokens, std::string metadata);
+    void assign(StateValues data, uint64_t n_tokens, std::string metadata);
     // Exchanges the values with a buffer of the same size, without copying: a feed computes the next
     // state into a buffer of its own and swaps it in once the step has succeeded.
-    void swap_values(std::vector<float> &other) {
+    void swap_values(StateValues &other) {
         assert(other.size() == data_.size());
         data_.swap(other);
     }
@@ -49,7 +50,7 @@ public:
 private:
     std::atomic<bool> busy_{false};
     const Model *model_;
-    std::vector<float> data_;
+    StateValues data_;
     uint64_t n_tokens_ = 0;
     std::string metadata_;
 };

@@ -80,7 +80,8 @@ void load_initial_state(State &state, const std::string &path) {
     // Token shifts start at zero; only the WKV matrices were trained.
     const size_t N = size_t(hp.head_size), block = N * N;
     const bool key_major = hp.arch != Arch::rwkv7;
-    std::vector<float> values(arch.state_floats(), 0.0f), tuned(size_t(hp.n_head) * block);
+    StateValues values(arch.state_floats(), 0.0f);
+    std::vector<float> tuned(size_t(hp.n_head) * block);
     for (int64_t i = 0; i < hp.n_layer; ++i) {
         const TensorView &t = *layers[size_t(i)];
         to_f32(t.dtype, t.data, tuned.data(), tuned.size());

@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -14,6 +15,7 @@
 #include "kernels/matrix.h"
 #include "kernels/norm.h"
 #include "kernels/wkv.h"
+#include "state/state_values.h"
 #include "targets.h"
 
 using namespace rwkvrt;
@@ -609,6 +611,45 @@ TEST_CASE("kernels: the recurrences over a batch of segments equal each segment 
         CHECK(S3 == S1); // every float of the output written (it started as NaN), the same bits
         CHECK(y3 == y1);
     }
+}
+
+TEST_CASE("kernels: wkv7 writes a large batch's next states with streaming stores, the bits of each state alone") {
+    // 40 conversations × 4 heads of 64 × 64 floats (2.5 MiB) pass the size past which the last token
+    // of each segment is written with streaming stores; one segment alone (64 KiB) does not.
+    ThreadPool pool(2);
+    for_each_target([&] {
+        std::mt19937 rng(12);
+        const int64_t H = 4, N = 64, C = H * N, n_segs = 40;
+        std::vector<WkvSegment> segs;
+        int64_t R = 0;
+        for (int64_t i = 0; i < n_segs; ++i) {
+            segs.push_back({R, 1 + i % 2, nullptr, nullptr});
+            R += 1 + i % 2;
+        }
+        const std::vector<float> r = random_vector(size_t(R * C), rng), k = random_vector(size_t(R * C), rng),
+                                 v = random_vector(size_t(R * C), rng), a = random_vector(size_t(R * C), rng),
+                                 b = random_vector(size_t(R * C), rng);
+        std::vector<float> w(size_t(R * C));
+        std::uniform_real_distribution<float> decay(0.5f, 1.0f);
+        for (float &x : w) x = decay(rng);
+        const size_t state = size_t(H * N * N);
+        const std::vector<float> S0 = random_vector(size_t(n_segs) * state, rng);
+        StateValues together(S0.size(), std::nanf("")), alone(S0.size(), std::nanf("")); // 64-byte aligned
+        std::vector<float> y_together(size_t(R * C)), y_alone(size_t(R * C));
+        for (int64_t i = 0; i < n_segs; ++i) {
+            segs[size_t(i)].S_in = S0.data() + size_t(i) * state;
+            segs[size_t(i)].S_out = together.data() + size_t(i) * state;
+        }
+        wkv7(segs.data(), n_segs, H, N, r.data(), w.data(), k.data(), v.data(), a.data(), b.data(), y_together.data(), pool);
+        for (int64_t i = 0; i < n_segs; ++i) {
+            WkvSegment one = segs[size_t(i)];
+            one.S_out = alone.data() + size_t(i) * state;
+            wkv7(&one, 1, H, N, r.data(), w.data(), k.data(), v.data(), a.data(), b.data(), y_alone.data(), pool);
+        }
+        CHECK(std::memcmp(together.data(), alone.data(), together.size() * sizeof(float)) == 0); // no NaN left
+        CHECK(std::none_of(together.begin(), together.end(), [](float x) { return std::isnan(x); }));
+        CHECK(y_together == y_alone);
+    });
 }
 
 TEST_CASE("kernels: RWKV-7's per-head key terms and bonus match double precision at every target and head size") {
