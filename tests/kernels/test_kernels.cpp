@@ -72,6 +72,20 @@ std::vector<float> random_vector(size_t n, std::mt19937 &rng) {
     return x;
 }
 
+// The RWKV-7 recurrence's inputs for R rows of C channels: random r, k, v, a, b, and decays in [0.5, 1).
+struct Wkv7Inputs {
+    std::vector<float> r, k, v, a, b, w;
+    Wkv7Inputs(int64_t R, int64_t C, std::mt19937 &rng) {
+        for (std::vector<float> *x : {&r, &k, &v, &a, &b}) *x = random_vector(size_t(R * C), rng);
+        std::uniform_real_distribution<float> decay(0.5f, 1.0f);
+        w.resize(size_t(R * C));
+        for (float &x : w) x = decay(rng);
+    }
+    void run(const WkvSegment *segs, int64_t n_segs, int64_t H, int64_t N, float *y, ThreadPool &pool) const {
+        wkv7(segs, n_segs, H, N, r.data(), w.data(), k.data(), v.data(), a.data(), b.data(), y, pool);
+    }
+};
+
 std::vector<float> reference_f32(DType t, const uint8_t *row, size_t n) {
     std::vector<float> w(n);
     to_f32(t, row, w.data(), n);
@@ -525,12 +539,8 @@ TEST_CASE("kernels: wkv7 matches the recurrence written out in double precision"
         for (int64_t N : {4, 11, 64}) {
             CAPTURE(N);
             const int64_t T = 3, H = 2, C = H * N;
-            const std::vector<float> r = random_vector(size_t(T * C), rng), k = random_vector(size_t(T * C), rng),
-                                     v = random_vector(size_t(T * C), rng), a = random_vector(size_t(T * C), rng),
-                                     b = random_vector(size_t(T * C), rng);
-            std::vector<float> w(size_t(T * C));
-            std::uniform_real_distribution<float> decay(0.5f, 1.0f);
-            for (float &x : w) x = decay(rng);
+            const Wkv7Inputs in(T, C, rng);
+            const std::vector<float> &r = in.r, &w = in.w, &k = in.k, &v = in.v, &a = in.a, &b = in.b;
             std::vector<float> S = random_vector(size_t(H * N * N), rng), y(size_t(T * C));
             std::vector<double> Sd(S.begin(), S.end());
             // Out of place from a copy: every float of the output written (it starts as NaN), and the
@@ -538,9 +548,9 @@ TEST_CASE("kernels: wkv7 matches the recurrence written out in double precision"
             const std::vector<float> S_before = S;
             std::vector<float> S_apart(S.size(), std::nanf("")), y_apart(y.size());
             const WkvSegment apart{0, T, S_before.data(), S_apart.data()};
-            wkv7(&apart, 1, H, N, r.data(), w.data(), k.data(), v.data(), a.data(), b.data(), y_apart.data(), pool);
+            in.run(&apart, 1, H, N, y_apart.data(), pool);
             const WkvSegment whole{0, T, S.data(), S.data()};
-            wkv7(&whole, 1, H, N, r.data(), w.data(), k.data(), v.data(), a.data(), b.data(), y.data(), pool);
+            in.run(&whole, 1, H, N, y.data(), pool);
             CHECK(S_apart == S);
             CHECK(y_apart == y);
             for (int64_t t = 0; t < T; ++t)
@@ -626,12 +636,7 @@ TEST_CASE("kernels: wkv7 writes a large batch's next states with streaming store
             segs.push_back({R, 1 + i % 2, nullptr, nullptr});
             R += 1 + i % 2;
         }
-        const std::vector<float> r = random_vector(size_t(R * C), rng), k = random_vector(size_t(R * C), rng),
-                                 v = random_vector(size_t(R * C), rng), a = random_vector(size_t(R * C), rng),
-                                 b = random_vector(size_t(R * C), rng);
-        std::vector<float> w(size_t(R * C));
-        std::uniform_real_distribution<float> decay(0.5f, 1.0f);
-        for (float &x : w) x = decay(rng);
+        const Wkv7Inputs in(R, C, rng);
         const size_t state = size_t(H * N * N);
         const std::vector<float> S0 = random_vector(size_t(n_segs) * state, rng);
         StateValues together(S0.size(), std::nanf("")), alone(S0.size(), std::nanf("")); // 64-byte aligned
@@ -640,11 +645,11 @@ TEST_CASE("kernels: wkv7 writes a large batch's next states with streaming store
             segs[size_t(i)].S_in = S0.data() + size_t(i) * state;
             segs[size_t(i)].S_out = together.data() + size_t(i) * state;
         }
-        wkv7(segs.data(), n_segs, H, N, r.data(), w.data(), k.data(), v.data(), a.data(), b.data(), y_together.data(), pool);
+        in.run(segs.data(), n_segs, H, N, y_together.data(), pool);
         for (int64_t i = 0; i < n_segs; ++i) {
             WkvSegment one = segs[size_t(i)];
             one.S_out = alone.data() + size_t(i) * state;
-            wkv7(&one, 1, H, N, r.data(), w.data(), k.data(), v.data(), a.data(), b.data(), y_alone.data(), pool);
+            in.run(&one, 1, H, N, y_alone.data(), pool);
         }
         CHECK(std::memcmp(together.data(), alone.data(), together.size() * sizeof(float)) == 0); // no NaN left
         CHECK(std::none_of(together.begin(), together.end(), [](float x) { return std::isnan(x); }));
