@@ -152,7 +152,8 @@ HWY_INLINE void Wkv7Head(const float *Sin_h, float *Sh, int64_t first_row, int64
 }
 
 // A layer's states (2 MiB: 11 conversations at 0.1B, 4 at 1.5B) past which a batch's next states are
-// written with streaming stores; a model's 12 or more layers of them exceed a 32 MiB L3.
+// written with streaming stores: a model's 12 or more layers of them (24 MiB and up) share a 32 MiB L3
+// with the weights streaming through it.
 constexpr int64_t kStreamBytes = int64_t(2) << 20;
 
 void Wkv7(const WkvSegment *segs, int64_t n_segs, int64_t H, int64_t N, const float *r, const float *w,
@@ -170,7 +171,7 @@ void Wkv7(const WkvSegment *segs, int64_t n_segs, int64_t H, int64_t N, const fl
     // no cache holds the whole batch's states, which the weights streaming through evict anyway. Plain
     // stores then first read each line they write (a third of the recurrence's traffic); streaming
     // stores do not. 0.1B Q8_0, 2 threads, 64 conversations: the recurrence went from 22% of the decoding
-    // time to 16–18%, 1151 → 1230 tok/s (medians of five). At 4 conversations or one, where the states
+    // time to 16–18%, 1097 → 1222 tok/s (medians of five). At 4 conversations or one, where the states
     // stay cached, streaming was level or slower, so only a layer's states past kStreamBytes stream. Out
     // of place only: in place, the lines were just read and are in cache.
     const bool many = n_segs * H * N * N * int64_t(sizeof(float)) >= kStreamBytes;
