@@ -1227,6 +1227,9 @@ Matrix to_lanes(const Matrix &W, ThreadPool &pool) {
     out.cols = W.cols;
     out.dtype = W.dtype;
     out.lanes = true;
+    out.int8_activations = W.int8_activations; // the products chosen for the matrix, as interleave_rows keeps them
+    out.int8_products = W.int8_products;
+    out.bf16_products = W.bf16_products;
     out.owned.allocate(HWY_DYNAMIC_DISPATCH(LanesGroupBytesOf)(W) * size_t(W.rows / kLaneRows));
     out.data = out.owned.data();
     pool.run(W.rows / kLaneRows, pool.size(), [&](int64_t g, int) {
