@@ -68,7 +68,6 @@ private:
 };
 
 inline float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
-inline float silu(float x) { return x * sigmoid(x); }
 
 // Token-shift mixes are kept as the weight of the previous token, the v6/v7 convention (spec §3.3):
 // mixed = x + (prev − x)·μ. v4/v5 files store the weight of the current token, x·μ + prev·(1 − μ);

@@ -2,6 +2,7 @@
 // 5.0 has no gate and a decay per head; 5.1 adds the gate; 5.2 has a decay per channel.
 #include "arch/blocks.h"
 #include "core/error.h"
+#include "kernels/activation.h"
 #include "kernels/norm.h"
 #include "kernels/wkv.h"
 
@@ -62,7 +63,7 @@ public:
         if (gated_) {
             mix(A, P, mix_g_.data(), T, C_, xg);
             linear(gate_, xg, T, g, pool);
-            for (size_t i = 0; i < TCa; ++i) y[i] *= silu(g[i]);
+            for_rows(pool, T, Ca_, [&](int64_t t0, int64_t t1) { silu_gate(y + t0 * Ca_, g + t0 * Ca_, size_t((t1 - t0) * Ca_)); });
         }
         linear(output_, y, T, out, pool);
     }

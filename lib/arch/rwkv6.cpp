@@ -5,6 +5,7 @@
 
 #include "arch/blocks.h"
 #include "core/error.h"
+#include "kernels/activation.h"
 #include "kernels/norm.h"
 #include "kernels/wkv.h"
 
@@ -68,18 +69,18 @@ public:
         float *r = s.take(TCa), *k = s.take(TCa), *v = s.take(TCa), *g = s.take(TCa), *w = s.take(TCa), *y = s.take(TCa);
         float *zd = s.take(size_t(T * d_.decay));
 
+        // The element-wise steps run on the pool's threads, a stretch of rows each (for_rows).
         // Data-dependent token shift: z = tanh(xxx·W1) split into five rank-D inputs of W2[n].
-        mix(A, P, maa_x_.data(), T, C_, xxx);
+        for_rows(pool, T, C_, [&](int64_t t0, int64_t t1) { mix(A + t0 * C_, P + t0 * C_, maa_x_.data(), t1 - t0, C_, xxx + t0 * C_); });
         linear(maa_w1_, xxx, T, z, pool);
-        for (size_t i = 0; i < size_t(T * kMixes * D); ++i) z[i] = std::tanh(z[i]);
+        const int64_t Z = kMixes * D;
+        for_rows(pool, T, Z, [&](int64_t t0, int64_t t1) { tanh_inplace(z + t0 * Z, size_t((t1 - t0) * Z)); });
         for (int n = 0; n < kMixes; ++n) {
             for (int64_t t = 0; t < T; ++t) std::copy_n(z + (t * kMixes + n) * D, D, zn + t * D);
             linear(maa_w2_[n], zn, T, m, pool);
-            for (int64_t t = 0; t < T; ++t)
-                for (int64_t c = 0; c < C_; ++c) {
-                    const int64_t i = t * C_ + c;
-                    x[n][i] = A[i] + (P[i] - A[i]) * (maa_[n][size_t(c)] + m[i]);
-                }
+            for_rows(pool, T, 2 * C_, [&](int64_t t0, int64_t t1) {
+                rwkv6_mix(size_t(t1 - t0), size_t(C_), A + t0 * C_, P + t0 * C_, maa_[n].data(), m + t0 * C_, x[n] + t0 * C_);
+            });
         }
         linear(receptance_, x[kR], T, r, pool);
         linear(key_, x[kK], T, k, pool);
@@ -88,17 +89,14 @@ public:
 
         // Decay per token and channel: exp(−exp(time_decay + tanh(xw·W1)·W2)).
         linear(decay_w1_, x[kW], T, zd, pool);
-        for (size_t i = 0; i < size_t(T * d_.decay); ++i) zd[i] = std::tanh(zd[i]);
+        const int64_t Dd = d_.decay;
+        for_rows(pool, T, Dd, [&](int64_t t0, int64_t t1) { tanh_inplace(zd + t0 * Dd, size_t((t1 - t0) * Dd)); });
         linear(decay_w2_, zd, T, w, pool);
-        for (int64_t t = 0; t < T; ++t)
-            for (int64_t c = 0; c < Ca_; ++c) {
-                float &wi = w[t * Ca_ + c];
-                wi = std::exp(-std::exp(decay_[size_t(c)] + wi));
-            }
+        for_rows(pool, T, 4 * Ca_, [&](int64_t t0, int64_t t1) { rwkv6_decay(size_t(t1 - t0), size_t(Ca_), decay_.data(), w + t0 * Ca_); });
 
         wkv5(segs.data(), int64_t(segs.size()), H_, N_, r, k, v, w, Ca_, bonus_.data(), y, pool);
         group_norm(y, y, T, Ca_, N_, ln_x_.weight.data(), ln_x_.bias.data(), kGroupNormEps);
-        for (size_t i = 0; i < TCa; ++i) y[i] *= silu(g[i]);
+        for_rows(pool, T, Ca_, [&](int64_t t0, int64_t t1) { silu_gate(y + t0 * Ca_, g + t0 * Ca_, size_t((t1 - t0) * Ca_)); });
         linear(output_, y, T, out, pool);
     }
 

@@ -132,6 +132,30 @@ void Rwkv7Bonus(size_t R, size_t C, size_t N, const float *r, const float *k, co
     }
 }
 
+void Rwkv6Mix(size_t R, size_t C, const float *A, const float *P, const float *mu, const float *m, float *out) {
+    for (size_t r = 0; r < R; ++r) {
+        const size_t o = r * C;
+        ForEachVector<4, 1>(C, {A + o, P + o, mu, m + o}, {out + o}, [](D, const V *in, V *o) {
+            o[0] = hn::MulAdd(hn::Sub(in[1], in[0]), hn::Add(in[2], in[3]), in[0]);
+        });
+    }
+}
+
+void Rwkv6Decay(size_t R, size_t C, const float *w0, float *w) {
+    for (size_t r = 0; r < R; ++r)
+        ForEachVector<2, 1>(C, {w + r * C, w0}, {w + r * C}, [](D d, const V *in, V *out) {
+            // e^x past 88 is infinite in fp32 and its decay 0; Exp is valid to 104 only, so larger x (and
+            // infinity) are taken as 88, which gives that 0. Exp does not return NaN for NaN: it is kept.
+            const V x = hn::Add(in[1], in[0]), cap = hn::Set(d, 88.0f);
+            const V decay = hn::Exp(d, hn::Neg(hn::Exp(d, hn::IfThenElse(hn::Gt(x, cap), cap, x))));
+            out[0] = hn::IfThenElse(hn::IsNaN(x), x, decay);
+        });
+}
+
+void SiluGate(float *y, const float *g, size_t n) {
+    ForEachVector<2, 1>(n, {y, g}, {y}, [](D d, const V *in, V *out) { out[0] = hn::Mul(in[0], hn::Mul(in[1], Sigmoid(d, in[1]))); });
+}
+
 } // namespace HWY_NAMESPACE
 } // namespace rwkvrt
 HWY_AFTER_NAMESPACE();
@@ -146,6 +170,9 @@ HWY_EXPORT(LerpRows);
 HWY_EXPORT(Rwkv7Gates);
 HWY_EXPORT(Rwkv7KeyTerms);
 HWY_EXPORT(Rwkv7Bonus);
+HWY_EXPORT(Rwkv6Mix);
+HWY_EXPORT(Rwkv6Decay);
+HWY_EXPORT(SiluGate);
 
 void tanh_inplace(float *x, size_t n) { HWY_DYNAMIC_DISPATCH(TanhInplace)(x, n); }
 void sigmoid_inplace(float *x, size_t n) { HWY_DYNAMIC_DISPATCH(SigmoidInplace)(x, n); }
@@ -169,6 +196,14 @@ void rwkv7_bonus(size_t R, size_t C, size_t N, const float *r, const float *k, c
                  float *y) {
     HWY_DYNAMIC_DISPATCH(Rwkv7Bonus)(R, C, N, r, k, r_k, v, g, y);
 }
+
+void rwkv6_mix(size_t R, size_t C, const float *A, const float *P, const float *mu, const float *m, float *out) {
+    HWY_DYNAMIC_DISPATCH(Rwkv6Mix)(R, C, A, P, mu, m, out);
+}
+
+void rwkv6_decay(size_t R, size_t C, const float *w0, float *w) { HWY_DYNAMIC_DISPATCH(Rwkv6Decay)(R, C, w0, w); }
+
+void silu_gate(float *y, const float *g, size_t n) { HWY_DYNAMIC_DISPATCH(SiluGate)(y, g, n); }
 
 } // namespace rwkvrt
 #endif

@@ -9,13 +9,20 @@
 namespace rwkvrt {
 
 void tanh_inplace(float *x, size_t n);
-void sigmoid_inplace(float *x, size_t n); // 1 / (1 + e^−x)
-void relu_square_inplace(float *x, size_t n);
+void sigmoid_inplace(float *x, size_t n);     // 1 / (1 + e^−x)
+void relu_square_inplace(float *x, size_t n); // max(x, 0)², NaN stays NaN (as std::max(x, 0.0f) keeps it)
+void silu_gate(float *y, const float *g, size_t n); // y ← y ⊙ g ⊙ σ(g): RWKV-5.2's and 6's output gate
 
 // Token-shift interpolation for R rows of C channels: out[m] = A + (P − A) ⊙ mu[m] for each of the
 // n_out channel vectors mu[m].
 void lerp_rows(const float *A, const float *P, size_t R, size_t C, const float *const *mu, float *const *out,
-               size_t n_out); // max(x, 0)², NaN stays NaN (as std::max(x, 0.0f) keeps it)
+               size_t n_out);
+
+// RWKV-6's data-dependent token shift for R rows of C channels (spec §4.4): out = A + (P − A) ⊙ (mu + m),
+// mu the static part (C values), m the low-rank path's output (R × C).
+void rwkv6_mix(size_t R, size_t C, const float *A, const float *P, const float *mu, const float *m, float *out);
+// RWKV-6's decay per token and channel, in place: w ← exp(−exp(w0 + w)), w0 the static part (C values).
+void rwkv6_decay(size_t R, size_t C, const float *w0, float *w);
 
 // RWKV-7's per-channel gates for R rows of C channels (spec §4.5), in place:
 //   w  ← exp(−e^{−1/2} · σ(w0 + w))             the decay

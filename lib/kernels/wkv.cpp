@@ -1,4 +1,4 @@
-// Compiled once per SIMD target (Highway's foreach_target) for wkv7; the best one the CPU runs is called.
+// Compiled once per SIMD target (Highway's foreach_target) for wkv5 and wkv7; the best one the CPU runs is called.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/wkv.cpp"
 #include "hwy/foreach_target.h" // IWYU pragma: keep
@@ -151,6 +151,66 @@ HWY_INLINE void Wkv7Head(const float *Sin_h, float *Sh, int64_t first_row, int64
     }
 }
 
+// kV vectors of values (columns j … j + kV·L of a head's state, from `in` and `out`), over every key i:
+// S[i] = Sin[i]·w[i] + k[i]·v, and y = Σ_i r[i]·(u[i]·k[i]·v + Sin[i]), held in registers across the
+// keys: kV chains of additions, in key order.
+template <int kV, class D>
+HWY_INLINE void Wkv5Values(D d, int64_t N, const float *in, float *out, const float *r, const float *k, const float *u,
+                           const float *w, const float *v, float *y) {
+    using V = hn::Vec<D>;
+    const int64_t L = int64_t(hn::Lanes(d));
+    V vj[kV], acc[kV];
+    for (int q = 0; q < kV; ++q) {
+        vj[q] = hn::LoadU(d, v + q * L);
+        acc[q] = hn::Zero(d);
+    }
+    for (int64_t i = 0; i < N; ++i) {
+        const V ki = hn::Set(d, k[i]), ri = hn::Set(d, r[i]), ui = hn::Set(d, u[i]), wi = hn::Set(d, w[i]);
+        for (int q = 0; q < kV; ++q) {
+            const V kv = hn::Mul(ki, vj[q]), s = hn::LoadU(d, in + i * N + q * L);
+            acc[q] = hn::MulAdd(ri, hn::MulAdd(ui, kv, s), acc[q]);
+            hn::StoreU(hn::MulAdd(s, wi, kv), d, out + i * N + q * L);
+        }
+    }
+    for (int q = 0; q < kV; ++q) hn::StoreU(acc[q], d, y + q * L);
+}
+
+// RWKV-5/6: one head's step for each token of a segment, vectorised over the values (the state's
+// columns), four vectors at a time where they fit: their chains overlap the FMAs' latency.
+HWY_INLINE void Wkv5Head(const float *Sin_h, float *Sh, int64_t first_row, int64_t T, int64_t h, int64_t N, int64_t C, const float *r,
+                         const float *k, const float *v, const float *w, int64_t w_stride, const float *u, float *y) {
+    const hn::ScalableTag<float> df;
+    const int64_t L = int64_t(hn::Lanes(df));
+    const float *uh = u + h * N;
+    for (int64_t t = first_row; t < first_row + T; ++t) {
+        const int64_t o = t * C + h * N;
+        const float *rt = r + o, *kt = k + o, *vt = v + o, *wt = w + t * w_stride + h * N;
+        float *yt = y + o;
+        const float *Sprev = t == first_row ? Sin_h : Sh;
+        int64_t j = 0;
+        for (; j + 4 * L <= N; j += 4 * L) Wkv5Values<4>(df, N, Sprev + j, Sh + j, rt, kt, uh, wt, vt + j, yt + j);
+        for (; j + L <= N; j += L) Wkv5Values<1>(df, N, Sprev + j, Sh + j, rt, kt, uh, wt, vt + j, yt + j);
+        for (; j < N; ++j) {
+            float out = 0;
+            for (int64_t i = 0; i < N; ++i) {
+                const float kv = kt[i] * vt[j], s = Sprev[i * N + j];
+                out += rt[i] * (uh[i] * kv + s);
+                Sh[i * N + j] = s * wt[i] + kv;
+            }
+            yt[j] = out;
+        }
+    }
+}
+
+void Wkv5(const WkvSegment *segs, int64_t n_segs, int64_t H, int64_t N, const float *r, const float *k, const float *v,
+          const float *w, int64_t w_stride, const float *u, float *y, ThreadPool &pool) {
+    pool.run(n_segs * H, n_segs * H > 1 ? pool.size() : 1, [&](int64_t task, int) {
+        const WkvSegment &seg = segs[task / H];
+        const int64_t h = task % H;
+        Wkv5Head(seg.S_in + h * N * N, seg.S_out + h * N * N, seg.row0, seg.T, h, N, H * N, r, k, v, w, w_stride, u, y);
+    });
+}
+
 // A layer's states (2 MiB: 11 conversations at 0.1B, 4 at 1.5B) past which a batch's next states are
 // written with streaming stores: a model's 12 or more layers of them (24 MiB and up) share a 32 MiB L3
 // with the weights streaming through it.
@@ -222,34 +282,13 @@ void wkv4(const WkvSegment *segs, int64_t n_segs, int64_t C, const float *k, con
     });
 }
 
+HWY_EXPORT(Wkv5);
+HWY_EXPORT(Wkv7);
+
 void wkv5(const WkvSegment *segs, int64_t n_segs, int64_t H, int64_t N, const float *r, const float *k,
           const float *v, const float *w, int64_t w_stride, const float *u, float *y, ThreadPool &pool) {
-    const int64_t C = H * N;
-    pool.run(n_segs * H, n_segs * H > 1 ? pool.size() : 1, [&](int64_t task, int) {
-        const WkvSegment &seg = segs[task / H];
-        const int64_t h = task % H;
-        float *Sh = seg.S_out + h * N * N;
-        for (int64_t t = seg.row0; t < seg.row0 + seg.T; ++t) {
-            const float *Sprev = (t == seg.row0 ? seg.S_in : seg.S_out) + h * N * N;
-            const int64_t o = t * C + h * N;
-            const float *rt = r + o, *kt = k + o, *vt = v + o, *wt = w + t * w_stride + h * N, *uh = u + h * N;
-            float *yt = y + o;
-            for (int64_t j = 0; j < N; ++j) yt[j] = 0;
-            for (int64_t i = 0; i < N; ++i) {
-                const float ki = kt[i], ri = rt[i], ui = uh[i], wi = wt[i];
-                const float *in = Sprev + i * N;
-                float *row = Sh + i * N;
-                for (int64_t j = 0; j < N; ++j) {
-                    const float kv = ki * vt[j];
-                    yt[j] += ri * (ui * kv + in[j]);
-                    row[j] = in[j] * wi + kv;
-                }
-            }
-        }
-    });
+    HWY_DYNAMIC_DISPATCH(Wkv5)(segs, n_segs, H, N, r, k, v, w, w_stride, u, y, pool);
 }
-
-HWY_EXPORT(Wkv7);
 
 void wkv7(const WkvSegment *segs, int64_t n_segs, int64_t H, int64_t N, const float *r, const float *w,
           const float *k, const float *v, const float *a, const float *b, float *y, ThreadPool &pool) {

@@ -532,6 +532,54 @@ TEST_CASE("kernels: convert_matrix round trips") {
     }
 }
 
+TEST_CASE("kernels: wkv5 matches the recurrence written out in double precision, with decay per row or per model") {
+    ThreadPool pool(2);
+    for_each_target([&] {
+        std::mt19937 rng(10);
+        for (int64_t N : {4, 11, 64, 72}) { // 72: four vectors, then one, then the tail, at 16 lanes
+            for (bool per_row : {true, false}) {
+                CAPTURE(N);
+                CAPTURE(per_row);
+                const int64_t T = 3, H = 2, C = H * N, w_stride = per_row ? C : 0;
+                const std::vector<float> r = random_vector(size_t(T * C), rng), k = random_vector(size_t(T * C), rng),
+                                         v = random_vector(size_t(T * C), rng), u = random_vector(size_t(C), rng);
+                std::vector<float> w(size_t(per_row ? T * C : C));
+                std::uniform_real_distribution<float> decay(0.5f, 1.0f);
+                for (float &x : w) x = decay(rng);
+                std::vector<float> S = random_vector(size_t(H * N * N), rng), y(size_t(T * C));
+                std::vector<double> Sd(S.begin(), S.end());
+                // Out of place from a copy: every float of the output written (it starts as NaN), and the
+                // same bits as in place.
+                const std::vector<float> S_before = S;
+                std::vector<float> S_apart(S.size(), std::nanf("")), y_apart(y.size());
+                const WkvSegment apart{0, T, S_before.data(), S_apart.data()};
+                wkv5(&apart, 1, H, N, r.data(), k.data(), v.data(), w.data(), w_stride, u.data(), y_apart.data(), pool);
+                const WkvSegment whole{0, T, S.data(), S.data()};
+                wkv5(&whole, 1, H, N, r.data(), k.data(), v.data(), w.data(), w_stride, u.data(), y.data(), pool);
+                CHECK(std::memcmp(S_apart.data(), S.data(), S.size() * sizeof(float)) == 0);
+                CHECK(y_apart == y);
+                for (int64_t t = 0; t < T; ++t)
+                    for (int64_t h = 0; h < H; ++h) {
+                        const int64_t o = t * C + h * N;
+                        for (int64_t j = 0; j < N; ++j) {
+                            double out = 0, mag = 0;
+                            for (int64_t i = 0; i < N; ++i) {
+                                double &s = Sd[size_t((h * N + i) * N + j)];
+                                const double kv = double(k[size_t(o + i)]) * v[size_t(o + j)];
+                                const double term = double(r[size_t(o + i)]) * (double(u[size_t(h * N + i)]) * kv + s);
+                                out += term;
+                                mag += std::fabs(term);
+                                s = s * w[size_t(t * w_stride + h * N + i)] + kv;
+                            }
+                            CHECK(std::fabs(y[size_t(o + j)] - out) <= 1e-4 * (mag + 1));
+                        }
+                    }
+                for (size_t i = 0; i < S.size(); ++i) CHECK(std::fabs(S[i] - Sd[i]) <= 1e-4 * (std::fabs(Sd[i]) + 1));
+            }
+        }
+    });
+}
+
 TEST_CASE("kernels: wkv7 matches the recurrence written out in double precision") {
     ThreadPool pool(2);
     for_each_target([&] {
@@ -691,6 +739,43 @@ TEST_CASE("kernels: RWKV-7's per-head key terms and bonus match double precision
                 }
             }
         }
+    });
+}
+
+TEST_CASE("kernels: RWKV-6's mix and decay and the silu gate match double precision at every target") {
+    for_each_target([] {
+        std::mt19937 rng(14);
+        std::normal_distribution<float> normal(0.0f, 2.0f);
+        const size_t R = 3, C = 37; // 37: whole vectors and a partial one at every width
+        auto vec = [&](size_t n) {
+            std::vector<float> v(n);
+            for (float &e : v) e = normal(rng);
+            return v;
+        };
+        const std::vector<float> A = vec(R * C), P = vec(R * C), mu = vec(C), m = vec(R * C), g = vec(R * C), w0 = vec(C);
+        std::vector<float> x(R * C), w = vec(R * C), y = vec(R * C);
+        w[1] = 100.0f; // e^(w0 + w) overflows: the decay is 0, as std::exp(−inf)
+        w[2] = INFINITY;
+        w[3] = NAN;
+        w[4] = -200.0f; // a decay of exactly 1
+        const std::vector<float> w_in = w, y_in = y;
+        rwkv6_mix(R, C, A.data(), P.data(), mu.data(), m.data(), x.data());
+        rwkv6_decay(R, C, w0.data(), w.data());
+        silu_gate(y.data(), g.data(), R * C);
+        for (size_t i = 0; i < R * C; ++i) {
+            CAPTURE(i);
+            const size_t c = i % C;
+            const double ex = A[i] + (double(P[i]) - A[i]) * (double(mu[c]) + m[i]);
+            CHECK(std::fabs(x[i] - ex) <= 1e-6 * (1 + std::fabs(ex)));
+            const double ew = std::exp(-std::exp(double(w0[c]) + w_in[i]));
+            if (std::isnan(ew)) CHECK(std::isnan(w[i]));
+            else CHECK(std::fabs(w[i] - ew) <= 1e-6);
+            const double gi = g[i], ey = y_in[i] * gi / (1 + std::exp(-gi));
+            CHECK(std::fabs(y[i] - ey) <= 1e-6 * (1 + std::fabs(ey)));
+        }
+        CHECK(w[1] == 0.0f);
+        CHECK(w[2] == 0.0f);
+        CHECK(w[4] == 1.0f);
     });
 }
 
