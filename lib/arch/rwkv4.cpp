@@ -28,14 +28,20 @@ public:
         const size_t TC = size_t(T * C_), TCa = size_t(T * Ca_);
         float *xk = s.take(TC), *xv = s.take(TC), *xr = s.take(TC);
         float *r = s.take(TCa), *k = s.take(TCa), *v = s.take(TCa), *y = s.take(TCa);
-        mix(A, P, mix_k_.data(), T, C_, xk);
-        mix(A, P, mix_v_.data(), T, C_, xv);
-        mix(A, P, mix_r_.data(), T, C_, xr);
+        // The element-wise steps run on the pool's threads, a stretch of rows each (for_rows).
+        for_rows(pool, T, 3 * C_, [&](int64_t t0, int64_t t1) {
+            const int64_t o = t0 * C_, n = t1 - t0;
+            mix(A + o, P + o, mix_k_.data(), n, C_, xk + o);
+            mix(A + o, P + o, mix_v_.data(), n, C_, xv + o);
+            mix(A + o, P + o, mix_r_.data(), n, C_, xr + o);
+        });
         linear(key_, xk, T, k, pool);
         linear(value_, xv, T, v, pool);
         linear(receptance_, xr, T, r, pool);
         wkv4(segs.data(), int64_t(segs.size()), Ca_, k, v, decay_.data(), first_.data(), y, pool);
-        for (size_t i = 0; i < TCa; ++i) y[i] *= sigmoid(r[i]); // v4 alone gates the time mix with σ(r)
+        for_rows(pool, T, Ca_, [&](int64_t t0, int64_t t1) { // v4 alone gates the time mix with σ(r)
+            for (int64_t i = t0 * Ca_; i < t1 * Ca_; ++i) y[i] *= sigmoid(r[i]);
+        });
         linear(output_, y, T, out, pool);
     }
 

@@ -52,16 +52,22 @@ public:
         const size_t TC = size_t(T * C_), TCa = size_t(T * Ca_);
         float *xk = s.take(TC), *xv = s.take(TC), *xr = s.take(TC), *xg = s.take(TC);
         float *r = s.take(TCa), *k = s.take(TCa), *v = s.take(TCa), *g = s.take(TCa), *y = s.take(TCa);
-        mix(A, P, mix_k_.data(), T, C_, xk);
-        mix(A, P, mix_v_.data(), T, C_, xv);
-        mix(A, P, mix_r_.data(), T, C_, xr);
+        // The element-wise steps run on the pool's threads, a stretch of rows each (for_rows).
+        for_rows(pool, T, 4 * C_, [&](int64_t t0, int64_t t1) {
+            const int64_t o = t0 * C_, n = t1 - t0;
+            mix(A + o, P + o, mix_k_.data(), n, C_, xk + o);
+            mix(A + o, P + o, mix_v_.data(), n, C_, xv + o);
+            mix(A + o, P + o, mix_r_.data(), n, C_, xr + o);
+            if (gated_) mix(A + o, P + o, mix_g_.data(), n, C_, xg + o);
+        });
         linear(key_, xk, T, k, pool);
         linear(value_, xv, T, v, pool);
         linear(receptance_, xr, T, r, pool);
         wkv5(segs.data(), int64_t(segs.size()), H_, N_, r, k, v, decay_.data(), 0, bonus_.data(), y, pool);
-        group_norm(y, y, T, Ca_, N_, ln_x_.weight.data(), ln_x_.bias.data(), kGroupNormEps);
+        for_rows(pool, T, Ca_, [&](int64_t t0, int64_t t1) {
+            group_norm(y + t0 * Ca_, y + t0 * Ca_, t1 - t0, Ca_, N_, ln_x_.weight.data(), ln_x_.bias.data(), kGroupNormEps);
+        });
         if (gated_) {
-            mix(A, P, mix_g_.data(), T, C_, xg);
             linear(gate_, xg, T, g, pool);
             for_rows(pool, T, Ca_, [&](int64_t t0, int64_t t1) { silu_gate(y + t0 * Ca_, g + t0 * Ca_, size_t((t1 - t0) * Ca_)); });
         }

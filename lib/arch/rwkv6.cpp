@@ -95,7 +95,9 @@ public:
         for_rows(pool, T, 4 * Ca_, [&](int64_t t0, int64_t t1) { rwkv6_decay(size_t(t1 - t0), size_t(Ca_), decay_.data(), w + t0 * Ca_); });
 
         wkv5(segs.data(), int64_t(segs.size()), H_, N_, r, k, v, w, Ca_, bonus_.data(), y, pool);
-        group_norm(y, y, T, Ca_, N_, ln_x_.weight.data(), ln_x_.bias.data(), kGroupNormEps);
+        for_rows(pool, T, Ca_, [&](int64_t t0, int64_t t1) {
+            group_norm(y + t0 * Ca_, y + t0 * Ca_, t1 - t0, Ca_, N_, ln_x_.weight.data(), ln_x_.bias.data(), kGroupNormEps);
+        });
         for_rows(pool, T, Ca_, [&](int64_t t0, int64_t t1) { silu_gate(y + t0 * Ca_, g + t0 * Ca_, size_t((t1 - t0) * Ca_)); });
         linear(output_, y, T, out, pool);
     }

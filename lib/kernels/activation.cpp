@@ -145,10 +145,12 @@ void Rwkv6Decay(size_t R, size_t C, const float *w0, float *w) {
     for (size_t r = 0; r < R; ++r)
         ForEachVector<2, 1>(C, {w + r * C, w0}, {w + r * C}, [](D d, const V *in, V *out) {
             // e^x past 88 is infinite in fp32 and its decay 0; Exp is valid to 104 only, so larger x (and
-            // infinity) are taken as 88, which gives that 0. Exp does not return NaN for NaN: it is kept.
+            // infinity) are taken as 88, which gives that 0. Exp is undefined for NaN (it converts to
+            // int32): NaN goes in as 0 and comes out as itself.
             const V x = hn::Add(in[1], in[0]), cap = hn::Set(d, 88.0f);
-            const V decay = hn::Exp(d, hn::Neg(hn::Exp(d, hn::IfThenElse(hn::Gt(x, cap), cap, x))));
-            out[0] = hn::IfThenElse(hn::IsNaN(x), x, decay);
+            const auto nan = hn::IsNaN(x);
+            const V valid = hn::IfThenZeroElse(nan, hn::IfThenElse(hn::Gt(x, cap), cap, x));
+            out[0] = hn::IfThenElse(nan, x, hn::Exp(d, hn::Neg(hn::Exp(d, valid))));
         });
 }
 

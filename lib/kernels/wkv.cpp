@@ -1,4 +1,4 @@
-// Compiled once per SIMD target (Highway's foreach_target) for wkv5 and wkv7; the best one the CPU runs is called.
+// Compiled once per SIMD target (Highway's foreach_target); the best one the CPU runs is called.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/wkv.cpp"
 #include "hwy/foreach_target.h" // IWYU pragma: keep
@@ -8,6 +8,7 @@
 
 #include "exec/thread_pool.h"
 #include "hwy/cache_control.h"
+#include "hwy/contrib/math/math-inl.h"
 #include "hwy/highway.h"
 #include "kernels/wkv.h"
 
@@ -151,6 +152,66 @@ HWY_INLINE void Wkv7Head(const float *Sin_h, float *Sh, int64_t first_row, int64
     }
 }
 
+// RWKV-4 for channels [c0, c1) of a segment, each channel on its own (a vector of them at a time; the
+// channels past the last whole vector of the model's C with std::exp, so a channel always takes the
+// same path): y = (e1·aa + e2·v) / (e1·bb + e2) in the numerically stable form, then the state.
+HWY_INLINE void Wkv4Channels(const WkvSegment &seg, int64_t C, int64_t c0, int64_t c1, const float *k, const float *v,
+                             const float *w, const float *u, float *y) {
+    const hn::ScalableTag<float> df;
+    using V = hn::Vec<decltype(df)>;
+    const int64_t L = int64_t(hn::Lanes(df));
+    float *aa = seg.S_out, *bb = seg.S_out + C, *pp = seg.S_out + 2 * C;
+    for (int64_t t = seg.row0; t < seg.row0 + seg.T; ++t) {
+        const float *prev = t == seg.row0 ? seg.S_in : seg.S_out;
+        const float *aa0 = prev, *bb0 = prev + C, *pp0 = prev + 2 * C;
+        const float *kt = k + t * C, *vt = v + t * C;
+        float *yt = y + t * C;
+        int64_t c = c0;
+        for (; c + L <= c1; c += L) {
+            const V kc = hn::LoadU(df, kt + c), vc = hn::LoadU(df, vt + c), a = hn::LoadU(df, aa0 + c), b = hn::LoadU(df, bb0 + c),
+                    p = hn::LoadU(df, pp0 + c);
+            V ww = hn::Add(hn::LoadU(df, u + c), kc), q = hn::Max(p, ww);
+            V e1 = hn::Exp(df, hn::Sub(p, q)), e2 = hn::Exp(df, hn::Sub(ww, q));
+            hn::StoreU(hn::Div(hn::MulAdd(e1, a, hn::Mul(e2, vc)), hn::MulAdd(e1, b, e2)), df, yt + c);
+            ww = hn::Add(p, hn::LoadU(df, w + c));
+            q = hn::Max(ww, kc);
+            e1 = hn::Exp(df, hn::Sub(ww, q));
+            e2 = hn::Exp(df, hn::Sub(kc, q));
+            hn::StoreU(hn::MulAdd(e1, a, hn::Mul(e2, vc)), df, aa + c);
+            hn::StoreU(hn::MulAdd(e1, b, e2), df, bb + c);
+            hn::StoreU(q, df, pp + c);
+        }
+        for (; c < c1; ++c) {
+            float ww = u[c] + kt[c];
+            float q = std::max(pp0[c], ww);
+            float e1 = std::exp(pp0[c] - q), e2 = std::exp(ww - q);
+            yt[c] = (e1 * aa0[c] + e2 * vt[c]) / (e1 * bb0[c] + e2);
+            ww = pp0[c] + w[c];
+            q = std::max(ww, kt[c]);
+            e1 = std::exp(ww - q);
+            e2 = std::exp(kt[c] - q);
+            aa[c] = e1 * aa0[c] + e2 * vt[c];
+            bb[c] = e1 * bb0[c] + e2;
+            pp[c] = q;
+        }
+    }
+}
+
+void Wkv4(const WkvSegment *segs, int64_t n_segs, int64_t C, const float *k, const float *v, const float *w, const float *u,
+          float *y, ThreadPool &pool) {
+    // Channels are independent: a prompt's are split over the threads in stretches of kChannels (a
+    // whole number of vectors), where one task per segment left a lone conversation on one core.
+    constexpr int64_t kChannels = 256;
+    const int64_t stretches = (C + kChannels - 1) / kChannels;
+    int64_t rows = 0;
+    for (int64_t s = 0; s < n_segs; ++s) rows += segs[s].T;
+    const int threads = rows * C >= (int64_t(1) << 15) ? pool.size() : 1; // as wkv7: a token's step is small
+    pool.run(n_segs * stretches, threads, [&](int64_t task, int) {
+        const int64_t c0 = task % stretches * kChannels;
+        Wkv4Channels(segs[task / stretches], C, c0, std::min(C, c0 + kChannels), k, v, w, u, y);
+    });
+}
+
 // kV vectors of values (columns j … j + kV·L of a head's state, from `in` and `out`), over every key i:
 // S[i] = Sin[i]·w[i] + k[i]·v, and y = Σ_i r[i]·(u[i]·k[i]·v + Sin[i]), held in registers across the
 // keys: kV chains of additions, in key order.
@@ -255,35 +316,14 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 namespace rwkvrt {
 
-void wkv4(const WkvSegment *segs, int64_t n_segs, int64_t C, const float *k, const float *v, const float *w,
-          const float *u, float *y, ThreadPool &pool) {
-    pool.run(n_segs, n_segs > 1 ? pool.size() : 1, [&](int64_t s, int) {
-        const WkvSegment &seg = segs[s];
-        float *aa = seg.S_out, *bb = seg.S_out + C, *pp = seg.S_out + 2 * C;
-        for (int64_t t = seg.row0; t < seg.row0 + seg.T; ++t) {
-            const float *prev = t == seg.row0 ? seg.S_in : seg.S_out;
-            const float *aa0 = prev, *bb0 = prev + C, *pp0 = prev + 2 * C;
-            const float *kt = k + t * C, *vt = v + t * C;
-            float *yt = y + t * C;
-            for (int64_t c = 0; c < C; ++c) {
-                float ww = u[c] + kt[c];
-                float q = std::max(pp0[c], ww);
-                float e1 = std::exp(pp0[c] - q), e2 = std::exp(ww - q);
-                yt[c] = (e1 * aa0[c] + e2 * vt[c]) / (e1 * bb0[c] + e2);
-                ww = pp0[c] + w[c];
-                q = std::max(ww, kt[c]);
-                e1 = std::exp(ww - q);
-                e2 = std::exp(kt[c] - q);
-                aa[c] = e1 * aa0[c] + e2 * vt[c];
-                bb[c] = e1 * bb0[c] + e2;
-                pp[c] = q;
-            }
-        }
-    });
-}
-
+HWY_EXPORT(Wkv4);
 HWY_EXPORT(Wkv5);
 HWY_EXPORT(Wkv7);
+
+void wkv4(const WkvSegment *segs, int64_t n_segs, int64_t C, const float *k, const float *v, const float *w,
+          const float *u, float *y, ThreadPool &pool) {
+    HWY_DYNAMIC_DISPATCH(Wkv4)(segs, n_segs, C, k, v, w, u, y, pool);
+}
 
 void wkv5(const WkvSegment *segs, int64_t n_segs, int64_t H, int64_t N, const float *r, const float *k,
           const float *v, const float *w, int64_t w_stride, const float *u, float *y, ThreadPool &pool) {

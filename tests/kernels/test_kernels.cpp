@@ -532,6 +532,47 @@ TEST_CASE("kernels: convert_matrix round trips") {
     }
 }
 
+TEST_CASE("kernels: wkv4 matches its stable form in double precision at every target, over stretches of channels") {
+    ThreadPool pool(2);
+    for_each_target([&] {
+        std::mt19937 rng(15);
+        for (int64_t C : {5, 300}) { // 300: a stretch of 256 channels, then 44 (whole vectors and a tail)
+            CAPTURE(C);
+            const int64_t T = 120; // rows × channels past the size that takes both threads
+            const std::vector<float> k = random_vector(size_t(T * C), rng), v = random_vector(size_t(T * C), rng),
+                                     u = random_vector(size_t(C), rng);
+            std::vector<float> w = random_vector(size_t(C), rng);
+            for (float &x : w) x = -std::exp(x); // −exp(time_decay)
+            std::vector<float> S(size_t(3 * C));
+            for (int64_t c = 0; c < C; ++c) S[size_t(c)] = 0, S[size_t(C + c)] = 0, S[size_t(2 * C + c)] = -1e38f; // empty context
+            std::vector<double> Sd(S.begin(), S.end());
+            std::vector<float> S_apart(S.size(), std::nanf("")), y(size_t(T * C)), y_apart(size_t(T * C));
+            const std::vector<float> S_before = S;
+            const WkvSegment apart{0, T, S_before.data(), S_apart.data()}, whole{0, T, S.data(), S.data()};
+            wkv4(&apart, 1, C, k.data(), v.data(), w.data(), u.data(), y_apart.data(), pool);
+            wkv4(&whole, 1, C, k.data(), v.data(), w.data(), u.data(), y.data(), pool);
+            CHECK(std::memcmp(S_apart.data(), S.data(), S.size() * sizeof(float)) == 0);
+            CHECK(y_apart == y);
+            for (int64_t t = 0; t < T; ++t)
+                for (int64_t c = 0; c < C; ++c) {
+                    double &aa = Sd[size_t(c)], &bb = Sd[size_t(C + c)], &pp = Sd[size_t(2 * C + c)];
+                    const double kc = k[size_t(t * C + c)], vc = v[size_t(t * C + c)];
+                    double ww = u[size_t(c)] + kc, q = std::max(pp, ww);
+                    double e1 = std::exp(pp - q), e2 = std::exp(ww - q);
+                    const double expected = (e1 * aa + e2 * vc) / (e1 * bb + e2);
+                    CHECK(std::fabs(y[size_t(t * C + c)] - expected) <= 1e-4 * (1 + std::fabs(expected)));
+                    ww = pp + w[size_t(c)];
+                    q = std::max(ww, kc);
+                    e1 = std::exp(ww - q);
+                    e2 = std::exp(kc - q);
+                    aa = e1 * aa + e2 * vc;
+                    bb = e1 * bb + e2;
+                    pp = q;
+                }
+        }
+    });
+}
+
 TEST_CASE("kernels: wkv5 matches the recurrence written out in double precision, with decay per row or per model") {
     ThreadPool pool(2);
     for_each_target([&] {
