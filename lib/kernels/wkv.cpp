@@ -152,6 +152,16 @@ HWY_INLINE void Wkv7Head(const float *Sin_h, float *Sh, int64_t first_row, int64
     }
 }
 
+// The threads a recurrence takes over its segments' rows, `per_row` state elements each: one token's
+// step over a small state (about 10 flops per element) is not worth waking threads for; from 32k
+// elements it is (one token, 2 threads, q4_0: 0.1B's 49k went 290–307 → 316–350 tok/s with
+// kMatVecOneThreadBytes's change, 1.5B's 131k took a millisecond a token on one thread).
+int ThreadsFor(const WkvSegment *segs, int64_t n_segs, int64_t per_row, const ThreadPool &pool) {
+    int64_t rows = 0;
+    for (int64_t s = 0; s < n_segs; ++s) rows += segs[s].T;
+    return rows * per_row >= (int64_t(1) << 15) ? pool.size() : 1;
+}
+
 // RWKV-4 for channels [c0, c1) of a segment, each channel on its own (a vector of them at a time; the
 // channels past the last whole vector of the model's C with std::exp, so a channel always takes the
 // same path): y = (e1·aa + e2·v) / (e1·bb + e2) in the numerically stable form, then the state.
@@ -203,10 +213,7 @@ void Wkv4(const WkvSegment *segs, int64_t n_segs, int64_t C, const float *k, con
     // whole number of vectors), where one task per segment left a lone conversation on one core.
     constexpr int64_t kChannels = 256;
     const int64_t stretches = (C + kChannels - 1) / kChannels;
-    int64_t rows = 0;
-    for (int64_t s = 0; s < n_segs; ++s) rows += segs[s].T;
-    const int threads = rows * C >= (int64_t(1) << 15) ? pool.size() : 1; // as wkv7: a token's step is small
-    pool.run(n_segs * stretches, threads, [&](int64_t task, int) {
+    pool.run(n_segs * stretches, ThreadsFor(segs, n_segs, C, pool), [&](int64_t task, int) {
         const int64_t c0 = task % stretches * kChannels;
         Wkv4Channels(segs[task / stretches], C, c0, std::min(C, c0 + kChannels), k, v, w, u, y);
     });
@@ -265,7 +272,7 @@ HWY_INLINE void Wkv5Head(const float *Sin_h, float *Sh, int64_t first_row, int64
 
 void Wkv5(const WkvSegment *segs, int64_t n_segs, int64_t H, int64_t N, const float *r, const float *k, const float *v,
           const float *w, int64_t w_stride, const float *u, float *y, ThreadPool &pool) {
-    pool.run(n_segs * H, n_segs * H > 1 ? pool.size() : 1, [&](int64_t task, int) {
+    pool.run(n_segs * H, ThreadsFor(segs, n_segs, H * N * N, pool), [&](int64_t task, int) {
         const WkvSegment &seg = segs[task / H];
         const int64_t h = task % H;
         Wkv5Head(seg.S_in + h * N * N, seg.S_out + h * N * N, seg.row0, seg.T, h, N, H * N, r, k, v, w, w_stride, u, y);
@@ -279,15 +286,10 @@ constexpr int64_t kStreamBytes = int64_t(2) << 20;
 
 void Wkv7(const WkvSegment *segs, int64_t n_segs, int64_t H, int64_t N, const float *r, const float *w,
           const float *k, const float *v, const float *a, const float *b, float *y, ThreadPool &pool) {
-    int64_t rows = 0;
-    for (int64_t s = 0; s < n_segs; ++s) rows += segs[s].T;
-    // One token's step over a small state (about 10 flops per element) is not worth waking threads for;
-    // from 32k elements it is (one token, 2 threads, q4_0: 0.1B's 49k went 290–307 → 316–350 tok/s with
-    // kMatVecOneThreadBytes's change, 1.5B's 131k took a millisecond a token on one thread). Each thread
-    // takes a stretch of (segment, head) tasks in order, so that it streams a segment's heads, which lie
-    // one after the other, as the hardware prefetcher expects (for many conversations the states come
-    // from memory); on a shared machine the threads that run take over the others' stretches.
-    const int threads = rows * H * N * N >= (int64_t(1) << 15) ? pool.size() : 1;
+    // Each thread takes a stretch of (segment, head) tasks in order, so that it streams a segment's heads,
+    // which lie one after the other, as the hardware prefetcher expects (for many conversations the
+    // states come from memory); on a shared machine the threads that run take over the others' stretches.
+    const int threads = ThreadsFor(segs, n_segs, H * N * N, pool);
     // Many conversations' states are read from memory and their next states written back to memory:
     // no cache holds the whole batch's states, which the weights streaming through evict anyway. Plain
     // stores then first read each line they write (a third of the recurrence's traffic); streaming
