@@ -88,7 +88,7 @@ typedef enum rwkvrt_status {
 
 /* Progress of a long feed: the tokens fed so far and the call's total (see rwkvrt_feed_options).
  * Return 0 to go on, nonzero to stop the feed (RWKVRT_ERR_CANCELLED). It must not call rwkvrt
- * functions on the same model. */
+ * functions on the same model: a feed of it from there returns RWKVRT_ERR_ARGUMENT. */
 typedef int (*rwkvrt_progress_callback)(uint64_t tokens_done, uint64_t tokens_total, void *user_data);
 
 /* The library version, "MAJOR.MINOR.PATCH". Static storage. */
@@ -285,7 +285,8 @@ typedef struct rwkvrt_state_save_options {
                              * continuation then differs slightly (see docs/STATE_FORMAT.md). f16 saves
                              * values beyond +-65504 as +-65504 (logged as a warning). */
     const rwkvrt_sampler *sampler; /* NULL, or a sampler whose whole state is saved in the file too, so
-                                    * that generation resumes exactly (rwkvrt_state_load_ex()). */
+                                    * that generation resumes exactly (rwkvrt_state_load_ex()); it must
+                                    * be for the model's vocabulary (else RWKVRT_ERR_MISMATCH). */
 } rwkvrt_state_save_options;
 
 /* The defaults: f32 values, no sampler. */
@@ -577,7 +578,8 @@ RWKVRT_API rwkvrt_status rwkvrt_sampler_state_load(rwkvrt_sampler *sampler, cons
  * its next turn).
  *
  * A generator borrows its model, state, tokenizer and sampler: they must outlive it, and the state
- * and sampler must not be used elsewhere while it runs. One thread at a time. */
+ * and sampler must not be used elsewhere while it runs (a state fed or restored meanwhile to another
+ * token count makes the next rwkvrt_generate_next() return RWKVRT_ERR_ARGUMENT). One thread at a time. */
 
 typedef struct rwkvrt_generator rwkvrt_generator;
 
@@ -729,7 +731,8 @@ typedef struct rwkvrt_prefix_cache rwkvrt_prefix_cache;
 typedef struct rwkvrt_prefix_cache_options {
     size_t struct_size;    /* set by rwkvrt_prefix_cache_options_default(); fields are only appended */
     size_t max_bytes;      /* memory budget for the states held in RAM; default 256 MiB */
-    const char *dir;       /* NULL (default): memory only; else an existing folder for state files */
+    const char *dir;       /* NULL (default): memory only; else an existing folder for state files
+                            * (a relative path is taken from the working directory at creation) */
     size_t max_disk_bytes; /* budget for the folder's files, 0 (default) = unlimited */
 } rwkvrt_prefix_cache_options;
 
@@ -749,8 +752,9 @@ RWKVRT_API rwkvrt_status rwkvrt_prefix_cache_lookup(rwkvrt_prefix_cache *cache, 
                                                     size_t n_tokens, rwkvrt_state *state, size_t *matched);
 
 /* Stores a copy of state as the state after tokens[0, n_tokens) (n_tokens >= 1, every id in the
- * vocabulary, else RWKVRT_ERR_TOKEN), replacing an equal entry. Insert at points other prompts will
- * share: the end of a system prompt, the end of a turn. */
+ * vocabulary, else RWKVRT_ERR_TOKEN), replacing an equal entry. The state must have fed exactly
+ * those tokens from a new state (rwkvrt_state_n_tokens() == n_tokens, else RWKVRT_ERR_ARGUMENT).
+ * Insert at points other prompts will share: the end of a system prompt, the end of a turn. */
 RWKVRT_API rwkvrt_status rwkvrt_prefix_cache_insert(rwkvrt_prefix_cache *cache, const int32_t *tokens,
                                                     size_t n_tokens, const rwkvrt_state *state);
 

@@ -79,7 +79,14 @@ rwkvrt_status rwkvrt_state_save_ex(const rwkvrt_state *state, const char *path, 
         const rwkvrt_state_save_options o = save_options(options);
         SnapshotExtras extras;
         extras.dtype = value_type(o.value_type);
-        if (o.sampler) extras.sampler = sampler_blob(o.sampler);
+        if (o.sampler) {
+            // A sampler for another vocabulary could never be loaded back beside this state.
+            const int64_t vocab = state->impl->model().hparams().n_vocab;
+            if (o.sampler->impl->n_vocab() != vocab)
+                fail(RWKVRT_ERR_MISMATCH, "the sampler is for a vocabulary of ", o.sampler->impl->n_vocab(),
+                     " tokens, the state's model has ", vocab);
+            extras.sampler = sampler_blob(o.sampler);
+        }
         save_state_file(*state->impl, path, extras);
     });
 }

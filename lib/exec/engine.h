@@ -3,10 +3,13 @@
 // of concurrent callers take turns, so the threads computing never exceed n_threads.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <mutex>
+#include <thread>
 #include <vector>
 
+#include "core/error.h"
 #include "core/page_buffer.h"
 #include "exec/thread_pool.h"
 
@@ -32,16 +35,27 @@ public:
 
     int n_threads() const { return pool_.size(); }
 
-    // Runs fn(ExecContext &) while no other forward pass of this model runs.
+    // Runs fn(ExecContext &) while no other forward pass of this model runs. A pass started from
+    // inside another on the same thread (from its progress callback) is refused: it would wait on
+    // itself forever.
     template <class Fn>
     void run(const std::function<bool()> &stop, Fn &&fn) {
+        if (owner_.load(std::memory_order_relaxed) == std::this_thread::get_id())
+            fail(RWKVRT_ERR_ARGUMENT, "this model is already running a feed on this thread: a progress callback "
+                                      "(or a signal handler run from it) must not feed the same model");
         std::lock_guard<std::mutex> lock(mutex_);
+        owner_.store(std::this_thread::get_id(), std::memory_order_relaxed);
+        struct Release {
+            std::atomic<std::thread::id> &owner;
+            ~Release() { owner.store(std::thread::id(), std::memory_order_relaxed); }
+        } release{owner_};
         ExecContext ctx{pool_, activations_, stop};
         fn(ctx);
     }
 
 private:
     std::mutex mutex_;
+    std::atomic<std::thread::id> owner_{}; // the thread in run(), if any
     ThreadPool pool_;
     PageBuffer activations_;
 };

@@ -39,6 +39,7 @@ void Generator::feed_tokens(std::span<const int32_t> tokens) {
     if (tokens.empty()) fail(RWKVRT_ERR_ARGUMENT, "the prompt has no tokens");
     model_.feed(state_, tokens.data(), tokens.size(), logits_.data(), options_.progress);
     have_logits_ = true;
+    state_tokens_ = state_.n_tokens();
 }
 
 void Generator::set_logits(std::span<const float> logits) {
@@ -46,6 +47,7 @@ void Generator::set_logits(std::span<const float> logits) {
         fail(RWKVRT_ERR_ARGUMENT, "expected ", logits_.size(), " logits, got ", logits.size());
     std::copy(logits.begin(), logits.end(), logits_.begin());
     have_logits_ = true;
+    state_tokens_ = state_.n_tokens();
 }
 
 std::string Generator::finish(StopReason reason, bool keep_pending) {
@@ -63,6 +65,10 @@ std::optional<std::string> Generator::next() {
             break;
         }
         if (!have_logits_) fail(RWKVRT_ERR_ARGUMENT, "nothing to continue from: feed a prompt first");
+        if (state_.n_tokens() != state_tokens_)
+            fail(RWKVRT_ERR_ARGUMENT, "the state was fed or restored outside this generation (", state_.n_tokens(),
+                 " tokens, the generation left it at ", state_tokens_, "): its logits no longer follow it; "
+                 "start a new generation");
         // A feed that fails (a cancel) drops the token: the sampler forgets it too, penalty and draw,
         // so that a sampler saved with the state matches the text handed out.
         sampler_before_.resize(sampler_.state_size());
@@ -80,6 +86,7 @@ std::optional<std::string> Generator::next() {
             throw;
         }
         ++n_generated_;
+        state_tokens_ = state_.n_tokens();
         pending_ += utf8_.push(tokenizer_.token_bytes(token));
 
         // A stop string ends the text before it; otherwise hold back the longest tail that could

@@ -59,6 +59,7 @@ private:
     std::vector<float> logits_;
     std::vector<uint8_t> sampler_before_; // the sampler's state before the token being fed
     bool have_logits_ = false;
+    uint64_t state_tokens_ = 0; // the state's n_tokens() when logits_ were last set: changed, they are stale
     Utf8Stream utf8_;
     std::string pending_; // whole characters held back because they may begin a stop string
     size_t n_generated_ = 0;

@@ -59,9 +59,18 @@ std::string file_name(uint64_t hash, size_t n) {
     return name;
 }
 
+// The folder made absolute, so that entries stay in it after the process changes its working directory.
+PrefixCacheOptions with_absolute_dir(PrefixCacheOptions options) {
+    std::error_code ec;
+    if (!options.dir.empty())
+        if (const fs::path absolute = fs::absolute(options.dir, ec); !ec) options.dir = absolute.string();
+    return options;
+}
+
 } // namespace
 
-PrefixCache::PrefixCache(const Model &model, PrefixCacheOptions options) : model_(model), options_(std::move(options)) {
+PrefixCache::PrefixCache(const Model &model, PrefixCacheOptions options)
+    : model_(model), options_(with_absolute_dir(std::move(options))) {
     if (options_.dir.empty()) return;
     std::error_code ec;
     if (!fs::is_directory(options_.dir, ec))
@@ -219,6 +228,10 @@ void PrefixCache::insert(const int32_t *tokens, size_t n, const State &state) {
     for (size_t t = 0; t < n; ++t) // as a feed refuses them: no state can follow such a prefix
         if (tokens[t] < 0 || tokens[t] >= vocab)
             fail(RWKVRT_ERR_TOKEN, "token ", tokens[t], " at position ", t, " is outside the vocabulary [0, ", vocab, ")");
+    // An entry is the state after exactly its tokens: a lookup hands it out for any prompt they begin.
+    if (state.n_tokens() != n)
+        fail(RWKVRT_ERR_ARGUMENT, "the state has fed ", state.n_tokens(), " tokens, not the ", n,
+             " given: an entry must be the state after exactly its tokens, fed to a new state");
     auto e = std::make_unique<Entry>();
     e->tokens.assign(tokens, tokens + n);
     e->hash = hash_of(tokens, n);

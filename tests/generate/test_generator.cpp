@@ -143,6 +143,12 @@ TEST_CASE("generator errors") {
     CHECK(len >= 1);
     CHECK(rwkvrt_generate_next(gen, buf, sizeof buf, &len, &done) == RWKVRT_OK);
     CHECK(done == 0);
+
+    // The state fed behind the generator's back: its logits are stale, so it stops instead of going on.
+    const int32_t t = 'x';
+    REQUIRE(rwkvrt_feed(f.model.get(), f.state.get(), &t, 1, nullptr) == RWKVRT_OK);
+    CHECK(rwkvrt_generate_next(gen, buf, sizeof buf, &len, &done) == RWKVRT_ERR_ARGUMENT);
+    CHECK(std::string(rwkvrt_last_error()).find("fed or restored outside this generation") != std::string::npos);
     rwkvrt_generator_free(gen);
 }
 

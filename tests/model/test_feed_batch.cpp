@@ -417,6 +417,40 @@ TEST_CASE("feed: a state in use by another call is refused, never raced") {
     CHECK(rwkvrt_state_n_tokens(s.get()) == prompt.size());
 }
 
+TEST_CASE("feed: a feed of the same model from its own progress callback is refused, not a deadlock") {
+    rwkvrt_tools::RandomModelSpec spec;
+    spec.n_vocab = 300;
+    th::ModelPtr m = th::load(ac::write_random(spec, "batch-reentry"), nullptr, 1);
+    th::StatePtr s = th::new_state(m.get()), other = th::new_state(m.get());
+    const std::vector<int32_t> prompt = tokens_of(256, 5, 300);
+    struct Ctx {
+        const rwkvrt_model *m;
+        rwkvrt_state *other;
+        int calls = 0;
+        rwkvrt_status inner = RWKVRT_OK;
+        std::string message;
+    } ctx{m.get(), other.get()};
+    rwkvrt_feed_options o = rwkvrt_feed_options_default();
+    o.user_data = &ctx;
+    o.progress = [](uint64_t, uint64_t, void *user) {
+        auto *c = static_cast<Ctx *>(user);
+        if (c->calls++ == 0) { // inside the first step's forward pass: the same thread holds the model
+            const int32_t t = 1;
+            c->inner = rwkvrt_feed(c->m, c->other, &t, 1, nullptr);
+            c->message = rwkvrt_last_error();
+        }
+        return 0;
+    };
+    REQUIRE(rwkvrt_feed_ex(m.get(), s.get(), prompt.data(), prompt.size(), nullptr, &o) == RWKVRT_OK);
+    CHECK(ctx.inner == RWKVRT_ERR_ARGUMENT);
+    CHECK(ctx.message.find("already running a feed on this thread") != std::string::npos);
+    CHECK(rwkvrt_state_n_tokens(other.get()) == 0);
+    CHECK(rwkvrt_state_n_tokens(s.get()) == prompt.size());
+    // The model is free again afterwards.
+    const int32_t t = 1;
+    CHECK(rwkvrt_feed(m.get(), other.get(), &t, 1, nullptr) == RWKVRT_OK);
+}
+
 TEST_CASE("load: n_threads is bounded") {
     rwkvrt_tools::RandomModelSpec spec;
     const std::string path = ac::write_random(spec, "batch-threads");

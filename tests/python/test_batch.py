@@ -117,6 +117,31 @@ def test_prefix_cache_serves_a_shared_system_prompt_once(model, tmp_path):
     assert again.lookup(system + [1, 2], state) == len(system)
 
 
+def test_prefix_cache_keeps_a_state_only_under_the_tokens_it_fed(model):
+    cache = rwkvrt.PrefixCache(model)
+    state = model.new_state()
+    model.feed(state, [1, 2, 3])
+    for wrong in ([9, 9], [1, 2], [1, 2, 3, 4]):
+        with pytest.raises(rwkvrt.ArgumentError, match="fed 3 tokens"):
+            cache.insert(wrong, state)
+    assert cache.stats["entries"] == 0
+    cache.insert([1, 2, 3], state)
+    assert cache.lookup([1, 2, 3, 4], model.new_state()) == 3
+
+
+def test_prefix_cache_folder_stays_put_after_a_chdir(model, tmp_path, monkeypatch):
+    (tmp_path / "a" / "pc").mkdir(parents=True)
+    (tmp_path / "b" / "pc").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "a")
+    cache = rwkvrt.PrefixCache(model, dir="pc")
+    monkeypatch.chdir(tmp_path / "b")
+    state = model.new_state()
+    model.feed(state, [1, 2, 3])
+    cache.insert([1, 2, 3], state)
+    assert len(list((tmp_path / "a" / "pc").iterdir())) == 1
+    assert not list((tmp_path / "b" / "pc").iterdir())
+
+
 def test_batch_invariant_gives_a_lone_conversation_the_bits_of_a_batch(model):
     alone, together, company = model.new_state(), model.new_state(), model.new_state()
     a = model.feed(alone, [3, 4, 5], batch_invariant=True)

@@ -72,7 +72,7 @@ def test_token_out_of_range_leaves_the_state_unchanged(model):
     state = model.new_state()
     model.feed(state, PROMPT_IN)
     before = bytes(state)
-    for bad in ([1, 256], [-1], 1000, [2**31], [2**40], 2**70):
+    for bad in ([1, 256], [-1], 1000, [2**31], [2**40], 2**70, [2**70], [2**63], np.array([2**64 - 1], np.uint64)):
         with raises(rwkvrt.TokenError, "RWKVRT_ERR_TOKEN"):
             model.feed(state, bad)
     assert bytes(state) == before
@@ -80,9 +80,22 @@ def test_token_out_of_range_leaves_the_state_unchanged(model):
 
 def test_tokens_of_the_wrong_type(model):
     state = model.new_state()
-    for bad in ([1.5, 2.0], "hello", [[1, 2], [3, 4]], [None]):
+    for bad in ([1.5, 2.0], "hello", [[1, 2], [3, 4]], [None], True, [True, False]):
         with pytest.raises(TypeError):
             model.feed(state, bad)
+
+
+def test_strided_token_arrays_are_read_in_order(model):
+    # Views with strides (every other id, a column, reversed) are the ids they show, not the memory
+    # under their first element.
+    ids = np.arange(65, 85, dtype=np.int64)
+    grid = ids.reshape(4, 5)
+    for view in (ids[::2], ids[::-1], grid[:, 0], grid[1, ::2], ids.astype(np.int32)[::3]):
+        expected = model.feed(model.new_state(), view.tolist())
+        assert np.array_equal(model.feed(model.new_state(), view), expected)
+    tokenizer = rwkvrt.Tokenizer.byte_level()
+    assert tokenizer.decode(ids[::2]) == "ACEGIKMOQS"
+    assert tokenizer.decode(np.array([66, 65], dtype=np.int64)[::-1]) == "AB"
 
 
 def test_none_for_a_model_or_a_state(model, tmp_path):

@@ -68,8 +68,20 @@ def test_stop_string_ends_the_text_and_is_consumed(model):
     assert gen.stop_reason == "stop_string"
     # The state has consumed the tokens up to the end of the stop string.
     assert state.n_tokens == len("In the") + cut + len(stop)
-    # A single string is one stop string, not a set of characters.
-    assert "".join(model.generate(model.new_state(), "In the", stop=stop, **options)) == full[:cut]
+    # A single string (or bytes, or bytearray) is one stop string, not a set of characters.
+    for one in (stop, stop.encode(), bytearray(stop.encode())):
+        assert "".join(model.generate(model.new_state(), "In the", stop=one, **options)) == full[:cut]
+    # None, like (), is no stop string.
+    assert "".join(model.generate(model.new_state(), "In the", stop=None, **options)) == full
+
+
+def test_a_state_fed_behind_a_generation_stops_it(model):
+    state = model.new_state()
+    gen = model.generate(state, "In the", temperature=0, max_tokens=20)
+    next(gen)
+    model.feed(state, [1])  # the generation's logits no longer follow the state
+    with pytest.raises(rwkvrt.ArgumentError, match="outside this generation"):
+        next(gen)
 
 
 def test_stop_strings_cannot_hold_nul(model):

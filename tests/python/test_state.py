@@ -96,6 +96,32 @@ def test_sampler_saved_with_the_state_resumes_generation_exactly(model, tmp_path
     assert "".join(model.generate(resumed, "More", sampler=fresh_sampler, max_tokens=20)) == expected
 
 
+def test_a_sampler_of_another_vocabulary_is_not_saved_with_the_state(model, tmp_path):
+    # It could never be loaded back beside this state: refused at save time, and no file is left.
+    with pytest.raises(rwkvrt.ModelMismatchError, match="vocabulary of 300"):
+        fed(model).save(tmp_path / "s.state", sampler=rwkvrt.Sampler(300))
+    assert not (tmp_path / "s.state").exists()
+
+
+def test_restore_reads_a_strided_buffer_in_order(model):
+    state = fed(model)
+    data = bytes(state)
+    backwards = np.frombuffer(data[::-1], np.uint8)[::-1]  # the snapshot's bytes, through a reversed view
+    every_other = np.zeros(2 * len(data), np.uint8)
+    every_other[::2] = np.frombuffer(data, np.uint8)
+    for view in (backwards, every_other[::2], memoryview(every_other)[::2]):
+        restored = model.new_state()
+        restored.restore(view)
+        assert bytes(restored) == data
+    sampler = rwkvrt.Sampler(model.n_vocab, seed=3)
+    blob = bytes(sampler)
+    copy_of = rwkvrt.Sampler(model.n_vocab)
+    copy_of.restore(np.frombuffer(blob[::-1], np.uint8)[::-1])
+    assert bytes(copy_of) == blob
+    with pytest.raises(TypeError):
+        model.new_state().restore(np.zeros(4, np.float32))
+
+
 def test_pickle_round_trip(model):
     state = fed(model)
     state.metadata = b"\x00binary\xff"

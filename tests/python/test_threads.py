@@ -1,6 +1,9 @@
 """Threads: the GIL is released while the library works, so threads on different states of one model
 run in parallel, and give exactly what sequential runs give."""
 
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -70,9 +73,58 @@ def test_one_state_used_by_two_threads_at_once_is_refused(model):
         try:
             bytes(state)
         except RuntimeError as e:
-            assert "in use by another thread" in str(e)
+            assert "in use by another call" in str(e)
             break
-    with pytest.raises(RuntimeError, match="in use by another thread"):
+    with pytest.raises(RuntimeError, match="in use by another call"):
         one_core.feed(state, [1])
     worker.join()
     assert state.n_tokens == len(very_long)  # the refused call fed nothing
+
+
+def run_python(code, timeout=120):
+    """Runs code in a fresh interpreter; its exit status and output."""
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=timeout)
+
+
+def test_daemon_threads_inside_the_library_do_not_abort_the_exit(model):
+    # Threads still in a feed or a generation when the interpreter exits: Python ends a thread that
+    # takes the GIL back then, which had aborted the process (std::terminate) about half the time.
+    code = f"""
+        import threading, time
+        import numpy as np
+        import rwkvrt
+        model = rwkvrt.Model({str(model.path)!r}, threads=1)
+        def generate():
+            for _ in model.generate(model.new_state(), "Once", max_tokens=1_000_000):
+                pass
+        def feed():
+            model.feed(model.new_state(), np.arange(1_000_000) % 256)
+        for target in (generate, generate, feed):
+            threading.Thread(target=target, daemon=True).start()
+        time.sleep(0.3)
+        print("exiting")
+    """
+    for _ in range(3):
+        done = run_python(code)
+        assert (done.returncode, done.stdout.strip()) == (0, "exiting"), done.stderr
+
+
+def test_a_signal_handler_feeding_the_same_model_gets_an_error_not_a_deadlock(model):
+    # Handlers run inside the call (its progress callback), where the model is busy on this very
+    # thread: a feed from there had waited on itself forever.
+    done = run_python(f"""
+        import signal
+        import numpy as np
+        import rwkvrt
+        model = rwkvrt.Model({str(model.path)!r}, threads=1)
+        state, other = model.new_state(), model.new_state()
+        signal.signal(signal.SIGALRM, lambda *_: model.feed(other, [1, 2, 3]))
+        signal.setitimer(signal.ITIMER_REAL, 0.2)
+        try:
+            model.feed(state, np.arange(1_000_000) % 256)
+        except rwkvrt.ArgumentError as e:
+            print("refused", other.n_tokens, 0 < state.n_tokens < 1_000_000, e)
+    """, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("refused 0 True"), done.stdout
+    assert "already running a feed on this thread" in done.stdout

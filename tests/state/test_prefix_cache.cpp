@@ -173,6 +173,14 @@ TEST_CASE("prefix cache: bad arguments") {
     CHECK(rwkvrt_prefix_cache_insert(cache.get(), &t, 0, s.get()) == RWKVRT_ERR_ARGUMENT);
     for (const int32_t outside : {-1, rwkvrt_model_n_vocab(m.get())}) // ids no feed takes
         CHECK(rwkvrt_prefix_cache_insert(cache.get(), &outside, 1, s.get()) == RWKVRT_ERR_TOKEN);
+    // A state is kept only under the tokens it fed: not under fewer, more or others' (a new state's none).
+    const std::vector<int32_t> three = {1, 2, 3};
+    th::StatePtr after_three = fed(m.get(), three);
+    CHECK(rwkvrt_prefix_cache_insert(cache.get(), three.data(), 2, after_three.get()) == RWKVRT_ERR_ARGUMENT);
+    CHECK(std::string(rwkvrt_last_error()).find("fed 3 tokens, not the 2") != std::string::npos);
+    CHECK(rwkvrt_prefix_cache_insert(cache.get(), &t, 1, s.get()) == RWKVRT_ERR_ARGUMENT);
+    CHECK(stats(cache.get()).entries == 0);
+    CHECK(rwkvrt_prefix_cache_insert(cache.get(), three.data(), 3, after_three.get()) == RWKVRT_OK);
     CHECK(rwkvrt_prefix_cache_lookup(cache.get(), &t, 1, nullptr, &matched) == RWKVRT_ERR_ARGUMENT);
     rwkvrt_prefix_cache_options o = rwkvrt_prefix_cache_options_default();
     const std::string missing = testdata::scratch_dir() + "/no-such-folder";

@@ -47,7 +47,7 @@ class Model:
     ) -> list[npt.NDArray[np.float32]]:
         """Feeds several conversations in one pass; returns each one's logits."""
     def generate(self, state: State, prompt: Union[_Text, _Tokens, None], *, tokenizer: Optional[Tokenizer] = None,
-                 sampler: Optional[Sampler] = None, max_tokens: int = 256, stop: Union[_Text, Sequence[_Text]] = (),
+                 sampler: Optional[Sampler] = None, max_tokens: int = 256, stop: Union[_Text, Sequence[_Text], None] = (),
                  end_token: Optional[int] = -1, logits: Optional[npt.ArrayLike] = None,
                  temperature: Optional[float] = None, top_k: Optional[int] = None, top_p: Optional[float] = None,
                  min_p: Optional[float] = None, repetition_penalty: Optional[float] = None,

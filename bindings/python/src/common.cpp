@@ -1,6 +1,7 @@
 #include "common.h"
 
 #include <limits>
+#include <thread>
 
 namespace rwkvrt_py {
 
@@ -13,7 +14,28 @@ void raise_status(rwkvrt_status status, const std::string &message) {
 
 void raise_status(rwkvrt_status status) { raise_status(status, rwkvrt_last_error()); }
 
+ReleasedGil::~ReleasedGil() noexcept(false) {
+#if PY_VERSION_HEX >= 0x030D0000
+    const bool exiting = Py_IsFinalizing();
+#else
+    const bool exiting = _Py_IsFinalizing();
+#endif
+    if (exiting)
+        for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
+    // noexcept(false): should the exit begin just now, Python's ending of the thread unwinds from here.
+    PyEval_RestoreThread(state_);
+}
+
+namespace {
+unsigned long main_thread_ident = 0; // threading.main_thread().ident
+} // namespace
+
+void Interruptible::record_main_thread() {
+    main_thread_ident = py::module_::import("threading").attr("main_thread")().attr("ident").cast<unsigned long>();
+}
+
 int Interruptible::poll(uint64_t, uint64_t, void *self_) {
+    if (PyThread_get_thread_ident() != main_thread_ident) return 0;
     auto *self = static_cast<Interruptible *>(self_);
     const auto now = std::chrono::steady_clock::now();
     if (now - self->last_ < std::chrono::milliseconds(50)) return 0;
@@ -34,7 +56,8 @@ void Interruptible::check(rwkvrt_status status) {
 Exclusive::Exclusive(std::atomic<bool> &busy, const char *what) : busy_(busy) {
     if (busy_.exchange(true))
         throw std::runtime_error(std::string("this ") + what +
-                                 " is in use by another thread; use one per thread");
+                                 " is in use by another call (another thread's, or the one a signal handler "
+                                 "interrupted); use one per thread");
 }
 
 Model::Model(std::string path_, int threads_, std::string weight_type_, bool mmap_, std::string activations_)
@@ -47,7 +70,7 @@ Model::Model(std::string path_, int threads_, std::string weight_type_, bool mma
     if (!activations.empty()) options.activations = activations.c_str();
     rwkvrt_status status;
     {
-        py::gil_scoped_release nogil; // loading reads the whole file
+        ReleasedGil nogil; // loading reads the whole file
         status = rwkvrt_model_load(path.c_str(), &options, &handle);
     }
     check(status);
@@ -102,27 +125,46 @@ int32_t checked_id(long long id) {
     return static_cast<int32_t>(id);
 }
 
+// One Python int (not a bool) as a token id.
+int32_t python_int_id(py::handle id) {
+    if (PyBool_Check(id.ptr()) || !PyLong_Check(id.ptr()))
+        throw py::type_error("tokens must be ints, got " + py::type::of(id).attr("__name__").cast<std::string>());
+    int overflow = 0;
+    const long long value = PyLong_AsLongLongAndOverflow(id.ptr(), &overflow);
+    if (overflow) raise_status(RWKVRT_ERR_TOKEN, "token id " + py::str(id).cast<std::string>() + " is out of range");
+    return checked_id(value);
+}
+
 } // namespace
 
 std::vector<int32_t> token_ids(py::handle tokens) {
-    if (PyLong_Check(tokens.ptr())) {
-        int overflow = 0;
-        const long long id = PyLong_AsLongLongAndOverflow(tokens.ptr(), &overflow);
-        if (overflow)
-            raise_status(RWKVRT_ERR_TOKEN, "token id " + py::str(tokens).cast<std::string>() + " is out of range");
-        return {checked_id(id)};
-    }
+    if (PyLong_Check(tokens.ptr()) || PyBool_Check(tokens.ptr())) return {python_int_id(tokens)};
     py::array array = py::module_::import("numpy").attr("asarray")(tokens);
     if (array.ndim() > 1)
         throw py::type_error("tokens must be a flat sequence of ints, got " + std::to_string(array.ndim()) +
                              " dimensions");
     if (array.size() == 0) return {};
+    std::vector<int32_t> out(size_t(array.size()));
     const char kind = array.dtype().kind();
+    if (kind == 'O') { // ints past 64 bits, or a mix numpy could not type
+        for (size_t i = 0; i < out.size(); ++i) out[i] = python_int_id(array.attr("__getitem__")(i));
+        return out;
+    }
     if (kind != 'i' && kind != 'u')
         throw py::type_error("tokens must be ints, got " + py::str(array.dtype()).cast<std::string>() +
                              (kind == 'U' || kind == 'S' ? " (encode text with a Tokenizer first)" : ""));
-    auto ids = py::array_t<long long, py::array::forcecast>::ensure(array);
-    std::vector<int32_t> out(size_t(ids.size()));
+    // c_style: a strided view (a[::2], a[:, 0]) is copied into order, not read as if contiguous.
+    if (kind == 'u') { // as unsigned, so that 2**64 − 1 is not read as −1
+        auto ids = py::array_t<unsigned long long, py::array::c_style | py::array::forcecast>::ensure(array);
+        const unsigned long long *p = ids.data();
+        for (size_t i = 0; i < out.size(); ++i) {
+            if (p[i] > uint64_t(std::numeric_limits<int32_t>::max()))
+                raise_status(RWKVRT_ERR_TOKEN, "token id " + std::to_string(p[i]) + " does not fit in 32 bits");
+            out[i] = int32_t(p[i]);
+        }
+        return out;
+    }
+    auto ids = py::array_t<long long, py::array::c_style | py::array::forcecast>::ensure(array);
     const long long *p = ids.data();
     for (size_t i = 0; i < out.size(); ++i) out[i] = checked_id(p[i]);
     return out;
@@ -137,6 +179,33 @@ std::string text_bytes(py::handle text, const char *what) {
     if (!bytes) throw py::error_already_set();
     return py::reinterpret_steal<py::bytes>(bytes).cast<std::string>();
 }
+
+ByteBuffer::ByteBuffer(py::handle object) {
+    const auto refuse = [&] {
+        throw py::type_error("expected bytes (a bytes-like object of single bytes), got " +
+                             py::type::of(object).attr("__name__").cast<std::string>());
+    };
+    if (!PyObject_CheckBuffer(object.ptr())) refuse();
+    if (PyObject_GetBuffer(object.ptr(), &view_, PyBUF_STRIDES | PyBUF_FORMAT) != 0) throw py::error_already_set();
+    const std::string format = view_.format ? view_.format : "B";
+    if (view_.itemsize != 1 || view_.ndim > 1 || (format != "B" && format != "b" && format != "c")) {
+        PyBuffer_Release(&view_);
+        refuse();
+    }
+    size_ = size_t(view_.len);
+    if (PyBuffer_IsContiguous(&view_, 'C')) {
+        data_ = view_.buf;
+        return;
+    }
+    copy_.resize(size_);
+    if (PyBuffer_ToContiguous(copy_.data(), &view_, view_.len, 'C') != 0) {
+        PyBuffer_Release(&view_);
+        throw py::error_already_set();
+    }
+    data_ = copy_.data();
+}
+
+ByteBuffer::~ByteBuffer() { PyBuffer_Release(&view_); }
 
 std::string c_string(std::string s, const char *what) {
     if (s.find('\0') != std::string::npos)

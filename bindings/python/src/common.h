@@ -47,9 +47,25 @@ private:
     std::atomic<bool> &busy_;
 };
 
-// Makes a long C call interruptible by Ctrl-C: its progress callback takes the GIL every ~50 ms and
-// runs Python's signal handlers. If one raises (KeyboardInterrupt), the call is cancelled, which
-// leaves the state consistent (the tokens of whole steps fed), and check() re-raises the exception.
+// Releases the GIL for a C call, as py::gil_scoped_release, except when the interpreter began exiting
+// meanwhile: Python would then end this (daemon) thread from inside the destructor, which C++ turns
+// into std::terminate, so the thread waits for the process to end instead, as Python 3.14 does.
+class ReleasedGil {
+public:
+    ReleasedGil() : state_(PyEval_SaveThread()) {}
+    ~ReleasedGil() noexcept(false);
+    ReleasedGil(const ReleasedGil &) = delete;
+    ReleasedGil &operator=(const ReleasedGil &) = delete;
+
+private:
+    PyThreadState *state_;
+};
+
+// Makes a long C call interruptible by Ctrl-C: on Python's main thread, its progress callback takes
+// the GIL every ~50 ms and runs Python's signal handlers. If one raises (KeyboardInterrupt), the call
+// is cancelled, which leaves the state consistent (the tokens of whole steps fed), and check()
+// re-raises the exception. Other threads never take the GIL there: Python runs handlers only on the
+// main thread, and a thread that takes the GIL while the interpreter exits is ended by Python.
 class Interruptible {
 public:
     rwkvrt_progress_callback callback() const { return &Interruptible::poll; }
@@ -62,6 +78,9 @@ public:
     }
     // With the GIL held, after the call: the handler's exception if it stopped the call, else the status.
     void check(rwkvrt_status status);
+
+    // Called once, at import (with the GIL): which thread is Python's main thread.
+    static void record_main_thread();
 
 private:
     static int poll(uint64_t done, uint64_t total, void *self);
@@ -139,6 +158,26 @@ std::vector<int32_t> token_ids(py::handle tokens);
 // Text as bytes: str is encoded as UTF-8, bytes-like objects are taken as they are. what names the
 // argument in the TypeError for anything else.
 std::string text_bytes(py::handle text, const char *what);
+// The bytes of a bytes-like object of single bytes (bytes, bytearray, memoryview, uint8 array),
+// borrowed where they lie when contiguous, copied into order when a strided view (a[::-1]).
+// TypeError for anything else. Held with the GIL; data() stays valid while it lives.
+class ByteBuffer {
+public:
+    explicit ByteBuffer(py::handle object);
+    ~ByteBuffer();
+    ByteBuffer(const ByteBuffer &) = delete;
+    ByteBuffer &operator=(const ByteBuffer &) = delete;
+    // Never NULL, even for no bytes: the C API wants a pointer.
+    const void *data() const { return size_ ? data_ : &empty_; }
+    size_t size() const { return size_; }
+
+private:
+    static constexpr char empty_ = 0;
+    Py_buffer view_{};
+    std::string copy_;
+    const void *data_ = nullptr;
+    size_t size_ = 0;
+};
 // s, checked to hold no NUL byte: the C API takes NUL-terminated strings, which would cut it short.
 // what names it in the rwkvrt.ArgumentError otherwise.
 std::string c_string(std::string s, const char *what);

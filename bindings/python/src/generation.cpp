@@ -7,10 +7,11 @@ namespace rwkvrt_py {
 
 namespace {
 
-// A single str is one stop string, not a sequence of one-character ones.
+// A single str (or bytes-like object) is one stop string, not a sequence of one-character ones; None is none.
 std::vector<std::string> stop_strings(const py::object &stop) {
     std::vector<std::string> out;
-    if (py::isinstance<py::str>(stop) || py::isinstance<py::bytes>(stop)) {
+    if (stop.is_none()) return out;
+    if (py::isinstance<py::str>(stop) || PyObject_CheckBuffer(stop.ptr())) {
         out.push_back(c_string(text_bytes(stop, "stop"), "a stop string"));
     } else {
         for (py::handle s : stop) out.push_back(c_string(text_bytes(s, "each stop string"), "a stop string"));
@@ -76,7 +77,7 @@ generate(const std::shared_ptr<Model> &model, const std::shared_ptr<State> &stat
     Exclusive use_sampler(g->sampler->busy, "Sampler");
     rwkvrt_status status = RWKVRT_OK;
     {
-        py::gil_scoped_release nogil;
+        ReleasedGil nogil;
         if (!ids.empty()) {
             // The C generator takes text; token ids are fed first and their logits handed over. A
             // generator made on placeholder logits checks every argument before the state changes.
@@ -107,7 +108,7 @@ py::str next_piece(Generation &g) {
     int done = 0;
     rwkvrt_status status;
     {
-        py::gil_scoped_release nogil;
+        ReleasedGil nogil;
         status = rwkvrt_generate_next(g.handle, g.piece.data(), g.piece.size(), &len, &done);
         if (status == RWKVRT_ERR_BUFFER) {
             g.piece.resize(len);
@@ -141,8 +142,9 @@ void bind_generation(GenerationClass &cls, ModelClass &model_cls) {
 Each item is a piece of text of whole characters. The GIL is released while a
 piece is computed, so generations on different states run in parallel.)";
 
-    cls.def("__iter__", [](py::object self) { return self; })
-        .def("__next__", &next_piece)
+    cls.def("__iter__", [](py::object self) { return self; }, "The generation itself: it is its own iterator.")
+        .def("__next__", &next_piece,
+             "The next piece of text; StopIteration once generation has stopped (see stop_reason).")
         .def_property_readonly("stop_reason", &stop_reason,
                                R"(None while running, then "max_tokens", "end_token" or "stop_string".)")
         .def_property_readonly(
@@ -213,7 +215,7 @@ Args:
         (temperature, top_k, top_p, min_p, repetition_penalty,
         presence_penalty, frequency_penalty, penalty_decay, seed; see Sampler).
     max_tokens: the most tokens to generate.
-    stop: a stop string or a sequence of them.
+    stop: a stop string or a sequence of them; None or () for none.
     end_token: -1 for the tokenizer's end of text (token 0 for World and BPE;
         none for bytes), None for none, or a token id.
     logits: instead of a prompt, the logits to continue from (Generation.logits

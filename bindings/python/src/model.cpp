@@ -28,7 +28,7 @@ py::array_t<float> feed(const Model &model, State &state, const py::object &toke
     options.batch_invariant = batch_invariant;
     rwkvrt_status status;
     {
-        py::gil_scoped_release nogil;
+        ReleasedGil nogil;
         status = rwkvrt_feed_ex(model.handle, state.handle, ids.data(), ids.size(), out, &options);
     }
     interrupt.check(status);
@@ -68,7 +68,7 @@ py::list feed_batch(const Model &model, const std::vector<std::shared_ptr<State>
     options.batch_invariant = batch_invariant;
     rwkvrt_status status;
     {
-        py::gil_scoped_release nogil;
+        ReleasedGil nogil;
         status = rwkvrt_feed_batch_ex(model.handle, n, handles.data(), tokens.data(), counts.data(), logits.data(), &options);
     }
     interrupt.check(status);
@@ -126,8 +126,10 @@ Raises:
             "arch", [](const Model &m) { return rwkvrt_model_arch(m.handle); },
             R"("rwkv4", "rwkv5.0", "rwkv5.1", "rwkv5.2", "rwkv6" or "rwkv7".)")
         .def_property_readonly("n_vocab", &Model::n_vocab, "The number of tokens (the length of the logits).")
-        .def_property_readonly("n_layer", [](const Model &m) { return rwkvrt_model_n_layer(m.handle); })
-        .def_property_readonly("n_embd", [](const Model &m) { return rwkvrt_model_n_embd(m.handle); })
+        .def_property_readonly("n_layer", [](const Model &m) { return rwkvrt_model_n_layer(m.handle); },
+                               "The number of layers (blocks).")
+        .def_property_readonly("n_embd", [](const Model &m) { return rwkvrt_model_n_embd(m.handle); },
+                               "The width of the embedding (the model dimension).")
         .def_property_readonly(
             "weight_type", [](const Model &m) { return rwkvrt_model_weight_type(m.handle); },
             R"(The storage type of the large matrices, e.g. "f32", "bf16", "q5_1".)")

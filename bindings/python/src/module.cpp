@@ -4,6 +4,7 @@
 PYBIND11_MODULE(_rwkvrt, m) {
     using namespace rwkvrt_py;
     m.doc() = "The compiled part of rwkvrt: a thin layer over the C API of librwkvrt.";
+    Interruptible::record_main_thread();
     m.attr("__version__") = rwkvrt_version();
     m.def(
         "system_info", [] { return std::string(rwkvrt_system_info()); },

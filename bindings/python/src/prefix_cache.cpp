@@ -52,7 +52,7 @@ Args:
                 size_t matched = 0;
                 rwkvrt_status status;
                 {
-                    py::gil_scoped_release nogil;
+                    ReleasedGil nogil;
                     status = rwkvrt_prefix_cache_lookup(c.handle, ids.data(), ids.size(), state.handle, &matched);
                 }
                 check(status);
@@ -69,7 +69,7 @@ a prompt, so that at least one is left to feed for the logits.)")
                 Exclusive use(state.busy, "State");
                 rwkvrt_status status;
                 {
-                    py::gil_scoped_release nogil;
+                    ReleasedGil nogil;
                     status = rwkvrt_prefix_cache_insert(c.handle, ids.data(), ids.size(), state.handle);
                 }
                 check(status);

@@ -15,12 +15,9 @@ py::bytes save(Sampler &s) {
 }
 
 void restore(Sampler &s, const py::buffer &data) {
-    const py::buffer_info info = data.request();
-    if (info.itemsize != 1 || info.ndim > 1)
-        throw py::type_error("restore() takes bytes (a bytes-like object of bytes)");
+    const ByteBuffer bytes(data);
     Exclusive use(s.busy, "Sampler");
-    static const char empty = 0; // the C API wants a pointer even for no bytes
-    check(rwkvrt_sampler_state_load(s.handle, info.size ? info.ptr : &empty, size_t(info.size)));
+    check(rwkvrt_sampler_state_load(s.handle, bytes.data(), bytes.size()));
 }
 
 std::shared_ptr<Sampler> from_bytes(int32_t n_vocab, const py::buffer &data) {
@@ -40,7 +37,7 @@ int32_t sample(Sampler &s, const py::array_t<float, py::array::c_style | py::arr
     int32_t token = 0;
     rwkvrt_status status;
     {
-        py::gil_scoped_release nogil;
+        ReleasedGil nogil;
         status = rwkvrt_sample(s.handle, data, &token);
     }
     check(status);
@@ -100,7 +97,7 @@ Args:
 Raises:
     ArgumentError: an option out of its range (the message names it).)")
         .def_readonly("n_vocab", &Sampler::n_vocab, "The number of logits sample() takes.")
-        .def("sample", &sample, py::arg("logits"),
+        .def("sample", &sample, py::arg("logits").none(false),
              R"(Picks the next token from n_vocab logits and records it for the penalties.
 
 -inf logits are never picked. Raises ArgumentError for NaN or +inf, or when every

@@ -15,13 +15,9 @@ py::bytes snapshot(State &state) {
 }
 
 void restore(State &state, const py::buffer &data) {
-    const py::buffer_info info = data.request();
-    if (info.itemsize != 1 || info.ndim > 1)
-        throw py::type_error("restore() takes bytes (a bytes-like object of bytes)");
+    const ByteBuffer bytes(data);
     Exclusive use(state.busy, "State");
-    // An empty buffer still needs a non-NULL pointer for the C API to report a format error.
-    static const char empty = 0;
-    check(rwkvrt_state_restore(state.handle, info.size ? info.ptr : &empty, size_t(info.size)));
+    check(rwkvrt_state_restore(state.handle, bytes.data(), bytes.size()));
 }
 
 std::shared_ptr<State> from_bytes(const std::shared_ptr<Model> &model, const py::buffer &data) {
@@ -41,7 +37,7 @@ void save(State &state, const py::object &path, const std::string &value_type, S
     if (sampler) use_sampler.emplace(sampler->busy, "Sampler");
     rwkvrt_status status;
     {
-        py::gil_scoped_release nogil;
+        ReleasedGil nogil;
         status = rwkvrt_state_save_ex(state.handle, file.c_str(), &options);
     }
     check(status);
@@ -54,7 +50,7 @@ std::shared_ptr<State> load(const std::shared_ptr<Model> &model, const py::objec
     if (sampler) use_sampler.emplace(sampler->busy, "Sampler");
     rwkvrt_status status;
     {
-        py::gil_scoped_release nogil;
+        ReleasedGil nogil;
         status = rwkvrt_state_load_ex(state->handle, file.c_str(), sampler ? sampler->handle : nullptr, nullptr);
     }
     check(status);
@@ -66,7 +62,7 @@ std::shared_ptr<State> load_initial(const std::shared_ptr<Model> &model, const p
     auto state = std::make_shared<State>(model);
     rwkvrt_status status;
     {
-        py::gil_scoped_release nogil;
+        ReleasedGil nogil;
         status = rwkvrt_state_load_initial(state->handle, file.c_str());
     }
     check(status);

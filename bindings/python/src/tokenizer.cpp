@@ -13,7 +13,7 @@ std::shared_ptr<Tokenizer> load(const py::object &path) {
     rwkvrt_tokenizer *handle = nullptr;
     rwkvrt_status status;
     {
-        py::gil_scoped_release nogil;
+        ReleasedGil nogil;
         status = rwkvrt_tokenizer_load(file.c_str(), &handle);
     }
     check(status);
@@ -27,7 +27,7 @@ std::vector<int32_t> encode(const Tokenizer &tok, const py::object &text) {
     size_t n = 0;
     rwkvrt_status status;
     {
-        py::gil_scoped_release nogil;
+        ReleasedGil nogil;
         status = rwkvrt_tokenize(tok.handle, bytes.data(), bytes.size(), ids.data(), ids.size(), &n);
         if (status == RWKVRT_ERR_BUFFER) {
             ids.resize(n);
@@ -45,7 +45,7 @@ py::bytes decode_bytes(const Tokenizer &tok, const py::object &tokens) {
     size_t len = 0;
     rwkvrt_status status;
     {
-        py::gil_scoped_release nogil;
+        ReleasedGil nogil;
         status = rwkvrt_detokenize(tok.handle, ids.data(), ids.size(), text.data(), text.size(), &len);
         if (status == RWKVRT_ERR_BUFFER) {
             text.resize(len);
