@@ -754,7 +754,9 @@ RWKVRT_API rwkvrt_status rwkvrt_prefix_cache_lookup(rwkvrt_prefix_cache *cache, 
 /* Stores a copy of state as the state after tokens[0, n_tokens) (n_tokens >= 1, every id in the
  * vocabulary, else RWKVRT_ERR_TOKEN), replacing an equal entry. The state must have fed exactly
  * those tokens from a new state (rwkvrt_state_n_tokens() == n_tokens, else RWKVRT_ERR_ARGUMENT).
- * Insert at points other prompts will share: the end of a system prompt, the end of a turn. */
+ * RWKVRT_ERR_IO when the cache's folder could not take its file (a full disk): the entry is then
+ * kept in memory all the same. Insert at points other prompts will share: the end of a system
+ * prompt, the end of a turn. */
 RWKVRT_API rwkvrt_status rwkvrt_prefix_cache_insert(rwkvrt_prefix_cache *cache, const int32_t *tokens,
                                                     size_t n_tokens, const rwkvrt_state *state);
 

@@ -247,20 +247,29 @@ void PrefixCache::insert(const int32_t *tokens, size_t n, const State &state) {
         e->snapshot.resize(snapshot_size(copy));
         write_snapshot(copy, e->snapshot.data());
     }
+    std::string disk_error; // a file that could not be written (a full disk): the entry stays in memory
     if (!options_.dir.empty()) {
         e->file = (fs::path(options_.dir) / file_name(e->hash, n)).string();
-        write_file_atomically(e->file, e->snapshot.data(), e->snapshot.size());
-        e->file_bytes = e->snapshot.size();
+        try {
+            write_file_atomically(e->file, e->snapshot.data(), e->snapshot.size());
+            e->file_bytes = e->snapshot.size();
+        } catch (const Error &error) {
+            disk_error = error.what();
+            e->file.clear();
+        }
     }
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (Entry *old = find(e->tokens, e->hash)) {
-        if (old->file == e->file) old->file.clear(); // the new file replaced it; keep it on disk
-        stats_.disk_bytes -= old->file_bytes;
-        old->file_bytes = 0;
-        remove(old);
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (Entry *old = find(e->tokens, e->hash)) {
+            if (old->file == e->file) old->file.clear(); // the new file replaced it; keep it on disk
+            stats_.disk_bytes -= old->file_bytes;
+            old->file_bytes = 0;
+            remove(old);
+        }
+        add(std::move(e));
+        enforce_budgets();
     }
-    add(std::move(e));
-    enforce_budgets();
+    if (!disk_error.empty()) fail(RWKVRT_ERR_IO, "the entry is kept in memory only: ", disk_error);
 }
 
 PrefixCacheStats PrefixCache::stats() const {

@@ -163,6 +163,23 @@ TEST_CASE("prefix cache: entries persist in a folder; damaged and foreign files 
     }
 }
 
+TEST_CASE("prefix cache: a folder that cannot take a file keeps the entry in memory, and says so") {
+    rwkvrt_tools::RandomModelSpec spec;
+    th::ModelPtr m = th::load(ac::write_random(spec, "cache-nodisk"));
+    const std::string dir = fresh_dir("prefix-cache-gone");
+    CachePtr cache = new_cache(m.get(), size_t(64) << 20, dir);
+    std::filesystem::remove_all(dir); // as a full disk, every write of the cache now fails
+    const std::vector<int32_t> a = seq(1, 12);
+    CHECK(rwkvrt_prefix_cache_insert(cache.get(), a.data(), a.size(), fed(m.get(), a).get()) == RWKVRT_ERR_IO);
+    CHECK(std::string(rwkvrt_last_error()).find("kept in memory only") != std::string::npos);
+    CHECK(stats(cache.get()).entries == 1);
+    CHECK(stats(cache.get()).disk_bytes == 0);
+    th::StatePtr s = th::new_state(m.get());
+    size_t matched = 0;
+    REQUIRE(rwkvrt_prefix_cache_lookup(cache.get(), a.data(), a.size(), s.get(), &matched) == RWKVRT_OK);
+    CHECK(matched == a.size());
+}
+
 TEST_CASE("prefix cache: bad arguments") {
     rwkvrt_tools::RandomModelSpec spec;
     th::ModelPtr m = th::load(ac::write_random(spec, "cache-args"));

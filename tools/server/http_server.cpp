@@ -14,7 +14,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <optional>
 #include <filesystem>
@@ -274,7 +277,7 @@ public:
         svr.Get("/v1/models", [this](const httplib::Request &, httplib::Response &res) {
             res.set_content(dump({{"object", "list"}, {"data", json::array({model_object()})}}), "application/json");
         });
-        svr.Get(R"(/v1/models/([^/]+))", [this](const httplib::Request &req, httplib::Response &res) {
+        svr.Get(R"(/v1/models/(.+))", [this](const httplib::Request &req, httplib::Response &res) {
             guarded(res, [&] {
                 if (req.matches[1] != limits_.model_name)
                     throw ApiError{404, "the model '" + std::string(req.matches[1]) + "' does not exist; this server serves '" + limits_.model_name + "'", "model", "model_not_found"};
@@ -611,6 +614,18 @@ public:
     void widen_backlog() { ::listen(svr_sock_, SOMAXCONN); }
 };
 
+// How long connections may take to finish after SIGTERM/SIGINT: below the 30 s an orchestrator such
+// as Kubernetes waits before SIGKILL.
+constexpr int kShutdownGraceSeconds = 10;
+
+// The worker's name in X-Rwkvrt-Worker: the host name when listening on every address (0.0.0.0,
+// which would name every worker alike).
+std::string worker_name(const std::string &host) {
+    if (host != "0.0.0.0" && host != "::" && !host.empty()) return host;
+    char name[256] = {};
+    return ::gethostname(name, sizeof name - 1) == 0 && name[0] ? std::string(name) : host;
+}
+
 } // namespace
 
 int serve(const ServeOptions &o) {
@@ -635,6 +650,12 @@ int serve(const ServeOptions &o) {
     svr.new_task_queue = [http_threads] { return new httplib::ThreadPool(http_threads); };
     svr.set_payload_max_length(o.max_body_bytes);
     svr.set_read_timeout(30, 0);
+    // cpp-httplib's default also sets SO_REUSEPORT, with which a second server on the same port starts
+    // without error and the kernel splits the connections between the two.
+    svr.set_socket_options([](socket_t sock) {
+        int yes = 1;
+        ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    });
     int port = o.port;
     if (port == 0) {
         port = svr.bind_to_any_port(o.host);
@@ -643,17 +664,33 @@ int serve(const ServeOptions &o) {
     }
     if (port < 0) throw std::runtime_error("cannot listen on " + o.host + ":" + std::to_string(o.port));
     svr.widen_backlog();
-    app.routes(svr, o.host + ":" + std::to_string(port));
+    app.routes(svr, worker_name(o.host) + ":" + std::to_string(port));
+    // The first signal stops generating (streams end with a shutting_down event) and closes the
+    // listener; connections then finish. A second signal, or kShutdownGraceSeconds, ends the process
+    // even if a slow client still holds one: every completed turn is already stored.
+    std::atomic<bool> finished{false};
     std::thread stopper([&] {
         int sig = 0;
         sigwait(&signals, &sig);
+        if (finished) return;
         app.stop_generating();
         svr.stop();
+        const timespec grace{kShutdownGraceSeconds, 0};
+        int again;
+        do again = sigtimedwait(&signals, nullptr, &grace);
+        while (again < 0 && errno == EINTR);
+        if (finished) return;
+        std::fprintf(stderr, again > 0 ? "rwkvrt serve: a second signal: exiting now\n"
+                                       : "rwkvrt serve: connections still open %d s after the signal: exiting\n",
+                     kShutdownGraceSeconds);
+        std::fflush(stderr);
+        std::_Exit(0);
     });
     std::fprintf(stderr, "rwkvrt serve: listening on http://%s:%d\n", o.host.c_str(), port);
     std::fflush(stderr);
     svr.listen_after_bind();
-    pthread_kill(stopper.native_handle(), SIGTERM); // wakes it if the server stopped for another reason
+    finished = true;
+    pthread_kill(stopper.native_handle(), SIGTERM); // wakes it wherever it waits
     stopper.join();
     return 0;
 }

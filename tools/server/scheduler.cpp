@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 
 #include "chat_format.h"
 
@@ -76,7 +77,15 @@ Scheduler::Admission Scheduler::submit(std::shared_ptr<Job> job) {
     {
         std::lock_guard lock(mu_);
         if (stopping_) return Admission::stopping;
-        if (in_flight_ >= size_t(options_.parallel) + size_t(options_.queue)) return Admission::queue_full;
+        const size_t places = size_t(options_.parallel) + size_t(options_.queue);
+        if (in_flight_ >= places) { // requests whose clients went away while queued leave their places
+            const size_t before = queue_.size();
+            std::erase_if(queue_, [](const std::shared_ptr<Job> &j) { return j->cancelled.load(); });
+            in_flight_ -= before - queue_.size();
+            metrics_.cancelled += before - queue_.size();
+            metrics_.queued = int64_t(queue_.size());
+        }
+        if (in_flight_ >= places) return Admission::queue_full;
         ++in_flight_;
         queue_.push_back(std::move(job));
         metrics_.queued = int64_t(queue_.size());
@@ -249,7 +258,9 @@ void Scheduler::step(std::vector<std::unique_ptr<Seq>> &active) {
             metrics_.prompt_tokens_fed += s->input.size();
             if (s->next_cache_point < s->job->cache_points.size() && s->job->cache_points[s->next_cache_point] == s->fed) {
                 ++s->next_cache_point;
-                if (cache_) rwkvrt_prefix_cache_insert(cache_, s->job->prompt.data(), s->fed, s->state.get());
+                // A failure costs only later prompts their shortcut; the operator hears of it (a full --cache-dir).
+                if (cache_ && rwkvrt_prefix_cache_insert(cache_, s->job->prompt.data(), s->fed, s->state.get()) != RWKVRT_OK)
+                    std::fprintf(stderr, "rwkvrt serve: the prefix cache: %s\n", rwkvrt_last_error());
             }
             if (s->fed == s->job->prompt.size()) {
                 s->phase = Seq::Phase::decode;

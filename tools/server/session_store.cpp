@@ -9,11 +9,9 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <list>
 #include <mutex>
 #include <random>
-#include <sstream>
 #include <unordered_map>
 #include <vector>
 
@@ -85,20 +83,53 @@ private:
 std::string errno_text() { return std::strerror(errno); }
 
 // One file per conversation (<dir>/<id>.state), replaced atomically: written beside it, flushed, renamed.
+// The RAM copy of a file is used only while the file is the one it was read from or written as (same
+// inode, size and modification time): workers that share the folder see each other's turns.
 class FolderStore : public SessionStore {
 public:
-    FolderStore(std::string dir, size_t ram) : dir_(std::move(dir)), ram_(ram) {}
+    FolderStore(std::string dir, size_t ram) : dir_(std::move(dir)), ram_(ram) {
+        // Refuse to start on a folder that cannot take a conversation, rather than fail the first turn.
+        const std::string probe = dir_ + "/.rwkvrt-write-test" + std::to_string(::getpid());
+        const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0) throw StoreError("--state-store " + dir_ + ": cannot write there: " + errno_text());
+        ::close(fd);
+        ::unlink(probe.c_str());
+    }
 
     std::optional<std::string> get(const std::string &id) override {
-        if (auto hit = ram_.get(id)) return hit;
-        std::ifstream in(path(id), std::ios::binary);
-        if (!in) return std::nullopt;
-        std::ostringstream bytes;
-        bytes << in.rdbuf();
-        if (!in.good() && !in.eof()) throw StoreError("cannot read " + path(id));
-        std::string s = bytes.str();
-        ram_.put(id, s);
-        return s;
+        const std::string file = path(id);
+        struct stat st{};
+        if (::stat(file.c_str(), &st) != 0) {
+            if (errno == ENOENT) { // removed (expired by its operator): so is what RAM holds of it
+                ram_.erase(id);
+                return std::nullopt;
+            }
+            throw StoreError("cannot read " + file + ": " + errno_text());
+        }
+        const std::string stamp = stamp_of(st);
+        if (auto hit = ram_.get(id); hit && hit->compare(0, stamp.size(), stamp) == 0) return hit->substr(stamp.size());
+        const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            if (errno == ENOENT) return std::nullopt;
+            throw StoreError("cannot read " + file + ": " + errno_text()); // out of descriptors, EIO: 503, not 404
+        }
+        struct stat opened{};
+        std::string bytes;
+        bool ok = ::fstat(fd, &opened) == 0;
+        if (ok) {
+            bytes.resize(size_t(opened.st_size));
+            for (size_t done = 0; ok && done < bytes.size();) {
+                const ssize_t n = ::read(fd, bytes.data() + done, bytes.size() - done);
+                if (n < 0 && errno == EINTR) continue;
+                ok = n > 0;
+                done += ok ? size_t(n) : 0;
+            }
+        }
+        const std::string why = errno_text();
+        ::close(fd);
+        if (!ok) throw StoreError("cannot read " + file + ": " + why);
+        ram_.put(id, stamp_of(opened) + bytes);
+        return bytes;
     }
 
     void put(const std::string &id, const std::string &bytes) override {
@@ -117,7 +148,8 @@ public:
             }
             done += size_t(n);
         }
-        if (::fsync(fd) != 0 || ::close(fd) != 0 || ::rename(tmp.c_str(), final_path.c_str()) != 0) {
+        struct stat st{};
+        if (::fsync(fd) != 0 || ::fstat(fd, &st) != 0 || ::close(fd) != 0 || ::rename(tmp.c_str(), final_path.c_str()) != 0) {
             const std::string why = errno_text();
             ::unlink(tmp.c_str());
             throw StoreError("cannot save " + final_path + ": " + why);
@@ -126,7 +158,7 @@ public:
             ::fsync(d);
             ::close(d);
         }
-        ram_.put(id, bytes);
+        ram_.put(id, stamp_of(st) + bytes);
     }
 
     void forget_cached(const std::string &id) override { ram_.erase(id); }
@@ -134,6 +166,11 @@ public:
 
 private:
     std::string path(const std::string &id) const { return dir_ + "/" + id + ".state"; }
+    // Which file a RAM copy came from: a rename gives a new inode, a rewrite a new time or size.
+    static std::string stamp_of(const struct stat &st) {
+        const uint64_t fields[] = {uint64_t(st.st_ino), uint64_t(st.st_size), uint64_t(st.st_mtim.tv_sec), uint64_t(st.st_mtim.tv_nsec)};
+        return std::string(reinterpret_cast<const char *>(fields), sizeof fields);
+    }
     std::string dir_;
     RamCache ram_;
     std::atomic<uint64_t> counter_{0};
@@ -141,10 +178,19 @@ private:
 
 // Conversations as Redis strings under "rwkvrt:session:<id>". Connections are pooled, one per thread
 // that needs one at a time, and made again after an error.
+struct RedisAddress {
+    std::string host, user, password; // user and password empty: no AUTH
+    int port = 6379, db = 0;
+};
+
 class RedisStore : public SessionStore {
 public:
-    RedisStore(std::string host, int port, int db) : host_(std::move(host)), port_(port), db_(db) {
-        Conn c = connect(); // refuse to start without the store
+    explicit RedisStore(RedisAddress address) : a_(std::move(address)) {
+        // Refuse to start without a store that answers commands (reachable, password accepted).
+        Conn c = connect();
+        Reply r(static_cast<redisReply *>(redisCommand(c.get(), "PING")));
+        if (!r) throw StoreError("Redis at " + describe() + " did not answer PING: " + c->errstr);
+        if (r->type == REDIS_REPLY_ERROR) throw StoreError("Redis at " + describe() + " refused PING: " + std::string(r->str, r->len));
         release(std::move(c));
     }
     ~RedisStore() override {
@@ -166,7 +212,8 @@ public:
     }
 
     void forget_cached(const std::string &) override {} // nothing is kept in RAM
-    std::string describe() const override { return "redis://" + host_ + ":" + std::to_string(port_) + "/" + std::to_string(db_); }
+    // Without the password.
+    std::string describe() const override { return "redis://" + a_.host + ":" + std::to_string(a_.port) + "/" + std::to_string(a_.db); }
 
 private:
     struct ContextFree {
@@ -180,13 +227,20 @@ private:
 
     Conn connect() {
         const timeval timeout{5, 0};
-        Conn c(redisConnectWithTimeout(host_.c_str(), port_, timeout));
+        Conn c(redisConnectWithTimeout(a_.host.c_str(), a_.port, timeout));
         if (!c) throw StoreError("cannot reach Redis at " + describe());
         if (c->err) throw StoreError("cannot reach Redis at " + describe() + ": " + c->errstr);
         redisSetTimeout(c.get(), timeout);
-        if (db_ != 0) {
-            Reply r(static_cast<redisReply *>(redisCommand(c.get(), "SELECT %d", db_)));
-            if (!r || r->type == REDIS_REPLY_ERROR) throw StoreError("Redis refused SELECT " + std::to_string(db_));
+        if (!a_.password.empty()) {
+            Reply r(static_cast<redisReply *>(a_.user.empty() ? redisCommand(c.get(), "AUTH %b", a_.password.data(), a_.password.size())
+                                                              : redisCommand(c.get(), "AUTH %b %b", a_.user.data(), a_.user.size(),
+                                                                             a_.password.data(), a_.password.size())));
+            if (!r) throw StoreError("Redis at " + describe() + " did not answer AUTH: " + c->errstr);
+            if (r->type == REDIS_REPLY_ERROR) throw StoreError("Redis at " + describe() + " refused the password: " + std::string(r->str, r->len));
+        }
+        if (a_.db != 0) {
+            Reply r(static_cast<redisReply *>(redisCommand(c.get(), "SELECT %d", a_.db)));
+            if (!r || r->type == REDIS_REPLY_ERROR) throw StoreError("Redis refused SELECT " + std::to_string(a_.db));
         }
         return c;
     }
@@ -202,7 +256,8 @@ private:
         idle_.push_back(c.release());
     }
 
-    // The commands (GET, SET) are safe to send twice.
+    // GET and SET are safe to send twice, but only when the first did not reach Redis: a command that
+    // timed out may still be waiting there, and would be applied when Redis resumes.
     Reply command(const std::vector<std::string> &args) {
         std::vector<const char *> argv;
         std::vector<size_t> lens;
@@ -222,9 +277,16 @@ private:
         Reply r;
         if (c) {
             r = send(c.get());
-            // A pooled connection fails when Redis restarted since its last use, and so would the
-            // others in the pool: they are dropped, and the command goes again on a new connection.
-            if (!r) drop_idle(), c.reset();
+            const int error = errno;
+            // A pooled connection fails when Redis restarted since its last use (closed or reset, so the
+            // command never ran), and so would the others in the pool: they are dropped, and the
+            // command goes again on a new connection. A timeout is not retried (see above).
+            if (!r) {
+                const bool timed_out = c->err == REDIS_ERR_IO && (error == EAGAIN || error == EWOULDBLOCK || error == ETIMEDOUT);
+                if (timed_out) throw StoreError("Redis at " + describe() + " did not answer within 5 s");
+                drop_idle();
+                c.reset();
+            }
         }
         if (!c) {
             c = connect();
@@ -240,8 +302,7 @@ private:
         return r;
     }
 
-    std::string host_;
-    int port_, db_;
+    RedisAddress a_;
     std::mutex mu_;
     std::vector<redisContext *> idle_;
 };
@@ -250,28 +311,36 @@ private:
 
 std::unique_ptr<SessionStore> open_session_store(const std::string &spec, size_t ram_bytes) {
     if (spec == "memory") return std::make_unique<MemoryStore>(ram_bytes);
-    if (spec.rfind("redis://", 0) == 0) {
-        std::string rest = spec.substr(8), host;
-        int port = 6379, db = 0;
+    if (spec.rfind("redis://", 0) == 0) { // redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]
+        std::string rest = spec.substr(8);
+        RedisAddress a;
+        if (const size_t at = rest.rfind('@'); at != std::string::npos) {
+            const std::string credentials = rest.substr(0, at);
+            const size_t colon = credentials.find(':');
+            if (colon == std::string::npos) throw StoreError("--state-store: write the Redis password as redis://:PASSWORD@HOST");
+            a.user = credentials.substr(0, colon);
+            a.password = credentials.substr(colon + 1);
+            rest.erase(0, at + 1);
+        }
         if (const size_t slash = rest.find('/'); slash != std::string::npos) {
             try {
-                db = std::stoi(rest.substr(slash + 1));
+                a.db = std::stoi(rest.substr(slash + 1));
             } catch (const std::exception &) {
-                throw StoreError("bad database number in " + spec);
+                throw StoreError("bad database number in --state-store " + rest);
             }
             rest.resize(slash);
         }
-        host = rest;
+        a.host = rest;
         if (const size_t colon = rest.rfind(':'); colon != std::string::npos) {
-            host = rest.substr(0, colon);
+            a.host = rest.substr(0, colon);
             try {
-                port = std::stoi(rest.substr(colon + 1));
+                a.port = std::stoi(rest.substr(colon + 1));
             } catch (const std::exception &) {
-                throw StoreError("bad port in " + spec);
+                throw StoreError("bad port in --state-store " + rest);
             }
         }
-        if (host.empty()) throw StoreError("no host in " + spec);
-        return std::make_unique<RedisStore>(host, port, db);
+        if (a.host.empty()) throw StoreError("no host in --state-store redis://" + rest);
+        return std::make_unique<RedisStore>(std::move(a));
     }
     struct stat st{};
     if (::stat(spec.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))

@@ -2,8 +2,9 @@
 // a state file, with the model's fingerprint and a checksum, so a state of another model or a damaged
 // one is refused when restored, never used).
 // - memory: RAM only, least recently used conversations dropped past a byte budget;
-// - a folder: RAM in front of one file per conversation, written atomically (survives restarts);
-// - redis://HOST:PORT[/DB]: a Redis server that any number of workers share; nothing is kept in RAM,
+// - a folder: RAM in front of one file per conversation, written atomically (survives restarts; the
+//   RAM copy is checked against the file, so workers may share the folder);
+// - redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]: a Redis server that any number of workers share; nothing is kept in RAM,
 //   so a turn served by another worker is always seen.
 #pragma once
 
@@ -31,7 +32,7 @@ public:
     virtual std::string describe() const = 0;
 };
 
-// spec: "memory", "redis://HOST:PORT[/DB]" or an existing folder. ram_bytes: the RAM budget.
+// spec: "memory", "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]" or an existing, writable folder. ram_bytes: the RAM budget.
 std::unique_ptr<SessionStore> open_session_store(const std::string &spec, size_t ram_bytes);
 
 // A new conversation id: "sess_" and 32 hex digits from the system's random source.
