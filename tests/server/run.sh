@@ -272,6 +272,8 @@ expect 503 -D "$work/gone.headers" "$URL_gone/v1/chat/completions" -H 'X-Session
 ! grep -qi '^x-session-id' "$work/gone.headers" || fail "a conversation that was not stored was given an id"
 ! grep -q "$work" "$work/body" || fail "the error shows the server's paths: $(cat "$work/body")"
 grep -q "$work/gone" "$work/gone.log" || fail "the log does not say why the store failed"
+code=$(curl -s -o "$work/body" -w '%{http_code}' "$URL_gone/health")
+[ "$code" = 503 ] && grep -q store_unavailable "$work/body" || fail "/health with a broken store: HTTP $code: $(cat "$work/body")"
 stop "$PID_gone"
 
 echo "== scale-out: redis-server, 3 workers and nginx; a worker killed with -9 between turns"

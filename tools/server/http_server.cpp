@@ -268,8 +268,16 @@ public:
             static const std::set<std::string> known = {"/health", "/metrics", "/v1/models", "/v1/chat/completions", "/v1/completions"};
             metrics_.count_request(known.count(req.path) ? req.path : "other", res.status);
         });
-        svr.Get("/health", [](const httplib::Request &, httplib::Response &res) {
-            res.set_content(R"({"status":"ok"})", "application/json");
+        // A load balancer routes around a worker whose conversation store fails (503).
+        svr.Get("/health", [this](const httplib::Request &, httplib::Response &res) {
+            try {
+                store_->check();
+                res.set_content(R"({"status":"ok"})", "application/json");
+            } catch (const StoreError &e) {
+                store_failed(e); // logs why
+                res.status = 503;
+                res.set_content(R"({"status":"store_unavailable"})", "application/json");
+            }
         });
         svr.Get("/metrics", [this](const httplib::Request &, httplib::Response &res) {
             res.set_content(metrics_.render(cache_.get()), "text/plain; version=0.0.4");

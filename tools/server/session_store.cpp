@@ -74,6 +74,7 @@ public:
     std::optional<std::string> get(const std::string &id) override { return ram_.get(id); }
     void put(const std::string &id, const std::string &bytes) override { ram_.put(id, bytes); }
     void forget_cached(const std::string &id) override { ram_.erase(id); }
+    void check() override {}
     std::string describe() const override { return "memory"; }
 
 private:
@@ -87,8 +88,10 @@ std::string errno_text() { return std::strerror(errno); }
 // inode, size and modification time): workers that share the folder see each other's turns.
 class FolderStore : public SessionStore {
 public:
-    FolderStore(std::string dir, size_t ram) : dir_(std::move(dir)), ram_(ram) {
-        // Refuse to start on a folder that cannot take a conversation, rather than fail the first turn.
+    // Refuses to start on a folder that cannot take a conversation, rather than fail the first turn.
+    FolderStore(std::string dir, size_t ram) : dir_(std::move(dir)), ram_(ram) { check(); }
+
+    void check() override {
         const std::string probe = dir_ + "/.rwkvrt-write-test" + std::to_string(::getpid());
         const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         if (fd < 0) throw StoreError("--state-store " + dir_ + ": cannot write there: " + errno_text());
@@ -212,6 +215,7 @@ public:
     }
 
     void forget_cached(const std::string &) override {} // nothing is kept in RAM
+    void check() override { command({"PING"}); }
     // Without the password.
     std::string describe() const override { return "redis://" + a_.host + ":" + std::to_string(a_.port) + "/" + std::to_string(a_.db); }
 

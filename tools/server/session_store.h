@@ -29,6 +29,8 @@ public:
     // Drops what RAM holds of the conversation (a snapshot that did not restore), so that the next
     // get() reads the store behind it again (a folder's file, which its operator may have replaced).
     virtual void forget_cached(const std::string &id) = 0;
+    // Throws StoreError when the store could not take a conversation now (for /health).
+    virtual void check() = 0;
     virtual std::string describe() const = 0;
 };
 
