@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -33,6 +34,9 @@
 namespace rwkvrt_server {
 
 namespace {
+
+// When the request this HTTP thread serves arrived (its headers read): for the request log.
+thread_local std::chrono::steady_clock::time_point request_started;
 
 using json = nlohmann::json;
 using namespace std::chrono_literals;
@@ -216,6 +220,7 @@ public:
     void routes(httplib::Server &svr, const std::string &worker) {
         worker_ = worker;
         svr.set_pre_routing_handler([this](const httplib::Request &req, httplib::Response &res) {
+            request_started = std::chrono::steady_clock::now();
             res.set_header("X-Rwkvrt-Worker", worker_);
             // Framing httplib would only give up on at its read timeout, 30 s later, is refused at once.
             const bool has_body = req.method == "POST" || req.method == "PUT" || req.method == "PATCH";
@@ -266,7 +271,16 @@ public:
         });
         svr.set_logger([this](const httplib::Request &req, const httplib::Response &res) {
             static const std::set<std::string> known = {"/health", "/metrics", "/v1/models", "/v1/chat/completions", "/v1/completions"};
-            metrics_.count_request(known.count(req.path) ? req.path : "other", res.status);
+            const bool is_known = known.count(req.path) > 0;
+            metrics_.count_request(is_known ? req.path : "other", res.status);
+            if (!o_.log_requests) return;
+            // One line per request, never its content: the client, the endpoint, the outcome and the time
+            // to the last byte (a stream's whole length).
+            const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - request_started).count();
+            const std::string session = res.get_header_value("X-Session-Id");
+            std::fprintf(stderr, "rwkvrt serve: %s %s %s %d %lld ms%s%s\n", req.remote_addr.c_str(), req.method.c_str(),
+                         is_known ? req.path.c_str() : req.path.rfind("/v1/models/", 0) == 0 ? "/v1/models/{id}" : "(other)", res.status,
+                         static_cast<long long>(ms), session.empty() ? "" : " session=", session.c_str());
         });
         // A load balancer routes around a worker whose conversation store fails (503).
         svr.Get("/health", [this](const httplib::Request &, httplib::Response &res) {

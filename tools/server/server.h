@@ -24,6 +24,7 @@ struct ServeOptions {
     size_t session_ram_mb = 1024;
     size_t cache_mb = 256;           // prefix-state cache; 0 = none
     std::string cache_dir;
+    bool log_requests = true;        // one line per request on stderr (no content)
 };
 
 // Runs until SIGINT or SIGTERM. Returns the process exit code; throws std::runtime_error when it

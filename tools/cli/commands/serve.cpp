@@ -25,10 +25,13 @@ void add_serve(CLI::App &app, Commands &out) {
     cmd->add_option("--think", o->think, "Default of the request field 'think' (G1 models)")
         ->check(CLI::IsMember({"unset", "on", "off"}))
         ->capture_default_str();
-    cmd->add_option("--state-store", o->state_store, "Conversations: memory, a folder, or redis://HOST:PORT[/DB]")->capture_default_str();
+    cmd->add_option("--state-store", o->state_store, "Conversations: memory, a folder, or redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]")->capture_default_str();
     cmd->add_option("--session-ram-mb", o->session_ram_mb, "RAM for conversations (memory and folder stores)")->capture_default_str();
     cmd->add_option("--cache-mb", o->cache_mb, "RAM for the prefix-state cache (0 = none)")->capture_default_str();
     cmd->add_option("--cache-dir", o->cache_dir, "Folder that keeps the prefix-state cache across restarts");
+    cmd->add_flag("--log-requests,!--no-log-requests", o->log_requests,
+                  "One line per request on stderr: client, method, path, status, time (never the content)")
+        ->capture_default_str();
     out.push_back({cmd, [o] { return rwkvrt_server::serve(*o); }});
 }
 
