@@ -188,14 +188,8 @@ struct RedisAddress {
 
 class RedisStore : public SessionStore {
 public:
-    explicit RedisStore(RedisAddress address) : a_(std::move(address)) {
-        // Refuse to start without a store that answers commands (reachable, password accepted).
-        Conn c = connect();
-        Reply r(static_cast<redisReply *>(redisCommand(c.get(), "PING")));
-        if (!r) throw StoreError("Redis at " + describe() + " did not answer PING: " + c->errstr);
-        if (r->type == REDIS_REPLY_ERROR) throw StoreError("Redis at " + describe() + " refused PING: " + std::string(r->str, r->len));
-        release(std::move(c));
-    }
+    // Refuses to start without a store that answers commands (reachable, password accepted).
+    explicit RedisStore(RedisAddress address) : a_(std::move(address)) { check(); }
     ~RedisStore() override {
         for (redisContext *c : idle_) redisFree(c);
     }
