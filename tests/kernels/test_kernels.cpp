@@ -661,6 +661,31 @@ TEST_CASE("kernels: wkv7 matches the recurrence written out in double precision"
     });
 }
 
+TEST_CASE("kernels: wkv7 gives a prompt's tokens the bits of the same tokens fed one at a time, at every target") {
+    // A prompt carries each token's S·a from the previous token's update (up to 256 keys); one token
+    // at a time computes it from the state. Head sizes: odd, one vector, the kept-in-registers 64, a
+    // reloaded 128, and 320, past the carried size.
+    ThreadPool pool(2);
+    for_each_target([&] {
+        std::mt19937 rng(13);
+        for (int64_t N : {11, 16, 64, 128, 320}) {
+            CAPTURE(N);
+            const int64_t T = 5, H = 2, C = H * N;
+            const Wkv7Inputs in(T, C, rng);
+            const std::vector<float> S0 = random_vector(size_t(H * N * N), rng);
+            std::vector<float> S_prompt = S0, S_steps = S0, y_prompt(size_t(T * C)), y_steps(size_t(T * C));
+            const WkvSegment prompt{0, T, S_prompt.data(), S_prompt.data()};
+            in.run(&prompt, 1, H, N, y_prompt.data(), pool);
+            for (int64_t t = 0; t < T; ++t) {
+                const WkvSegment step{t, 1, S_steps.data(), S_steps.data()};
+                in.run(&step, 1, H, N, y_steps.data(), pool);
+            }
+            CHECK(S_prompt == S_steps);
+            CHECK(y_prompt == y_steps);
+        }
+    });
+}
+
 TEST_CASE("kernels: the recurrences over a batch of segments equal each segment alone, in place or not") {
     ThreadPool pool(2);
     std::mt19937 rng(11);
