@@ -6,6 +6,9 @@
 //   history TURNS         a conversation resent whole each turn (no session): prompt and cached tokens
 //   cut                   a reply cut inside a character (max_tokens) comes back with U+FFFD; the whole
 //                         history resent with it continues the conversation
+//   retry REF             the conversation of REF (a file of 'turn' mode, seeds 11, 12, ...), each turn sent
+//                         twice under one Idempotency-Key: the second is the stored answer, and the
+//                         conversation ends as REF's did
 // Exits non-zero, naming the check, when one fails.
 import OpenAI from 'openai';
 import fs from 'node:fs';
@@ -193,6 +196,49 @@ if (mode === 'basic') {
     console.log(JSON.stringify({ seed, reply }));
   }
   check(found, 'no seed of 1-60 cut a character: nothing was tested');
+} else if (mode === 'retry') {
+  const ref = JSON.parse(fs.readFileSync(args[0], 'utf8'));
+  const users = ref.transcript.filter((_, i) => i % 2 === 0);
+  let session = 'new';
+  const transcript = [];
+  for (const [t, message] of users.entries()) {
+    const params = { messages: [{ role: 'user', content: message }], max_tokens: 16, seed: 11 + t };
+    const headers = { 'X-Session-Id': session, 'Idempotency-Key': `turn-${t}-of-${session}` };
+    const first = await chat(params, { headers }).withResponse();
+    check(first.response.headers.get('idempotent-replayed') === null, `turn ${t}: the first request was generated`);
+    session = first.response.headers.get('x-session-id');
+    if (t > 0) { // a new conversation's id comes with its first answer: there is no stored turn to ask again before it
+      const generated0 = await metric('rwkvrt_completion_tokens_total'), replayed0 = await metric('rwkvrt_turns_replayed_total');
+      const same = { ...headers, 'X-Session-Id': session };
+      const asked = t % 2 ? { ...params, stream: true, stream_options: { include_usage: true } } : params;
+      const again = await chat(asked, { headers: same }).withResponse();
+      check(again.response.headers.get('idempotent-replayed') === 'true', `turn ${t}: the retry was answered from the store`);
+      let text = '', finish = null, usage = null, id = null;
+      if (t % 2) {
+        for await (const chunk of again.data) {
+          id = chunk.id;
+          if (chunk.usage) usage = chunk.usage;
+          for (const c of chunk.choices) {
+            text += c.delta?.content ?? '';
+            if (c.finish_reason) finish = c.finish_reason;
+          }
+        }
+      } else {
+        ({ id, usage } = again.data);
+        text = again.data.choices[0].message.content;
+        finish = again.data.choices[0].finish_reason;
+      }
+      const f = first.data;
+      check(id === f.id && text === f.choices[0].message.content && finish === f.choices[0].finish_reason, `turn ${t}: the retry gave the first answer`);
+      check(JSON.stringify(usage) === JSON.stringify(f.usage), `turn ${t}: the retry gave the first answer's usage`);
+      check((await metric('rwkvrt_completion_tokens_total')) === generated0, `turn ${t}: the retry generated nothing`);
+      check((await metric('rwkvrt_turns_replayed_total')) === replayed0 + 1, `turn ${t}: the retry was counted`);
+      await expectError(chat({ ...params, seed: 99 }, { headers: same }), 422, `turn ${t}: the key with another request`);
+    }
+    transcript.push(message, first.data.choices[0].message.content);
+  }
+  check(JSON.stringify(transcript) === JSON.stringify(ref.transcript), 'the conversation with retries ended as the one without');
+  console.log(JSON.stringify({ turns: users.length, retried: users.length - 1 }));
 } else {
   check(false, 'unknown mode ' + mode);
 }

@@ -226,6 +226,12 @@ mkdir "$work/sessions"
 start conv --threads 2 --state-store "$work/sessions"
 messages=("Hello, who are you?" "Tell me a story about a fox." "And what happened next?" "Thank you, goodbye." "One more thing.")
 for t in 0 1 2 3 4; do client turn "$URL_conv" "$work/ref.json" "${messages[$t]}" $((11 + t)) >/dev/null; done
+echo "== a turn asked again under its Idempotency-Key is answered from the store, never generated twice"
+client retry "$URL_conv" "$work/ref.json"
+expect 400 "$URL_conv/v1/chat/completions" -H 'X-Session-Id: new' -H 'Idempotency-Key: two words' -d "$hi}"
+expect 400 "$URL_conv/v1/chat/completions" -H "Idempotency-Key: $(head -c 256 /dev/zero | tr '\0' k)" -H 'X-Session-Id: new' -d "$hi}"
+expect 400 "$URL_conv/v1/chat/completions" -H 'Idempotency-Key: k1' -d "$hi}" # no conversation: nothing to answer a retry from
+expect 400 "$URL_conv/v1/completions" -H 'Idempotency-Key: k1' -d '{"prompt":"a"}'
 turn_tokens() { printf 'User: %s\n\nAssistant:' "$1" | "$bin" tokenize -t "$tok" -f - | wc -w; }
 client turn "$URL_conv" "$work/persist.json" "${messages[0]}" 11
 client turn "$URL_conv" "$work/persist.json" "${messages[1]}" 12 stream

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cerrno>
@@ -22,6 +23,7 @@
 #include <ctime>
 #include <optional>
 #include <filesystem>
+#include <initializer_list>
 #include <random>
 #include <set>
 #include <stdexcept>
@@ -118,16 +120,35 @@ bool client_gone(int fd) {
     return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
 }
 
-// FNV-1a of a message, to recognize a history a client sends again.
-std::string message_hash(const Message &m) {
+// FNV-1a over strings, each followed by the byte 0xff, as 16 hex digits.
+std::string fnv1a_hex(std::initializer_list<const std::string *> parts) {
     uint64_t h = 14695981039346656037ull;
-    for (const std::string *s : {&m.role, &m.content}) {
+    for (const std::string *s : parts) {
         for (const char c : *s) h = (h ^ uint8_t(c)) * 1099511628211ull;
         h = (h ^ 0xff) * 1099511628211ull;
     }
     char b[17];
     std::snprintf(b, sizeof b, "%016llx", static_cast<unsigned long long>(h));
     return b;
+}
+
+// A message's hash, to recognize a history a client sends again (stored with conversations: its bits
+// must not change).
+std::string message_hash(const Message &m) { return fnv1a_hex({&m.role, &m.content}); }
+
+// An Idempotency-Key (the IETF draft's header): 1 to 255 visible ASCII characters.
+bool valid_idempotency_key(const std::string &key) {
+    return !key.empty() && key.size() <= 255 && std::all_of(key.begin(), key.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+}
+
+// What makes a chat request the same turn again: its parsed body, keys sorted, without the stream
+// options (a retry may ask for the answer whole instead of streamed, or the other way).
+std::string request_fingerprint(const std::string &body) {
+    json j = json::parse(body);
+    j.erase("stream");
+    j.erase("stream_options");
+    const std::string text = dump(j);
+    return fnv1a_hex({&text});
 }
 
 std::string random_id(const char *prefix) {
@@ -373,27 +394,42 @@ private:
         return ids;
     }
 
-    std::shared_ptr<Job> make_job(const Generation &g) const {
-        auto job = std::make_shared<Job>();
-        job->sampling = g.sampling;
-        job->max_tokens = g.max_tokens;
-        job->stop = g.stop;
-        job->end_token = end_token_;
-        job->separator = separator_;
-        return job;
+    Answer new_answer(bool chat, const Generation &g) const {
+        Answer a;
+        a.chat = chat;
+        a.gen = g;
+        a.id = random_id(chat ? "chatcmpl-" : "cmpl-");
+        a.model = limits_.model_name;
+        a.created = long(std::time(nullptr));
+        a.job = std::make_shared<Job>();
+        a.job->sampling = g.sampling;
+        a.job->max_tokens = g.max_tokens;
+        a.job->stop = g.stop;
+        a.job->end_token = end_token_;
+        a.job->separator = separator_;
+        return a;
     }
 
     void chat(const httplib::Request &req, const std::string &body, httplib::Response &res) {
         ChatRequest r = parse_chat(body, limits_);
-        Answer a;
-        a.chat = true;
-        a.gen = r.gen;
-        a.job = make_job(r.gen);
+        Answer a = new_answer(true, r.gen);
         Job &job = *a.job;
         job.ban_end_token = true;
         job.separator_stops = true;
         job.strip_leading_space = r.think == Think::unset;
         job.reply_prefix = reply_prefix(r.think);
+
+        // A turn stored under its Idempotency-Key is answered again from the store, never generated twice.
+        std::string key, fingerprint;
+        if (req.has_header("Idempotency-Key")) {
+            key = req.get_header_value("Idempotency-Key");
+            if (!valid_idempotency_key(key))
+                throw ApiError{400, "Idempotency-Key must be 1 to 255 visible ASCII characters", "Idempotency-Key", "invalid_idempotency_key"};
+            if (!req.has_header("X-Session-Id"))
+                throw ApiError{400, "Idempotency-Key needs X-Session-Id: only a conversation's turns are stored, to be answered again",
+                               "Idempotency-Key", "invalid_idempotency_key"};
+            fingerprint = request_fingerprint(body);
+        }
 
         // A conversation: "X-Session-Id: new" starts one, its id (from the response) continues it.
         std::vector<std::string> history;
@@ -411,7 +447,17 @@ private:
             a.claim->id = sid;
             a.session_id = sid;
             if (!start) {
-                history = resume(sid, job);
+                Resumed stored = resume(sid, job);
+                const json &last = stored.last_turn;
+                if (!key.empty() && last.is_object() && last.value("key", "") == key) {
+                    if (last.value("request", "") != fingerprint)
+                        throw ApiError{422, "Idempotency-Key '" + key + "' was used for another request in conversation " + sid + "; a new turn needs a new key",
+                                       "Idempotency-Key", "idempotency_key_reused"};
+                    return replay(res, a, last);
+                }
+                history = std::move(stored.history);
+                ++metrics_.sessions_resumed;
+                metrics_.session_tokens_kept += rwkvrt_state_n_tokens(job.start.get());
                 size_t skip = 0;
                 if (r.messages.size() > history.size()) {
                     skip = history.size();
@@ -427,10 +473,18 @@ private:
             job.keep_state = true;
             for (const Message &m : fresh) history.push_back(message_hash(m));
             const std::string prefix = job.reply_prefix;
-            job.metadata = [history, prefix](const std::string &reply) {
+            job.metadata = [history, prefix, key, fingerprint, id = a.id, created = a.created](const std::string &reply, const Job &j,
+                                                                                              size_t completion_tokens) {
+                const std::string content = as_sent(prefix + reply); // what the client will send back
                 json h = history;
-                h.push_back(message_hash({"assistant", as_sent(prefix + reply)})); // what the client will send back
-                return json{{"rwkvrt_serve", 1}, {"messages", h}}.dump();
+                h.push_back(message_hash({"assistant", content}));
+                json meta = {{"rwkvrt_serve", 1}, {"messages", h}};
+                // The last turn's answer, for a retry under the same key (only the last turn is kept).
+                if (!key.empty())
+                    meta["last_turn"] = {{"key", key}, {"request", fingerprint}, {"id", id}, {"created", created}, {"content", content},
+                                         {"finish_reason", finish_reason(j)}, {"prompt_tokens", j.prompt.size()},
+                                         {"completion_tokens", completion_tokens}, {"cached_tokens", j.cached_tokens}};
+                return meta.dump();
             };
         }
         const std::vector<std::string> segments = render_chat(fresh, r.think);
@@ -443,8 +497,13 @@ private:
         answer(req, res, std::move(a));
     }
 
-    // The conversation's history (message hashes), its state restored into job.start.
-    std::vector<std::string> resume(const std::string &sid, Job &job) {
+    struct Resumed {
+        std::vector<std::string> history; // message hashes
+        json last_turn;                   // the last turn's answer, if it was asked with an Idempotency-Key
+    };
+
+    // The conversation as stored, its state restored into job.start.
+    Resumed resume(const std::string &sid, Job &job) {
         const std::optional<std::string> bytes = store_->get(sid);
         if (!bytes) throw ApiError{404, "no conversation " + sid + " (unknown, or expired)", "X-Session-Id", "session_not_found"};
         rwkvrt_state *s = nullptr;
@@ -461,27 +520,61 @@ private:
         const void *meta = nullptr;
         size_t len = 0;
         check(rwkvrt_state_get_metadata(s, &meta, &len), "metadata");
-        std::vector<std::string> history;
+        Resumed stored;
         try {
             const json m = json::parse(std::string(static_cast<const char *>(meta), len));
-            history = m.at("messages").get<std::vector<std::string>>();
+            stored.history = m.at("messages").get<std::vector<std::string>>();
+            if (m.contains("last_turn")) stored.last_turn = m["last_turn"];
         } catch (const json::exception &) {
             store_->forget_cached(sid);
             throw ApiError{500, "conversation " + sid + " has no history this server understands", "X-Session-Id", "session_corrupt"};
         }
-        ++metrics_.sessions_resumed;
-        metrics_.session_tokens_kept += rwkvrt_state_n_tokens(s);
-        return history;
+        return stored;
+    }
+
+    // A turn asked again under its Idempotency-Key: the stored answer, whole or as a stream of one
+    // piece, with the first answer's id. Nothing is generated or stored.
+    void replay(httplib::Response &res, Answer a, const json &turn) {
+        std::string content, finish;
+        json use;
+        try {
+            a.id = turn.at("id").get<std::string>();
+            a.created = turn.at("created").get<long>();
+            content = turn.at("content").get<std::string>();
+            finish = turn.at("finish_reason").get<std::string>();
+            use = usage_of(turn.at("prompt_tokens").get<size_t>(), turn.at("completion_tokens").get<size_t>(),
+                           turn.at("cached_tokens").get<size_t>());
+        } catch (const json::exception &) {
+            store_->forget_cached(a.session_id);
+            throw ApiError{500, "conversation " + a.session_id + " has a last turn this server does not understand", "X-Session-Id", "session_corrupt"};
+        }
+        ++metrics_.replayed_turns;
+        res.set_header("X-Session-Id", a.session_id);
+        res.set_header("Idempotent-Replayed", "true");
+        if (!a.gen.stream) return res.set_content(dump(whole_body(a, content, finish.c_str(), use)), "application/json");
+        std::string events;
+        const auto add = [&](const json &j) { events += "data: " + dump(j) + "\n\n"; };
+        add(chunk(a, {{"index", 0}, {"delta", {{"role", "assistant"}, {"content", ""}}}, {"finish_reason", nullptr}}));
+        if (!content.empty()) add(chunk(a, delta(a, content)));
+        add(chunk(a, last_choice(a, finish.c_str())));
+        if (a.gen.include_usage) {
+            json u = chunk(a, nullptr);
+            u["usage"] = use;
+            add(u);
+        }
+        events += "data: [DONE]\n\n";
+        res.set_header("Cache-Control", "no-cache");
+        res.set_content(events, "text/event-stream");
     }
 
     void completion(const httplib::Request &req, const std::string &body, httplib::Response &res) {
         CompletionRequest r = parse_completion(body, limits_);
         if (req.has_header("X-Session-Id")) // ignoring it would lose the client's conversation without a word
             throw ApiError{400, "conversations (X-Session-Id) are kept by /v1/chat/completions only", "X-Session-Id", "invalid_session_id"};
-        Answer a;
-        a.chat = false;
-        a.gen = r.gen;
-        a.job = make_job(r.gen);
+        if (req.has_header("Idempotency-Key")) // nothing is stored to answer a retry from
+            throw ApiError{400, "Idempotency-Key is kept for conversations (X-Session-Id) of /v1/chat/completions only", "Idempotency-Key",
+                           "invalid_idempotency_key"};
+        Answer a = new_answer(false, r.gen);
         a.job->prompt = tokenize(r.prompt);
         if (a.job->prompt.empty()) throw ApiError{400, "'prompt' encodes to no tokens", "prompt", ""};
         if (a.job->prompt.size() > 1) a.job->cache_points.push_back(a.job->prompt.size() - 1);
@@ -489,9 +582,6 @@ private:
     }
 
     void answer(const httplib::Request &req, httplib::Response &res, Answer a) {
-        a.id = random_id(a.chat ? "chatcmpl-" : "cmpl-");
-        a.model = limits_.model_name;
-        a.created = long(std::time(nullptr));
         a.prompt_tokens = a.job->prompt.size();
         a.socket = connection_socket(req);
         switch (scheduler_->submit(a.job)) {
@@ -508,12 +598,15 @@ private:
         Job &job = *a.job;
         if (job.finish == Finish::error) throw ApiError{job.error_status, job.error, "", job.error_code};
         keep_session(a);
-        json choice = {{"index", 0}, {"finish_reason", finish_reason(job)}, {"logprobs", nullptr}};
+        res.set_content(dump(whole_body(a, text, finish_reason(job), usage(a))), "application/json");
+    }
+
+    static json whole_body(const Answer &a, const std::string &text, const char *finish, const json &use) {
+        json choice = {{"index", 0}, {"finish_reason", finish}, {"logprobs", nullptr}};
         if (a.chat) choice["message"] = {{"role", "assistant"}, {"content", text}};
         else choice["text"] = text;
-        json body = {{"id", a.id}, {"object", a.chat ? "chat.completion" : "text_completion"}, {"created", a.created},
-                     {"model", a.model}, {"choices", json::array({choice})}, {"usage", usage(a)}};
-        res.set_content(dump(body), "application/json");
+        return {{"id", a.id}, {"object", a.chat ? "chat.completion" : "text_completion"}, {"created", a.created},
+                {"model", a.model}, {"choices", json::array({choice})}, {"usage", use}};
     }
 
     enum class Progress { more, done, gone };
@@ -547,11 +640,18 @@ private:
 
     static const char *finish_reason(const Job &job) { return job.finish == Finish::length ? "length" : "stop"; }
 
-    static json usage(const Answer &a) {
-        return {{"prompt_tokens", a.prompt_tokens},
-                {"completion_tokens", a.job->completion_tokens},
-                {"total_tokens", a.prompt_tokens + a.job->completion_tokens},
-                {"prompt_tokens_details", {{"cached_tokens", a.job->cached_tokens}}}};
+    static json usage_of(size_t prompt, size_t completion, size_t cached) {
+        return {{"prompt_tokens", prompt},
+                {"completion_tokens", completion},
+                {"total_tokens", prompt + completion},
+                {"prompt_tokens_details", {{"cached_tokens", cached}}}};
+    }
+    static json usage(const Answer &a) { return usage_of(a.prompt_tokens, a.job->completion_tokens, a.job->cached_tokens); }
+
+    // The last event of a stream: the reason it ended.
+    static json last_choice(const Answer &a, const char *finish) {
+        return a.chat ? json{{"index", 0}, {"delta", json::object()}, {"finish_reason", finish}}
+                      : json{{"index", 0}, {"text", ""}, {"finish_reason", finish}, {"logprobs", nullptr}};
     }
 
     json chunk(const Answer &a, const json &choice) const {
@@ -592,9 +692,7 @@ private:
                 } else {
                     try {
                         keep_session(*a);
-                        json last = a->chat ? json{{"index", 0}, {"delta", json::object()}, {"finish_reason", finish_reason(job)}}
-                                            : json{{"index", 0}, {"text", ""}, {"finish_reason", finish_reason(job)}, {"logprobs", nullptr}};
-                        send(chunk(*a, last));
+                        send(chunk(*a, last_choice(*a, finish_reason(job))));
                         if (a->gen.include_usage) {
                             json u = chunk(*a, nullptr);
                             u["usage"] = usage(*a);

@@ -36,7 +36,9 @@ struct Job {
     bool strip_leading_space = false;  // chat: the reply's first space belongs to the format
     bool keep_state = false;           // close the turn and return the state (a conversation)
     std::vector<int32_t> separator;    // the tokens that close a turn
-    std::function<std::string(const std::string &reply)> metadata; // kept with the returned state
+    // Kept with the returned state: called on the scheduler's thread as the turn closes, with the reply,
+    // the job (its finish and cached_tokens are final) and the number of tokens generated.
+    std::function<std::string(const std::string &reply, const Job &job, size_t completion_tokens)> metadata;
     std::chrono::steady_clock::time_point created = std::chrono::steady_clock::now();
 
     std::atomic<bool> cancelled{false}; // set by the HTTP thread when the client went away

@@ -62,6 +62,8 @@ std::string Metrics::render(const rwkvrt_prefix_cache *cache) const {
     metric(out, "rwkvrt_sessions_resumed_total", "counter", "Turns that continued a stored conversation.", double(sessions_resumed));
     metric(out, "rwkvrt_session_tokens_kept_total", "counter",
            "History tokens that resumed conversations did not feed again.", double(session_tokens_kept));
+    metric(out, "rwkvrt_turns_replayed_total", "counter", "Turns asked again under their Idempotency-Key, answered from the store.",
+           double(replayed_turns));
     metric(out, "rwkvrt_requests_cancelled_total", "counter", "Requests stopped because the client went away.", double(cancelled));
     metric(out, "rwkvrt_active_sequences", "gauge", "Sequences in the batch.", double(active));
     metric(out, "rwkvrt_queued_requests", "gauge", "Requests waiting for a place in the batch.", double(queued));

@@ -34,6 +34,7 @@ struct Metrics {
     std::atomic<uint64_t> completion_tokens{0};
     std::atomic<uint64_t> sessions_resumed{0};
     std::atomic<uint64_t> session_tokens_kept{0}; // history tokens a resumed conversation did not feed again
+    std::atomic<uint64_t> replayed_turns{0};      // turns answered again from the store (Idempotency-Key)
     std::atomic<uint64_t> cancelled{0};           // requests whose client went away
     std::atomic<int64_t> active{0};               // sequences in the batch
     std::atomic<int64_t> queued{0};               // requests waiting for a place in it

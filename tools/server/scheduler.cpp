@@ -373,7 +373,7 @@ void Scheduler::complete(Seq &s) {
     std::string snapshot;
     if (job.finish != Finish::error && job.keep_state) {
         size_t written = 0;
-        const std::string meta = job.metadata ? job.metadata(s.text) : std::string();
+        const std::string meta = job.metadata ? job.metadata(s.text, job, s.generated) : std::string();
         if (rwkvrt_state_set_metadata(s.state.get(), meta.data(), meta.size()) != RWKVRT_OK ||
             (snapshot.resize(rwkvrt_state_snapshot_size(s.state.get())),
              rwkvrt_state_snapshot(s.state.get(), snapshot.data(), snapshot.size(), &written) != RWKVRT_OK)) {
