@@ -9,7 +9,8 @@
 Each round runs `llama-bench -o json` and then `rwkvrt bench -o json` on every file in turn, so that
 both engines meet the same moments of a shared machine; speeds on such a machine move by tens of
 percent between runs, so only figures from one run, interleaved, are compared. Prints a Markdown
-table: tok/s per round for each engine, and rwkvrt ÷ llama.cpp per round (with --limits, also
+table: tok/s per round for each engine, rwkvrt ÷ llama.cpp per round and, from three rounds, their
+median (the figure a cell is judged by: a shared machine's neighbours move single rounds) (with --limits, also
 rwkvrt's share of the machine's ceilings from ../shared/bench/limits.sh). With --limits-sh, the
 ceilings are measured again right before each rwkvrt run and the shares are of those: a shared
 machine's read bandwidth can double or halve from one minute to the next, and a share of a figure
@@ -19,6 +20,7 @@ import argparse
 import json
 import math
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -125,6 +127,10 @@ def main():
     names = [t for t, _, _ in tests]
     cols = f"| file | llama.cpp {' / '.join(names)} | rwkvrt {' / '.join(names)} | rwkvrt ÷ llama.cpp {'; '.join(names)} |"
     rule = "|---|---|---|---|"
+    median = args.rounds >= 3
+    if median:
+        cols += f" median ÷ {'; '.join(names)} |"
+        rule += "---|"
     if args.limits or args.limits_sh:
         cols += "".join(f" {t}, {ceiling} |" for t, _, ceiling in tests)
         rule += "---|" * len(tests)
@@ -139,8 +145,13 @@ def main():
         row = (f"| {os.path.basename(model)} | {' / '.join(each(lambda x: fmt(x[0][t])) for t in names)} | "
                f"{' / '.join(each(lambda x: fmt(x[1][t])) for t in names)} | "
                f"{'; '.join(each(lambda x: f'{x[1][t] / x[0][t]:.2f}') for t in names)} |")
+        if median:
+            row += f" {'; '.join(f'{statistics.median(x[1][t] / x[0][t] for x in rounds):.2f}' for t in names)} |"
         if args.limits or args.limits_sh:
-            row += "".join(f" {each(lambda x: f'{100 * x[2][t][share]:.0f}%')} |" for t, share, _ in tests)
+            for t, share, _ in tests:
+                row += f" {each(lambda x: f'{100 * x[2][t][share]:.0f}%')}"
+                row += f" (median {100 * statistics.median(x[2][t][share] for x in rounds):.0f}%) |" if median else " |"
+
         if args.limits_sh:
             row += (f" {each(lambda x: fmt(x[3]['sgemm_gflops_all']))} / {each(lambda x: fmt(x[3]['read_gbps_all']))} |")
         print(row)
