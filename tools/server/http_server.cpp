@@ -420,14 +420,13 @@ private:
         job.reply_prefix = reply_prefix(r.think);
 
         // A turn stored under its Idempotency-Key is answered again from the store, never generated twice.
+        // Without a conversation nothing is stored and a retry changes nothing: the key is ignored, as
+        // gateways may put one on every POST.
         std::string key, fingerprint;
-        if (req.has_header("Idempotency-Key")) {
+        if (req.has_header("Idempotency-Key") && req.has_header("X-Session-Id")) {
             key = req.get_header_value("Idempotency-Key");
             if (!valid_idempotency_key(key))
                 throw ApiError{400, "Idempotency-Key must be 1 to 255 visible ASCII characters", "Idempotency-Key", "invalid_idempotency_key"};
-            if (!req.has_header("X-Session-Id"))
-                throw ApiError{400, "Idempotency-Key needs X-Session-Id: only a conversation's turns are stored, to be answered again",
-                               "Idempotency-Key", "invalid_idempotency_key"};
             fingerprint = request_fingerprint(body);
         }
 
@@ -571,9 +570,6 @@ private:
         CompletionRequest r = parse_completion(body, limits_);
         if (req.has_header("X-Session-Id")) // ignoring it would lose the client's conversation without a word
             throw ApiError{400, "conversations (X-Session-Id) are kept by /v1/chat/completions only", "X-Session-Id", "invalid_session_id"};
-        if (req.has_header("Idempotency-Key")) // nothing is stored to answer a retry from
-            throw ApiError{400, "Idempotency-Key is kept for conversations (X-Session-Id) of /v1/chat/completions only", "Idempotency-Key",
-                           "invalid_idempotency_key"};
         Answer a = new_answer(false, r.gen);
         a.job->prompt = tokenize(r.prompt);
         if (a.job->prompt.empty()) throw ApiError{400, "'prompt' encodes to no tokens", "prompt", ""};
