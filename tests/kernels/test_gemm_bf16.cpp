@@ -149,3 +149,37 @@ TEST_CASE("kernels: the bf16-product GEMM gives a matrix in the lanes the bits o
         }
     }
 }
+
+TEST_CASE("kernels: the bf16-product GEMM rounds activations as f32_to_bf16: ties to even, the largest denormal up to a normal") {
+    // Identity weights: output n of a token is its input n rounded to bf16, exactly (the other products
+    // are zeros), or zero where that is a denormal, which vdpbf16ps takes as zero. 67 inputs: two
+    // vectors of 32 and an odd tail; 17 tokens take the bf16 products.
+    if (skip_without_bf16()) return;
+    const int64_t K = 67, T = 17;
+    std::vector<float> eye(size_t(K * K), 0.0f);
+    for (int64_t n = 0; n < K; ++n) eye[size_t(n * K + n)] = 1.0f;
+    Matrix f32;
+    f32.rows = f32.cols = K;
+    f32.data = reinterpret_cast<const uint8_t *>(eye.data());
+    ThreadPool pool(2);
+    const Matrix W = convert_matrix(f32, DType::BF16, "identity", pool);
+    const uint32_t special[] = {0x3f808000u, 0x3f818000u, 0xbf808000u, 0x3f808001u, 0x3f807fffu, 0x007fffffu, 0x80400000u,
+                                0x00000001u, 0x7f7f7fffu, 0x00800000u, 0x80000000u};
+    std::mt19937 rng(8);
+    std::normal_distribution<float> normal;
+    std::vector<float> X(size_t(T * K));
+    for (float &v : X) v = normal(rng);
+    for (int64_t t = 0; t < T; ++t) // the special values at every position within a vector, in turn
+        for (size_t i = 0; i < std::size(special); ++i) std::memcpy(&X[size_t(t * K + (t * 5 + int64_t(i) * 6) % K)], &special[i], 4);
+    std::vector<float> Y(size_t(T * K));
+    gemm_bf16(W, X.data(), T, Y.data(), pool);
+    for (int64_t t = 0; t < T; ++t)
+        for (int64_t n = 0; n < K; ++n) {
+            const float x = X[size_t(t * K + n)], want = bf16_to_f32(f32_to_bf16(x));
+            CAPTURE(t);
+            CAPTURE(n);
+            CAPTURE(x);
+            if (std::fpclassify(want) == FP_SUBNORMAL || want == 0) CHECK(Y[size_t(t * K + n)] == 0.0f); // vdpbf16ps takes them as 0
+            else CHECK(std::memcmp(&Y[size_t(t * K + n)], &want, 4) == 0);
+        }
+}
