@@ -90,7 +90,11 @@ curl -sfN "$C" -d "$hi,\"max_tokens\":5,\"seed\":1,\"stream\":true}" >"$work/sse
 grep -q '^data: {.*"chat.completion.chunk"' "$work/sse" && [ "$(tail -n 2 "$work/sse" | head -n 1)" = "data: [DONE]" ] || fail "SSE stream: $(cat "$work/sse")"
 grep -q '"object":"text_completion"' <<<"$(curl -sf "$M/v1/completions" -d '{"prompt":"The sky","max_tokens":4}')" || fail "completions"
 grep -q '^rwkvrt_completion_tokens_total ' <<<"$(curl -sf "$M/metrics")" || fail "/metrics"
-grep -q '^rwkvrt serve: 127.0.0.1 POST /v1/completions 200 [0-9]* ms$' "$work/main.log" || fail "no request log line: $(tail -n 3 "$work/main.log")"
+grep -q '^rwkvrt serve: 127.0.0.1 POST /v1/completions 200 [0-9]* ms tokens=[0-9]*+[1-4]$' "$work/main.log" || fail "no request log line: $(tail -n 3 "$work/main.log")"
+# The streamed chat's line has its tokens too, as the whole one's: the log is written on the thread
+# that streamed it, after its end.
+[ "$(grep -c '^rwkvrt serve: 127.0.0.1 POST /v1/chat/completions 200 [0-9]* ms tokens=[0-9]*+[1-5]$' "$work/main.log")" = 2 ] ||
+  fail "the two chats' request log lines lack their tokens: $(grep chat/completions "$work/main.log")"
 ! grep -q 'The sky' "$work/main.log" || fail "the request log shows a prompt"
 grep -q '"object":"model"' <<<"$(curl -sf "$M/v1/models/world.safetensors")" || fail "/v1/models/ID"
 expect 404 "$M/v1/models/gpt-4"

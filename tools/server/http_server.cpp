@@ -37,8 +37,14 @@ namespace rwkvrt_server {
 
 namespace {
 
-// When the request this HTTP thread serves arrived (its headers read): for the request log.
+// For the request log, about the request this HTTP thread serves: when it arrived (its headers read),
+// and the tokens of its prompt and reply once it has them (a stream's at its end, on this thread too).
 thread_local std::chrono::steady_clock::time_point request_started;
+struct RequestTokens {
+    bool known = false;
+    size_t prompt = 0, completion = 0;
+};
+thread_local RequestTokens request_tokens;
 
 using json = nlohmann::json;
 using namespace std::chrono_literals;
@@ -242,6 +248,7 @@ public:
         worker_ = worker;
         svr.set_pre_routing_handler([this](const httplib::Request &req, httplib::Response &res) {
             request_started = std::chrono::steady_clock::now();
+            request_tokens = {};
             res.set_header("X-Rwkvrt-Worker", worker_);
             // Framing httplib would only give up on at its read timeout, 30 s later, is refused at once.
             const bool has_body = req.method == "POST" || req.method == "PUT" || req.method == "PATCH";
@@ -299,9 +306,12 @@ public:
             // to the last byte (a stream's whole length).
             const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - request_started).count();
             const std::string session = res.get_header_value("X-Session-Id");
-            std::fprintf(stderr, "rwkvrt serve: %s %s %s %d %lld ms%s%s\n", req.remote_addr.c_str(), req.method.c_str(),
+            char tokens[64] = "";
+            if (request_tokens.known)
+                std::snprintf(tokens, sizeof tokens, " tokens=%zu+%zu", request_tokens.prompt, request_tokens.completion);
+            std::fprintf(stderr, "rwkvrt serve: %s %s %s %d %lld ms%s%s%s\n", req.remote_addr.c_str(), req.method.c_str(),
                          is_known ? req.path.c_str() : req.path.rfind("/v1/models/", 0) == 0 ? "/v1/models/{id}" : "(other)", res.status,
-                         static_cast<long long>(ms), session.empty() ? "" : " session=", session.c_str());
+                         static_cast<long long>(ms), tokens, session.empty() ? "" : " session=", session.c_str());
         });
         // A load balancer routes around a worker whose conversation store fails (503).
         svr.Get("/health", [this](const httplib::Request &, httplib::Response &res) {
@@ -592,6 +602,7 @@ private:
         std::string text = a.job->reply_prefix;
         if (wait(a, text) == Progress::gone) return;
         Job &job = *a.job;
+        request_tokens = {true, a.prompt_tokens, job.completion_tokens};
         if (job.finish == Finish::error) throw ApiError{job.error_status, job.error, "", job.error_code};
         keep_session(a);
         res.set_content(dump(whole_body(a, text, finish_reason(job), usage(a))), "application/json");
@@ -683,6 +694,7 @@ private:
                 if (!text.empty() && !send(chunk(*a, delta(*a, text)))) return a->job->cancelled = true, false;
                 if (progress == Progress::more) return true;
                 Job &job = *a->job;
+                request_tokens = {true, a->prompt_tokens, job.completion_tokens};
                 if (job.finish == Finish::error) {
                     send(error_body({job.error_status, job.error, "", job.error_code}));
                 } else {
