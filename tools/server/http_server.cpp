@@ -458,8 +458,8 @@ private:
             if (!start) {
                 Resumed stored = resume(sid, job);
                 const json &last = stored.last_turn;
-                if (!key.empty() && last.is_object() && last.value("key", "") == key) {
-                    if (last.value("request", "") != fingerprint)
+                if (!key.empty() && !last.is_null() && last.at("key") == key) {
+                    if (last.at("request") != fingerprint)
                         throw ApiError{422, "Idempotency-Key '" + key + "' was used for another request in conversation " + sid + "; a new turn needs a new key",
                                        "Idempotency-Key", "idempotency_key_reused"};
                     return replay(res, a, last);
@@ -508,7 +508,7 @@ private:
 
     struct Resumed {
         std::vector<std::string> history; // message hashes
-        json last_turn;                   // the last turn's answer, if it was asked with an Idempotency-Key
+        json last_turn;                   // the last turn's answer (an object with a key and a request, or null)
     };
 
     // The conversation as stored, its state restored into job.start.
@@ -533,7 +533,11 @@ private:
         try {
             const json m = json::parse(std::string(static_cast<const char *>(meta), len));
             stored.history = m.at("messages").get<std::vector<std::string>>();
-            if (m.contains("last_turn")) stored.last_turn = m["last_turn"];
+            if (m.contains("last_turn")) { // its key and request must be strings (get<> throws otherwise)
+                stored.last_turn = m["last_turn"];
+                stored.last_turn.at("key").get<std::string>();
+                stored.last_turn.at("request").get<std::string>();
+            }
         } catch (const json::exception &) {
             store_->forget_cached(sid);
             throw ApiError{500, "conversation " + sid + " has no history this server understands", "X-Session-Id", "session_corrupt"};
