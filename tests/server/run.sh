@@ -6,7 +6,8 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-bin=$(cd "${1:-$root/build}" && pwd)/tools/rwkvrt
+build=$(cd "${1:-$root/build}" && pwd)
+bin=$build/tools/rwkvrt
 tok=$root/../shared/testdata/tokenizers/rwkv_vocab_v20230424.txt
 [ -f "$tok" ] || { echo "FAIL: the World tokenizer is missing: $tok"; exit 1; }
 work=$(mktemp -d)
@@ -278,6 +279,32 @@ grep -q session_corrupt "$work/body" || fail "a truncated conversation file: $(c
 cp "$work/good.state" "$work/sessions/$sid.state"
 grep -q chat.completion <<<"$(curl -sf "$URL_mended/v1/chat/completions" -H "X-Session-Id: $sid" -d "$hi,\"max_tokens\":2}")" ||
   fail "the conversation file put back was not read again (the damaged one stayed in RAM)"
+# Stored metadata that passes the state's checksum but not the server's reading of it (written with the
+# Python module built beside the server): 500 session_corrupt, whether or not a turn asks by its key.
+py=$work/py
+mkdir -p "$py"
+cp -r "$root/bindings/python/rwkvrt" "$py/"
+so=$(ls "$build"/bindings/python/_rwkvrt*.so 2>/dev/null | head -n 1)
+[ -n "$so" ] || fail "the Python module is not built in $build (configure with -DRWKVRT_BUILD_PYTHON=ON)"
+ln -s "$so" "$py/rwkvrt/"
+damage() { # damage FIELD JSON: sets the field of the conversation's metadata
+  PYTHONPATH=$py python3 - "$model" "$work/sessions/$sid.state" "$1" "$2" <<'PY'
+import json, sys, rwkvrt
+model, path, field, value = sys.argv[1:]
+state = rwkvrt.State.from_bytes(rwkvrt.Model(model), open(path, "rb").read())
+meta = json.loads(state.metadata)
+meta[field] = json.loads(value)
+state.metadata = json.dumps(meta)
+open(path, "wb").write(bytes(state))
+PY
+}
+for bad in 'messages 5' 'last_turn {"key":5,"request":"r"}' 'last_turn {"key":"k1"}'; do
+  cp "$work/good.state" "$work/sessions/$sid.state"
+  damage ${bad%% *} "${bad#* }" || fail "could not write the metadata $bad"
+  expect 500 "$URL_mended/v1/chat/completions" -H "X-Session-Id: $sid" -H 'Idempotency-Key: k1' -d "$hi,\"max_tokens\":2}"
+  grep -q session_corrupt "$work/body" || fail "stored metadata $bad: $(cat "$work/body")"
+done
+cp "$work/good.state" "$work/sessions/$sid.state"
 stop "$PID_mended"
 
 echo "== a store that fails: 503 without the new id or the server's paths; the log has them"
