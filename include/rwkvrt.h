@@ -719,6 +719,13 @@ RWKVRT_API const char *rwkvrt_system_info(void);
  * type it was loaded as, one row of the embedding). */
 RWKVRT_API rwkvrt_status rwkvrt_model_work_per_token(const rwkvrt_model *model, double *flops, double *bytes);
 
+/* The FLOPs of feeding n_seqs prompts of n_tokens each in one rwkvrt_feed_batch call, with logits after
+ * each one's last token, as the library does it: every matrix for every token, except the output head,
+ * once per prompt, and the last layer's channel mix (RWKV-7: its output projection too), which each
+ * step of up to 256 tokens runs only for a sequence's last one or two tokens, those its logits and its
+ * state need. For prefill benchmarks; n_seqs and n_tokens >= 1. */
+RWKVRT_API rwkvrt_status rwkvrt_model_prompt_flops(const rwkvrt_model *model, size_t n_seqs, size_t n_tokens, double *flops);
+
 /* A prefix-state cache: states keyed by the exact token sequence that produced them, so a prompt that
  * starts with a cached prefix (a shared system prompt, an earlier turn) feeds only the rest.
  * Entries live in memory under a byte budget with least-recently-used eviction and, when a folder is

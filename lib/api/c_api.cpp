@@ -124,6 +124,15 @@ rwkvrt_status rwkvrt_model_work_per_token(const rwkvrt_model *model, double *flo
     });
 }
 
+rwkvrt_status rwkvrt_model_prompt_flops(const rwkvrt_model *model, size_t n_seqs, size_t n_tokens, double *flops) {
+    return api::guard([&] {
+        api::require(model, "model");
+        api::require(flops, "flops");
+        if (n_seqs == 0 || n_tokens == 0) fail(RWKVRT_ERR_ARGUMENT, "n_seqs and n_tokens must be at least 1");
+        *flops = model->impl->prompt_flops(n_seqs, n_tokens);
+    });
+}
+
 rwkvrt_status rwkvrt_state_new(const rwkvrt_model *model, rwkvrt_state **out) {
     return api::guard([&] {
         api::require(model, "model");

@@ -89,6 +89,9 @@ struct Step {
 struct WorkPerToken {
     double flops = 0;
     double bytes = 0;
+    double head_flops = 0; // of flops: the output head's, which a prompt needs after its last token only
+    double tail_flops = 0; // of flops: the last layer's products after its recurrence, which a step runs
+                           // on its StepTail rows only (arch/blocks.h)
 };
 
 class ArchModel {

@@ -1,6 +1,7 @@
 #include "arch/blocks.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "core/error.h"
 #include "kernels/activation.h"
@@ -22,6 +23,14 @@ void Ends::load(WeightLoader &w, const HParams &hp) {
     ln0.load(w, "blocks.0.ln0", hp.n_embd);
     ln_out.load(w, "ln_out", hp.n_embd);
     head = w.linear("head.weight", hp.n_vocab, hp.n_embd);
+}
+
+double Ends::head_flops() const { return 2.0 * double(head.rows) * double(head.cols); }
+
+double product_flops(std::initializer_list<const Matrix *> matrices) {
+    double flops = 0;
+    for (const Matrix *m : matrices) flops += 2.0 * double(m->rows) * double(m->cols);
+    return flops;
 }
 
 void Ends::embed(const int32_t *tokens, int64_t T, float *X) const {
@@ -63,6 +72,25 @@ void Ends::logits(const Step &step, const float *X, Scratch &s, ThreadPool &pool
         std::copy_n(out + k * V, q->logit_rows() * V, q->logits);
         k += q->logit_rows();
     }
+}
+
+StepTail::StepTail(const Step &whole) {
+    step.tokens = nullptr; // the tail starts after the embedding
+    step.seqs.reserve(whole.seqs.size());
+    for (const StepSeq &q : whole.seqs) {
+        const int64_t n = rows_of(q.T, q.logit_rows());
+        StepSeq packed = q;
+        packed.row0 = int64_t(from.size());
+        packed.T = n;
+        step.seqs.push_back(packed);
+        for (int64_t t = q.row0 + q.T - n; t < q.row0 + q.T; ++t) from.push_back(t);
+    }
+    step.rows = int64_t(from.size());
+}
+
+void StepTail::pack(float *M, int64_t C) const {
+    for (size_t i = 0; i < from.size(); ++i)
+        if (from[i] != int64_t(i)) std::memmove(M + int64_t(i) * C, M + from[i] * C, size_t(C) * sizeof(float));
 }
 
 std::vector<float> load_mix(WeightLoader &w, const std::string &name, int64_t C, bool weights_current) {
@@ -136,6 +164,7 @@ public:
         float *X = s.take(TC), *A = s.take(TC), *P = s.take(TC), *out = s.take(TC);
         const size_t work = s.mark();
 
+        const StepTail tail(step);
         ends_.embed(step.tokens, T, X);
         for (int64_t l = 0; l < hp.n_layer; ++l) {
             ctx.checkpoint();
@@ -146,20 +175,30 @@ public:
             token_shift(step, l, false, A, P, pool);
             L.att->forward(A, P, T, segments(step, l), out, s, pool);
             s.release(work);
-            for_rows(pool, T, 2 * C, [&](int64_t t0, int64_t t1) {
+            // The last layer's channel mix takes the rows the step's outputs need (StepTail), routed as
+            // the whole step's products so that they keep its bits.
+            const bool last = l + 1 == hp.n_layer;
+            if (last) {
+                tail.pack(out, C);
+                tail.pack(X, C);
+            }
+            const Step &rest = last ? tail.step : step;
+            const int64_t R = rest.rows;
+            const StepRowsScope routed_as_step(T);
+            for_rows(pool, R, 2 * C, [&](int64_t t0, int64_t t1) {
                 for (int64_t i = t0 * C; i < t1 * C; ++i) X[i] += out[i];
                 L.ln2.layer_norm(X + t0 * C, A + t0 * C, t1 - t0);
             });
-            token_shift(step, l, true, A, P, pool);
-            L.ffn.forward(A, P, T, out, s, pool);
+            token_shift(rest, l, true, A, P, pool);
+            L.ffn.forward(A, P, R, out, s, pool);
             s.release(work);
             // Files whose later layers' output weights were divided by 2^(l / n) (llama.cpp's rwkv6).
             const bool rescale = hp.rescale_every > 0 && (l + 1) % hp.rescale_every == 0;
-            for_rows(pool, T, C, [&](int64_t t0, int64_t t1) {
+            for_rows(pool, R, C, [&](int64_t t0, int64_t t1) {
                 for (int64_t i = t0 * C; i < t1 * C; ++i) X[i] = rescale ? (X[i] + out[i]) * 0.5f : X[i] + out[i];
             });
         }
-        ends_.logits(step, X, s, ctx.pool);
+        ends_.logits(tail.step, X, s, ctx.pool);
     }
 
 private:
@@ -186,8 +225,12 @@ std::unique_ptr<ArchModel> build_classic(WeightLoader &w, const HParams &hp, con
         L.ffn.load(w, p + "ffn.", hp);
     }
     w.finish();
+    WorkPerToken work = w.work();
+    work.head_flops = ends.head_flops();
+    const ChannelMix &last = layers.back().ffn;
+    work.tail_flops = product_flops({&last.key, &last.value, &last.receptance});
     auto model = std::make_unique<ClassicModel>(hp, std::move(ends), std::move(layers));
-    model->set_work_per_token(w.work());
+    model->set_work_per_token(work);
     return model;
 }
 

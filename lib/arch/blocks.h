@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <vector>
@@ -37,11 +38,33 @@ struct Ends {
 
     void load(WeightLoader &w, const HParams &hp);
     void embed(const int32_t *tokens, int64_t T, float *X) const; // X: T × C
+    double head_flops() const;
     // The logits of every sequence that asked for them, from the last of its rows of X (or all of them,
     // StepSeq::all_rows): these rows go through ln_out and the head together, as one matrix product.
     static size_t logits_floats(const Step &step, const HParams &hp);
     void logits(const Step &step, const float *X, class Scratch &s, ThreadPool &pool) const;
 };
+
+// The rows a step's last layer must finish. Its recurrence takes every row, but after it only these
+// count: the rows whose logits are wanted, the row before each (its channel mix's token shift), and each
+// sequence's last row (the shift its state keeps). Per sequence they are its last one, two or all rows.
+// `step` holds them packed into a step of their own (the same states and logits), `from` the row of the
+// whole step each one is. A sequence's first packed row that is not its first row is there only as the
+// next row's shift: its own channel mix runs and is not used. Prompts skip nearly all of the last
+// layer's output projection and channel mix (0.1B: 6% of a prompt's FLOPs).
+struct StepTail {
+    Step step;
+    std::vector<int64_t> from;
+
+    explicit StepTail(const Step &whole);
+    // Packs the rows `from` of a (whole step) × C matrix in place, to the top.
+    void pack(float *M, int64_t C) const;
+    // Rows of a sequence of T rows, `logit_rows` of them wanted, that its last layer finishes.
+    static int64_t rows_of(int64_t T, int64_t logit_rows) { return std::min(T, logit_rows + 1); }
+};
+
+// Two FLOPs per multiply-add of each matrix, for WorkPerToken.
+double product_flops(std::initializer_list<const Matrix *> matrices);
 
 // Bump allocator over the engine's activation buffer for one forward step, so a state never carries
 // work buffers and no step allocates once the buffer has grown to the largest step. The buffer starts

@@ -42,6 +42,7 @@ public:
         float *kk = s.take(TC), *v_first = s.take(TC), *y = s.take(TC), *out = s.take(TC), *ka = s.take(TC), *kb = s.take(TC);
         float *wide = s.take(size_t(T * std::max(hp.dim_ffn, max_rank_)));
 
+        const StepTail tail(step);
         ends_.embed(step.tokens, T, X);
         for (int64_t l = 0; l < hp.n_layer; ++l) {
             ctx.checkpoint();
@@ -78,29 +79,39 @@ public:
                 group_norm(y + o, y + o, t1 - t0, C, N, L.ln_x.weight.data(), L.ln_x.bias.data(), kGroupNormEps);
                 rwkv7_bonus(size_t(t1 - t0), size_t(C), size_t(N), r + o, k + o, L.r_k.data(), v + o, g + o, y + o);
             });
-            linear(L.output, y, T, out, pool);
+            // The last layer goes on with the rows the step's outputs need (StepTail), routed as the
+            // whole step's products so that they keep its bits.
+            const bool last = l + 1 == hp.n_layer;
+            if (last) {
+                tail.pack(y, C);
+                tail.pack(X, C);
+            }
+            const Step &rest = last ? tail.step : step;
+            const int64_t R = rest.rows;
+            const StepRowsScope routed_as_step(T);
+            linear(L.output, y, R, out, pool);
 
             // Channel mix.
-            for_rows(pool, T, 2 * C, [&](int64_t t0, int64_t t1) {
+            for_rows(pool, R, 2 * C, [&](int64_t t0, int64_t t1) {
                 for (int64_t i = t0 * C; i < t1 * C; ++i) X[i] += out[i];
                 L.ln2.layer_norm(X + t0 * C, A + t0 * C, t1 - t0);
             });
-            token_shift(step, l, true, A, P, pool);
-            for_rows(pool, T, C, [&](int64_t t0, int64_t t1) {
+            token_shift(rest, l, true, A, P, pool);
+            for_rows(pool, R, C, [&](int64_t t0, int64_t t1) {
                 const float *mu = L.ffn_x_k.data();
                 float *out = xk + t0 * C;
                 lerp_rows(A + t0 * C, P + t0 * C, size_t(t1 - t0), size_t(C), &mu, &out, 1);
             });
-            linear(L.ffn_key, xk, T, wide, pool);
-            for_rows(pool, T, hp.dim_ffn, [&](int64_t t0, int64_t t1) {
+            linear(L.ffn_key, xk, R, wide, pool);
+            for_rows(pool, R, hp.dim_ffn, [&](int64_t t0, int64_t t1) {
                 relu_square_inplace(wide + t0 * hp.dim_ffn, size_t((t1 - t0) * hp.dim_ffn));
             });
-            linear(L.ffn_value, wide, T, out, pool);
-            for_rows(pool, T, C, [&](int64_t t0, int64_t t1) {
+            linear(L.ffn_value, wide, R, out, pool);
+            for_rows(pool, R, C, [&](int64_t t0, int64_t t1) {
                 for (int64_t i = t0 * C; i < t1 * C; ++i) X[i] += out[i];
             });
         }
-        ends_.logits(step, X, s, pool);
+        ends_.logits(tail.step, X, s, pool);
     }
 
 private:
@@ -183,8 +194,12 @@ std::unique_ptr<ArchModel> build_rwkv7(const TensorFile &file, const LoadConfig 
         L.ffn_value = w.linear(p + "ffn.value.weight", C, hp.dim_ffn);
     }
     w.finish();
+    WorkPerToken work = w.work();
+    work.head_flops = ends.head_flops();
+    const Layer &last = layers.back();
+    work.tail_flops = product_flops({&last.output, &last.ffn_key, &last.ffn_value});
     auto model = std::make_unique<Rwkv7>(hp, std::move(ends), std::move(layers), std::max({Dw, Da, Dg, Dv}));
-    model->set_work_per_token(w.work());
+    model->set_work_per_token(work);
     return model;
 }
 

@@ -1132,11 +1132,14 @@ void matvec(const Matrix &W, const float *x, float *y, ThreadPool &pool) {
 }
 
 thread_local bool batch_invariant = false; // BatchInvariantScope
+thread_local int64_t step_rows = 0;         // StepRowsScope; 0: route by T
 
 } // namespace
 
 BatchInvariantScope::BatchInvariantScope(bool on) : previous_(batch_invariant) { batch_invariant = on; }
 BatchInvariantScope::~BatchInvariantScope() { batch_invariant = previous_; }
+StepRowsScope::StepRowsScope(int64_t rows) : previous_(step_rows) { step_rows = rows; }
+StepRowsScope::~StepRowsScope() { step_rows = previous_; }
 
 // bf16 products beat the fp32 lanes kernels from about 12 rows (0.1B, 2 threads, tok/s summed, bf16
 // products against fp32: bf16 weights 8 rows 425–443 against 462–471, 16 rows 561–576 against
@@ -1145,9 +1148,10 @@ BatchInvariantScope::~BatchInvariantScope() { batch_invariant = previous_; }
 constexpr int64_t kBf16MinRows = 16;
 
 void linear(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool &pool) {
-    if (T == 1 && !batch_invariant) matvec(W, X, Y, pool);
+    const int64_t route_rows = step_rows > 0 ? step_rows : T;
+    if (route_rows == 1 && !batch_invariant) matvec(W, X, Y, pool);
     else if (W.int8_products) gemm_int8(W, X, T, Y, pool);
-    else if (W.bf16_products && (T >= kBf16MinRows || batch_invariant)) gemm_bf16(W, X, T, Y, pool);
+    else if (W.bf16_products && (route_rows >= kBf16MinRows || batch_invariant)) gemm_bf16(W, X, T, Y, pool);
     else HWY_DYNAMIC_DISPATCH(Gemm)(W, X, T, Y, pool);
 }
 

@@ -82,6 +82,21 @@ private:
     bool previous_;
 };
 
+// While one is alive on a thread, linear() called from that thread routes its products (mat-vec or
+// matrix product, bf16 or fp32 products) as for a step of `rows` rows, whatever T it is given: the rows
+// a step's last layer finishes on their own (arch/blocks.h, StepTail) keep the bits the whole step
+// would give them.
+class StepRowsScope {
+public:
+    explicit StepRowsScope(int64_t rows);
+    ~StepRowsScope();
+    StepRowsScope(const StepRowsScope &) = delete;
+    StepRowsScope &operator=(const StepRowsScope &) = delete;
+
+private:
+    int64_t previous_;
+};
+
 // Y (T × cols) = the rows `ids` of W, as fp32 (embedding lookup).
 void gather_rows(const Matrix &W, const int32_t *ids, int64_t T, float *Y);
 

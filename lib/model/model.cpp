@@ -9,6 +9,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "arch/blocks.h"
 #include "core/error.h"
 #include "kernels/matrix.h"
 #include "model/load_pass.h"
@@ -93,6 +94,11 @@ void plan_step(const std::vector<size_t> &remaining, size_t budget, std::vector<
     }
 }
 
+// Rows of the next step when `left` rows remain in the call. A step of one row is a matrix-vector
+// product (unless batch_invariant), whose sums run in another order: a call of kStepRows + 1 rows is
+// split 255 + 2, not 256 + 1, so a sequence of several tokens gets the same bits alone or in any batch.
+size_t step_budget(uint64_t left) { return left == Model::kStepRows + 1 ? Model::kStepRows - 1 : Model::kStepRows; }
+
 bool all_finite(const float *x, int64_t n) {
     for (int64_t i = 0; i < n; ++i)
         if (!std::isfinite(x[i])) return false;
@@ -173,6 +179,24 @@ size_t Model::n_params() const {
     return n;
 }
 
+double Model::prompt_flops(size_t n_seqs, size_t n_tokens) const {
+    const WorkPerToken &w = arch_->work_per_token();
+    const double every_row = w.flops - w.head_flops - w.tail_flops;
+    std::vector<size_t> remaining(n_seqs, n_tokens), take(n_seqs);
+    double flops = double(n_seqs) * w.head_flops;
+    for (uint64_t left = uint64_t(n_seqs) * n_tokens; left > 0;) { // the steps feed_batch takes
+        plan_step(remaining, step_budget(left), take);
+        for (size_t i = 0; i < n_seqs; ++i) {
+            if (take[i] == 0) continue;
+            const int64_t logit_rows = take[i] == remaining[i] ? 1 : 0;
+            flops += double(take[i]) * every_row + double(StepTail::rows_of(int64_t(take[i]), logit_rows)) * w.tail_flops;
+            remaining[i] -= take[i];
+            left -= take[i];
+        }
+    }
+    return flops;
+}
+
 void Model::feed(State &state, const int32_t *tokens, size_t n, float *logits, const ProgressFn &progress) const {
     const FeedRequest request{&state, tokens, n, logits};
     feed_batch({&request, 1}, progress);
@@ -211,10 +235,7 @@ void Model::feed_batch(std::span<const FeedRequest> requests, const ProgressFn &
     std::vector<int32_t> rows;
     try {
         while (fed < total) {
-            // A step of one row is a matrix-vector product (unless batch_invariant), whose sums run in
-            // another order: a call of kStepRows + 1 rows is split 255 + 2, not 256 + 1, so a sequence of
-            // several tokens gets the same bits alone or in any batch.
-            plan_step(remaining, total - fed == kStepRows + 1 ? kStepRows - 1 : kStepRows, take);
+            plan_step(remaining, step_budget(total - fed), take);
             step.seqs.clear();
             rows.clear();
             for (size_t i = 0; i < B; ++i) {

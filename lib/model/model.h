@@ -76,6 +76,11 @@ public:
     // that every sequence gets the same bits whatever the others in its steps.
     void feed_batch(std::span<const FeedRequest> requests, const ProgressFn &progress = {}, bool batch_invariant = false) const;
 
+    // The FLOPs of feeding n_seqs prompts of n_tokens each in one feed_batch, with logits after each
+    // one's last token: every matrix for every row, but the head once per prompt and the last layer's
+    // products after its recurrence on each step's StepTail rows only (arch/blocks.h).
+    double prompt_flops(size_t n_seqs, size_t n_tokens) const;
+
     static constexpr size_t kStepRows = 256;
     static constexpr int kMaxThreads = 1024;
 

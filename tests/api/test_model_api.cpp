@@ -55,6 +55,39 @@ TEST_CASE("rwkvrt_system_info names the levels the kernels run at, none above RW
     }
 }
 
+TEST_CASE("a prompt's FLOPs: the head once, the last layer after its recurrence for the rows that give logits or state") {
+    REQUIRE_TESTDATA();
+    for (const char *file : {kRandom7, "pth/tiny-rwkv-6v0-3m-fp32.pth"}) {
+        CAPTURE(file);
+        th::ModelPtr m = th::load(testdata::path(file));
+        double per_token = 0, bytes = 0;
+        REQUIRE(rwkvrt_model_work_per_token(m.get(), &per_token, &bytes) == RWKVRT_OK);
+        const auto prompt = [&](size_t seqs, size_t n) {
+            double flops = 0;
+            REQUIRE(rwkvrt_model_prompt_flops(m.get(), seqs, n, &flops) == RWKVRT_OK);
+            return flops;
+        };
+        CHECK(prompt(1, 1) == per_token); // a lone token goes through every matrix
+        // Each token from the third adds every matrix but the head and the last layer's tail; the
+        // second adds a tail row (the shift of the last), the first the head.
+        const double every_row = prompt(1, 4) - prompt(1, 3);
+        const double tail = prompt(1, 2) - prompt(1, 1) - every_row;
+        const double head = 2.0 * rwkvrt_model_n_embd(m.get()) * rwkvrt_model_n_vocab(m.get());
+        CHECK(tail > 0);
+        CHECK(per_token == every_row + tail + head);
+        CHECK(prompt(1, 100) == 100 * every_row + 2 * tail + head);
+        // 300 tokens are steps of 256 (its last row for the state) and 44 (the last two).
+        CHECK(prompt(1, 300) == 300 * every_row + 3 * tail + head);
+        CHECK(prompt(2, 100) == 2 * prompt(1, 100)); // one step of 200 rows
+    }
+    double flops = 0;
+    th::ModelPtr m = th::load(testdata::path(kRandom7));
+    CHECK(rwkvrt_model_prompt_flops(m.get(), 0, 5, &flops) == RWKVRT_ERR_ARGUMENT);
+    CHECK(rwkvrt_model_prompt_flops(m.get(), 1, 0, &flops) == RWKVRT_ERR_ARGUMENT);
+    CHECK(rwkvrt_model_prompt_flops(nullptr, 1, 5, &flops) == RWKVRT_ERR_ARGUMENT);
+    CHECK(rwkvrt_model_prompt_flops(m.get(), 1, 5, nullptr) == RWKVRT_ERR_ARGUMENT);
+}
+
 TEST_CASE("token mode, sequence mode and chunked feeding agree") {
     REQUIRE_TESTDATA();
     for (const char *file : {kTiny7, kRandom7}) {

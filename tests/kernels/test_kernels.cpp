@@ -12,6 +12,8 @@
 #include "kernels/activation.h"
 #include "kernels/convert.h"
 #include "kernels/dot.h"
+#include "kernels/gemm_bf16.h"
+#include "kernels/gemm_int8.h"
 #include "kernels/matrix.h"
 #include "kernels/norm.h"
 #include "kernels/wkv.h"
@@ -481,6 +483,36 @@ TEST_CASE("kernels: a matrix with its rows in the lanes gives every row count Ge
                     }
                 }
     });
+}
+
+TEST_CASE("kernels: under StepRowsScope a few rows take the route of the step's row count, and get its bits") {
+    // The rows a step's last layer finishes on their own (arch/blocks.h, StepTail) must get the bits the
+    // whole step gives them: a lone row of a step of several is no mat-vec, and two rows of a step of 16
+    // or more take bf16 products.
+    ThreadPool pool(2);
+    std::mt19937 rng(9);
+    for (DType t : {DType::F32, DType::BF16, DType::Q8_0}) {
+        CAPTURE(std::string(dtype_name(t)));
+        Matrix W = random_matrix(t, 96, 256, rng);
+        W.bf16_products = t == DType::BF16 && bf16_products_supported();
+        W.int8_products = t == DType::Q8_0 && int8_products_supported(t);
+        for (const int64_t step : {2, 15, 16, 40}) {
+            CAPTURE(step);
+            const std::vector<float> X = random_vector(size_t(step * W.cols), rng);
+            std::vector<float> all(size_t(step * W.rows));
+            linear(W, X.data(), step, all.data(), pool);
+            for (const int64_t few : {1, 2}) {
+                CAPTURE(few);
+                std::vector<float> Y(size_t(few * W.rows), NAN);
+                const int64_t first = step - few;
+                {
+                    const StepRowsScope routed(step);
+                    linear(W, X.data() + first * W.cols, few, Y.data(), pool);
+                }
+                CHECK(std::memcmp(Y.data(), all.data() + first * W.rows, Y.size() * sizeof(float)) == 0);
+            }
+        }
+    }
 }
 
 TEST_CASE("kernels: float matrices whose rows are not whole blocks of 16 keep their rows") {

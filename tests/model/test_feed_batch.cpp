@@ -468,3 +468,64 @@ TEST_CASE("load: n_threads is bounded") {
         CHECK(th::logits_after(m.get(), {1, 2, 3}).size() == 256);
     }
 }
+
+TEST_CASE("feed: a step's last layer finishes only the rows its outputs need, and they keep their bits") {
+    // StepTail (arch/blocks.h): asking for the logits after every token, after the last or none leaves
+    // the same state, and the last token's logits are the same bits, with exact, bf16 and int8 products;
+    // in a batch of sequences that want different rows too. The logits are compared under
+    // batch_invariant, as the output head of one row is a mat-vec by default and of many a matrix product.
+    for (const char *arch : {"rwkv4", "rwkv5.2", "rwkv6", "rwkv7"}) {
+        rwkvrt_tools::RandomModelSpec spec;
+        spec.arch = arch;
+        spec.n_embd = 64;
+        spec.head_size = 16;
+        spec.n_layer = 2;
+        spec.n_vocab = 300;
+        const std::string path = ac::write_random(spec, std::string("tail-") + arch);
+        for (const char *weight_type : {"f32", "bf16", "q8_0"}) {
+            const std::string model = std::string(arch) + " " + weight_type;
+            CAPTURE(model);
+            th::ModelPtr m = th::load(path, weight_type, 2);
+            const size_t V = 300;
+            for (const int invariant : {0, 1}) {
+                CAPTURE(invariant);
+                rwkvrt_feed_options last = rwkvrt_feed_options_default(), every = last;
+                last.batch_invariant = every.batch_invariant = invariant;
+                every.logits_all = 1;
+                // 2 rows drop none; 3 drop one; 40 take bf16 products; 300 are two steps, each with its tail.
+                for (const size_t n : {2, 3, 40, 300}) {
+                    CAPTURE(n);
+                    const std::vector<int32_t> prompt = tokens_of(n, 5, 300);
+                    std::vector<float> every_logits(n * V), last_logits(V);
+                    th::StatePtr s_every = th::new_state(m.get()), s_last = th::new_state(m.get()), s_none = th::new_state(m.get());
+                    REQUIRE(rwkvrt_feed_ex(m.get(), s_every.get(), prompt.data(), n, every_logits.data(), &every) == RWKVRT_OK);
+                    REQUIRE(rwkvrt_feed_ex(m.get(), s_last.get(), prompt.data(), n, last_logits.data(), &last) == RWKVRT_OK);
+                    REQUIRE(rwkvrt_feed_ex(m.get(), s_none.get(), prompt.data(), n, nullptr, &last) == RWKVRT_OK);
+                    if (invariant) CHECK(std::memcmp(last_logits.data(), every_logits.data() + (n - 1) * V, V * sizeof(float)) == 0);
+                    CHECK(ac::snapshot(s_last.get()) == ac::snapshot(s_every.get()));
+                    CHECK(ac::snapshot(s_none.get()) == ac::snapshot(s_every.get()));
+                }
+                // Three sequences in one step: a prompt wanting its last logits, one wanting none, a
+                // decoding token; against the same step with every row's logits.
+                const std::vector<std::vector<int32_t>> inputs = {tokens_of(30, 6, 300), tokens_of(20, 7, 300), tokens_of(1, 8, 300)};
+                const size_t counts[] = {30, 20, 1};
+                const int32_t *tokens[] = {inputs[0].data(), inputs[1].data(), inputs[2].data()};
+                std::vector<float> every0(30 * V), every1(20 * V), every2(V), last0(V), last2(V);
+                th::StatePtr e0 = th::new_state(m.get()), e1 = th::new_state(m.get()), e2 = th::new_state(m.get());
+                th::StatePtr t0 = th::new_state(m.get()), t1 = th::new_state(m.get()), t2 = th::new_state(m.get());
+                rwkvrt_state *every_states[] = {e0.get(), e1.get(), e2.get()}, *tail_states[] = {t0.get(), t1.get(), t2.get()};
+                float *every_logits[] = {every0.data(), every1.data(), every2.data()}, *tail_logits[] = {last0.data(), nullptr, last2.data()};
+                REQUIRE(rwkvrt_feed_batch_ex(m.get(), 3, every_states, tokens, counts, every_logits, &every) == RWKVRT_OK);
+                REQUIRE(rwkvrt_feed_batch_ex(m.get(), 3, tail_states, tokens, counts, tail_logits, &last) == RWKVRT_OK);
+                if (invariant) {
+                    CHECK(std::memcmp(last0.data(), every0.data() + 29 * V, V * sizeof(float)) == 0);
+                    CHECK(std::memcmp(last2.data(), every2.data(), V * sizeof(float)) == 0);
+                }
+                for (size_t i = 0; i < 3; ++i) {
+                    CAPTURE(i);
+                    CHECK(ac::snapshot(tail_states[i]) == ac::snapshot(every_states[i]));
+                }
+            }
+        }
+    }
+}

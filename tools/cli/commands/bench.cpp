@@ -188,9 +188,11 @@ std::vector<Row> run_config(const BenchArgs &b, int threads, int batch, long lon
     const double gbps_ceiling = ceil ? (threads == 1 ? ceil->gbps_1 : ceil->gbps_all) : 0;
     if (!pp.empty()) {
         Row r{threads, batch, depth, "pp" + std::to_string(b.prompt_tokens), stat_of(pp), 0, 0, 0, 0};
-        // A prompt needs logits only after its last token: the head's work is counted once per prompt.
-        const double head_flops = 2.0 * double(rwkvrt_model_n_embd(m)) * double(V);
-        r.gflops = (flops - head_flops * (1.0 - 1.0 / b.prompt_tokens)) * r.tps.mean / 1e9;
+        // A prompt needs logits only after its last token: the library counts its head once, and its last
+        // layer's products after the recurrence for the rows that give logits or state.
+        double prompt_flops = 0;
+        check(rwkvrt_model_prompt_flops(m, size_t(batch), size_t(b.prompt_tokens), &prompt_flops), "prompt FLOPs");
+        r.gflops = prompt_flops / (double(b.prompt_tokens) * batch) * r.tps.mean / 1e9;
         r.share_compute = gflops_ceiling > 0 ? r.gflops / gflops_ceiling : 0;
         rows.push_back(r);
     }
