@@ -88,9 +88,12 @@ StepTail::StepTail(const Step &whole) {
     step.rows = int64_t(from.size());
 }
 
-void StepTail::pack(float *M, int64_t C) const {
-    for (size_t i = 0; i < from.size(); ++i)
-        if (from[i] != int64_t(i)) std::memmove(M + int64_t(i) * C, M + from[i] * C, size_t(C) * sizeof(float));
+const Step &StepTail::rest_of_layer(const Step &whole, bool last_layer, std::initializer_list<float *> matrices, int64_t C) const {
+    if (!last_layer) return whole;
+    for (float *M : matrices)
+        for (size_t i = 0; i < from.size(); ++i)
+            if (from[i] != int64_t(i)) std::memmove(M + int64_t(i) * C, M + from[i] * C, size_t(C) * sizeof(float));
+    return step;
 }
 
 std::vector<float> load_mix(WeightLoader &w, const std::string &name, int64_t C, bool weights_current) {
@@ -177,12 +180,7 @@ public:
             s.release(work);
             // The last layer's channel mix takes the rows the step's outputs need (StepTail), routed as
             // the whole step's products so that they keep its bits.
-            const bool last = l + 1 == hp.n_layer;
-            if (last) {
-                tail.pack(out, C);
-                tail.pack(X, C);
-            }
-            const Step &rest = last ? tail.step : step;
+            const Step &rest = tail.rest_of_layer(step, l + 1 == hp.n_layer, {out, X}, C);
             const int64_t R = rest.rows;
             const StepRowsScope routed_as_step(T);
             for_rows(pool, R, 2 * C, [&](int64_t t0, int64_t t1) {

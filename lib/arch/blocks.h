@@ -57,8 +57,9 @@ struct StepTail {
     std::vector<int64_t> from;
 
     explicit StepTail(const Step &whole);
-    // Packs the rows `from` of a (whole step) × C matrix in place, to the top.
-    void pack(float *M, int64_t C) const;
+    // What the rest of a layer runs on after its recurrence: `whole`, or in the last layer this tail,
+    // with the rows `from` of each (whole step) × C matrix given packed in place, to the top.
+    const Step &rest_of_layer(const Step &whole, bool last_layer, std::initializer_list<float *> matrices, int64_t C) const;
     // Rows of a sequence of T rows, `logit_rows` of them wanted, that its last layer finishes.
     static int64_t rows_of(int64_t T, int64_t logit_rows) { return std::min(T, logit_rows + 1); }
 };

@@ -81,12 +81,7 @@ public:
             });
             // The last layer goes on with the rows the step's outputs need (StepTail), routed as the
             // whole step's products so that they keep its bits.
-            const bool last = l + 1 == hp.n_layer;
-            if (last) {
-                tail.pack(y, C);
-                tail.pack(X, C);
-            }
-            const Step &rest = last ? tail.step : step;
+            const Step &rest = tail.rest_of_layer(step, l + 1 == hp.n_layer, {y, X}, C);
             const int64_t R = rest.rows;
             const StepRowsScope routed_as_step(T);
             linear(L.output, y, R, out, pool);
