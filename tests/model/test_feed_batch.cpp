@@ -34,6 +34,15 @@ std::vector<int32_t> tokens_of(size_t n, uint32_t seed, int32_t vocab) {
     return t;
 }
 
+// A random model of `arch` (64 wide, heads of 16) with a vocabulary of 300.
+rwkvrt_tools::RandomModelSpec spec_of(const char *arch, int64_t n_layer) {
+    rwkvrt_tools::RandomModelSpec spec;
+    spec.arch = arch;
+    spec.n_layer = n_layer;
+    spec.n_vocab = 300;
+    return spec;
+}
+
 struct Run {
     std::vector<std::vector<float>> logits;
     std::vector<std::vector<uint8_t>> states;
@@ -96,22 +105,12 @@ double batch_vs_alone(const rwkvrt_model *m, const std::string &what) {
 } // namespace
 
 TEST_CASE("feed_batch: equals feeding each sequence alone, for every version") {
-    struct Case {
-        const char *arch;
-        int64_t head_size;
-    };
-    for (const Case c : {Case{"rwkv4", 1}, Case{"rwkv5.0", 16}, Case{"rwkv5.1", 16}, Case{"rwkv5.2", 16}, Case{"rwkv6", 16}, Case{"rwkv7", 16}}) {
-        CAPTURE(c.arch);
-        rwkvrt_tools::RandomModelSpec spec;
-        spec.arch = c.arch;
-        spec.n_embd = 64;
-        spec.head_size = c.head_size == 1 ? 16 : c.head_size;
-        spec.n_layer = 3;
-        spec.n_vocab = 300;
-        const std::string path = ac::write_random(spec, std::string("batch-") + c.arch);
+    for (const char *arch : {"rwkv4", "rwkv5.0", "rwkv5.1", "rwkv5.2", "rwkv6", "rwkv7"}) {
+        CAPTURE(arch);
+        const std::string path = ac::write_random(spec_of(arch, 3), std::string("batch-") + arch);
         for (int threads : {1, 2}) {
             th::ModelPtr m = th::load(path, nullptr, threads);
-            CHECK(batch_vs_alone(m.get(), std::string(c.arch) + ", " + std::to_string(threads) + " threads") <= 1e-5);
+            CHECK(batch_vs_alone(m.get(), std::string(arch) + ", " + std::to_string(threads) + " threads") <= 1e-5);
         }
     }
 }
@@ -167,13 +166,7 @@ TEST_CASE("feed_batch: a call split into steps never leaves one row for a step o
 TEST_CASE("feed: logits_all gives the logits after every token, alone and batched, for every version") {
     for (const char *arch : {"rwkv4", "rwkv5.0", "rwkv5.1", "rwkv5.2", "rwkv6", "rwkv7"}) {
         CAPTURE(arch);
-        rwkvrt_tools::RandomModelSpec spec;
-        spec.arch = arch;
-        spec.n_embd = 64;
-        spec.head_size = 16;
-        spec.n_layer = 2;
-        spec.n_vocab = 300;
-        th::ModelPtr m = th::load(ac::write_random(spec, std::string("all-logits-") + arch), nullptr, 2);
+        th::ModelPtr m = th::load(ac::write_random(spec_of(arch, 2), std::string("all-logits-") + arch), nullptr, 2);
         const size_t V = 300, n = 270; // crosses a 256-row step
         const std::vector<int32_t> a = tokens_of(n, 3, 300), b = tokens_of(n - 9, 4, 300);
 
@@ -475,13 +468,7 @@ TEST_CASE("feed: a step's last layer finishes only the rows its outputs need, an
     // in a batch of sequences that want different rows too. The logits are compared under
     // batch_invariant, as the output head of one row is a mat-vec by default and of many a matrix product.
     for (const char *arch : {"rwkv4", "rwkv5.2", "rwkv6", "rwkv7"}) {
-        rwkvrt_tools::RandomModelSpec spec;
-        spec.arch = arch;
-        spec.n_embd = 64;
-        spec.head_size = 16;
-        spec.n_layer = 2;
-        spec.n_vocab = 300;
-        const std::string path = ac::write_random(spec, std::string("tail-") + arch);
+        const std::string path = ac::write_random(spec_of(arch, 2), std::string("tail-") + arch);
         for (const char *weight_type : {"f32", "bf16", "q8_0"}) {
             const std::string model = std::string(arch) + " " + weight_type;
             CAPTURE(model);
