@@ -723,7 +723,8 @@ RWKVRT_API rwkvrt_status rwkvrt_model_work_per_token(const rwkvrt_model *model, 
  * each one's last token, as the library does it: every matrix for every token, except the output head,
  * once per prompt, and the last layer's channel mix (RWKV-7: its output projection too), which each
  * step of up to 256 tokens runs only for a sequence's last one or two tokens, those its logits and its
- * state need. For prefill benchmarks; n_seqs and n_tokens >= 1. */
+ * state need. For prefill benchmarks; n_seqs and n_tokens >= 1, n_seqs x n_tokens <= 2^24
+ * (RWKVRT_ERR_ARGUMENT otherwise). */
 RWKVRT_API rwkvrt_status rwkvrt_model_prompt_flops(const rwkvrt_model *model, size_t n_seqs, size_t n_tokens, double *flops);
 
 /* A prefix-state cache: states keyed by the exact token sequence that produced them, so a prompt that

@@ -124,11 +124,16 @@ rwkvrt_status rwkvrt_model_work_per_token(const rwkvrt_model *model, double *flo
     });
 }
 
+constexpr size_t kMaxPromptFlopsTokens = size_t(1) << 24;
+
 rwkvrt_status rwkvrt_model_prompt_flops(const rwkvrt_model *model, size_t n_seqs, size_t n_tokens, double *flops) {
     return api::guard([&] {
         api::require(model, "model");
         api::require(flops, "flops");
         if (n_seqs == 0 || n_tokens == 0) fail(RWKVRT_ERR_ARGUMENT, "n_seqs and n_tokens must be at least 1");
+        // The count follows feed_batch's steps one by one: a bound keeps it to about a second.
+        if (n_tokens > kMaxPromptFlopsTokens / n_seqs)
+            fail(RWKVRT_ERR_ARGUMENT, "n_seqs x n_tokens must be at most ", kMaxPromptFlopsTokens, " tokens");
         *flops = model->impl->prompt_flops(n_seqs, n_tokens);
     });
 }

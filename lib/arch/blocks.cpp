@@ -25,8 +25,6 @@ void Ends::load(WeightLoader &w, const HParams &hp) {
     head = w.linear("head.weight", hp.n_vocab, hp.n_embd);
 }
 
-double Ends::head_flops() const { return 2.0 * double(head.rows) * double(head.cols); }
-
 double product_flops(std::initializer_list<const Matrix *> matrices) {
     double flops = 0;
     for (const Matrix *m : matrices) flops += 2.0 * double(m->rows) * double(m->cols);
@@ -224,7 +222,7 @@ std::unique_ptr<ArchModel> build_classic(WeightLoader &w, const HParams &hp, con
     }
     w.finish();
     WorkPerToken work = w.work();
-    work.head_flops = ends.head_flops();
+    work.head_flops = product_flops({&ends.head});
     const ChannelMix &last = layers.back().ffn;
     work.tail_flops = product_flops({&last.key, &last.value, &last.receptance});
     auto model = std::make_unique<ClassicModel>(hp, std::move(ends), std::move(layers));

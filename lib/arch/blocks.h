@@ -38,7 +38,6 @@ struct Ends {
 
     void load(WeightLoader &w, const HParams &hp);
     void embed(const int32_t *tokens, int64_t T, float *X) const; // X: T × C
-    double head_flops() const;
     // The logits of every sequence that asked for them, from the last of its rows of X (or all of them,
     // StepSeq::all_rows): these rows go through ln_out and the head together, as one matrix product.
     static size_t logits_floats(const Step &step, const HParams &hp);

@@ -190,7 +190,7 @@ std::unique_ptr<ArchModel> build_rwkv7(const TensorFile &file, const LoadConfig 
     }
     w.finish();
     WorkPerToken work = w.work();
-    work.head_flops = ends.head_flops();
+    work.head_flops = product_flops({&ends.head});
     const Layer &last = layers.back();
     work.tail_flops = product_flops({&last.output, &last.ffn_key, &last.ffn_value});
     auto model = std::make_unique<Rwkv7>(hp, std::move(ends), std::move(layers), std::max({Dw, Da, Dg, Dv}));

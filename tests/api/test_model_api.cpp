@@ -86,6 +86,11 @@ TEST_CASE("a prompt's FLOPs: the head once, the last layer after its recurrence 
     CHECK(rwkvrt_model_prompt_flops(m.get(), 1, 0, &flops) == RWKVRT_ERR_ARGUMENT);
     CHECK(rwkvrt_model_prompt_flops(nullptr, 1, 5, &flops) == RWKVRT_ERR_ARGUMENT);
     CHECK(rwkvrt_model_prompt_flops(m.get(), 1, 5, nullptr) == RWKVRT_ERR_ARGUMENT);
+    CHECK(rwkvrt_model_prompt_flops(m.get(), 1, size_t(1) << 24, &flops) == RWKVRT_OK); // the bound, counted in its steps
+    CHECK(rwkvrt_model_prompt_flops(m.get(), 2, size_t(1) << 23, &flops) == RWKVRT_OK);
+    CHECK(rwkvrt_model_prompt_flops(m.get(), 1, (size_t(1) << 24) + 1, &flops) == RWKVRT_ERR_ARGUMENT);
+    CHECK(std::string(rwkvrt_last_error()).find("at most 16777216 tokens") != std::string::npos);
+    CHECK(rwkvrt_model_prompt_flops(m.get(), SIZE_MAX, SIZE_MAX, &flops) == RWKVRT_ERR_ARGUMENT); // no overflow
 }
 
 TEST_CASE("token mode, sequence mode and chunked feeding agree") {
