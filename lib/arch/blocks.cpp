@@ -131,10 +131,10 @@ void ChannelMix::forward(const float *A, const float *P, int64_t T, float *out, 
         mix(A + t0 * C, P + t0 * C, mix_k.data(), t1 - t0, C, xk + t0 * C);
         mix(A + t0 * C, P + t0 * C, mix_r.data(), t1 - t0, C, xr + t0 * C);
     });
-    linear(key, xk, T, hidden, pool);
+    const Product inputs[] = {{key, xk, hidden}, {receptance, xr, r}};
+    linear_group(inputs, T, pool);
     for_rows(pool, T, F, [&](int64_t t0, int64_t t1) { relu_square_inplace(hidden + t0 * F, size_t((t1 - t0) * F)); });
     linear(value, hidden, T, out, pool);
-    linear(receptance, xr, T, r, pool);
     for_rows(pool, T, C, [&](int64_t t0, int64_t t1) {
         for (int64_t i = t0 * C; i < t1 * C; ++i) out[i] *= sigmoid(r[i]);
     });

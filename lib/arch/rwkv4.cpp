@@ -35,9 +35,8 @@ public:
             mix(A + o, P + o, mix_v_.data(), n, C_, xv + o);
             mix(A + o, P + o, mix_r_.data(), n, C_, xr + o);
         });
-        linear(key_, xk, T, k, pool);
-        linear(value_, xv, T, v, pool);
-        linear(receptance_, xr, T, r, pool);
+        const Product inputs[] = {{key_, xk, k}, {value_, xv, v}, {receptance_, xr, r}};
+        linear_group(inputs, T, pool);
         wkv4(segs.data(), int64_t(segs.size()), Ca_, k, v, decay_.data(), first_.data(), y, pool);
         for_rows(pool, T, Ca_, [&](int64_t t0, int64_t t1) { // v4 alone gates the time mix with σ(r)
             for (int64_t i = t0 * Ca_; i < t1 * Ca_; ++i) y[i] *= sigmoid(r[i]);

@@ -60,17 +60,14 @@ public:
             mix(A + o, P + o, mix_r_.data(), n, C_, xr + o);
             if (gated_) mix(A + o, P + o, mix_g_.data(), n, C_, xg + o);
         });
-        linear(key_, xk, T, k, pool);
-        linear(value_, xv, T, v, pool);
-        linear(receptance_, xr, T, r, pool);
+        const Product inputs[] = {{key_, xk, k}, {value_, xv, v}, {receptance_, xr, r}, {gate_, xg, g}};
+        linear_group({inputs, gated_ ? 4u : 3u}, T, pool);
         wkv5(segs.data(), int64_t(segs.size()), H_, N_, r, k, v, decay_.data(), 0, bonus_.data(), y, pool);
         for_rows(pool, T, Ca_, [&](int64_t t0, int64_t t1) {
             group_norm(y + t0 * Ca_, y + t0 * Ca_, t1 - t0, Ca_, N_, ln_x_.weight.data(), ln_x_.bias.data(), kGroupNormEps);
         });
-        if (gated_) {
-            linear(gate_, xg, T, g, pool);
+        if (gated_)
             for_rows(pool, T, Ca_, [&](int64_t t0, int64_t t1) { silu_gate(y + t0 * Ca_, g + t0 * Ca_, size_t((t1 - t0) * Ca_)); });
-        }
         linear(output_, y, T, out, pool);
     }
 

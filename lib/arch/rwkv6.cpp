@@ -56,16 +56,16 @@ public:
     }
 
     size_t scratch_floats(int64_t T) const override {
-        return size_t(T * (7 * C_ + 6 * Ca_ + (kMixes + 1) * d_.mix + d_.decay));
+        return size_t(T * ((2 + 2 * kMixes) * C_ + 6 * Ca_ + 2 * kMixes * d_.mix + d_.decay));
     }
 
     void forward(const float *A, const float *P, int64_t T, const std::vector<WkvSegment> &segs, float *out,
                  Scratch &s, ThreadPool &pool) const override {
         const size_t TC = size_t(T * C_), TCa = size_t(T * Ca_);
         const int64_t D = d_.mix;
-        float *xxx = s.take(TC), *m = s.take(TC), *z = s.take(size_t(T * kMixes * D)), *zn = s.take(size_t(T * D));
-        float *x[kMixes];
-        for (float *&xn : x) xn = s.take(TC);
+        float *xxx = s.take(TC), *z = s.take(size_t(T * kMixes * D));
+        float *x[kMixes], *m[kMixes], *zn[kMixes];
+        for (int n = 0; n < kMixes; ++n) x[n] = s.take(TC), m[n] = s.take(TC), zn[n] = s.take(size_t(T * D));
         float *r = s.take(TCa), *k = s.take(TCa), *v = s.take(TCa), *g = s.take(TCa), *w = s.take(TCa), *y = s.take(TCa);
         float *zd = s.take(size_t(T * d_.decay));
 
@@ -75,20 +75,21 @@ public:
         linear(maa_w1_, xxx, T, z, pool);
         const int64_t Z = kMixes * D;
         for_rows(pool, T, Z, [&](int64_t t0, int64_t t1) { tanh_inplace(z + t0 * Z, size_t((t1 - t0) * Z)); });
-        for (int n = 0; n < kMixes; ++n) {
-            for (int64_t t = 0; t < T; ++t) std::copy_n(z + (t * kMixes + n) * D, D, zn + t * D);
-            linear(maa_w2_[n], zn, T, m, pool);
-            for_rows(pool, T, 2 * C_, [&](int64_t t0, int64_t t1) {
-                rwkv6_mix(size_t(t1 - t0), size_t(C_), A + t0 * C_, P + t0 * C_, maa_[n].data(), m + t0 * C_, x[n] + t0 * C_);
-            });
-        }
-        linear(receptance_, x[kR], T, r, pool);
-        linear(key_, x[kK], T, k, pool);
-        linear(value_, x[kV], T, v, pool);
-        linear(gate_, x[kG], T, g, pool);
-
+        for (int n = 0; n < kMixes; ++n)
+            for (int64_t t = 0; t < T; ++t) std::copy_n(z + (t * kMixes + n) * D, D, zn[n] + t * D);
+        // Independent products go as groups (linear_group): a decoding step hands off to the pool once
+        // for each group instead of once for each product.
+        const Product mixes[] = {{maa_w2_[0], zn[0], m[0]}, {maa_w2_[1], zn[1], m[1]}, {maa_w2_[2], zn[2], m[2]},
+                                 {maa_w2_[3], zn[3], m[3]}, {maa_w2_[4], zn[4], m[4]}};
+        static_assert(std::size(mixes) == kMixes);
+        linear_group(mixes, T, pool);
+        for_rows(pool, T, 2 * kMixes * C_, [&](int64_t t0, int64_t t1) {
+            for (int n = 0; n < kMixes; ++n)
+                rwkv6_mix(size_t(t1 - t0), size_t(C_), A + t0 * C_, P + t0 * C_, maa_[n].data(), m[n] + t0 * C_, x[n] + t0 * C_);
+        });
         // Decay per token and channel: exp(−exp(time_decay + tanh(xw·W1)·W2)).
-        linear(decay_w1_, x[kW], T, zd, pool);
+        const Product inputs[] = {{receptance_, x[kR], r}, {key_, x[kK], k}, {value_, x[kV], v}, {gate_, x[kG], g}, {decay_w1_, x[kW], zd}};
+        linear_group(inputs, T, pool);
         const int64_t Dd = d_.decay;
         for_rows(pool, T, Dd, [&](int64_t t0, int64_t t1) { tanh_inplace(zd + t0 * Dd, size_t((t1 - t0) * Dd)); });
         linear(decay_w2_, zd, T, w, pool);

@@ -38,7 +38,7 @@ ThreadPool::~ThreadPool() {
     job_id_.notify_all();
     for (std::thread &t : workers_) t.join();
     for (Buffer &b : buffers_) std::free(b.data);
-    std::free(shared_.data);
+    for (Buffer &b : shared_) std::free(b.data);
 }
 
 float *ThreadPool::grow(Buffer &b, size_t bytes) {

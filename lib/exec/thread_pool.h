@@ -72,10 +72,14 @@ public:
     }
 
     // A buffer of at least `bytes` (64-byte aligned, contents undefined) owned by pool thread
-    // `thread`, for use inside a task; free again at the next job. shared_buffer() is one more, for
-    // data that all threads of a job read (it must be taken before run()).
+    // `thread`, for use inside a task; free again at the next job. shared_buffer() gives more, for
+    // data that all threads of a job read (taken before run()): one per `slot`, so that the products a
+    // job runs together (kernels/matvec_job.h) each have their own.
     float *thread_buffer(int thread, size_t bytes) { return grow(buffers_[size_t(thread)], bytes); }
-    float *shared_buffer(size_t bytes) { return grow(shared_, bytes); }
+    float *shared_buffer(size_t bytes, size_t slot = 0) {
+        if (shared_.size() <= slot) shared_.resize(slot + 1);
+        return grow(shared_[slot], bytes);
+    }
 
 private:
     using TaskFn = void (*)(void *ctx, int64_t task, int thread);
@@ -97,7 +101,7 @@ private:
         std::atomic<int64_t> next{0};
     };
     std::unique_ptr<Cursor[]> cursors_; // run_stretches(): the next item of each thread's stretch
-    Buffer shared_;
+    std::vector<Buffer> shared_;
 
     // The current job. job_id_ is odd while it is open; closing makes it even. A worker takes part
     // only if it registered in `inflight_` while the id it woke for was still current.

@@ -10,6 +10,7 @@
 #include "exec/thread_pool.h"
 #include "kernels/dot_int8.h"
 #include "kernels/matrix.h"
+#include "kernels/matvec_job.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -1439,28 +1440,38 @@ void gemm_int8(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool 
     });
 }
 
-void matvec_int8_interleaved(const Matrix &W, const float *x, float *y, ThreadPool &pool, Int8Level level) {
-    const size_t K = size_t(W.cols);
-    const bool vnni = level == Int8Level::Avx512Vnni;
-    const int threads = W.nbytes() < kMatVecOneThreadBytes ? 1 : pool.size();
-    if (const GroupRows group_rows = group_rows_kernel(W.dtype, vnni)) { // the GEMM's own kernel, for one row
+MatVecJob matvec_int8_interleaved_job(const Matrix &W, const float *x, float *y, ThreadPool &pool, size_t slot, Int8Level level) {
+    const size_t K = size_t(W.cols), group_bytes = interleaved_group_bytes(W);
+    const int64_t groups = W.rows / int64_t(kInterleavedRows);
+    const uint8_t *const data = W.data;
+    if (const GroupRows group_rows = group_rows_kernel(W.dtype, level == Int8Level::Avx512Vnni)) { // the GEMM's own kernel, for one row
         BlockCodeLayout layout{};
         block_code_layout(W.dtype, &layout);
         const size_t n_sub = K / size_t(layout.sub), units = K / size_t(dtype_info(W.dtype).block_elems);
-        auto *const rec = reinterpret_cast<uint8_t *>(pool.shared_buffer(activation_row_bytes(K, n_sub, false)));
+        auto *const rec = reinterpret_cast<uint8_t *>(pool.shared_buffer(activation_row_bytes(K, n_sub, false), slot));
         pack_activation_row(x, K, layout, level, false, rec);
         const ActivationRow xr = activation_row(rec, K, n_sub, false);
-        return for_each_group(W, pool, threads, [&](const uint8_t *group, size_t row) { group_rows(group, units, &xr, 1, y + row, 0); });
+        return MatVecJob(groups, group_bytes, [group_rows, xr, data, group_bytes, units, y](int64_t g0, int64_t g1) {
+            for (auto g = size_t(g0); g < size_t(g1); ++g) group_rows(data + g * group_bytes, units, &xr, 1, y + g * kInterleavedRows, 0);
+        });
     }
-    const Int8Vector xq = quantize_activations(x, int64_t(K), pool.shared_buffer(int8_vector_bytes(int64_t(K))), level);
+    const Int8Vector xq = quantize_activations(x, int64_t(K), pool.shared_buffer(int8_vector_bytes(int64_t(K)), slot), level);
     const auto kernel = W.dtype == DType::Q8_0 ? matvec_group<true> : matvec_group<false>;
-    for_each_group(W, pool, threads, [&](const uint8_t *group, size_t row) { kernel(group, K / 32, xq, y + row); });
+    return MatVecJob(groups, group_bytes, [kernel, xq, data, group_bytes, K, y](int64_t g0, int64_t g1) {
+        for (auto g = size_t(g0); g < size_t(g1); ++g) kernel(data + g * group_bytes, K / 32, xq, y + g * kInterleavedRows);
+    });
+}
+
+void matvec_int8_interleaved(const Matrix &W, const float *x, float *y, ThreadPool &pool, Int8Level level) {
+    const MatVecJob job = matvec_int8_interleaved_job(W, x, y, pool, 0, level);
+    run_matvecs(&job, 1, pool);
 }
 
 #else
 
 bool int8_products_supported(DType, Int8Level) { return false; }
 void gemm_int8(const Matrix &, const float *, int64_t, float *, ThreadPool &, Int8Level) {}
+MatVecJob matvec_int8_interleaved_job(const Matrix &, const float *, float *, ThreadPool &, size_t, Int8Level) { return {}; }
 void matvec_int8_interleaved(const Matrix &, const float *, float *, ThreadPool &, Int8Level) {}
 
 #endif

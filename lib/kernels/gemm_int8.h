@@ -20,6 +20,7 @@
 
 #include "core/dtype.h"
 #include "kernels/dot_int8.h"
+#include "kernels/matvec_job.h"
 
 namespace rwkvrt {
 
@@ -67,5 +68,8 @@ size_t interleaved_group_bytes(const Matrix &W); // bytes of one group of 16 row
 // y = W·x for an interleaved W, with the GEMM's contract for one row (the same bits as gemm_int8 gives
 // that row in any batch, at any level); `level` as for gemm_int8: an interleaved Q8_0 needs AVX512-VNNI.
 void matvec_int8_interleaved(const Matrix &W, const float *x, float *y, ThreadPool &pool, Int8Level level = int8_level());
+// The same as a job (kernels/matvec_job.h), with x rounded into the pool's shared buffer `slot`.
+MatVecJob matvec_int8_interleaved_job(const Matrix &W, const float *x, float *y, ThreadPool &pool, size_t slot,
+                                      Int8Level level = int8_level());
 
 } // namespace rwkvrt

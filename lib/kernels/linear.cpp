@@ -23,6 +23,7 @@
 #include "kernels/gemm_bf16.h"
 #include "kernels/gemm_int8.h"
 #include "kernels/matrix.h"
+#include "kernels/matvec_job.h"
 #include "kernels/quantize.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -625,20 +626,22 @@ void LanesProductOf(const Matrix &W, const float *X, int64_t T, float *Y, Thread
         [&](const uint8_t *, size_t, size_t n0) { tiles(std::integral_constant<size_t, 1>{}, n0); });
 }
 
+// y = W·x for W's lane groups [g0, g1): whole groups, so that a row's sum does not depend on how the
+// mat-vec's rows were cut (kernels/matvec_job.h).
 template <DType kType>
-void LanesMatVecOf(const Matrix &W, const float *x, float *y, ThreadPool &pool) {
-    const size_t K = size_t(W.cols), group_bytes = LanesGroupBytes<kType>(K);
-    const double flops = W.nbytes() < kMatVecOneThreadBytes ? 0 : 1e9; // small matrices on one thread
-    if constexpr (LanesType<kType>::kFloat)
-        ForEachLanesChunk<kType>(
-            W, flops, pool,
-            [&](const uint8_t *group, size_t row0, size_t n0) { LanesFloatMatVec<kType>(group, row0, group_bytes, K, x, y + n0, kLanesVectors); },
-            [&](const uint8_t *group, size_t row0, size_t n0) { LanesFloatMatVec<kType>(group, row0, group_bytes, K, x, y + n0, 1); });
-    else
-        ForEachLanesChunk<kType>(
-            W, flops, pool,
-            [&](const uint8_t *group, size_t row0, size_t n0) { LanesMatVecTile<kType, kLanesVectors>(group, row0, group_bytes, K, x, y + n0); },
-            [&](const uint8_t *group, size_t row0, size_t n0) { LanesMatVecTile<kType, 1>(group, row0, group_bytes, K, x, y + n0); });
+void LanesMatVecGroupsOf(const Matrix &W, const float *x, float *y, size_t g0, size_t g1) {
+    const size_t K = size_t(W.cols), group_bytes = LanesGroupBytes<kType>(K), L = hn::Lanes(DF());
+    const uint8_t *const first = W.data + g0 * group_bytes;
+    y += g0 * kLaneRows;
+    const size_t rows = (g1 - g0) * kLaneRows;
+    if constexpr (LanesType<kType>::kFloat) {
+        LanesFloatMatVec<kType>(first, 0, group_bytes, K, x, y, rows / L);
+    } else {
+        size_t r = 0;
+        for (; r + kLanesVectors * L <= rows; r += kLanesVectors * L)
+            LanesMatVecTile<kType, kLanesVectors>(first + r / kLaneRows * group_bytes, r % kLaneRows, group_bytes, K, x, y + r);
+        for (; r < rows; r += L) LanesMatVecTile<kType, 1>(first + r / kLaneRows * group_bytes, r % kLaneRows, group_bytes, K, x, y + r);
+    }
 }
 
 // The weights of a group's inputs k0 .. k1 as fp32, panel[(k − k0)·kLaneRows + i] for its row i (Gemm).
@@ -682,8 +685,8 @@ void LanesProduct(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPo
     WithLanesType(W.dtype, [&](auto type) { LanesProductOf<decltype(type)::value>(W, X, T, Y, pool); });
 }
 
-void LanesMatVec(const Matrix &W, const float *x, float *y, ThreadPool &pool) {
-    WithLanesType(W.dtype, [&](auto type) { LanesMatVecOf<decltype(type)::value>(W, x, y, pool); });
+void LanesMatVecGroups(const Matrix &W, const float *x, float *y, size_t g0, size_t g1) {
+    WithLanesType(W.dtype, [&](auto type) { LanesMatVecGroupsOf<decltype(type)::value>(W, x, y, g0, g1); });
 }
 
 void LanesPanel(const Matrix &W, size_t group, size_t k0, size_t k1, float *panel) {
@@ -1082,52 +1085,41 @@ HWY_AFTER_NAMESPACE();
 namespace rwkvrt {
 
 HWY_EXPORT(Gemm);
-HWY_EXPORT(LanesMatVec);
+HWY_EXPORT(LanesMatVecGroups);
 HWY_EXPORT(LanesGroupBytesOf);
 HWY_EXPORT(FloatRowsToLanes);
 
 namespace {
 
-// Calls rows(r0, r1) on ranges of W's rows: pieces of about 64 KiB of weights, each a whole number of
-// `unit` rows, each thread streaming its own stretch of the matrix first (ThreadPool::run_stretches):
-// on a shared machine the threads that the OS runs take more of them. Small products are not worth
-// waking threads for.
-template <class Rows>
-void for_each_rows(const Matrix &W, int64_t unit, ThreadPool &pool, Rows rows) {
-    const size_t unit_bytes = W.row_bytes() * size_t(unit);
-    const int threads = W.nbytes() < kMatVecOneThreadBytes ? 1 : pool.size();
-    const int64_t piece = std::max<int64_t>(1, int64_t((size_t(64) << 10) / unit_bytes));
-    pool.run_stretches((W.rows + unit - 1) / unit, piece, threads,
-                       [&](int64_t begin, int64_t end, int) { rows(begin * unit, std::min(W.rows, end * unit)); });
-}
-
-template <class RowDot>
-void for_each_row(const Matrix &W, float *y, ThreadPool &pool, RowDot dot) {
+// W·x as a job of units of rows (kernels/matvec_job.h); what the units read besides W (x rounded to
+// int8) goes into the pool's shared buffer `slot`.
+MatVecJob matvec_job(const Matrix &W, const float *x, float *y, ThreadPool &pool, size_t slot) {
+    if (W.lanes)
+        return MatVecJob(W.rows / kLaneRows, HWY_DYNAMIC_DISPATCH(LanesGroupBytesOf)(W), [w = &W, x, y](int64_t g0, int64_t g1) {
+            HWY_DYNAMIC_DISPATCH(LanesMatVecGroups)(*w, x, y, size_t(g0), size_t(g1));
+        });
+    if (W.interleaved) return matvec_int8_interleaved_job(W, x, y, pool, slot);
+    const uint8_t *const data = W.data;
     const size_t rb = W.row_bytes();
-    for_each_rows(W, 1, pool, [&](int64_t r0, int64_t r1) {
-        for (int64_t r = r0; r < r1; ++r) y[r] = dot(W.data + size_t(r) * rb);
-    });
-}
-
-void matvec(const Matrix &W, const float *x, float *y, ThreadPool &pool) {
-    if (W.lanes) return HWY_DYNAMIC_DISPATCH(LanesMatVec)(W, x, y, pool);
-    if (W.interleaved) return matvec_int8_interleaved(W, x, y, pool);
     if (const DotInt8Fn dot = W.int8_activations ? dot_int8_kernel(W.dtype, int8_level()) : nullptr) {
         // x is rounded once, for all rows.
-        const Int8Vector xq = quantize_activations(x, W.cols, pool.shared_buffer(int8_vector_bytes(W.cols)));
-        for_each_row(W, y, pool, [&](const uint8_t *row) { return dot(row, xq); });
-        return;
+        const Int8Vector xq = quantize_activations(x, W.cols, pool.shared_buffer(int8_vector_bytes(W.cols), slot));
+        return MatVecJob(W.rows, rb, [dot, xq, data, rb, y](int64_t r0, int64_t r1) {
+            for (int64_t r = r0; r < r1; ++r) y[r] = dot(data + size_t(r) * rb, xq);
+        });
     }
     const DotFn dot = dot_kernel(W.dtype);
+    const int64_t n = W.cols, rows = W.rows;
     // An x of 32 KB fills the L1, and the rows streaming through evict it: two rows per load of x.
-    const DotPairFn pair = W.cols * int64_t(sizeof(float)) >= (int64_t(32) << 10) ? dot_pair_kernel(W.dtype) : nullptr;
-    if (!pair) return for_each_row(W, y, pool, [&](const uint8_t *row) { return dot(row, x, W.cols); });
-    const size_t rb = W.row_bytes();
-    for_each_rows(W, 2, pool, [&](int64_t r0, int64_t r1) {
-        for (int64_t r = r0; r < r1; r += 2) {
-            if (r + 1 < r1) pair(W.data + size_t(r) * rb, W.data + size_t(r + 1) * rb, x, W.cols, y + r);
-            else y[r] = dot(W.data + size_t(r) * rb, x, W.cols);
-        }
+    if (const DotPairFn pair = n * int64_t(sizeof(float)) >= (int64_t(32) << 10) ? dot_pair_kernel(W.dtype) : nullptr)
+        return MatVecJob((rows + 1) / 2, 2 * rb, [dot, pair, data, rb, x, n, rows, y](int64_t u0, int64_t u1) {
+            for (int64_t r = 2 * u0; r < std::min(rows, 2 * u1); r += 2) {
+                if (r + 1 < rows) pair(data + size_t(r) * rb, data + size_t(r + 1) * rb, x, n, y + r);
+                else y[r] = dot(data + size_t(r) * rb, x, n);
+            }
+        });
+    return MatVecJob(rows, rb, [dot, data, rb, x, n, y](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) y[r] = dot(data + size_t(r) * rb, x, n);
     });
 }
 
@@ -1147,12 +1139,30 @@ StepRowsScope::~StepRowsScope() { step_rows = previous_; }
 // row count must take one route (batch_invariant).
 constexpr int64_t kBf16MinRows = 16;
 
-void linear(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool &pool) {
+void linear_group(std::span<const Product> products, int64_t T, ThreadPool &pool) {
     const int64_t route_rows = step_rows > 0 ? step_rows : T;
-    if (route_rows == 1 && !batch_invariant) matvec(W, X, Y, pool);
-    else if (W.int8_products) gemm_int8(W, X, T, Y, pool);
-    else if (W.bf16_products && (route_rows >= kBf16MinRows || batch_invariant)) gemm_bf16(W, X, T, Y, pool);
-    else HWY_DYNAMIC_DISPATCH(Gemm)(W, X, T, Y, pool);
+    if (route_rows == 1 && !batch_invariant) {
+        MatVecJob jobs[kMaxMatVecJobs];
+        size_t n = 0;
+        for (const Product &p : products) {
+            jobs[n] = matvec_job(p.W, p.X, p.Y, pool, n);
+            if (++n == kMaxMatVecJobs) {
+                run_matvecs(jobs, n, pool);
+                n = 0;
+            }
+        }
+        return run_matvecs(jobs, n, pool);
+    }
+    for (const auto &[W, X, Y] : products) {
+        if (W.int8_products) gemm_int8(W, X, T, Y, pool);
+        else if (W.bf16_products && (route_rows >= kBf16MinRows || batch_invariant)) gemm_bf16(W, X, T, Y, pool);
+        else HWY_DYNAMIC_DISPATCH(Gemm)(W, X, T, Y, pool);
+    }
+}
+
+void linear(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool &pool) {
+    const Product product{W, X, Y};
+    linear_group({&product, 1}, T, pool);
 }
 
 void gather_rows(const Matrix &W, const int32_t *ids, int64_t T, float *Y) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include "core/dtype.h"
 #include "core/page_buffer.h"
 
@@ -61,6 +62,16 @@ void write_rows_as_lanes(const Matrix &W, int64_t row0, int64_t row1, const uint
 // is a matrix-vector product (one conversation decoding); T > 1 a matrix product (prefill, or many
 // conversations decoding together).
 void linear(const Matrix &W, const float *X, int64_t T, float *Y, ThreadPool &pool);
+// One of the products linear_group() runs: Y (T × W.rows) = X (T × W.cols) · Wᵀ.
+struct Product {
+    const Matrix &W;
+    const float *X;
+    float *Y;
+};
+// linear() of each product, none of which reads what another writes. As mat-vecs they run as one job
+// on the pool, a single hand-off for all (kernels/matvec_job.h): a decoding step's products of one
+// layer that need only its inputs. Matrix products run one after another, each on all the threads.
+void linear_group(std::span<const Product> products, int64_t T, ThreadPool &pool);
 // A matrix-vector product over fewer bytes of weights than this runs on the calling thread alone. At
 // 32 KiB a hand-off costs about what the other threads save; RWKV-7's LoRA matrices (128 KiB at 1.5B)
 // used to run alone at 256 KiB while the others waited (2 threads, q4_0, tok/s, with the recurrence's

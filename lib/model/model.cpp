@@ -99,11 +99,8 @@ void plan_step(const std::vector<size_t> &remaining, size_t budget, std::vector<
 // split 255 + 2, not 256 + 1, so a sequence of several tokens gets the same bits alone or in any batch.
 size_t step_budget(uint64_t left) { return left == Model::kStepRows + 1 ? Model::kStepRows - 1 : Model::kStepRows; }
 
-bool all_finite(const float *x, int64_t n) {
-    for (int64_t i = 0; i < n; ++i)
-        if (!std::isfinite(x[i])) return false;
-    return true;
-}
+// Vectorised: a scalar loop over one token's 65,536 logits took 1% of a 0.1B decoding step.
+bool all_finite(const float *x, int64_t n) { return first_nonfinite(DType::F32, x, size_t(n)) == size_t(n); }
 
 // The buffers a feed computes the next states into, one per sequence: at_call[i] first, which then
 // holds the sequence's state at the call's start (to undo the whole call), and next[i] for its later

@@ -14,7 +14,9 @@
 #include "kernels/dot.h"
 #include "kernels/gemm_bf16.h"
 #include "kernels/gemm_int8.h"
+#include "kernels/dot_int8.h"
 #include "kernels/matrix.h"
+#include "kernels/matvec_job.h"
 #include "kernels/norm.h"
 #include "kernels/wkv.h"
 #include "state/state_values.h"
@@ -514,6 +516,53 @@ TEST_CASE("kernels: under StepRowsScope a few rows take the route of the step's 
             }
         }
     }
+}
+
+TEST_CASE("kernels: linear_group gives each product the bits linear gives it alone, mat-vecs sharing one job, at every target") {
+    // A group's mat-vecs run as one job on the pool (kernels/matvec_job.h): its pieces must cover each
+    // product's rows once, with that product's kernel and x. One of each mat-vec path, products of under
+    // one piece and of many, more products than a job holds (kMaxMatVecJobs), and a group of a step of
+    // three rows (one product after another).
+    ThreadPool one(1), two(2);
+    for_each_target([&] {
+        std::mt19937 rng(12);
+        std::vector<Matrix> W;
+        W.push_back(to_lanes(random_matrix(DType::F16, 208, 768, rng), two)); // the lanes, float
+        W.push_back(to_lanes(random_matrix(DType::Q4_K, 144, 512, rng), two)); // the lanes, block type
+        W.push_back(random_matrix(DType::F32, 64, 768, rng));                   // rows: a LoRA matrix
+        W.push_back(random_matrix(DType::F32, 3, 8192, rng));                   // rows, two per load of x, an odd last one
+        W.push_back(random_matrix(DType::F32, 16, 32, rng));                    // under 2 KiB
+        W.push_back(random_matrix(DType::BF16, 130, 96, rng));
+        Matrix q8 = random_matrix(DType::Q8_0, 100, 256, rng); // rows, x rounded to int8
+        q8.int8_activations = dot_int8_kernel(DType::Q8_0, int8_level()) != nullptr;
+        W.push_back(std::move(q8));
+        Matrix q4 = random_matrix(DType::Q4_0, 160, 320, rng); // interleaved, int8 products
+        q4.int8_activations = q4.int8_products = int8_products_supported(DType::Q4_0);
+        W.push_back(q4.int8_products ? interleave_rows(q4, two) : std::move(q4));
+        W.push_back(to_lanes(random_matrix(DType::F32, 1040, 64, rng), two));
+        W.push_back(random_matrix(DType::Q6_K, 17, 256, rng));
+        REQUIRE(W.size() > kMaxMatVecJobs);
+        for (const int64_t T : {1, 3}) {
+            CAPTURE(T);
+            std::vector<std::vector<float>> X, alone, grouped;
+            std::vector<Product> products;
+            for (const Matrix &m : W) {
+                X.push_back(random_vector(size_t(T * m.cols), rng));
+                alone.emplace_back(size_t(T * m.rows));
+                grouped.emplace_back(size_t(T * m.rows), NAN);
+            }
+            for (size_t i = 0; i < W.size(); ++i) {
+                linear(W[i], X[i].data(), T, alone[i].data(), one);
+                REQUIRE(std::all_of(alone[i].begin(), alone[i].end(), [](float v) { return std::isfinite(v); }));
+                products.push_back({W[i], X[i].data(), grouped[i].data()});
+            }
+            linear_group(products, T, two);
+            for (size_t i = 0; i < W.size(); ++i) {
+                CAPTURE(i);
+                CHECK(std::memcmp(grouped[i].data(), alone[i].data(), alone[i].size() * sizeof(float)) == 0);
+            }
+        }
+    });
 }
 
 TEST_CASE("kernels: float matrices whose rows are not whole blocks of 16 keep their rows") {
