@@ -74,9 +74,9 @@ struct Product {
 void linear_group(std::span<const Product> products, int64_t T, ThreadPool &pool);
 // A matrix-vector product (or a group of them, linear_group) over fewer bytes of weights than this runs
 // on the calling thread alone. At 32 KiB a hand-off costs about what the other threads save; RWKV-7's
-// LoRA matrices (128 KiB at 1.5B)
-// used to run alone at 256 KiB while the others waited (2 threads, q4_0, tok/s, with the recurrence's
-// change in wkv.cpp: 0.1B 290–307 → 316–350, 0.4B 109–118 → 119–124, 1.5B 33–41 → 36–48).
+// LoRA matrices (128 KiB at 1.5B) used to run alone at 256 KiB while the others waited (2 threads,
+// q4_0, tok/s, with the recurrence's change in wkv.cpp: 0.1B 290–307 → 316–350, 0.4B 109–118 →
+// 119–124, 1.5B 33–41 → 36–48).
 constexpr size_t kMatVecOneThreadBytes = size_t(32) << 10;
 
 // While one is alive on a thread (the latest one, for a feed nested in another's progress callback),
