@@ -1272,7 +1272,7 @@ RWKVRT_AVX2 void pack_weight_tile_k_avx2(const Matrix &W, size_t r0, uint8_t *co
 }
 
 // fn(group, first row) for the interleaved groups of 16 rows of W, in pieces of about 64 KiB, each thread
-// streaming its own stretch first, as the other mat-vecs do.
+// streaming its own stretch first, as the mat-vecs do (kernels/matvec_job.h).
 template <class Fn>
 void for_each_group(const Matrix &W, ThreadPool &pool, int threads, Fn fn) {
     const size_t group_bytes = interleaved_group_bytes(W);

@@ -99,7 +99,7 @@ void plan_step(const std::vector<size_t> &remaining, size_t budget, std::vector<
 // split 255 + 2, not 256 + 1, so a sequence of several tokens gets the same bits alone or in any batch.
 size_t step_budget(uint64_t left) { return left == Model::kStepRows + 1 ? Model::kStepRows - 1 : Model::kStepRows; }
 
-// Vectorised: a scalar loop over one token's 65,536 logits took 1% of a 0.1B decoding step.
+// Vectorised: a scalar loop over one token's 65,536 logits took 0.3% of the samples of 0.1B generation.
 bool all_finite(const float *x, int64_t n) { return first_nonfinite(DType::F32, x, size_t(n)) == size_t(n); }
 
 // The buffers a feed computes the next states into, one per sequence: at_call[i] first, which then
