@@ -5,6 +5,7 @@
 
 #include "arch/blocks.h"
 #include "core/error.h"
+#include "exec/thread_pool.h"
 #include "kernels/activation.h"
 #include "kernels/norm.h"
 #include "kernels/wkv.h"
@@ -22,6 +23,37 @@ struct Layer {
     std::vector<float> ffn_x_k;
     Matrix ffn_key, ffn_value;
 };
+
+// A lone conversation's decoding step runs each head from the LoRA paths' second halves to the
+// recurrence's output as one task, gates(rows, channels, offset) before the recurrence and output(…)
+// after it: one hand-off to the pool where the stages took four, and the gates and norms,
+// which ran on the calling thread alone, on every thread. Each task computes its head's rows of the
+// products with the kernels linear() runs for them, so the bits are the stages'. Returns false, having
+// done nothing, for any other step.
+template <class Gates, class Output>
+bool run_heads_whole(std::span<const Product> lora_outputs, const std::vector<WkvSegment> &segs, int64_t H, int64_t N,
+                     const Gates &gates, const Output &output, const float *r, const float *w, const float *k,
+                     const float *v, const float *ka, const float *kb, float *y, ThreadPool &pool) {
+    if (segs.size() != 1 || segs[0].T != 1 || !matvec_route(1)) return false;
+    MatVecJob jobs[4];
+    size_t bytes = size_t(H * N * N) * sizeof(float); // the state, read and written
+    for (size_t i = 0; i < lora_outputs.size(); ++i) {
+        const Product &p = lora_outputs[i];
+        jobs[i] = matvec_job(p.W, p.X, p.Y, pool, i);
+        if (!jobs[i].covers(0, N)) return false; // a head's rows are whole units
+        bytes += size_t(jobs[i].units()) * jobs[i].unit_bytes();
+    }
+    pool.run_stretches(H, 1, bytes < kMatVecOneThreadBytes ? 1 : pool.size(), [&](int64_t h0, int64_t h1, int) {
+        for (int64_t h = h0; h < h1; ++h) {
+            const size_t o = size_t(h * N);
+            for (size_t i = 0; i < lora_outputs.size(); ++i) jobs[i].output_rows(h * N, (h + 1) * N);
+            gates(1, size_t(N), o);
+            wkv7_head(segs[0], h, H, N, r, w, k, v, ka, kb, y);
+            output(1, size_t(N), o);
+        }
+    });
+    return true;
+}
 
 class Rwkv7 final : public ArchModel {
 public:
@@ -68,22 +100,31 @@ public:
             linear_group({inputs, 6 + value_lora}, T, pool);
             tanh_inplace(mid_w, size_t(T * L.w1.rows));
             sigmoid_inplace(mid_g, size_t(T * L.g1.rows));
-            linear_group({lora_outputs, 3 + value_lora}, T, pool);
 
-            for_rows(pool, T, 8 * C, [&](int64_t t0, int64_t t1) {
-                const size_t o = size_t(t0 * C), n = size_t((t1 - t0) * C);
-                rwkv7_gates(size_t(t1 - t0), size_t(C), w + o, aa + o, k + o, kk + o, v + o, l > 0 ? v_first + o : nullptr,
-                            out + o, L.w0.data(), L.a0.data(), L.k_k.data(), L.k_a.data(), L.v0.data());
-                if (l == 0) std::copy_n(v + o, n, v_first + o);
-                rwkv7_key_terms(size_t(t1 - t0), size_t(C), size_t(N), kk + o, aa + o, ka + o, kb + o);
-            });
+            // From the LoRA paths' second halves to the recurrence's output, every stage works head by
+            // head: on `rows` rows of n channels (whole heads) from the activations' float o.
+            const auto gates = [&](size_t rows, size_t n, size_t o) {
+                const size_t param = o % size_t(C);
+                rwkv7_gates(rows, n, w + o, aa + o, k + o, kk + o, v + o, l > 0 ? v_first + o : nullptr, out + o,
+                            L.w0.data() + param, L.a0.data() + param, L.k_k.data() + param, L.k_a.data() + param,
+                            l > 0 ? L.v0.data() + param : nullptr);
+                if (l == 0)
+                    for (size_t t = 0; t < rows; ++t) std::copy_n(v + o + t * size_t(C), n, v_first + o + t * size_t(C));
+                rwkv7_key_terms(rows, n, size_t(N), kk + o, aa + o, ka + o, kb + o);
+            };
+            const auto output = [&](size_t rows, size_t n, size_t o) {
+                const size_t param = o % size_t(C);
+                group_norm(y + o, y + o, int64_t(rows), int64_t(n), N, L.ln_x.weight.data() + param, L.ln_x.bias.data() + param,
+                           kGroupNormEps);
+                rwkv7_bonus(rows, n, size_t(N), r + o, k + o, L.r_k.data() + param, v + o, g + o, y + o);
+            };
             const std::vector<WkvSegment> segs = segments(step, l);
-            wkv7(segs.data(), int64_t(segs.size()), H, N, r, w, k, v, ka, kb, y, pool);
-            for_rows(pool, T, 4 * C, [&](int64_t t0, int64_t t1) {
-                const int64_t o = t0 * C;
-                group_norm(y + o, y + o, t1 - t0, C, N, L.ln_x.weight.data(), L.ln_x.bias.data(), kGroupNormEps);
-                rwkv7_bonus(size_t(t1 - t0), size_t(C), size_t(N), r + o, k + o, L.r_k.data(), v + o, g + o, y + o);
-            });
+            if (!run_heads_whole({lora_outputs, 3 + value_lora}, segs, H, N, gates, output, r, w, k, v, ka, kb, y, pool)) {
+                linear_group({lora_outputs, 3 + value_lora}, T, pool);
+                for_rows(pool, T, 8 * C, [&](int64_t t0, int64_t t1) { gates(size_t(t1 - t0), size_t(C), size_t(t0 * C)); });
+                wkv7(segs.data(), int64_t(segs.size()), H, N, r, w, k, v, ka, kb, y, pool);
+                for_rows(pool, T, 4 * C, [&](int64_t t0, int64_t t1) { output(size_t(t1 - t0), size_t(C), size_t(t0 * C)); });
+            }
             // The last layer goes on with the rows the step's outputs need (StepTail), routed as the
             // whole step's products so that they keep its bits.
             const Step &rest = tail.rest_of_layer(step, l + 1 == hp.n_layer, {y, X}, C);

@@ -1451,13 +1451,13 @@ MatVecJob matvec_int8_interleaved_job(const Matrix &W, const float *x, float *y,
         auto *const rec = reinterpret_cast<uint8_t *>(pool.shared_buffer(activation_row_bytes(K, n_sub, false), slot));
         pack_activation_row(x, K, layout, level, false, rec);
         const ActivationRow xr = activation_row(rec, K, n_sub, false);
-        return MatVecJob(groups, group_bytes, [group_rows, xr, data, group_bytes, units, y](int64_t g0, int64_t g1) {
+        return MatVecJob(groups, int64_t(kInterleavedRows), group_bytes, [group_rows, xr, data, group_bytes, units, y](int64_t g0, int64_t g1) {
             for (auto g = size_t(g0); g < size_t(g1); ++g) group_rows(data + g * group_bytes, units, &xr, 1, y + g * kInterleavedRows, 0);
         });
     }
     const Int8Vector xq = quantize_activations(x, int64_t(K), pool.shared_buffer(int8_vector_bytes(int64_t(K)), slot), level);
     const auto kernel = W.dtype == DType::Q8_0 ? matvec_group<true> : matvec_group<false>;
-    return MatVecJob(groups, group_bytes, [kernel, xq, data, group_bytes, K, y](int64_t g0, int64_t g1) {
+    return MatVecJob(groups, int64_t(kInterleavedRows), group_bytes, [kernel, xq, data, group_bytes, K, y](int64_t g0, int64_t g1) {
         for (auto g = size_t(g0); g < size_t(g1); ++g) kernel(data + g * group_bytes, K / 32, xq, y + g * kInterleavedRows);
     });
 }

@@ -1089,13 +1089,9 @@ HWY_EXPORT(LanesMatVecGroups);
 HWY_EXPORT(LanesGroupBytesOf);
 HWY_EXPORT(FloatRowsToLanes);
 
-namespace {
-
-// W·x as a job of units of rows (kernels/matvec_job.h); what the units read besides W (x rounded to
-// int8) goes into the pool's shared buffer `slot`.
 MatVecJob matvec_job(const Matrix &W, const float *x, float *y, ThreadPool &pool, size_t slot) {
     if (W.lanes)
-        return MatVecJob(W.rows / kLaneRows, HWY_DYNAMIC_DISPATCH(LanesGroupBytesOf)(W), [w = &W, x, y](int64_t g0, int64_t g1) {
+        return MatVecJob(W.rows / kLaneRows, kLaneRows, HWY_DYNAMIC_DISPATCH(LanesGroupBytesOf)(W), [w = &W, x, y](int64_t g0, int64_t g1) {
             HWY_DYNAMIC_DISPATCH(LanesMatVecGroups)(*w, x, y, size_t(g0), size_t(g1));
         });
     if (W.interleaved) return matvec_int8_interleaved_job(W, x, y, pool, slot);
@@ -1104,7 +1100,7 @@ MatVecJob matvec_job(const Matrix &W, const float *x, float *y, ThreadPool &pool
     if (const DotInt8Fn dot = W.int8_activations ? dot_int8_kernel(W.dtype, int8_level()) : nullptr) {
         // x is rounded once, for all rows.
         const Int8Vector xq = quantize_activations(x, W.cols, pool.shared_buffer(int8_vector_bytes(W.cols), slot));
-        return MatVecJob(W.rows, rb, [dot, xq, data, rb, y](int64_t r0, int64_t r1) {
+        return MatVecJob(W.rows, 1, rb, [dot, xq, data, rb, y](int64_t r0, int64_t r1) {
             for (int64_t r = r0; r < r1; ++r) y[r] = dot(data + size_t(r) * rb, xq);
         });
     }
@@ -1112,21 +1108,25 @@ MatVecJob matvec_job(const Matrix &W, const float *x, float *y, ThreadPool &pool
     const int64_t n = W.cols, rows = W.rows;
     // An x of 32 KB fills the L1, and the rows streaming through evict it: two rows per load of x.
     if (const DotPairFn pair = n * int64_t(sizeof(float)) >= (int64_t(32) << 10) ? dot_pair_kernel(W.dtype) : nullptr)
-        return MatVecJob((rows + 1) / 2, 2 * rb, [dot, pair, data, rb, x, n, rows, y](int64_t u0, int64_t u1) {
+        return MatVecJob((rows + 1) / 2, 2, 2 * rb, [dot, pair, data, rb, x, n, rows, y](int64_t u0, int64_t u1) {
             for (int64_t r = 2 * u0; r < std::min(rows, 2 * u1); r += 2) {
                 if (r + 1 < rows) pair(data + size_t(r) * rb, data + size_t(r + 1) * rb, x, n, y + r);
                 else y[r] = dot(data + size_t(r) * rb, x, n);
             }
         });
-    return MatVecJob(rows, rb, [dot, data, rb, x, n, y](int64_t r0, int64_t r1) {
+    return MatVecJob(rows, 1, rb, [dot, data, rb, x, n, y](int64_t r0, int64_t r1) {
         for (int64_t r = r0; r < r1; ++r) y[r] = dot(data + size_t(r) * rb, x, n);
     });
 }
+
+namespace {
 
 thread_local bool batch_invariant = false; // BatchInvariantScope
 thread_local int64_t step_rows = 0;         // StepRowsScope; 0: route by T
 
 } // namespace
+
+bool matvec_route(int64_t T) { return (step_rows > 0 ? step_rows : T) == 1 && !batch_invariant; }
 
 BatchInvariantScope::BatchInvariantScope(bool on) : previous_(batch_invariant) { batch_invariant = on; }
 BatchInvariantScope::~BatchInvariantScope() { batch_invariant = previous_; }
@@ -1141,7 +1141,7 @@ constexpr int64_t kBf16MinRows = 16;
 
 void linear_group(std::span<const Product> products, int64_t T, ThreadPool &pool) {
     const int64_t route_rows = step_rows > 0 ? step_rows : T;
-    if (route_rows == 1 && !batch_invariant) {
+    if (matvec_route(T)) {
         MatVecJob jobs[kMaxMatVecJobs];
         size_t n = 0;
         for (const Product &p : products) {

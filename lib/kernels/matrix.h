@@ -7,6 +7,7 @@
 #include <span>
 #include "core/dtype.h"
 #include "core/page_buffer.h"
+#include "kernels/matvec_job.h"
 
 namespace rwkvrt {
 
@@ -72,6 +73,12 @@ struct Product {
 // on the pool, a single hand-off for all (kernels/matvec_job.h): a decoding step's products of one
 // layer that need only its inputs. Matrix products run one after another, each on all the threads.
 void linear_group(std::span<const Product> products, int64_t T, ThreadPool &pool);
+// Whether linear() runs a step of T rows as mat-vecs: one row, unless a scope below routes it otherwise.
+bool matvec_route(int64_t T);
+// y = W·x as a job of units of rows (kernels/matvec_job.h), the job linear() runs on that route; what
+// its units read besides W (x rounded to int8) goes into the pool's shared buffer `slot`. For a
+// caller that runs some of a product's rows within a job of its own (arch/rwkv7.cpp).
+MatVecJob matvec_job(const Matrix &W, const float *x, float *y, ThreadPool &pool, size_t slot);
 // A matrix-vector product (or a group of them, linear_group) over fewer bytes of weights than this runs
 // on the calling thread alone. At 32 KiB a hand-off costs about what the other threads save; RWKV-7's
 // LoRA matrices (128 KiB at 1.5B) used to run alone at 256 KiB while the others waited (2 threads,

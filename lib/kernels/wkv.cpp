@@ -311,6 +311,11 @@ void Wkv7(const WkvSegment *segs, int64_t n_segs, int64_t H, int64_t N, const fl
     });
 }
 
+void Wkv7OneHead(const WkvSegment &seg, int64_t h, int64_t H, int64_t N, const float *r, const float *w, const float *k,
+                 const float *v, const float *a, const float *b, float *y) {
+    Wkv7Head(seg.S_in + h * N * N, seg.S_out + h * N * N, seg.row0, seg.T, h, N, H * N, r, w, k, v, a, b, y, false);
+}
+
 } // namespace HWY_NAMESPACE
 } // namespace rwkvrt
 HWY_AFTER_NAMESPACE();
@@ -321,6 +326,7 @@ namespace rwkvrt {
 HWY_EXPORT(Wkv4);
 HWY_EXPORT(Wkv5);
 HWY_EXPORT(Wkv7);
+HWY_EXPORT(Wkv7OneHead);
 
 void wkv4(const WkvSegment *segs, int64_t n_segs, int64_t C, const float *k, const float *v, const float *w,
           const float *u, float *y, ThreadPool &pool) {
@@ -335,6 +341,11 @@ void wkv5(const WkvSegment *segs, int64_t n_segs, int64_t H, int64_t N, const fl
 void wkv7(const WkvSegment *segs, int64_t n_segs, int64_t H, int64_t N, const float *r, const float *w,
           const float *k, const float *v, const float *a, const float *b, float *y, ThreadPool &pool) {
     HWY_DYNAMIC_DISPATCH(Wkv7)(segs, n_segs, H, N, r, w, k, v, a, b, y, pool);
+}
+
+void wkv7_head(const WkvSegment &seg, int64_t h, int64_t H, int64_t N, const float *r, const float *w, const float *k,
+               const float *v, const float *a, const float *b, float *y) {
+    HWY_DYNAMIC_DISPATCH(Wkv7OneHead)(seg, h, H, N, r, w, k, v, a, b, y);
 }
 
 } // namespace rwkvrt

@@ -31,5 +31,9 @@ void wkv5(const WkvSegment *segs, int64_t n_segs, int64_t H, int64_t N, const fl
 // RWKV-7: value-major state S[h][i=value][j=key]; a = −kk, b = kk ⊙ aa, output from the new state.
 void wkv7(const WkvSegment *segs, int64_t n_segs, int64_t H, int64_t N, const float *r, const float *w,
           const float *k, const float *v, const float *a, const float *b, float *y, ThreadPool &pool);
+// wkv7 for head h of one segment, on the calling thread: for a caller that runs each head's whole step
+// as one task (arch/rwkv7.cpp).
+void wkv7_head(const WkvSegment &seg, int64_t h, int64_t H, int64_t N, const float *r, const float *w, const float *k,
+               const float *v, const float *a, const float *b, float *y);
 
 } // namespace rwkvrt

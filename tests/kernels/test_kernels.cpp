@@ -565,6 +565,54 @@ TEST_CASE("kernels: linear_group gives each product the bits linear gives it alo
     });
 }
 
+TEST_CASE("kernels: a mat-vec job's rows, a stretch at a time in any order, give the bits of linear(), at every target") {
+    // RWKV-7's lone decoding step computes each head's rows of its LoRA products within the head's task
+    // (arch/rwkv7.cpp), with MatVecJob::output_rows. One matrix of each path a LoRA matrix may take
+    // (the lanes, rows), and the others a job can have.
+    ThreadPool one(1), two(2);
+    for_each_target([&] {
+        std::mt19937 rng(13);
+        std::vector<Matrix> W;
+        W.push_back(to_lanes(random_matrix(DType::F32, 768, 64, rng), two)); // a LoRA matrix in the lanes
+        W.push_back(random_matrix(DType::F32, 96, 40, rng));                 // … by rows
+        W.push_back(to_lanes(random_matrix(DType::F16, 128, 256, rng), two));
+        W.push_back(random_matrix(DType::F32, 4, 8192, rng)); // rows two at a time
+        Matrix q4 = random_matrix(DType::Q4_0, 64, 320, rng);
+        q4.int8_activations = q4.int8_products = int8_products_supported(DType::Q4_0);
+        W.push_back(q4.int8_products ? interleave_rows(q4, two) : std::move(q4));
+        for (size_t i = 0; i < W.size(); ++i) {
+            CAPTURE(i);
+            const std::vector<float> x = random_vector(size_t(W[i].cols), rng);
+            std::vector<float> alone(size_t(W[i].rows)), stretched(size_t(W[i].rows), NAN);
+            linear(W[i], x.data(), 1, alone.data(), one);
+            const MatVecJob job = matvec_job(W[i], x.data(), stretched.data(), two, 0);
+            const int64_t stretch = 2 * job.unit_rows(), rows = W[i].rows;
+            REQUIRE(rows % stretch == 0);
+            CHECK(job.covers(stretch, 2 * stretch));
+            if (job.unit_rows() > 1) CHECK(!job.covers(1, stretch));
+            for (int64_t r1 = rows; r1 > 0; r1 -= stretch) job.output_rows(r1 - stretch, r1);
+            CHECK(std::memcmp(stretched.data(), alone.data(), alone.size() * sizeof(float)) == 0);
+        }
+    });
+}
+
+TEST_CASE("kernels: wkv7_head, head by head in any order, gives wkv7's bits for a lone segment, at every target") {
+    ThreadPool pool(2);
+    for_each_target([&] {
+        std::mt19937 rng(14);
+        const int64_t H = 5, N = 64, C = H * N;
+        const Wkv7Inputs in(1, C, rng);
+        const std::vector<float> S0 = random_vector(size_t(H * N * N), rng);
+        std::vector<float> S_all(S0.size(), NAN), S_heads(S0.size(), NAN), y_all(static_cast<size_t>(C)), y_heads(static_cast<size_t>(C), NAN);
+        const WkvSegment all{0, 1, S0.data(), S_all.data()}, heads{0, 1, S0.data(), S_heads.data()};
+        in.run(&all, 1, H, N, y_all.data(), pool);
+        for (int64_t h = H - 1; h >= 0; --h)
+            wkv7_head(heads, h, H, N, in.r.data(), in.w.data(), in.k.data(), in.v.data(), in.a.data(), in.b.data(), y_heads.data());
+        CHECK(std::memcmp(S_heads.data(), S_all.data(), S_all.size() * sizeof(float)) == 0);
+        CHECK(std::memcmp(y_heads.data(), y_all.data(), y_all.size() * sizeof(float)) == 0);
+    });
+}
+
 TEST_CASE("kernels: float matrices whose rows are not whole blocks of 16 keep their rows") {
     std::mt19937 rng(8);
     for (DType t : {DType::F32, DType::F16, DType::BF16}) {
