@@ -2,7 +2,8 @@
 """rwkvrt beside llama.cpp on the same GGUF files: prompt and generation speed, interleaved.
 
     scripts/side_by_side.py --llama-bench ~/llama.cpp/build/bin/llama-bench --rwkvrt build/tools/rwkvrt \\
-        [--rounds 2] [-p 512] [-n 128] [-r 2] [-t 2] [--limits limits.json | --limits-sh limits.sh] MODEL.gguf ...
+        [--rounds 2] [-p 512] [-n 128] [-r 2] [-t 2] [--limits limits.json | --limits-sh limits.sh]
+        [--probe-bandwidth] MODEL.gguf ...
 
 -p 0 or -n 0 leaves that test out of both engines' runs and of the table.
 
@@ -14,7 +15,9 @@ median (the figure a cell is judged by: a shared machine's neighbours move singl
 rwkvrt's share of the machine's ceilings from ../shared/bench/limits.sh). With --limits-sh, the
 ceilings are measured again right before each rwkvrt run and the shares are of those: a shared
 machine's read bandwidth can double or halve from one minute to the next, and a share of a figure
-from another minute says more about the neighbours than about rwkvrt. Standard library only.
+from another minute says more about the neighbours than about rwkvrt. With --probe-bandwidth,
+`rwkvrt bench --probe-bandwidth` reads the bandwidth before and after each of its generation runs, and
+the table gives each round's share of that (the median of its repetitions). Standard library only.
 """
 import argparse
 import json
@@ -64,7 +67,7 @@ def measured_limits(limits_sh):
 def rwkvrt_speeds(args, model):
     """rwkvrt's speeds, its shares of the ceilings, and the ceilings they are shares of (or None)."""
     cmd = [args.rwkvrt, "bench", "-m", model, "-p", str(args.p), "-n", str(args.n), "-r", str(args.r),
-           "-t", str(args.t), "-o", "json"]
+           "-t", str(args.t), "-o", "json"] + ["--probe-bandwidth"] * args.probe_bandwidth
     limits = None
     with tempfile.NamedTemporaryFile("w", suffix=".json") as fresh:
         if args.limits_sh:
@@ -79,7 +82,8 @@ def rwkvrt_speeds(args, model):
     for res in out.get("results", []):
         test = res["test"]
         speeds[test] = checked(res.get("tokens_per_second"), f"rwkvrt's {test} on {model}")
-        shares[test] = (res.get("share_of_compute_ceiling", 0), res.get("share_of_bandwidth_ceiling", 0))
+        shares[test] = (res.get("share_of_compute_ceiling", 0), res.get("share_of_bandwidth_ceiling", 0),
+                        res.get("share_of_probed_bandwidth", 0))
     return speeds, shares, limits
 
 
@@ -99,6 +103,8 @@ def main():
     ap.add_argument("--limits", help="limits.json from ../shared/bench/limits.sh")
     ap.add_argument("--limits-sh", help="../shared/bench/limits.sh, run again before each rwkvrt run: shares of "
                     "the ceilings of that minute")
+    ap.add_argument("--probe-bandwidth", action="store_true", help="rwkvrt's generation as a share of the read "
+                    "bandwidth probed right before and after each of its runs")
     ap.add_argument("models", nargs="+", help="GGUF files both engines load")
     args = ap.parse_args()
     if args.rounds < 1 or args.p < 0 or args.n < 0 or args.p + args.n == 0:
@@ -134,6 +140,10 @@ def main():
     if args.limits or args.limits_sh:
         cols += "".join(f" {t}, {ceiling} |" for t, _, ceiling in tests)
         rule += "---|" * len(tests)
+    probed = args.probe_bandwidth and args.n > 0
+    if probed:
+        cols += f" tg{args.n}, % of the read bandwidth probed beside it |"
+        rule += "---|"
     if args.limits_sh:
         cols += " sgemm GFLOP/s / read GB/s, measured before rwkvrt |"
         rule += "---|"
@@ -151,7 +161,10 @@ def main():
             for t, share, _ in tests:
                 row += f" {each(lambda x: f'{100 * x[2][t][share]:.0f}%')}"
                 row += f" (median {100 * statistics.median(x[2][t][share] for x in rounds):.0f}%) |" if median else " |"
-
+        if probed:
+            tg = f"tg{args.n}"
+            row += f" {each(lambda x: f'{100 * x[2][tg][2]:.0f}%')}"
+            row += f" (median {100 * statistics.median(x[2][tg][2] for x in rounds):.0f}%) |" if median else " |"
         if args.limits_sh:
             row += (f" {each(lambda x: fmt(x[3]['sgemm_gflops_all']))} / {each(lambda x: fmt(x[3]['read_gbps_all']))} |")
         print(row)

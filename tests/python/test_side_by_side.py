@@ -101,3 +101,16 @@ def test_limits_sh_measures_the_ceilings_again_before_each_rwkvrt_run(tmp_path):
     assert r.returncode != 0 and "not both" in r.stderr
     r = run(tmp_path, llama, ours, "--limits-sh", str(tmp_path / "missing.sh"))
     assert r.returncode != 0 and "is not a file" in r.stderr
+
+
+def test_probe_bandwidth_asks_rwkvrt_for_its_share_of_the_bandwidth_read_beside_each_run(tmp_path):
+    llama = fake_tool(tmp_path / "llama-bench", llama_records(800.0, 100.0))
+    results = rwkvrt_results(1600.0, 150.0)
+    results["results"][1]["share_of_probed_bandwidth"] = 0.955
+    ours = fake_tool(tmp_path / "rwkvrt", results)
+    r = run(tmp_path, llama, ours, "--rounds", "3", "--probe-bandwidth")
+    assert r.returncode == 0, r.stderr
+    assert "tg128, % of the read bandwidth probed beside it |" in r.stdout.splitlines()[2]
+    row = [line for line in r.stdout.splitlines() if line.startswith("| m.gguf")][0]
+    assert row.endswith("| 96%, 96%, 96% (median 96%) |"), row
+    assert all("--probe-bandwidth" in call for call in (tmp_path / "rwkvrt.log").read_text().splitlines())

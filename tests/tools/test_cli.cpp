@@ -232,6 +232,29 @@ TEST_CASE("cli: bench says which activations it ran with, and how to compare a q
     CHECK(invariant.out.find("on this CPU); batch-invariant: one row runs as a matrix product") != std::string::npos);
 }
 
+TEST_CASE("cli: bench --probe-bandwidth gives each generation run's share of the bandwidth read beside it") {
+    REQUIRE_TESTDATA();
+    const Run json = run("bench -m " + model() + " -p 4 -n 3 -r 2 -t 2 --probe-bandwidth -o json");
+    REQUIRE(json.status == 0);
+    const nlohmann::json parsed = nlohmann::json::parse(json.out.substr(json.out.find('{')));
+    REQUIRE(parsed["results"].size() == 2);
+    const nlohmann::json &prompt = parsed["results"][0], &gen = parsed["results"][1];
+    CHECK(prompt["test"] == "pp4");
+    CHECK(!prompt.contains("share_of_probed_bandwidth")); // a prompt is bound by compute
+    REQUIRE(gen["test"] == "tg3");
+    const auto probed = gen["samples_probed_read_gbps"].get<std::vector<double>>();
+    const auto shares = gen["samples_share_of_probed_bandwidth"].get<std::vector<double>>();
+    const auto speeds = gen["samples_tokens_per_second"].get<std::vector<double>>();
+    REQUIRE(probed.size() == 2);
+    REQUIRE(shares.size() == 2);
+    const double bytes = parsed["weight_bytes_per_step"].get<double>();
+    for (size_t i = 0; i < 2; ++i) {
+        CHECK(probed[i] > 0.1); // GB/s: any machine reads 1 GiB faster than in ten seconds
+        CHECK(shares[i] == doctest::Approx(bytes * speeds[i] / 1e9 / probed[i]));
+    }
+    CHECK(gen["share_of_probed_bandwidth"].get<double>() == doctest::Approx((shares[0] + shares[1]) / 2));
+}
+
 TEST_CASE("cli: a resumed session says that its saved sampler wins over sampling flags") {
     REQUIRE_TESTDATA();
     const std::string session = testdata::scratch_dir() + "/flags.session";

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <numeric>
+#include <sys/mman.h>
 #include <thread>
 
 #include "cli/common.h"
@@ -19,7 +20,7 @@ namespace {
 
 struct BenchArgs {
     std::string model, weight_type, activations, limits, output = "md";
-    bool mmap = false, batch_invariant = false;
+    bool mmap = false, batch_invariant = false, probe_bandwidth = false;
     int prompt_tokens = 512, gen_tokens = 128, repetitions = 3;
     std::vector<int> threads{0}, batches{1};
     std::vector<long long> depths{0};
@@ -64,6 +65,57 @@ Ceilings read_limits(const std::string &path) {
     return c;
 }
 
+// The read bandwidth of this moment, probed beside each generation run (--probe-bandwidth): the loop
+// of bench/limits.sh (threads summing their shares of a buffer much larger than the caches), so that a
+// run's GB/s is a share of the bandwidth of its own minute, not of one measured minutes apart, which
+// on a shared machine can be half or twice as much. The buffer asks for huge pages, as the weights
+// have them: where THP is left to madvise, limits.sh's malloc'd buffer gets small ones and reads
+// 5–8% less (Zen 4, docs/PERFORMANCE.md).
+class ReadProbe {
+public:
+    explicit ReadProbe(int threads) : threads_(threads) {
+        constexpr size_t kHuge = size_t(2) << 20;
+        map_ = ::mmap(nullptr, kBytes + kHuge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (map_ == MAP_FAILED) throw Failure{"--probe-bandwidth: cannot map 1 GiB to read"};
+        auto *start = static_cast<uint8_t *>(map_);
+        start += (kHuge - reinterpret_cast<uintptr_t>(start) % kHuge) % kHuge;
+        ::madvise(start, kBytes, MADV_HUGEPAGE); // a hint: without THP the pages stay small
+        data_ = reinterpret_cast<float *>(start);
+        std::fill_n(data_, kFloats, 1.0f);
+    }
+    ~ReadProbe() { ::munmap(map_, kBytes + (size_t(2) << 20)); }
+    ReadProbe(const ReadProbe &) = delete;
+    ReadProbe &operator=(const ReadProbe &) = delete;
+
+    // GB/s of `passes` reads of the whole buffer, on the test's threads.
+    double gbps(int passes) const {
+        const auto t0 = std::chrono::steady_clock::now();
+        std::vector<float> sums(static_cast<size_t>(threads_));
+        for (int p = 0; p < passes; ++p) {
+            const auto sum_share = [&](int t) {
+                const size_t share = kFloats / size_t(threads_), begin = size_t(t) * share;
+                float acc[kChains] = {}; // independent sums, which the compiler keeps in vectors
+                for (size_t i = begin; i + kChains <= begin + share; i += kChains)
+                    for (size_t c = 0; c < kChains; ++c) acc[c] += data_[i + c];
+                sums[size_t(t)] += std::accumulate(acc, acc + kChains, 0.0f);
+            };
+            std::vector<std::thread> others;
+            for (int t = 1; t < threads_; ++t) others.emplace_back(sum_share, t);
+            sum_share(0);
+            for (std::thread &t : others) t.join();
+        }
+        const double seconds = seconds_since(t0);
+        if (std::accumulate(sums.begin(), sums.end(), 0.0f) == 42.0f) std::fputs("", stderr); // keeps the loop
+        return double(kBytes) * passes / seconds / 1e9;
+    }
+
+private:
+    static constexpr size_t kFloats = size_t(1) << 28, kBytes = kFloats * sizeof(float), kChains = 32;
+    int threads_;
+    void *map_ = nullptr;
+    float *data_ = nullptr;
+};
+
 long long rss_kib() {
     std::ifstream in("/proc/self/status");
     for (std::string line; std::getline(in, line);)
@@ -91,6 +143,15 @@ Stat stat_of(const std::vector<double> &v) {
     return s;
 }
 
+// The middle value (mean of the middle two); 0 for none. The figure a share over repetitions is judged
+// by: one repetition that met a neighbour's burst moves a mean.
+double median_of(std::vector<double> v) {
+    if (v.empty()) return 0;
+    std::sort(v.begin(), v.end());
+    const size_t n = v.size();
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
 struct Row {
     int threads, batch;
     long long depth;
@@ -98,6 +159,8 @@ struct Row {
     Stat tps;         // aggregate tokens/s over the batch
     double gflops, gbps;
     double share_compute, share_bandwidth; // of the ceilings; 0 when unknown
+    // --probe-bandwidth: per repetition, the read bandwidth probed around it and the run's share of it.
+    std::vector<double> probed_gbps, probed_shares;
 };
 
 // Feeds one step of `tokens` (one list per state) and returns nothing; throws on failure.
@@ -151,7 +214,8 @@ std::vector<Row> run_config(const BenchArgs &b, int threads, int batch, long lon
     if (b.gen_tokens > 0)
         feed_all(m, states, std::vector<std::vector<int32_t>>(size_t(batch), {token(0, 0)}), &logits, b.batch_invariant);
 
-    std::vector<double> pp, tg;
+    std::vector<double> pp, tg, probed;
+    const std::unique_ptr<ReadProbe> probe = b.probe_bandwidth && b.gen_tokens > 0 ? std::make_unique<ReadProbe>(threads) : nullptr;
     for (int rep = 0; rep < b.repetitions; ++rep) {
         for (State &s : states) check(rwkvrt_state_reset(s.get()), "reset");
         // Depth: the context already in the states, fed in chunks that are not timed.
@@ -172,6 +236,8 @@ std::vector<Row> run_config(const BenchArgs &b, int threads, int batch, long lon
         if (b.gen_tokens > 0) {
             std::vector<std::vector<int32_t>> next(static_cast<size_t>(batch), std::vector<int32_t>(1));
             for (int s = 0; s < batch; ++s) next[size_t(s)][0] = token(depth + b.prompt_tokens, s);
+            // Three passes before the run and three after: a run's minute, from both sides.
+            const double probed_before = probe ? probe->gbps(3) : 0;
             const auto t0 = std::chrono::steady_clock::now();
             for (int i = 0; i < b.gen_tokens; ++i) {
                 feed_all(m, states, next, &logits, b.batch_invariant);
@@ -181,6 +247,7 @@ std::vector<Row> run_config(const BenchArgs &b, int threads, int batch, long lon
                 }
             }
             tg.push_back(double(b.gen_tokens) * batch / seconds_since(t0));
+            if (probe) probed.push_back((probed_before + probe->gbps(3)) / 2);
         }
     }
     std::vector<Row> rows;
@@ -202,6 +269,8 @@ std::vector<Row> run_config(const BenchArgs &b, int threads, int batch, long lon
         r.gbps = bytes * (r.tps.mean / batch) / 1e9; // each step reads the weights once for the whole batch
         r.share_compute = gflops_ceiling > 0 ? r.gflops / gflops_ceiling : 0;
         r.share_bandwidth = gbps_ceiling > 0 ? r.gbps / gbps_ceiling : 0;
+        r.probed_gbps = probed;
+        for (size_t i = 0; i < probed.size(); ++i) r.probed_shares.push_back(bytes * (tg[i] / batch) / 1e9 / probed[i]);
         rows.push_back(r);
     }
     return rows;
@@ -264,12 +333,19 @@ int run_bench(const BenchArgs &b) {
         if (read_seconds > 0) out["file_read_seconds"] = read_seconds;
         if (ceil) out["limits"] = {{"sgemm_gflops_1thread", ceilings.gflops_1}, {"sgemm_gflops_all", ceilings.gflops_all},
                                    {"read_gbps_1thread", ceilings.gbps_1}, {"read_gbps_all", ceilings.gbps_all}};
-        for (const Row &r : rows)
-            out["results"].push_back({{"threads", r.threads}, {"batch", r.batch}, {"depth", r.depth}, {"test", r.test},
-                                      {"tokens_per_second", r.tps.mean}, {"stddev", r.tps.sd},
-                                      {"samples_tokens_per_second", r.tps.samples}, {"gflops", r.gflops},
-                                      {"gbps", r.gbps}, {"share_of_compute_ceiling", r.share_compute},
-                                      {"share_of_bandwidth_ceiling", r.share_bandwidth}});
+        for (const Row &r : rows) {
+            nlohmann::json res = {{"threads", r.threads}, {"batch", r.batch}, {"depth", r.depth}, {"test", r.test},
+                                  {"tokens_per_second", r.tps.mean}, {"stddev", r.tps.sd},
+                                  {"samples_tokens_per_second", r.tps.samples}, {"gflops", r.gflops},
+                                  {"gbps", r.gbps}, {"share_of_compute_ceiling", r.share_compute},
+                                  {"share_of_bandwidth_ceiling", r.share_bandwidth}};
+            if (!r.probed_gbps.empty()) {
+                res["samples_probed_read_gbps"] = r.probed_gbps;
+                res["samples_share_of_probed_bandwidth"] = r.probed_shares;
+                res["share_of_probed_bandwidth"] = median_of(r.probed_shares);
+            }
+            out["results"].push_back(res);
+        }
         for (const Memory &m : memory) out["rss_kib"].push_back({{"threads", m.threads}, {"batch", m.batch}, {"depth", m.depth}, {"rss_kib", m.rss_kib}});
         std::printf("%s\n", out.dump(2).c_str());
         return 0;
@@ -297,8 +373,10 @@ int run_bench(const BenchArgs &b) {
     std::printf("load: %.3f s", load_seconds);
     if (read_seconds > 0) std::printf(" (reading the file: %.3f s)", read_seconds);
     std::printf("\n\n");
-    std::printf("| threads | batch | depth | test | tokens/s | GFLOP/s | GB/s |%s\n", ceil ? " % compute | % bandwidth |" : "");
-    std::printf("|---:|---:|---:|---|---:|---:|---:|%s\n", ceil ? "---:|---:|" : "");
+    const bool probed = b.probe_bandwidth && b.gen_tokens > 0;
+    std::printf("| threads | batch | depth | test | tokens/s | GFLOP/s | GB/s |%s%s\n", ceil ? " % compute | % bandwidth |" : "",
+                probed ? " read GB/s probed beside | % of it (median) |" : "");
+    std::printf("|---:|---:|---:|---|---:|---:|---:|%s%s\n", ceil ? "---:|---:|" : "", probed ? "---:|---:|" : "");
     for (const Row &r : rows) {
         const std::string gbps = r.gbps > 0 ? cell("%.1f", r.gbps) : "";
         std::printf("| %d | %d | %lld | %s | %.1f ± %.1f | %.1f | %s |", r.threads, r.batch, r.depth, r.test.c_str(), r.tps.mean,
@@ -306,6 +384,10 @@ int run_bench(const BenchArgs &b) {
         if (ceil) {
             const std::string bw = r.share_bandwidth > 0 ? cell("%.0f%%", 100 * r.share_bandwidth) : "";
             std::printf(" %.0f%% | %s |", 100 * r.share_compute, bw.c_str());
+        }
+        if (probed) {
+            if (r.probed_gbps.empty()) std::printf(" | |");
+            else std::printf(" %.1f | %.0f%% |", median_of(r.probed_gbps), 100 * median_of(r.probed_shares));
         }
         std::printf("\n");
     }
@@ -337,6 +419,9 @@ void add_bench(CLI::App &app, Commands &out) {
     cmd->add_option("-d,--depth", b->depths, "Context already in each state before a test, comma-separated")
         ->delimiter(',')->check(CLI::Range(0LL, std::numeric_limits<long long>::max()))->capture_default_str();
     cmd->add_option("-o,--output", b->output, "md or json")->capture_default_str();
+    cmd->add_flag("--probe-bandwidth", b->probe_bandwidth,
+                  "Read 1 GiB (bench/limits.sh's loop) before and after each generation run, and give the run's GB/s as "
+                  "a share of that minute's read bandwidth");
     cmd->add_option("--limits", b->limits, "JSON from bench/limits.sh (../shared/bench/limits.sh in the repo's sibling folder): "
                                            "report the share of the machine's ceilings");
     out.push_back({cmd, [b] { return run_bench(*b); }});
