@@ -114,6 +114,7 @@ Matrix WeightLoader::linear(const std::string &name, int64_t out, int64_t in) {
 Matrix WeightLoader::lora(const std::string &name, int64_t in, int64_t out) {
     const TensorView &t = take(name);
     check_2d(t, in, out);
+    if (t.dtype == DType::F16 || t.dtype == DType::BF16) return half_lora(t, in, out);
     Matrix m;
     m.rows = out;
     m.cols = in;
@@ -154,6 +155,30 @@ Matrix WeightLoader::lora(const std::string &name, int64_t in, int64_t out) {
                 for (int64_t i = i0; i < i1; ++i) dst[o * in + i] = src[(i - i0) * out + o];
     });
     m.data = m.owned.data();
+    count(m);
+    return m;
+}
+
+// A half-precision low-rank matrix keeps its type: the kernels widen each weight exactly and sum in
+// the order they sum fp32 weights (linear.cpp's LanesFloatRows, LanesTile), so the products have the
+// bits of an fp32 copy's, and a decoding token reads half the bytes (at 0.1B with the official ranks,
+// 10.6 MB of a token's 285). Transposed here, then into the lanes where the shape allows.
+Matrix WeightLoader::half_lora(const TensorView &t, int64_t in, int64_t out) {
+    Matrix m;
+    m.rows = out;
+    m.cols = in;
+    m.dtype = t.dtype;
+    m.owned.allocate(size_t(in * out) * sizeof(uint16_t));
+    const uint8_t *const src = t.data; // a file's tensor need not lie at an even address
+    auto *dst = reinterpret_cast<uint16_t *>(m.owned.data());
+    constexpr int64_t kStoredRows = 16; // a task's stored rows: runs of 32 bytes of each row of dst
+    config_.pool->run((in + kStoredRows - 1) / kStoredRows, config_.pool->size(), [&](int64_t task, int) {
+        const int64_t i0 = task * kStoredRows, i1 = std::min(in, i0 + kStoredRows);
+        for (int64_t o = 0; o < out; ++o)
+            for (int64_t i = i0; i < i1; ++i) std::memcpy(dst + o * in + i, src + size_t(i * out + o) * sizeof(uint16_t), sizeof(uint16_t));
+    });
+    m.data = m.owned.data();
+    if (m.rows % kLaneRows == 0 && m.cols % 16 == 0) m = to_lanes(m, *config_.pool);
     count(m);
     return m;
 }

@@ -28,8 +28,9 @@ public:
     std::vector<float> vec(const std::string &name, std::initializer_list<int64_t> shape);
     // An nn.Linear weight stored (out, in); converted to the load option's weight type if one is set.
     Matrix linear(const std::string &name, int64_t out, int64_t in);
-    // A low-rank matrix stored (in, out) and applied x·W; returned transposed as fp32 (out, in) so
-    // that linear() applies it. Small: never converted to a lower precision.
+    // A low-rank matrix stored (in, out) and applied x·W; returned transposed (out, in) so that
+    // linear() applies it: f16 and bf16 as they are, other types as fp32. Never rounded to a lower
+    // precision than the file's, whatever the load's weight type.
     Matrix lora(const std::string &name, int64_t in, int64_t out);
     // A matrix kept exactly as stored (the embedding table: only rows are read).
     Matrix table(const std::string &name, int64_t rows, int64_t cols);
@@ -49,6 +50,7 @@ public:
 private:
     const TensorView &take(const std::string &name);
     Matrix in_place(const std::string &name, int64_t rows, int64_t cols);
+    Matrix half_lora(const TensorView &t, int64_t in, int64_t out);
     void check_2d(const TensorView &t, int64_t rows, int64_t cols) const;
 
     const TensorFile &file_;

@@ -174,13 +174,15 @@ public:
     }
 
     // A low-rank matrix, official (…, a, b) applied x·W, stored as nn.Linear weights: ggml {a, b, …}.
+    // In f16 or bf16 when the file's matrices are (as llama.cpp's converter writes them: a decoding
+    // token reads them, and rwkvrt keeps them so), else in f32.
     void lora(const std::string &from, const std::string &to) {
         const TensorView *t = &get(from);
         const size_t nd = t->shape.size();
         if (nd < 2) fail(RWKVRT_ERR_FORMAT, "'", src_.path(), "': tensor '", from, "' is not a matrix");
         std::vector<uint64_t> ne = {uint64_t(t->shape[nd - 2]), uint64_t(t->shape[nd - 1])};
         for (size_t i = nd - 2; i-- > 0;) ne.push_back(uint64_t(t->shape[i]));
-        f32(to, ne, [t] {
+        const auto transposed = [t] {
             const std::vector<float> v = values(*t);
             const size_t nd = t->shape.size();
             const int64_t a = t->shape[nd - 2], b = t->shape[nd - 1], batch = t->numel() / (a * b);
@@ -189,7 +191,13 @@ public:
                 for (int64_t i = 0; i < a; ++i)
                     for (int64_t j = 0; j < b; ++j) out[size_t((k * b + j) * a + i)] = v[size_t((k * a + i) * b + j)];
             return out;
-        });
+        };
+        if (o_.type != DType::F16 && o_.type != DType::BF16) return f32(to, ne, transposed);
+        const DType type = o_.type;
+        const size_t n = size_t(t->numel());
+        out.push_back({to, ne, ggml_type_of(type), dtype_bytes(type, n), [transposed, type, row = int64_t(ne[0])] {
+                           return encode(transposed(), row, type);
+                       }});
     }
 
     // Vectors of C stacked into (k, 1, 1, C): ggml {C, 1, 1, k}.

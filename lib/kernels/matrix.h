@@ -53,7 +53,9 @@ constexpr int64_t kFewRows = 128;
 constexpr int64_t kLaneRows = 16;
 // A block-type matrix with more than kFewRows rows, a multiple of kLaneRows, still stored by rows.
 bool lanes_layout_applies(const Matrix &W);
-Matrix to_lanes(const Matrix &W, ThreadPool &pool); // a copy in the lanes layout; requires lanes_layout_applies(W)
+// A copy in the lanes layout: of a type lanes_layout_applies() names, rows whole groups of kLaneRows,
+// float rows whole blocks of 16 (the load's small low-rank matrices take it too, however few their rows).
+Matrix to_lanes(const Matrix &W, ThreadPool &pool);
 // Rows [row0, row1) of W (whole groups), stored by rows at `rows`, written in the lanes layout where
 // they lie in W.data (writable memory; requires lanes_layout_applies(W)). The load (model/load_pass.h)
 // does this a few groups at a time, while the rows it has just read are in cache.
