@@ -201,7 +201,8 @@ RWKVRT_API rwkvrt_status rwkvrt_model_describe(const char *path, char *buf, size
 typedef struct rwkvrt_gguf_options {
     size_t struct_size;   /* set by rwkvrt_gguf_options_default(); fields are only ever appended */
     const char *type;     /* the large matrices' type: "f32" (default), "f16", "bf16", "q8_0", "q4_0", "q4_k",
-                           * "q5_k", "q6_k". Norms, mixes, decay, LoRA and k_k/k_a/r_k stay f32. Matrices
+                           * "q5_k", "q6_k". Norms, mixes, decay and k_k/k_a/r_k stay f32, the LoRA too
+                           * but with "f16" and "bf16", which store them in that type (as llama.cpp does). Matrices
                            * whose rows do not hold whole blocks fall back as llama-quantize does (K-quants to
                            * q8_0, 32-blocks to f16); for q4_0, q4_k and q5_k the head is q6_k. */
     const rwkvrt_tokenizer *tokenizer; /* the vocabulary to embed ("world" or "bytes" kind); NULL: the

@@ -290,3 +290,41 @@ TEST_CASE("the log callback receives diagnostics") {
     REQUIRE(!seen.empty());
     CHECK(seen.back().find("rwkv7") != std::string::npos);
 }
+
+TEST_CASE("half-precision low-rank matrices are read as stored, with the bits of an fp32 copy") {
+    // A decoding token reads every low-rank matrix: kept in f16 or bf16 (not widened at load), they
+    // cost half the bytes, and the kernels widen each weight exactly and sum as for fp32 weights.
+    REQUIRE_TESTDATA();
+    const std::string copy = testdata::scratch_dir() + "/half-lora-as-f32.gguf";
+    const auto f32_copy = [&](const rwkvrt_model *m) { // every matrix, the LoRA too, as exact fp32
+        rwkvrt_gguf_options o = rwkvrt_gguf_options_default();
+        REQUIRE_MESSAGE(rwkvrt_model_save_gguf(m, copy.c_str(), &o) == RWKVRT_OK, rwkvrt_last_error());
+        return th::load(copy, nullptr, 2, "f32");
+    };
+    const auto bytes_per_token = [](const rwkvrt_model *m) {
+        double flops = 0, bytes = 0;
+        REQUIRE(rwkvrt_model_work_per_token(m, &flops, &bytes) == RWKVRT_OK);
+        return bytes;
+    };
+    { // a .pth stores every matrix in bf16: a token reads half the bytes of the fp32 copy's, the LoRA's too
+        th::ModelPtr half = th::load(testdata::path("pth/tiny-rwkv-7v0-834K-bf16.pth"));
+        th::ModelPtr f32 = f32_copy(half.get());
+        CHECK(2 * bytes_per_token(half.get()) == bytes_per_token(f32.get()));
+    }
+    // Shapes whose large matrices take the lanes layout, as every real model's do (the tiny model's
+    // stay by rows, whose f16 and fp32 dot products sum in different orders): the same bits.
+    for (const char *file : {"gguf/random-rwkv7-h4-F16.gguf", "gguf/random-rwkv7-h4-BF16.gguf"}) {
+        const std::string name = file;
+        CAPTURE(name);
+        th::ModelPtr half = th::load(testdata::path(file), nullptr, 2, "f32");
+        th::ModelPtr f32 = f32_copy(half.get());
+        CHECK(bytes_per_token(half.get()) < bytes_per_token(f32.get()));
+        std::vector<int32_t> tokens;
+        for (int32_t i = 0; i < 20; ++i) tokens.push_back((i * 37 + 11) % rwkvrt_model_n_vocab(half.get()));
+        for (const bool one_by_one : {true, false}) {
+            CAPTURE(one_by_one);
+            const std::vector<float> a = th::logits_after(half.get(), tokens, one_by_one), b = th::logits_after(f32.get(), tokens, one_by_one);
+            CHECK(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
+        }
+    }
+}
