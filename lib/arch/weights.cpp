@@ -159,10 +159,11 @@ Matrix WeightLoader::lora(const std::string &name, int64_t in, int64_t out) {
     return m;
 }
 
-// A half-precision low-rank matrix keeps its type: the kernels widen each weight exactly and sum in
-// the order they sum fp32 weights (linear.cpp's LanesFloatRows, LanesTile), so the products have the
-// bits of an fp32 copy's, and a decoding token reads half the bytes (at 0.1B with the official ranks,
-// 10.6 MB of a token's 285). Transposed here, then into the lanes where the shape allows.
+// A half-precision low-rank matrix keeps its type, and a decoding token reads half its bytes (at 0.1B
+// with the official ranks, 10.5 of a token's 292 MB). In the lanes layout (every real model's shapes)
+// the kernels widen each weight exactly and sum in the order they sum fp32 weights (linear.cpp's
+// LanesFloatRows, LanesTile): the products have the bits of an fp32 copy's. Transposed here, then
+// into the lanes where the shape allows.
 Matrix WeightLoader::half_lora(const TensorView &t, int64_t in, int64_t out) {
     Matrix m;
     m.rows = out;

@@ -364,30 +364,10 @@ private:
         for (int64_t i = 0; i < k; ++i) tf_.add(owned_f32(p + names[size_t(i)], {1, 1, C}, v.data() + i * C, size_t(C)));
     }
 
-    // Swaps the last two dimensions (llama.cpp stores the low-rank matrices as nn.Linear weights). f32,
-    // f16 and bf16 keep their type (a decoding token reads these matrices, and arch/weights.cpp keeps
-    // half-precision ones so); block types become fp32.
+    // Swaps the last two dimensions (llama.cpp stores the low-rank matrices as nn.Linear weights).
     void transpose(const TensorView &t, const std::string &name) {
-        const size_t nd = t.shape.size();
-        if (nd < 2) fail(RWKVRT_ERR_FORMAT, "'", tf_.path(), "': GGUF tensor '", t.name, "' has shape ", t.shape_str(), ", expected a matrix");
-        const int64_t rows = t.shape[nd - 2], cols = t.shape[nd - 1], batch = t.numel() / std::max<int64_t>(1, rows * cols);
-        std::vector<int64_t> shape = t.shape;
-        std::swap(shape[nd - 2], shape[nd - 1]);
-        const bool as_stored = t.dtype == DType::F32 || t.dtype == DType::F16 || t.dtype == DType::BF16;
-        const std::vector<float> widened = as_stored ? std::vector<float>() : values(t);
-        const size_t size = as_stored ? dtype_bytes(t.dtype, 1) : sizeof(float);
-        const uint8_t *const src = as_stored ? t.data : reinterpret_cast<const uint8_t *>(widened.data());
-        TensorView out;
+        TensorView out = tf_.transposed_last2(t);
         out.name = name;
-        out.dtype = as_stored ? t.dtype : DType::F32;
-        out.shape = std::move(shape);
-        out.nbytes = size_t(t.numel()) * size;
-        uint8_t *const dst = tf_.own(out.nbytes);
-        for (int64_t b = 0; b < batch; ++b)
-            for (int64_t r = 0; r < rows; ++r)
-                for (int64_t c = 0; c < cols; ++c)
-                    std::memcpy(dst + size_t((b * cols + c) * rows + r) * size, src + size_t((b * rows + r) * cols + c) * size, size);
-        out.data = dst;
         tf_.add(std::move(out));
     }
 

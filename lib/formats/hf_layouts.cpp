@@ -19,25 +19,8 @@ bool ends_with(const std::string &s, const std::string &suffix) {
     return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-// Swaps the last two dimensions, as fp32 owned by the file.
-void transpose_last2(TensorFile &tf, const std::string &name) {
-    const TensorView t = *tf.find(name);
-    const size_t nd = t.shape.size();
-    if (nd < 2) fail(RWKVRT_ERR_FORMAT, "'", tf.path(), "': tensor '", name, "' has shape ", t.shape_str(), ", expected a matrix");
-    std::vector<float> v(size_t(t.numel()));
-    to_f32(t.dtype, t.data, v.data(), v.size());
-    const int64_t a = t.shape[nd - 2], b = t.shape[nd - 1], batch = t.numel() / std::max<int64_t>(1, a * b);
-    auto *dst = reinterpret_cast<float *>(tf.own(v.size() * 4));
-    for (int64_t k = 0; k < batch; ++k)
-        for (int64_t i = 0; i < a; ++i)
-            for (int64_t j = 0; j < b; ++j) dst[(k * b + j) * a + i] = v[size_t((k * a + i) * b + j)];
-    TensorView out = t;
-    out.dtype = DType::F32;
-    out.data = reinterpret_cast<const uint8_t *>(dst);
-    out.nbytes = v.size() * 4;
-    std::swap(out.shape[nd - 2], out.shape[nd - 1]);
-    tf.replace(out);
-}
+// Swaps the last two dimensions of tensor `name` (TensorFile::transposed_last2).
+void transpose_last2(TensorFile &tf, const std::string &name) { tf.replace(tf.transposed_last2(*tf.find(name))); }
 
 // fla names → official (spec §7.4). LoRA pairs: lora.0.weight (D, C) is W1ᵀ, lora.2.weight (C, D) is
 // W2ᵀ, lora.2.bias the base vector.

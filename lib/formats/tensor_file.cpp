@@ -1,5 +1,7 @@
 #include "formats/tensor_file.h"
 
+#include <algorithm>
+#include <cstring>
 #include <filesystem>
 
 #include "core/error.h"
@@ -87,6 +89,31 @@ void TensorFile::finish_reading() {
     for (TensorView &t : tensors_) t.data = memory_for(t.data);
     file_->finish_reading();
     for (auto &shard : shards_) shard->finish_reading();
+}
+
+TensorView TensorFile::transposed_last2(const TensorView &t) {
+    const size_t nd = t.shape.size();
+    if (nd < 2) fail(RWKVRT_ERR_FORMAT, "'", path(), "': tensor '", t.name, "' has shape ", t.shape_str(), ", expected a matrix");
+    const int64_t rows = t.shape[nd - 2], cols = t.shape[nd - 1], batch = t.numel() / std::max<int64_t>(1, rows * cols);
+    const bool as_stored = t.dtype == DType::F32 || t.dtype == DType::F16 || t.dtype == DType::BF16;
+    std::vector<float> widened;
+    if (!as_stored) {
+        widened.resize(size_t(t.numel()));
+        to_f32(t.dtype, t.data, widened.data(), widened.size());
+    }
+    const size_t size = as_stored ? dtype_bytes(t.dtype, 1) : sizeof(float);
+    const uint8_t *const src = as_stored ? t.data : reinterpret_cast<const uint8_t *>(widened.data());
+    TensorView out = t;
+    out.dtype = as_stored ? t.dtype : DType::F32;
+    out.nbytes = size_t(t.numel()) * size;
+    std::swap(out.shape[nd - 2], out.shape[nd - 1]);
+    uint8_t *const dst = own(out.nbytes);
+    for (int64_t b = 0; b < batch; ++b)
+        for (int64_t r = 0; r < rows; ++r)
+            for (int64_t c = 0; c < cols; ++c)
+                std::memcpy(dst + size_t((b * cols + c) * rows + r) * size, src + size_t((b * rows + r) * cols + c) * size, size);
+    out.data = dst;
+    return out;
 }
 
 bool TensorFile::shares_bytes(const std::string &name) const {

@@ -59,6 +59,10 @@ public:
     uint8_t *own(size_t nbytes);
     // Replaces a tensor (same name) by a transformed copy.
     void replace(TensorView tensor);
+    // t with its last two dimensions swapped, in owned storage: the low-rank matrices that llama.cpp
+    // and fla store as nn.Linear weights. f32, f16 and bf16 keep their type (a decoding token reads
+    // these matrices, and the loader keeps half-precision ones as they are); other types become fp32.
+    TensorView transposed_last2(const TensorView &t);
     // Whether another tensor overlaps the bytes of tensor `name` (a file may store tied weights once).
     bool shares_bytes(const std::string &name) const;
     // Whether p lies in the pages of a mapped file (this one or a merged shard), which are read-only.
