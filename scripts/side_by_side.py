@@ -82,8 +82,9 @@ def rwkvrt_speeds(args, model):
     for res in out.get("results", []):
         test = res["test"]
         speeds[test] = checked(res.get("tokens_per_second"), f"rwkvrt's {test} on {model}")
-        shares[test] = (res.get("share_of_compute_ceiling", 0), res.get("share_of_bandwidth_ceiling", 0),
-                        res.get("share_of_probed_bandwidth", 0))
+        probed = (checked(res.get("share_of_probed_bandwidth"), f"rwkvrt's {test} share of the probed bandwidth on {model}")
+                  if args.probe_bandwidth and test.startswith("tg") else 0)
+        shares[test] = (res.get("share_of_compute_ceiling", 0), res.get("share_of_bandwidth_ceiling", 0), probed)
     return speeds, shares, limits
 
 

@@ -2,6 +2,7 @@
 // then the recurrence token by token (kernels/wkv.cpp).
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 
 #include "arch/blocks.h"
 #include "core/error.h"
@@ -34,8 +35,8 @@ template <class Gates, class Output>
 bool run_heads_whole(std::span<const Product> lora_outputs, const std::vector<WkvSegment> &segs, int64_t H, int64_t N,
                      const Gates &gates, const Output &output, const float *r, const float *w, const float *k,
                      const float *v, const float *ka, const float *kb, float *y, ThreadPool &pool) {
-    if (segs.size() != 1 || segs[0].T != 1 || !matvec_route(1)) return false;
-    MatVecJob jobs[4];
+    MatVecJob jobs[4]; // the four LoRA paths' second halves
+    if (segs.size() != 1 || segs[0].T != 1 || !matvec_route(1) || lora_outputs.size() > std::size(jobs)) return false;
     size_t bytes = size_t(H * N * N) * sizeof(float); // the state, read and written
     for (size_t i = 0; i < lora_outputs.size(); ++i) {
         const Product &p = lora_outputs[i];

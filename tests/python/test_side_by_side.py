@@ -114,3 +114,9 @@ def test_probe_bandwidth_asks_rwkvrt_for_its_share_of_the_bandwidth_read_beside_
     row = [line for line in r.stdout.splitlines() if line.startswith("| m.gguf")][0]
     assert row.endswith("| 96%, 96%, 96% (median 96%) |"), row
     assert all("--probe-bandwidth" in call for call in (tmp_path / "rwkvrt.log").read_text().splitlines())
+    # A share that is missing or not a number stops the comparison.
+    for bad in (None, float("nan")):
+        results["results"][1]["share_of_probed_bandwidth"] = bad
+        ours = fake_tool(tmp_path / "rwkvrt", results)
+        r = run(tmp_path, llama, ours, "--probe-bandwidth")
+        assert r.returncode != 0 and "share of the probed bandwidth" in r.stderr

@@ -74,7 +74,6 @@ Ceilings read_limits(const std::string &path) {
 class ReadProbe {
 public:
     explicit ReadProbe(int threads) : threads_(threads) {
-        constexpr size_t kHuge = size_t(2) << 20;
         map_ = ::mmap(nullptr, kBytes + kHuge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (map_ == MAP_FAILED) throw Failure{"--probe-bandwidth: cannot map 1 GiB to read"};
         auto *start = static_cast<uint8_t *>(map_);
@@ -83,7 +82,7 @@ public:
         data_ = reinterpret_cast<float *>(start);
         std::fill_n(data_, kFloats, 1.0f);
     }
-    ~ReadProbe() { ::munmap(map_, kBytes + (size_t(2) << 20)); }
+    ~ReadProbe() { ::munmap(map_, kBytes + kHuge); }
     ReadProbe(const ReadProbe &) = delete;
     ReadProbe &operator=(const ReadProbe &) = delete;
 
@@ -111,6 +110,7 @@ public:
 
 private:
     static constexpr size_t kFloats = size_t(1) << 28, kBytes = kFloats * sizeof(float), kChains = 32;
+    static constexpr size_t kHuge = size_t(2) << 20; // room to start the buffer at a huge page's boundary
     int threads_;
     void *map_ = nullptr;
     float *data_ = nullptr;
