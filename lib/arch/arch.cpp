@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "arch/blocks.h"
+#include "core/cpu.h"
 
 namespace rwkvrt {
 
@@ -51,9 +52,15 @@ void ArchModel::token_shift(const Step &step, int64_t l, bool ffn, const float *
 }
 
 std::vector<WkvSegment> ArchModel::segments(const Step &step, int64_t l) const {
+    // A sequence's next state is read at its next step, after this step's weights and every other
+    // sequence's state have gone through the caches. Past the last-level cache its lines are gone by then,
+    // and plain stores would first read each line they write: a third of the recurrence's traffic.
+    const double between = work_.bytes + double(step.seqs.size() * state_floats() * sizeof(float));
+    const bool stream_out = between > double(cpu_features().last_level_cache_bytes);
     std::vector<WkvSegment> segs;
     segs.reserve(step.seqs.size());
-    for (const StepSeq &q : step.seqs) segs.push_back({q.row0, q.T, layer(q.state_in, l).wkv, layer(q.state_out, l).wkv});
+    for (const StepSeq &q : step.seqs)
+        segs.push_back({q.row0, q.T, layer(q.state_in, l).wkv, layer(q.state_out, l).wkv, stream_out});
     return segs;
 }
 

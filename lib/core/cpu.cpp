@@ -19,6 +19,9 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 #include <cstdlib>
 #include <cstring>
+#include <algorithm>
+#include <cstdio>
+#include <string>
 #if defined(__x86_64__)
 #include <cpuid.h>
 #endif
@@ -79,9 +82,35 @@ CpuFeatures detect_and_cap(const char *cap) {
     return f;
 }
 
+// The size of the highest-level cache CPU 0 has, from sysfs: one instance, the cache a core shares with
+// its neighbours. glibc's sysconf(_SC_LEVEL3_CACHE_SIZE) adds up a whole AMD socket's (320 MiB on a Zen 4
+// EPYC whose cores see 32 MiB each).
+size_t last_level_cache_bytes() {
+    size_t bytes = 0;
+    for (int index = 0;; ++index) {
+        const std::string dir = "/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(index) + "/";
+        FILE *level_file = std::fopen((dir + "level").c_str(), "r");
+        if (!level_file) break;
+        int level = 0;
+        const bool have_level = std::fscanf(level_file, "%d", &level) == 1;
+        std::fclose(level_file);
+        FILE *size_file = std::fopen((dir + "size").c_str(), "r");
+        if (!size_file) continue;
+        unsigned long long size = 0;
+        char unit = 0;
+        const int fields = std::fscanf(size_file, "%llu%c", &size, &unit);
+        std::fclose(size_file);
+        if (!have_level || level < 2 || fields < 1) continue;
+        size *= unit == 'K' ? 1024ull : unit == 'M' ? 1024ull * 1024 : 1;
+        bytes = std::max(bytes, size_t(size));
+    }
+    return bytes ? bytes : size_t(32) << 20;
+}
+
 CpuFeatures detect() {
     const char *cap = std::getenv("RWKVRT_MAX_CPU_ISA");
     CpuFeatures f = detect_and_cap(cap);
+    f.last_level_cache_bytes = last_level_cache_bytes();
     summarize(&f, cap);
     return f;
 }

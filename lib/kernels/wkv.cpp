@@ -219,10 +219,20 @@ void Wkv4(const WkvSegment *segs, int64_t n_segs, int64_t C, const float *k, con
     });
 }
 
+// Whether a segment's heads of N × N floats take streaming stores (WkvSegment::stream_out): out of place
+// only, since in place the lines were just read and are in cache, and only where every row of every
+// head starts on a vector (hn::Stream stores aligned vectors).
+bool Streams(const WkvSegment &seg, int64_t N) {
+    const hn::ScalableTag<float> df;
+    const size_t vector_bytes = hn::Lanes(df) * sizeof(float);
+    return seg.stream_out && seg.S_out != seg.S_in && N % int64_t(hn::Lanes(df)) == 0 &&
+           reinterpret_cast<uintptr_t>(seg.S_out) % vector_bytes == 0;
+}
+
 // kV vectors of values (columns j … j + kV·L of a head's state, from `in` and `out`), over every key i:
 // S[i] = Sin[i]·w[i] + k[i]·v, and y = Σ_i r[i]·(u[i]·k[i]·v + Sin[i]), held in registers across the
 // keys: kV chains of additions, in key order.
-template <int kV, class D>
+template <int kV, bool kStream, class D>
 HWY_INLINE void Wkv5Values(D d, int64_t N, const float *in, float *out, const float *r, const float *k, const float *u,
                            const float *w, const float *v, float *y) {
     using V = hn::Vec<D>;
@@ -237,16 +247,19 @@ HWY_INLINE void Wkv5Values(D d, int64_t N, const float *in, float *out, const fl
         for (int q = 0; q < kV; ++q) {
             const V kv = hn::Mul(ki, vj[q]), s = hn::LoadU(d, in + i * N + q * L);
             acc[q] = hn::MulAdd(ri, hn::MulAdd(ui, kv, s), acc[q]);
-            hn::StoreU(hn::MulAdd(s, wi, kv), d, out + i * N + q * L);
+            if constexpr (kStream) hn::Stream(hn::MulAdd(s, wi, kv), d, out + i * N + q * L);
+            else hn::StoreU(hn::MulAdd(s, wi, kv), d, out + i * N + q * L);
         }
     }
     for (int q = 0; q < kV; ++q) hn::StoreU(acc[q], d, y + q * L);
 }
 
 // RWKV-5/6: one head's step for each token of a segment, vectorised over the values (the state's
-// columns), four vectors at a time where they fit: their chains overlap the FMAs' latency.
+// columns), four vectors at a time where they fit: their chains overlap the FMAs' latency. With
+// `stream` (rows of whole vectors, Sh vector-aligned), the last token writes Sh with streaming stores.
 HWY_INLINE void Wkv5Head(const float *Sin_h, float *Sh, int64_t first_row, int64_t T, int64_t h, int64_t N, int64_t C, const float *r,
-                         const float *k, const float *v, const float *w, int64_t w_stride, const float *u, float *y) {
+                         const float *k, const float *v, const float *w, int64_t w_stride, const float *u, float *y,
+                         bool stream) {
     const hn::ScalableTag<float> df;
     const int64_t L = int64_t(hn::Lanes(df));
     const float *uh = u + h * N;
@@ -256,8 +269,12 @@ HWY_INLINE void Wkv5Head(const float *Sin_h, float *Sh, int64_t first_row, int64
         float *yt = y + o;
         const float *Sprev = t == first_row ? Sin_h : Sh;
         int64_t j = 0;
-        for (; j + 4 * L <= N; j += 4 * L) Wkv5Values<4>(df, N, Sprev + j, Sh + j, rt, kt, uh, wt, vt + j, yt + j);
-        for (; j + L <= N; j += L) Wkv5Values<1>(df, N, Sprev + j, Sh + j, rt, kt, uh, wt, vt + j, yt + j);
+        if (stream && t == first_row + T - 1) {
+            for (; j + 4 * L <= N; j += 4 * L) Wkv5Values<4, true>(df, N, Sprev + j, Sh + j, rt, kt, uh, wt, vt + j, yt + j);
+            for (; j + L <= N; j += L) Wkv5Values<1, true>(df, N, Sprev + j, Sh + j, rt, kt, uh, wt, vt + j, yt + j);
+        }
+        for (; j + 4 * L <= N; j += 4 * L) Wkv5Values<4, false>(df, N, Sprev + j, Sh + j, rt, kt, uh, wt, vt + j, yt + j);
+        for (; j + L <= N; j += L) Wkv5Values<1, false>(df, N, Sprev + j, Sh + j, rt, kt, uh, wt, vt + j, yt + j);
         for (; j < N; ++j) {
             float out = 0;
             for (int64_t i = 0; i < N; ++i) {
@@ -275,14 +292,11 @@ void Wkv5(const WkvSegment *segs, int64_t n_segs, int64_t H, int64_t N, const fl
     pool.run(n_segs * H, ThreadsFor(segs, n_segs, H * N * N, pool), [&](int64_t task, int) {
         const WkvSegment &seg = segs[task / H];
         const int64_t h = task % H;
-        Wkv5Head(seg.S_in + h * N * N, seg.S_out + h * N * N, seg.row0, seg.T, h, N, H * N, r, k, v, w, w_stride, u, y);
+        const bool stream = Streams(seg, N);
+        Wkv5Head(seg.S_in + h * N * N, seg.S_out + h * N * N, seg.row0, seg.T, h, N, H * N, r, k, v, w, w_stride, u, y, stream);
+        if (stream) hwy::FlushStream(); // ordered before the pool's join publishes the state
     });
 }
-
-// A layer's states (2 MiB: 11 conversations at 0.1B, 4 at 1.5B) past which a batch's next states are
-// written with streaming stores: a model's 12 or more layers of them (24 MiB and up) share a 32 MiB L3
-// with the weights streaming through it.
-constexpr int64_t kStreamBytes = int64_t(2) << 20;
 
 void Wkv7(const WkvSegment *segs, int64_t n_segs, int64_t H, int64_t N, const float *r, const float *w,
           const float *k, const float *v, const float *a, const float *b, float *y, ThreadPool &pool) {
@@ -290,20 +304,16 @@ void Wkv7(const WkvSegment *segs, int64_t n_segs, int64_t H, int64_t N, const fl
     // which lie one after the other, as the hardware prefetcher expects (for many conversations the
     // states come from memory); on a shared machine the threads that run take over the others' stretches.
     const int threads = ThreadsFor(segs, n_segs, H * N * N, pool);
-    // Many conversations' states are read from memory and their next states written back to memory:
-    // no cache holds the whole batch's states, which the weights streaming through evict anyway. Plain
-    // stores then first read each line they write (a third of the recurrence's traffic); streaming
-    // stores do not. 0.1B Q8_0, 2 threads, 64 conversations: the recurrence went from 22% of the decoding
-    // time to 16–18%, 1097 → 1222 tok/s (medians of five). At 4 conversations or one, where the states
-    // stay cached, streaming was level or slower, so only a layer's states past kStreamBytes stream. Out
-    // of place only: in place, the lines were just read and are in cache.
-    const bool many = n_segs * H * N * N * int64_t(sizeof(float)) >= kStreamBytes;
+    // Next states past the caches (WkvSegment::stream_out) take streaming stores. Measured with the
+    // variants alternating token by token in one process, 2 threads: 0.4B F16, one conversation, 1%
+    // less time a token; 0.1B Q8_0, four conversations, 2–3% (docs/PERFORMANCE.md, "The next states past
+    // the caches"). A model whose weights fit the L3 keeps plain stores: streaming took 8% longer there.
     pool.run_stretches(n_segs * H, 1, threads, [&](int64_t begin, int64_t end, int) {
         bool streamed = false;
         for (int64_t task = begin; task < end; ++task) {
             const WkvSegment &seg = segs[task / H];
             const int64_t h = task % H;
-            const bool stream = many && seg.S_out != seg.S_in && reinterpret_cast<uintptr_t>(seg.S_out) % 64 == 0;
+            const bool stream = Streams(seg, N);
             streamed |= stream;
             Wkv7Head(seg.S_in + h * N * N, seg.S_out + h * N * N, seg.row0, seg.T, h, N, H * N, r, w, k, v, a, b, y, stream);
         }
@@ -313,7 +323,9 @@ void Wkv7(const WkvSegment *segs, int64_t n_segs, int64_t H, int64_t N, const fl
 
 void Wkv7OneHead(const WkvSegment &seg, int64_t h, int64_t H, int64_t N, const float *r, const float *w, const float *k,
                  const float *v, const float *a, const float *b, float *y) {
-    Wkv7Head(seg.S_in + h * N * N, seg.S_out + h * N * N, seg.row0, seg.T, h, N, H * N, r, w, k, v, a, b, y, false);
+    const bool stream = Streams(seg, N);
+    Wkv7Head(seg.S_in + h * N * N, seg.S_out + h * N * N, seg.row0, seg.T, h, N, H * N, r, w, k, v, a, b, y, stream);
+    if (stream) hwy::FlushStream(); // ordered before the pool's join publishes the state
 }
 
 } // namespace HWY_NAMESPACE

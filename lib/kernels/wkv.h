@@ -17,6 +17,10 @@ struct WkvSegment {
     int64_t T;    // rows, in token order
     const float *S_in; // this sequence's recurrent state for the layer before the rows
     float *S_out;      // … after them: every float is written; may be S_in, must not overlap it otherwise
+    // S_out is read again only after more bytes than the caches hold have gone through them (the
+    // weights of a token, ArchModel::segments): the last row's state is written with streaming stores,
+    // which do not first read the lines they write, where S_out is out of place and 64-byte aligned.
+    bool stream_out = false;
 };
 
 // RWKV-4, per channel, numerically stable form. S = aa, bb, pp (C each); w = −exp(time_decay).

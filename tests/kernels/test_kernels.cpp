@@ -867,37 +867,60 @@ TEST_CASE("kernels: the recurrences over a batch of segments equal each segment 
     }
 }
 
-TEST_CASE("kernels: wkv7 writes a large batch's next states with streaming stores, the bits of each state alone") {
-    // 40 conversations × 4 heads of 64 × 64 floats (2.5 MiB) pass the size past which the last token
-    // of each segment is written with streaming stores; one segment alone (64 KiB) does not.
+TEST_CASE("kernels: next states marked stream_out get the bits of plain stores, wherever they lie, at every target") {
+    // wkv5, wkv7 and wkv7_head write an out-of-place, aligned segment's last state with streaming
+    // stores; in place or misaligned (hn::Stream would fault) or with rows not whole vectors, plain ones.
     ThreadPool pool(2);
     for_each_target([&] {
         std::mt19937 rng(12);
-        const int64_t H = 4, N = 64, C = H * N, n_segs = 40;
-        std::vector<WkvSegment> segs;
-        int64_t R = 0;
-        for (int64_t i = 0; i < n_segs; ++i) {
-            segs.push_back({R, 1 + i % 2, nullptr, nullptr});
-            R += 1 + i % 2;
+        for (int64_t N : {64, 16, 12}) {
+            CAPTURE(N);
+            const int64_t H = 3, C = H * N, n_segs = 5;
+            // Each segment's state in a slot of 16 floats more, so that one a float off stays in its slot.
+            const size_t state = size_t(H * N * N), slot = state + 16;
+            std::vector<WkvSegment> segs;
+            int64_t R = 0;
+            for (int64_t i = 0; i < n_segs; ++i) {
+                segs.push_back({R, 1 + i % 2, nullptr, nullptr});
+                R += 1 + i % 2;
+            }
+            const Wkv7Inputs in(R, C, rng);
+            const std::vector<float> u = random_vector(size_t(C), rng), S0 = random_vector(size_t(n_segs) * slot, rng);
+            for (const char *which : {"wkv5", "wkv7", "wkv7_head"}) {
+                CAPTURE(which);
+                const auto run = [&](bool stream_out, StateValues &S, std::vector<float> &y) {
+                    S.assign(S0.size(), std::nanf("")); // 64-byte aligned
+                    std::copy_n(S0.begin(), state, S.begin());
+                    y.assign(size_t(R * C), std::nanf(""));
+                    std::vector<WkvSegment> run_segs = segs;
+                    for (int64_t i = 0; i < n_segs; ++i) {
+                        WkvSegment &seg = run_segs[size_t(i)];
+                        seg.stream_out = stream_out;
+                        // Segment 0 in place, segment 3 one float off the alignment, the others aligned.
+                        seg.S_in = i == 0 ? S.data() : S0.data() + size_t(i) * slot;
+                        seg.S_out = S.data() + size_t(i) * slot + (i == 3 ? 1 : 0);
+                    }
+                    if (std::string(which) == "wkv5")
+                        wkv5(run_segs.data(), n_segs, H, N, in.r.data(), in.k.data(), in.v.data(), in.w.data(), C, u.data(), y.data(), pool);
+                    else if (std::string(which) == "wkv7")
+                        in.run(run_segs.data(), n_segs, H, N, y.data(), pool);
+                    else
+                        for (const WkvSegment &seg : run_segs)
+                            if (seg.T == 1) // wkv7_head takes a lone token's step
+                                for (int64_t h = 0; h < H; ++h)
+                                    wkv7_head(seg, h, H, N, in.r.data(), in.w.data(), in.k.data(), in.v.data(), in.a.data(), in.b.data(), y.data());
+                };
+                StateValues S_plain, S_stream;
+                std::vector<float> y_plain, y_stream;
+                run(false, S_plain, y_plain);
+                run(true, S_stream, y_stream);
+                CHECK(std::memcmp(S_stream.data(), S_plain.data(), S_plain.size() * sizeof(float)) == 0);
+                CHECK(std::memcmp(y_stream.data(), y_plain.data(), y_plain.size() * sizeof(float)) == 0);
+                // Segment 2 (out of place, aligned, a lone token) was written whole.
+                CHECK(std::none_of(S_stream.begin() + ptrdiff_t(2 * slot), S_stream.begin() + ptrdiff_t(2 * slot + state),
+                                   [](float x) { return std::isnan(x); }));
+            }
         }
-        const Wkv7Inputs in(R, C, rng);
-        const size_t state = size_t(H * N * N);
-        const std::vector<float> S0 = random_vector(size_t(n_segs) * state, rng);
-        StateValues together(S0.size(), std::nanf("")), alone(S0.size(), std::nanf("")); // 64-byte aligned
-        std::vector<float> y_together(size_t(R * C)), y_alone(size_t(R * C));
-        for (int64_t i = 0; i < n_segs; ++i) {
-            segs[size_t(i)].S_in = S0.data() + size_t(i) * state;
-            segs[size_t(i)].S_out = together.data() + size_t(i) * state;
-        }
-        in.run(segs.data(), n_segs, H, N, y_together.data(), pool);
-        for (int64_t i = 0; i < n_segs; ++i) {
-            WkvSegment one = segs[size_t(i)];
-            one.S_out = alone.data() + size_t(i) * state;
-            in.run(&one, 1, H, N, y_alone.data(), pool);
-        }
-        CHECK(std::memcmp(together.data(), alone.data(), together.size() * sizeof(float)) == 0); // no NaN left
-        CHECK(std::none_of(together.begin(), together.end(), [](float x) { return std::isnan(x); }));
-        CHECK(y_together == y_alone);
     });
 }
 
