@@ -19,7 +19,8 @@ struct WkvSegment {
     float *S_out;      // … after them: every float is written; may be S_in, must not overlap it otherwise
     // S_out is read again only after more bytes than the caches hold have gone through them (the
     // weights of a token, ArchModel::segments): the last row's state is written with streaming stores,
-    // which do not first read the lines they write, where S_out is out of place and 64-byte aligned.
+    // which do not first read the lines they write, where S_out is out of place, starts on a vector and
+    // its rows are whole vectors (RWKV-4's three floats a channel are always written plainly).
     bool stream_out = false;
 };
 
