@@ -30,13 +30,19 @@ HWY_INLINE V SumOfLanesEach(D d, V *v) {
 }
 #endif
 
+// Asks for the n floats from p, a row of the state the next head will read (Wkv7Head's `next_Sin`).
+HWY_INLINE void FetchRow(const float *p, int64_t n) {
+    for (int64_t f = 0; f < n; f += 64 / int64_t(sizeof(float))) hwy::Prefetch(p + f);
+}
+
 // Rows q < Lanes(d) of a head's state: S[q] = Sin[q]·w + sa[q]·b + v[q]·k, and part[q] = S[q]·r lane-wise.
 // kVecs > 0: the row is that many vectors, and w, k, b, r stay in registers for all the rows (a row of
 // 64 keys on AVX-512); 0: any length n, a whole number of vectors, reloaded per row. kStream: S is
-// written with streaming stores (vector-aligned), past the caches.
+// written with streaming stores (vector-aligned), past the caches. `next`, unless null, is the same
+// rows of the state to read after this one: each row asks for its counterpart there.
 template <int kVecs, bool kStream, class D, class V>
 HWY_INLINE void UpdateRows(D d, const float *Sin, float *S, const float *sa, const float *v, const float *w, const float *k,
-                           const float *b, const float *r, V *part, int64_t n = 0) {
+                           const float *b, const float *r, V *part, const float *next, int64_t n = 0) {
     const int64_t L = int64_t(hn::Lanes(d));
     if constexpr (kVecs > 0) {
         n = kVecs * L;
@@ -48,6 +54,7 @@ HWY_INLINE void UpdateRows(D d, const float *Sin, float *S, const float *sa, con
             rv[j] = hn::LoadU(d, r + j * L);
         }
         for (int64_t q = 0; q < L; ++q) {
+            if (next) FetchRow(next + q * n, n);
             const float *in = Sin + q * n;
             float *row = S + q * n;
             const V vsa = hn::Set(d, sa[q]), vi = hn::Set(d, v[q]);
@@ -63,6 +70,7 @@ HWY_INLINE void UpdateRows(D d, const float *Sin, float *S, const float *sa, con
         }
     } else {
         for (int64_t q = 0; q < L; ++q) {
+            if (next) FetchRow(next + q * n, n);
             const float *in = Sin + q * n;
             float *row = S + q * n;
             const V vsa = hn::Set(d, sa[q]), vi = hn::Set(d, v[q]);
@@ -85,8 +93,14 @@ HWY_INLINE void UpdateRows(D d, const float *Sin, float *S, const float *sa, con
 // last token writes it with streaming stores (Sh vector-aligned). Sizes come
 // in as parameters, not through the caller's closure: Highway's unaligned stores may alias anything,
 // and a value read through a pointer would be reloaded after every store.
+// next_Sin, unless null, is the state the caller's next head starts from: the last token asks for it
+// row by row as it updates its own. A head's 16 KiB (N = 64) is too short a stream for the hardware
+// prefetcher to reach full speed on; spread over the rows, the requests overlap the arithmetic where
+// a burst at the head's start stalled the core: 0.5–2% less time a token for RWKV-7, 0.1B–1.5B
+// (docs/PERFORMANCE.md, "The next head's state, row by row").
 HWY_INLINE void Wkv7Head(const float *Sin_h, float *Sh, int64_t first_row, int64_t T, int64_t h, int64_t N, int64_t C, const float *r,
-                         const float *w, const float *k, const float *v, const float *a, const float *b, float *y, bool stream) {
+                         const float *w, const float *k, const float *v, const float *a, const float *b, float *y, bool stream,
+                         const float *next_Sin) {
     const hn::ScalableTag<float> df;
     using V = hn::Vec<decltype(df)>;
     const int64_t L = int64_t(hn::Lanes(df));
@@ -96,6 +110,7 @@ HWY_INLINE void Wkv7Head(const float *Sin_h, float *Sh, int64_t first_row, int64
         const float *Sprev = t == first_row ? Sin_h : Sh;
         int64_t i = 0;
 #if HWY_TARGET != HWY_SCALAR
+        const float *next = t == first_row + T - 1 ? next_Sin : nullptr;
         // L rows at a time when vectors cover a row: their L dot products are independent chains, and
         // their sums across lanes are taken together (SumOfLanesEach).
         if (N % L == 0)
@@ -108,14 +123,14 @@ HWY_INLINE void Wkv7Head(const float *Sin_h, float *Sh, int64_t first_row, int64
                 }
                 HWY_ALIGN float sa[HWY_LANES(float)];
                 hn::Store(SumOfLanesEach(df, part), df, sa);
-                const float *in = Sprev + i * N;
+                const float *in = Sprev + i * N, *fetch = next ? next + i * N : nullptr;
                 float *out = Sh + i * N;
                 if (stream && t == first_row + T - 1) {
-                    if (N == 4 * L) UpdateRows<4, true>(df, in, out, sa, vt + i, wt, kt, bt, rt, part);
-                    else UpdateRows<0, true>(df, in, out, sa, vt + i, wt, kt, bt, rt, part, N);
+                    if (N == 4 * L) UpdateRows<4, true>(df, in, out, sa, vt + i, wt, kt, bt, rt, part, fetch);
+                    else UpdateRows<0, true>(df, in, out, sa, vt + i, wt, kt, bt, rt, part, fetch, N);
                 } else {
-                    if (N == 4 * L) UpdateRows<4, false>(df, in, out, sa, vt + i, wt, kt, bt, rt, part);
-                    else UpdateRows<0, false>(df, in, out, sa, vt + i, wt, kt, bt, rt, part, N);
+                    if (N == 4 * L) UpdateRows<4, false>(df, in, out, sa, vt + i, wt, kt, bt, rt, part, fetch);
+                    else UpdateRows<0, false>(df, in, out, sa, vt + i, wt, kt, bt, rt, part, fetch, N);
                 }
                 hn::StoreU(SumOfLanesEach(df, part), df, y + o + i);
             }
@@ -219,6 +234,13 @@ void Wkv4(const WkvSegment *segs, int64_t n_segs, int64_t C, const float *k, con
     });
 }
 
+// The state that (segment, head) task `task` + 1 starts from, or null after the last: what a thread
+// taking its tasks in order reads next.
+const float *NextState(const WkvSegment *segs, int64_t n_segs, int64_t H, int64_t N, int64_t task) {
+    const int64_t next = task + 1;
+    return next < n_segs * H ? segs[next / H].S_in + next % H * N * N : nullptr;
+}
+
 // Whether a segment's heads of N × N floats take streaming stores (WkvSegment::stream_out): out of place
 // only, since in place the lines were just read and are in cache, and only where every row of every
 // head starts on a vector (hn::Stream stores aligned vectors).
@@ -231,10 +253,11 @@ bool Streams(const WkvSegment &seg, int64_t N) {
 
 // kV vectors of values (columns j … j + kV·L of a head's state, from `in` and `out`), over every key i:
 // S[i] = Sin[i]·w[i] + k[i]·v, and y = Σ_i r[i]·(u[i]·k[i]·v + Sin[i]), held in registers across the
-// keys: kV chains of additions, in key order.
+// keys: kV chains of additions, in key order. `next`, unless null, is the same columns of the state to
+// read after this one: each key asks for its counterpart there.
 template <int kV, bool kStream, class D>
 HWY_INLINE void Wkv5Values(D d, int64_t N, const float *in, float *out, const float *r, const float *k, const float *u,
-                           const float *w, const float *v, float *y) {
+                           const float *w, const float *v, float *y, const float *next) {
     using V = hn::Vec<D>;
     const int64_t L = int64_t(hn::Lanes(d));
     V vj[kV], acc[kV];
@@ -243,6 +266,7 @@ HWY_INLINE void Wkv5Values(D d, int64_t N, const float *in, float *out, const fl
         acc[q] = hn::Zero(d);
     }
     for (int64_t i = 0; i < N; ++i) {
+        if (next) FetchRow(next + i * N, kV * L);
         const V ki = hn::Set(d, k[i]), ri = hn::Set(d, r[i]), ui = hn::Set(d, u[i]), wi = hn::Set(d, w[i]);
         for (int q = 0; q < kV; ++q) {
             const V kv = hn::Mul(ki, vj[q]), s = hn::LoadU(d, in + i * N + q * L);
@@ -257,9 +281,10 @@ HWY_INLINE void Wkv5Values(D d, int64_t N, const float *in, float *out, const fl
 // RWKV-5/6: one head's step for each token of a segment, vectorised over the values (the state's
 // columns), four vectors at a time where they fit: their chains overlap the FMAs' latency. With
 // `stream` (rows of whole vectors, Sh vector-aligned), the last token writes Sh with streaming stores.
+// next_Sin: as Wkv7Head's.
 HWY_INLINE void Wkv5Head(const float *Sin_h, float *Sh, int64_t first_row, int64_t T, int64_t h, int64_t N, int64_t C, const float *r,
                          const float *k, const float *v, const float *w, int64_t w_stride, const float *u, float *y,
-                         bool stream) {
+                         bool stream, const float *next_Sin) {
     const hn::ScalableTag<float> df;
     const int64_t L = int64_t(hn::Lanes(df));
     const float *uh = u + h * N;
@@ -268,13 +293,15 @@ HWY_INLINE void Wkv5Head(const float *Sin_h, float *Sh, int64_t first_row, int64
         const float *rt = r + o, *kt = k + o, *vt = v + o, *wt = w + t * w_stride + h * N;
         float *yt = y + o;
         const float *Sprev = t == first_row ? Sin_h : Sh;
+        const float *next = t == first_row + T - 1 ? next_Sin : nullptr;
+        const auto fetch = [&](int64_t j) { return next ? next + j : nullptr; };
         int64_t j = 0;
         if (stream && t == first_row + T - 1) {
-            for (; j + 4 * L <= N; j += 4 * L) Wkv5Values<4, true>(df, N, Sprev + j, Sh + j, rt, kt, uh, wt, vt + j, yt + j);
-            for (; j + L <= N; j += L) Wkv5Values<1, true>(df, N, Sprev + j, Sh + j, rt, kt, uh, wt, vt + j, yt + j);
+            for (; j + 4 * L <= N; j += 4 * L) Wkv5Values<4, true>(df, N, Sprev + j, Sh + j, rt, kt, uh, wt, vt + j, yt + j, fetch(j));
+            for (; j + L <= N; j += L) Wkv5Values<1, true>(df, N, Sprev + j, Sh + j, rt, kt, uh, wt, vt + j, yt + j, fetch(j));
         }
-        for (; j + 4 * L <= N; j += 4 * L) Wkv5Values<4, false>(df, N, Sprev + j, Sh + j, rt, kt, uh, wt, vt + j, yt + j);
-        for (; j + L <= N; j += L) Wkv5Values<1, false>(df, N, Sprev + j, Sh + j, rt, kt, uh, wt, vt + j, yt + j);
+        for (; j + 4 * L <= N; j += 4 * L) Wkv5Values<4, false>(df, N, Sprev + j, Sh + j, rt, kt, uh, wt, vt + j, yt + j, fetch(j));
+        for (; j + L <= N; j += L) Wkv5Values<1, false>(df, N, Sprev + j, Sh + j, rt, kt, uh, wt, vt + j, yt + j, fetch(j));
         for (; j < N; ++j) {
             float out = 0;
             for (int64_t i = 0; i < N; ++i) {
@@ -289,12 +316,18 @@ HWY_INLINE void Wkv5Head(const float *Sin_h, float *Sh, int64_t first_row, int64
 
 void Wkv5(const WkvSegment *segs, int64_t n_segs, int64_t H, int64_t N, const float *r, const float *k, const float *v,
           const float *w, int64_t w_stride, const float *u, float *y, ThreadPool &pool) {
-    pool.run(n_segs * H, ThreadsFor(segs, n_segs, H * N * N, pool), [&](int64_t task, int) {
-        const WkvSegment &seg = segs[task / H];
-        const int64_t h = task % H;
-        const bool stream = Streams(seg, N);
-        Wkv5Head(seg.S_in + h * N * N, seg.S_out + h * N * N, seg.row0, seg.T, h, N, H * N, r, k, v, w, w_stride, u, y, stream);
-        if (stream) hwy::FlushStream(); // ordered before the pool's join publishes the state
+    // In stretches, as Wkv7: a thread's next task is then the next head, whose state it asks for early.
+    pool.run_stretches(n_segs * H, 1, ThreadsFor(segs, n_segs, H * N * N, pool), [&](int64_t begin, int64_t end, int) {
+        bool streamed = false;
+        for (int64_t task = begin; task < end; ++task) {
+            const WkvSegment &seg = segs[task / H];
+            const int64_t h = task % H;
+            const bool stream = Streams(seg, N);
+            streamed |= stream;
+            Wkv5Head(seg.S_in + h * N * N, seg.S_out + h * N * N, seg.row0, seg.T, h, N, H * N, r, k, v, w, w_stride, u, y, stream,
+                     NextState(segs, n_segs, H, N, task));
+        }
+        if (streamed) hwy::FlushStream(); // ordered before the pool's join publishes the states
     });
 }
 
@@ -315,7 +348,8 @@ void Wkv7(const WkvSegment *segs, int64_t n_segs, int64_t H, int64_t N, const fl
             const int64_t h = task % H;
             const bool stream = Streams(seg, N);
             streamed |= stream;
-            Wkv7Head(seg.S_in + h * N * N, seg.S_out + h * N * N, seg.row0, seg.T, h, N, H * N, r, w, k, v, a, b, y, stream);
+            Wkv7Head(seg.S_in + h * N * N, seg.S_out + h * N * N, seg.row0, seg.T, h, N, H * N, r, w, k, v, a, b, y, stream,
+                     NextState(segs, n_segs, H, N, task));
         }
         if (streamed) hwy::FlushStream(); // ordered before the pool's join publishes the states
     });
@@ -324,7 +358,8 @@ void Wkv7(const WkvSegment *segs, int64_t n_segs, int64_t H, int64_t N, const fl
 void Wkv7OneHead(const WkvSegment &seg, int64_t h, int64_t H, int64_t N, const float *r, const float *w, const float *k,
                  const float *v, const float *a, const float *b, float *y) {
     const bool stream = Streams(seg, N);
-    Wkv7Head(seg.S_in + h * N * N, seg.S_out + h * N * N, seg.row0, seg.T, h, N, H * N, r, w, k, v, a, b, y, stream);
+    Wkv7Head(seg.S_in + h * N * N, seg.S_out + h * N * N, seg.row0, seg.T, h, N, H * N, r, w, k, v, a, b, y, stream,
+             NextState(&seg, 1, H, N, h));
     if (stream) hwy::FlushStream(); // ordered before the pool's join publishes the state
 }
 
