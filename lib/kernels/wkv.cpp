@@ -314,9 +314,17 @@ HWY_INLINE void Wkv5Head(const float *Sin_h, float *Sh, int64_t first_row, int64
     }
 }
 
-void Wkv5(const WkvSegment *segs, int64_t n_segs, int64_t H, int64_t N, const float *r, const float *k, const float *v,
-          const float *w, int64_t w_stride, const float *u, float *y, ThreadPool &pool) {
-    // In stretches, as Wkv7: a thread's next task is then the next head, whose state it asks for early.
+// head(Sin_h, Sh, seg, h, stream, next_Sin) for every (segment, head) of RWKV-5/6/7's key-value heads.
+// Each thread takes a stretch of these tasks in order, so that it streams a segment's heads, which lie
+// one after the other, as the hardware prefetcher expects (for many conversations the states come
+// from memory), and asks for the next task's state while it runs one (next_Sin); on a shared machine
+// the threads that run take over the others' stretches.
+// Next states past the caches (WkvSegment::stream_out) take streaming stores. Measured with the
+// variants alternating token by token in one process, 2 threads: 0.4B F16, one conversation, 1%
+// less time a token; 0.1B Q8_0, four conversations, 2–3% (docs/PERFORMANCE.md, "The next states past
+// the caches"). A model whose weights fit the L3 keeps plain stores: streaming took 8% longer there.
+template <class Head>
+void ForEachHead(const WkvSegment *segs, int64_t n_segs, int64_t H, int64_t N, ThreadPool &pool, const Head &head) {
     pool.run_stretches(n_segs * H, 1, ThreadsFor(segs, n_segs, H * N * N, pool), [&](int64_t begin, int64_t end, int) {
         bool streamed = false;
         for (int64_t task = begin; task < end; ++task) {
@@ -324,34 +332,23 @@ void Wkv5(const WkvSegment *segs, int64_t n_segs, int64_t H, int64_t N, const fl
             const int64_t h = task % H;
             const bool stream = Streams(seg, N);
             streamed |= stream;
-            Wkv5Head(seg.S_in + h * N * N, seg.S_out + h * N * N, seg.row0, seg.T, h, N, H * N, r, k, v, w, w_stride, u, y, stream,
-                     NextState(segs, n_segs, H, N, task));
+            head(seg.S_in + h * N * N, seg.S_out + h * N * N, seg, h, stream, NextState(segs, n_segs, H, N, task));
         }
         if (streamed) hwy::FlushStream(); // ordered before the pool's join publishes the states
     });
 }
 
+void Wkv5(const WkvSegment *segs, int64_t n_segs, int64_t H, int64_t N, const float *r, const float *k, const float *v,
+          const float *w, int64_t w_stride, const float *u, float *y, ThreadPool &pool) {
+    ForEachHead(segs, n_segs, H, N, pool, [&](const float *Sin_h, float *Sh, const WkvSegment &seg, int64_t h, bool stream, const float *next) {
+        Wkv5Head(Sin_h, Sh, seg.row0, seg.T, h, N, H * N, r, k, v, w, w_stride, u, y, stream, next);
+    });
+}
+
 void Wkv7(const WkvSegment *segs, int64_t n_segs, int64_t H, int64_t N, const float *r, const float *w,
           const float *k, const float *v, const float *a, const float *b, float *y, ThreadPool &pool) {
-    // Each thread takes a stretch of (segment, head) tasks in order, so that it streams a segment's heads,
-    // which lie one after the other, as the hardware prefetcher expects (for many conversations the
-    // states come from memory); on a shared machine the threads that run take over the others' stretches.
-    const int threads = ThreadsFor(segs, n_segs, H * N * N, pool);
-    // Next states past the caches (WkvSegment::stream_out) take streaming stores. Measured with the
-    // variants alternating token by token in one process, 2 threads: 0.4B F16, one conversation, 1%
-    // less time a token; 0.1B Q8_0, four conversations, 2–3% (docs/PERFORMANCE.md, "The next states past
-    // the caches"). A model whose weights fit the L3 keeps plain stores: streaming took 8% longer there.
-    pool.run_stretches(n_segs * H, 1, threads, [&](int64_t begin, int64_t end, int) {
-        bool streamed = false;
-        for (int64_t task = begin; task < end; ++task) {
-            const WkvSegment &seg = segs[task / H];
-            const int64_t h = task % H;
-            const bool stream = Streams(seg, N);
-            streamed |= stream;
-            Wkv7Head(seg.S_in + h * N * N, seg.S_out + h * N * N, seg.row0, seg.T, h, N, H * N, r, w, k, v, a, b, y, stream,
-                     NextState(segs, n_segs, H, N, task));
-        }
-        if (streamed) hwy::FlushStream(); // ordered before the pool's join publishes the states
+    ForEachHead(segs, n_segs, H, N, pool, [&](const float *Sin_h, float *Sh, const WkvSegment &seg, int64_t h, bool stream, const float *next) {
+        Wkv7Head(Sin_h, Sh, seg.row0, seg.T, h, N, H * N, r, w, k, v, a, b, y, stream, next);
     });
 }
 
