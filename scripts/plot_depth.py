@@ -20,6 +20,12 @@ def log_x(depth, lo, hi):
     return PAD_L + (math.log10(depth + 1) - math.log10(lo + 1)) / span * (W - PAD_L - PAD_R)
 
 
+def nice_step(rough):
+    """The 1, 2 or 5 × 10^k at or above `rough`: ticks at round values, such as 0, 5,000, 10,000."""
+    power = 10 ** math.floor(math.log10(rough))
+    return next(m * power for m in (1, 2, 5, 10) if m * power >= rough)
+
+
 def panel(title, y_label, series, y_offset):
     """series: {name: [(depth, value)]}; one panel of the figure, its y axis from 0."""
     depths = sorted({d for pts in series.values() for d, _ in pts})
@@ -31,9 +37,11 @@ def panel(title, y_label, series, y_offset):
            f'<line x1="{PAD_L}" y1="{y(0)}" x2="{PAD_L}" y2="{y(top)}" stroke="black"/>',
            f'<text x="14" y="{(y(0) + y(top)) / 2}" transform="rotate(-90 14 {(y(0) + y(top)) / 2})" '
            f'text-anchor="middle">{y_label}</text>']
-    for frac in (0, 0.25, 0.5, 0.75, 1.0):
-        v = top * frac / 1.15
-        out.append(f'<text x="{PAD_L - 6}" y="{y(v) + 4}" text-anchor="end" font-size="11">{v:.4g}</text>')
+    step = nice_step(top / 4)
+    for i in range(int(top / step) + 1):
+        v = i * step
+        label = f"{v:,.0f}" if step >= 1 else f"{v:g}"
+        out.append(f'<text x="{PAD_L - 6}" y="{y(v) + 4}" text-anchor="end" font-size="11">{label}</text>')
     for d in depths:
         out.append(f'<text x="{log_x(d, lo, hi)}" y="{y(0) + 16}" text-anchor="middle" font-size="11">{d:,}</text>')
     out.append(f'<text x="{(PAD_L + W - PAD_R) / 2}" y="{y(0) + 32}" text-anchor="middle" font-size="12">'

@@ -22,6 +22,8 @@ def test_plot_depth_draws_speed_and_memory(tmp_path):
     assert len(root.findall(f"{ns}polyline")) == 3  # pp64, tg64 and the memory line
     labels = [t.text for t in root.findall(f"{ns}text")]
     assert "pp64, batch 1" in labels and "tg64, batch 1" in labels and "100,000" in labels
+    # The y axes are ticked at round values: speed in steps of 500 tok/s, memory in steps of 10 MiB.
+    assert {"0", "500", "1,000"} <= set(labels) and {"10", "20"} <= set(labels)
 
 
 def test_plot_depth_refuses_a_file_without_results(tmp_path):

@@ -255,6 +255,26 @@ TEST_CASE("cli: bench --probe-bandwidth gives each generation run's share of the
     CHECK(gen["share_of_probed_bandwidth"].get<double>() == doctest::Approx((shares[0] + shares[1]) / 2));
 }
 
+TEST_CASE("cli: bench's resident memory counts the model it ran, and not the bandwidth probe's buffer") {
+    // A model whose 64 MiB of weights dwarf the process's own few MiB: RSS taken after the model was
+    // freed, or with the probe's 1 GiB still mapped, cannot pass.
+    const std::string path = testdata::scratch_dir() + "/rss.safetensors";
+    const Run made = run("random-model --arch rwkv7 --layers 1 --embd 128 --head-size 64 --vocab 65536 -o " + path);
+    REQUIRE_MESSAGE(made.status == 0, made.out);
+    const double file_kib = double(std::filesystem::file_size(path)) / 1024;
+    for (const char *flags : {"", " --probe-bandwidth"}) {
+        CAPTURE(flags);
+        const Run json = run("bench -m " + path + " -p 2 -n 2 -r 1 -t 1 -o json" + flags);
+        REQUIRE_MESSAGE(json.status == 0, json.out);
+        const nlohmann::json parsed = nlohmann::json::parse(json.out.substr(json.out.find('{')));
+        REQUIRE(parsed["rss_kib"].size() == 1);
+        const double rss_kib = parsed["rss_kib"][0]["rss_kib"].get<double>();
+        CHECK(rss_kib > 0.9 * file_kib);
+        CHECK(rss_kib < file_kib + 512 * 1024);
+    }
+    std::filesystem::remove(path);
+}
+
 TEST_CASE("cli: a resumed session says that its saved sampler wins over sampling flags") {
     REQUIRE_TESTDATA();
     const std::string session = testdata::scratch_dir() + "/flags.session";

@@ -182,8 +182,10 @@ void feed_all(const rwkvrt_model *m, std::vector<State> &states, const std::vect
     check(rwkvrt_feed_batch_ex(m, B, s.data(), t.data(), n.data(), l.data(), &options), "feed");
 }
 
+// Runs one configuration's tests. *rss_kib_after is the process's resident memory after them, taken while the model
+// and the states still live (and without the bandwidth probe's buffer).
 std::vector<Row> run_config(const BenchArgs &b, int threads, int batch, long long depth, const Ceilings *ceil,
-                            long long *state_bytes) {
+                            long long *state_bytes, long long *rss_kib_after) {
     ModelArgs ma;
     ma.path = b.model;
     ma.threads = threads;
@@ -215,7 +217,7 @@ std::vector<Row> run_config(const BenchArgs &b, int threads, int batch, long lon
         feed_all(m, states, std::vector<std::vector<int32_t>>(size_t(batch), {token(0, 0)}), &logits, b.batch_invariant);
 
     std::vector<double> pp, tg, probed;
-    const std::unique_ptr<ReadProbe> probe = b.probe_bandwidth && b.gen_tokens > 0 ? std::make_unique<ReadProbe>(threads) : nullptr;
+    std::unique_ptr<ReadProbe> probe = b.probe_bandwidth && b.gen_tokens > 0 ? std::make_unique<ReadProbe>(threads) : nullptr;
     for (int rep = 0; rep < b.repetitions; ++rep) {
         for (State &s : states) check(rwkvrt_state_reset(s.get()), "reset");
         // Depth: the context already in the states, fed in chunks that are not timed.
@@ -250,6 +252,8 @@ std::vector<Row> run_config(const BenchArgs &b, int threads, int batch, long lon
             if (probe) probed.push_back((probed_before + probe->gbps(3)) / 2);
         }
     }
+    probe.reset();
+    *rss_kib_after = rss_kib();
     std::vector<Row> rows;
     const double gflops_ceiling = ceil ? (threads == 1 ? ceil->gflops_1 : ceil->gflops_all) : 0;
     const double gbps_ceiling = ceil ? (threads == 1 ? ceil->gbps_1 : ceil->gbps_all) : 0;
@@ -311,9 +315,10 @@ int run_bench(const BenchArgs &b) {
         const int threads = given ? given : int(std::max(1u, std::thread::hardware_concurrency()));
         for (int batch : b.batches)
             for (long long depth : b.depths) {
-                std::vector<Row> r = run_config(b, threads, batch, depth, ceil, &state_bytes);
+                long long rss = 0;
+                std::vector<Row> r = run_config(b, threads, batch, depth, ceil, &state_bytes, &rss);
                 rows.insert(rows.end(), r.begin(), r.end());
-                memory.push_back({threads, batch, depth, rss_kib()});
+                memory.push_back({threads, batch, depth, rss});
             }
     }
 
