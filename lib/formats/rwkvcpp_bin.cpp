@@ -50,22 +50,6 @@ float *owned_f32(TensorFile &tf, const TensorView &t, TensorView *out) {
     return dst;
 }
 
-// Transposes the last two dimensions of t (the converter transposed low-rank matrices).
-void untranspose(TensorFile &tf, const TensorView &t) {
-    TensorView src;
-    std::vector<float> copy(size_t(t.numel()));
-    to_f32(t.dtype, t.data, copy.data(), copy.size());
-    float *dst = owned_f32(tf, t, &src);
-    const size_t nd = t.shape.size();
-    const int64_t rows = t.shape[nd - 2], cols = t.shape[nd - 1];
-    const int64_t batch = t.numel() / (rows * cols);
-    for (int64_t b = 0; b < batch; ++b)
-        for (int64_t r = 0; r < rows; ++r)
-            for (int64_t c = 0; c < cols; ++c) dst[b * rows * cols + c * rows + r] = copy[size_t(b * rows * cols + r * cols + c)];
-    std::swap(src.shape[nd - 2], src.shape[nd - 1]);
-    tf.replace(src);
-}
-
 // Applies f to every value of t (as fp64, for exact inverses of the converter's exp/log transforms).
 template <class F>
 void map_values(TensorFile &tf, const TensorView &t, F f, std::vector<int64_t> shape) {
@@ -96,12 +80,12 @@ void undo_converter(TensorFile &tf) {
             map_values(tf, t, [](double x) { return x; }, {1, 1, t.numel()}); // stored raw as (H, N, 1)
         } else if (v6 && (ends_with(name, ".att.time_maa_w1") || ends_with(name, ".att.time_maa_w2") ||
                           ends_with(name, ".att.time_decay_w1") || ends_with(name, ".att.time_decay_w2"))) {
-            untranspose(tf, t);
+            tf.replace(tf.transposed_last2(t)); // the converter transposed the low-rank matrices
         } else if (v7 && t.shape.size() == 2 &&
                    (ends_with(name, ".att.w1") || ends_with(name, ".att.w2") || ends_with(name, ".att.a1") ||
                     ends_with(name, ".att.a2") || ends_with(name, ".att.v1") || ends_with(name, ".att.v2") ||
                     ends_with(name, ".att.g1") || ends_with(name, ".att.g2"))) {
-            untranspose(tf, t);
+            tf.replace(tf.transposed_last2(t));
         }
     }
 }

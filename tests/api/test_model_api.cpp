@@ -202,6 +202,34 @@ TEST_CASE("bad model files give their status and a message naming the problem") 
     }
 }
 
+TEST_CASE("an rwkv.cpp file whose low-rank matrix is a vector is refused, not transposed") {
+    // The reader transposes RWKV-6's low-rank matrices back; one stored with a single dimension used
+    // to be indexed before its first dimension (found by fuzz_rwkvcpp_bin).
+    std::string bytes;
+    const auto put = [&](int32_t v) { bytes.append(reinterpret_cast<const char *>(&v), 4); };
+    for (int32_t v : {int32_t(0x67676d66), 101, 4, 2, 1, 0}) put(v); // magic, version, n_vocab, n_embd, n_layer, type
+    const auto tensor = [&](const std::string &name, std::vector<int32_t> ggml_dims) {
+        put(int32_t(ggml_dims.size()));
+        put(int32_t(name.size()));
+        put(0); // f32
+        int32_t n = 1;
+        for (int32_t d : ggml_dims) put(d), n *= d;
+        bytes += name;
+        for (int32_t i = 0; i < n; ++i) {
+            const float half = 0.5f;
+            bytes.append(reinterpret_cast<const char *>(&half), 4);
+        }
+    };
+    tensor("emb.weight", {2, 4});
+    tensor("blocks.0.att.time_maa_x", {2});
+    tensor("blocks.0.att.time_decay_w1", {2});
+    const std::string path = testdata::scratch_dir() + "/vector-lora.bin";
+    write_file(path, bytes.data(), bytes.size());
+    CHECK(try_load(path) == RWKVRT_ERR_FORMAT);
+    CHECK(std::string(rwkvrt_last_error()).find("'blocks.0.att.time_decay_w1' has shape (2), expected a matrix") !=
+          std::string::npos);
+}
+
 TEST_CASE("bad arguments and tokens leave everything unchanged") {
     REQUIRE_TESTDATA();
     th::ModelPtr m = th::load(testdata::path(kTiny7));
