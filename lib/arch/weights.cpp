@@ -30,6 +30,10 @@ std::string shape_str(const std::vector<int64_t> &shape) {
 const TensorView &WeightLoader::get(const std::string &name) const {
     const TensorView *t = file_.find(name);
     if (!t) fail(RWKVRT_ERR_FORMAT, "'", file_.path(), "': tensor '", name, "' is missing (required by ", arch_name(arch_), ")");
+    // Shapes are checked against each other, so one empty tensor (a LoRA of rank 0) could pass them all
+    // and leave a kernel to divide by its size.
+    if (t->numel() <= 0)
+        fail(RWKVRT_ERR_FORMAT, "'", file_.path(), "': tensor '", name, "' has shape ", t->shape_str(), ": it is empty");
     return *t;
 }
 
