@@ -1,9 +1,11 @@
 // Writes the seed corpus for fuzz_model: a small random-weight checkpoint of every RWKV version, as
-// .safetensors (the other formats have targets of their own). Usage: fuzz_model_seeds <folder>
+// .safetensors, and RWKV-6 and 7 also as GGUF in f16, q8_0 and q4_0, whose readers and kernels
+// reshape and interleave what they load. Usage: fuzz_model_seeds <folder>
 #include <cstdio>
 #include <string>
 
 #include "random_model.h"
+#include "rwkvrt.h"
 
 int main(int argc, char **argv) {
     if (argc != 2) {
@@ -19,8 +21,26 @@ int main(int argc, char **argv) {
         spec.n_vocab = 16;
         spec.dim_ffn = 32;
         spec.lora_mix = spec.lora_decay = spec.lora_w = spec.lora_a = spec.lora_v = spec.lora_g = 4;
-        rwkvrt_tools::write_random_checkpoint(spec, std::string(argv[1]) + "/seed-" + arch + ".safetensors");
+        const std::string path = std::string(argv[1]) + "/seed-" + arch + ".safetensors";
+        rwkvrt_tools::write_random_checkpoint(spec, path);
         ++written;
+        if (spec.arch != "rwkv6" && spec.arch != "rwkv7") continue; // the versions GGUF has
+        rwkvrt_model *m = nullptr;
+        if (rwkvrt_model_load(path.c_str(), nullptr, &m) != RWKVRT_OK) {
+            std::fprintf(stderr, "%s\n", rwkvrt_last_error());
+            return 1;
+        }
+        for (const char *type : {"f16", "q8_0", "q4_0"}) {
+            rwkvrt_gguf_options o = rwkvrt_gguf_options_default();
+            o.type = type;
+            const std::string out = std::string(argv[1]) + "/seed-" + arch + "-" + type + ".gguf";
+            if (rwkvrt_model_save_gguf(m, out.c_str(), &o) != RWKVRT_OK) {
+                std::fprintf(stderr, "%s\n", rwkvrt_last_error());
+                return 1;
+            }
+            ++written;
+        }
+        rwkvrt_model_free(m);
     }
     std::printf("wrote %d seeds to %s\n", written, argv[1]);
     return 0;
