@@ -107,9 +107,11 @@ TEST_CASE("half-precision and quantized model files are checked too") {
 TEST_CASE("a low-rank matrix of rank 0 is refused at load, before a kernel can divide by its size") {
     // Such a model used to load, and its first token then died of SIGFPE in the GEMM (rwkvrt generate
     // and rwkvrt convert alike); under UBSan, a memcpy from the empty tensor's NULL data was reported.
-    for (int path = 0; path < 4; ++path) {
+    // RWKV-7's four paths (w, a, v, g), then RWKV-6's two (the mixes' and the decay's).
+    for (int path = 0; path < 6; ++path) {
         rwkvrt_tools::RandomModelSpec spec;
-        int64_t *const rank[] = {&spec.lora_w, &spec.lora_a, &spec.lora_v, &spec.lora_g};
+        int64_t *const rank[] = {&spec.lora_w, &spec.lora_a, &spec.lora_v, &spec.lora_g, &spec.lora_mix, &spec.lora_decay};
+        if (path >= 4) spec.arch = "rwkv6";
         *rank[path] = 0;
         const std::string file = ac::write_random(spec, "rank0-" + std::to_string(path));
         rwkvrt_model *m = nullptr;
