@@ -32,7 +32,7 @@ run_quietly cmake --build "$build" --target "fuzz_$target" $seed_writer -j"$(npr
 
 work=$build/fuzz/$target
 checked_in=$root/tests/fuzz/corpus/$target
-mkdir -p "$work/corpus" "$work/artifacts"
+mkdir -p "$work/corpus" "$work/artifacts" "$checked_in"
 if [ "$seconds" = merge ]; then
   "$build/tests/fuzz/fuzz_$target" -merge=1 -max_len=65536 "$checked_in" "$work/corpus"
   exit 0

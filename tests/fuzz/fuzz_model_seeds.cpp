@@ -1,7 +1,10 @@
-// Writes the seed corpus for fuzz_model: a small random-weight checkpoint of every RWKV version, as
-// .safetensors, and RWKV-6 and 7 also as GGUF in f16, q8_0 and q4_0, whose readers and kernels
-// reshape and interleave what they load. Usage: fuzz_model_seeds <folder>
+// Writes the corpus of fuzz_model (models are not kept in the repository): a small random-weight
+// checkpoint of every RWKV version, as .safetensors; RWKV-6 and 7 also as GGUF in f16, q8_0 and q4_0,
+// whose readers and kernels reshape and interleave what they load; and, as a regression, an RWKV-7
+// whose decay LoRA has rank 0, which once loaded and then died of SIGFPE in its first product.
+// Usage: fuzz_model_seeds <folder> (created if missing)
 #include <cstdio>
+#include <filesystem>
 #include <string>
 
 #include "random_model.h"
@@ -12,6 +15,7 @@ int main(int argc, char **argv) {
         std::fprintf(stderr, "usage: %s <corpus folder>\n", argv[0]);
         return 2;
     }
+    std::filesystem::create_directories(argv[1]);
     int written = 0;
     for (const char *arch : {"rwkv4", "rwkv5.0", "rwkv5.1", "rwkv5.2", "rwkv6", "rwkv7"}) {
         rwkvrt_tools::RandomModelSpec spec;
@@ -42,6 +46,13 @@ int main(int argc, char **argv) {
         }
         rwkvrt_model_free(m);
     }
+    rwkvrt_tools::RandomModelSpec rank0;
+    rank0.n_layer = 1;
+    rank0.n_embd = 32;
+    rank0.n_vocab = 16;
+    rank0.lora_w = 0;
+    rwkvrt_tools::write_random_checkpoint(rank0, std::string(argv[1]) + "/regression-lora-rank-0.safetensors");
+    ++written;
     std::printf("wrote %d seeds to %s\n", written, argv[1]);
     return 0;
 }
