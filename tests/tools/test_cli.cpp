@@ -275,6 +275,24 @@ TEST_CASE("cli: bench's resident memory counts the model it ran, and not the ban
     std::filesystem::remove(path);
 }
 
+TEST_CASE("cli: bench times the load beside reading the file through one buffer and into fresh memory") {
+    REQUIRE_TESTDATA();
+    const Run json = run("bench -m " + model() + " -p 2 -n 2 -r 1 -t 1 -o json");
+    REQUIRE_MESSAGE(json.status == 0, json.out);
+    const nlohmann::json parsed = nlohmann::json::parse(json.out.substr(json.out.find('{')));
+    for (const char *key : {"load_seconds", "file_read_seconds", "file_read_into_memory_seconds"}) {
+        CAPTURE(key);
+        REQUIRE(parsed.contains(key));
+        const double seconds = parsed[key].get<double>();
+        CHECK(seconds > 0);
+        CHECK(seconds < 60);
+    }
+    const Run md = run("bench -m " + model() + " -p 2 -n 2 -r 1 -t 1");
+    REQUIRE(md.status == 0);
+    CHECK(md.out.find(" s through one reused 1 MiB buffer, ") != std::string::npos);
+    CHECK(md.out.find(" s into fresh memory)") != std::string::npos);
+}
+
 TEST_CASE("cli: a resumed session says that its saved sampler wins over sampling flags") {
     REQUIRE_TESTDATA();
     const std::string session = testdata::scratch_dir() + "/flags.session";
