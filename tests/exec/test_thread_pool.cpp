@@ -64,9 +64,10 @@ TEST_CASE("thread pool: run_stretches covers every item once, in pieces of at mo
 
 TEST_CASE("thread pool: run_stretches hands a stalled thread's stretch to the others") {
     // The calling thread stalls in its first piece until the rest is done, as a descheduled core
-    // would: the worker must take the caller's remaining pieces as well as its own.
+    // would: the worker must take the caller's unclaimed pieces as well as its own. The caller's first
+    // claim is half its stretch (16 of its 32 items), which it finishes once it runs again.
     ThreadPool pool(2);
-    constexpr int64_t kItems = 64, kPiece = 4;
+    constexpr int64_t kItems = 64, kPiece = 4, kFirstClaim = 16;
     std::atomic<int64_t> done{0};
     std::atomic<bool> stalled{false};
     bool rest_done = false;
@@ -79,8 +80,8 @@ TEST_CASE("thread pool: run_stretches hands a stalled thread's stretch to the ot
         // busy host) found every piece taken, and never stalled.
         if (thread != 0) wait_until([&] { return stalled.load(); });
         if (thread == 0 && !stalled.exchange(true)) {
-            wait_until([&] { return done.load() >= kItems - (end - begin); });
-            rest_done = done.load() == kItems - (end - begin);
+            wait_until([&] { return done.load() >= kItems - kFirstClaim; });
+            rest_done = done.load() == kItems - kFirstClaim;
         }
         done.fetch_add(end - begin);
     });
