@@ -55,8 +55,9 @@ public:
     //
     // A thread claims from its own stretch half of what is left of it at a time (whole pieces, at
     // least one): each claim is an atomic add, which on x86 waits for the thread's loads in flight, and
-    // a claim per 64 KiB piece cost a decoding step 5% of its speed when memory was fast. So a thread
-    // stalled inside a claim holds back at most that claim: half its stretch at first, then less.
+    // a claim per 64 KiB piece cost a lone conversation's token 2–4% where memory was fast
+    // (docs/PERFORMANCE.md, "Half a stretch a claim"). A thread stalled inside a claim holds back at
+    // most that claim: half its stretch at first, then less.
     template <class Fn>
     void run_stretches(int64_t n_items, int64_t piece, int max_threads, Fn &&fn) {
         if (n_items <= 0) return;
