@@ -9,6 +9,7 @@
 
 #include "core/cpu.h"
 #include "kernels/gemm_int8.h"
+#include "kernels/prefetch.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -103,6 +104,7 @@ RWKVRT_AVX2 float dot_avx2(const uint8_t *row, const Int8Vector &x) {
     for (; b + kGroup <= x.n / 32; b += kGroup) {
         const uint8_t *r = row + size_t(b) * Block::kBytes;
         const int8_t *q = x.q + 32 * b;
+        prefetch_ahead(r, kRowsPrefetchDistance, kGroup * Block::kBytes); // past the row: the thread's next row
         const __m256i sums = reduce8(BlockDot(r, q), BlockDot(r + Block::kBytes, q + 32),
                                      BlockDot(r + 2 * Block::kBytes, q + 64), BlockDot(r + 3 * Block::kBytes, q + 96),
                                      BlockDot(r + 4 * Block::kBytes, q + 128), BlockDot(r + 5 * Block::kBytes, q + 160),

@@ -1,6 +1,7 @@
 // Intrinsics in functions with their own target attributes: Debian's Highway (1.0.3) compiles no
 // target with VNNI.
 #include "kernels/gemm_int8.h"
+#include "kernels/prefetch.h"
 
 #include <algorithm>
 #include <cstring>
@@ -962,7 +963,8 @@ RWKVRT_AVX2 void group_q4_0_rows_avx2(const uint8_t *group, size_t blocks, const
     __m256 f[2][kRows];
     for (auto &fv : f)
         for (__m256 &v : fv) v = _mm256_setzero_ps();
-    for (size_t blk = 0; blk < blocks; ++blk, group += kBlockBytes)
+    for (size_t blk = 0; blk < blocks; ++blk, group += kBlockBytes) {
+        prefetch_ahead(group, kGroupsPrefetchDistance, kBlockBytes);
         for (int v = 0; v < 2; ++v) {
             __m256i run[kRows];
             for (__m256i &r : run) r = _mm256_setzero_si256();
@@ -983,6 +985,7 @@ RWKVRT_AVX2 void group_q4_0_rows_avx2(const uint8_t *group, size_t blocks, const
                 f[v][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(d, _mm256_set1_ps(x[t].dx[blk])), f[v][t]);
             }
         }
+    }
     for (size_t t = 0; t < kRows; ++t) {
         _mm256_storeu_ps(y + t * ldy, f[0][t]);
         _mm256_storeu_ps(y + t * ldy + 8, f[1][t]);
@@ -1057,6 +1060,7 @@ RWKVRT_AVX2 void group_k_rows_avx2(const uint8_t *group, size_t super_blocks, co
     for (size_t sb = 0; sb < super_blocks; ++sb, group += kBytes)
         for (int pair = 0; pair < 4; ++pair) {
             const size_t j = 8 * sb + 2 * size_t(pair); // sub-blocks j (low nibbles) and j + 1 (high)
+            prefetch_ahead(group + pair * kBytes / 4, kGroupsPrefetchDistance, kBytes / 4);
             for (int v = 0; v < 2; ++v) {
                 __m256i s0[kRows], s1[kRows];
                 for (size_t t = 0; t < kRows; ++t) s0[t] = s1[t] = _mm256_setzero_si256();
@@ -1149,6 +1153,7 @@ RWKVRT_AVX2 void group_q6_k_rows_avx2(const uint8_t *group, size_t super_blocks,
         const uint8_t *sb = group;
         for (size_t sbi = 0; sbi < super_blocks; ++sbi, sb += kQ6KBytes)
             for (size_t h = 0; h < 2; ++h) {
+                if (v == 0 && h == 0) prefetch_ahead(sb, kGroupsPrefetchDistance, kQ6KBytes); // v = 1 finds the group in cache
                 q6_k_quarter_avx2<0, kRows>(sb, sbi, h, v, x, f);
                 q6_k_quarter_avx2<1, kRows>(sb, sbi, h, v, x, f);
                 q6_k_quarter_avx2<2, kRows>(sb, sbi, h, v, x, f);
