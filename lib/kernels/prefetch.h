@@ -2,7 +2,8 @@
 // the hardware prefetchers kept too few lines in flight for them: the integer kernels spend a few
 // instructions per byte, so the out-of-order window reaches less far ahead than a plain read loop's,
 // and Q8_0 generation read at 59–71% of the bandwidth (docs/PERFORMANCE.md, "Zen 2: prefetching the
-// weights"). AVX-512 kernels read at the bandwidth without it on Zen 4 and do not prefetch.
+// weights"). The interleaved group kernels also serve steps of 2–4 rows, where it was not measured.
+// The AVX-512 kernels do not prefetch: no AVX-512 machine was at hand to measure it.
 #pragma once
 
 #include <cstddef>
@@ -12,7 +13,7 @@ namespace rwkvrt {
 
 // Distances ahead of the bytes a kernel is reading, measured on Zen 2 (2 threads, 0.1B–1.5B):
 // dot_int8's row kernels (Q8_0, 272 bytes an iteration) gain most at 1 KiB; the interleaved groups
-// (Q4_0, K-quants) and the f16/bf16 lanes at 512 bytes, and lose a few percent at 1–2 KiB.
+// (Q4_0, K-quants) and the f16/bf16 lanes at 512 bytes, and lose 5–20% of that gain's speed at 1–2 KiB.
 constexpr size_t kRowsPrefetchDistance = 1024;
 constexpr size_t kGroupsPrefetchDistance = 512;
 
