@@ -672,17 +672,27 @@ RWKVRT_AVX2 inline __m256 accumulate_sub_block_avx2(__m256 f, __m256i s, const A
     return f;
 }
 
+// The first `rows` (at most 16) of the 16 results lo, hi to dst. A whole pass is two plain stores:
+// memcpy of a variable length was a library call per activation row.
+RWKVRT_AVX2 inline void store_rows_avx2(float *dst, __m256 lo, __m256 hi, size_t rows) {
+    if (rows == 16) {
+        _mm256_storeu_ps(dst, lo);
+        _mm256_storeu_ps(dst + 8, hi);
+        return;
+    }
+    float out[16];
+    _mm256_storeu_ps(out, lo);
+    _mm256_storeu_ps(out + 8, hi);
+    std::memcpy(dst, out, rows * sizeof(float));
+}
+
 // Rows 16·half … 16·half + 15 of a tile for activation rows t0 and t0 + 1 (f*0 and f*1), as far as
 // the tile and the activation rows go.
 RWKVRT_AVX2 inline void store_pass_avx2(__m256 f00, __m256 f01, __m256 f10, __m256 f11, size_t half, size_t t0,
                                         size_t tokens, float *y, size_t ldy, size_t valid_rows) {
     const size_t rows = std::min<size_t>(16, valid_rows - 16 * half);
-    float out[16];
-    for (size_t t = t0; t < std::min(t0 + 2, tokens); ++t) {
-        _mm256_storeu_ps(out, t == t0 ? f00 : f01);
-        _mm256_storeu_ps(out + 8, t == t0 ? f10 : f11);
-        std::memcpy(y + t * ldy + 16 * half, out, rows * sizeof(float));
-    }
+    for (size_t t = t0; t < std::min(t0 + 2, tokens); ++t)
+        store_rows_avx2(y + t * ldy + 16 * half, t == t0 ? f00 : f01, t == t0 ? f10 : f11, rows);
 }
 
 // How the AVX2 tiles below multiply codes by activations: vpmaddubsw (AVX2), or vpdpbusd on 256-bit
@@ -814,8 +824,9 @@ RWKVRT_AVX2 void tile_kernel_q8_avx2(const uint8_t *codes, const float *a, const
     static_assert(kTokens == 4);
     for (size_t half = 0; half < 2 && 16 * half < valid_rows; ++half) {
         // Passes of 16 rows × all four activation rows; the fp32 sums live in f, as the registers hold
-        // the 8 integer sums.
-        alignas(32) float f[2][kTokens][8] = {};
+        // the 8 integer sums. The first sub-block starts them from zero: zeroing f cost a `rep stos`
+        // per pass, 4% of the kernel's time on Zen 2.
+        alignas(32) float f[2][kTokens][8];
         const uint8_t *c = codes + 64 * half * (n_sub * 16);
         for (size_t j = 0; j < n_sub; ++j, c += 16 * 64) {
             const size_t k0 = 32 * j;
@@ -855,14 +866,12 @@ RWKVRT_AVX2 void tile_kernel_q8_avx2(const uint8_t *codes, const float *a, const
             const __m256i sums[2][kTokens] = {{s00, s01, s02, s03}, {s10, s11, s12, s13}};
             for (size_t v = 0; v < 2; ++v)
                 for (size_t t = 0; t < kTokens; ++t)
-                    _mm256_store_ps(f[v][t], accumulate_sub_block_avx2<false, false>(_mm256_load_ps(f[v][t]), sums[v][t], x[t], j,
-                                                                                    v ? a1 : a0, m));
+                    _mm256_store_ps(f[v][t], accumulate_sub_block_avx2<false, false>(j ? _mm256_load_ps(f[v][t]) : _mm256_setzero_ps(),
+                                                                                    sums[v][t], x[t], j, v ? a1 : a0, m));
         }
         const size_t rows = std::min<size_t>(16, valid_rows - 16 * half);
-        for (size_t t = 0; t < tokens; ++t) {
-            std::memcpy(y + t * ldy + 16 * half, f[0][t], std::min<size_t>(rows, 8) * sizeof(float));
-            if (rows > 8) std::memcpy(y + t * ldy + 16 * half + 8, f[1][t], (rows - 8) * sizeof(float));
-        }
+        for (size_t t = 0; t < tokens; ++t)
+            store_rows_avx2(y + t * ldy + 16 * half, _mm256_load_ps(f[0][t]), _mm256_load_ps(f[1][t]), rows);
     }
 }
 
