@@ -2,7 +2,8 @@
 // the hardware prefetchers kept too few lines in flight for them: the integer kernels spend a few
 // instructions per byte, so the out-of-order window reaches less far ahead than a plain read loop's,
 // and Q8_0 generation read at 59–71% of the bandwidth (docs/PERFORMANCE.md, "Zen 2: prefetching the
-// weights"). The interleaved group kernels also serve steps of 2–4 rows, where it was not measured.
+// weights"). The interleaved group kernels also serve steps of 2–4 rows (a few conversations decoding
+// together), which it sped up too: Q4_0 and Q4_K 0–13% on Zen 2.
 // The AVX-512 kernels do not prefetch: no AVX-512 machine was at hand to measure it.
 #pragma once
 
