@@ -661,9 +661,9 @@ RWKVRT_AVX512VNNI void pack_weight_tile_q6_k(const Matrix &W, size_t r0, uint8_t
 
 #pragma GCC diagnostic pop
 
-// One sub-block's exact sum s of 8 rows into their fp32 accumulator f: the contract's fp32 steps.
-// kOffset: s still holds offset·Σq (codes are q + offset).
-// The constants a and m as vectors (m only read when kAffine).
+// One sub-block's exact sum s of 8 rows into their fp32 accumulator f: the contract's fp32 steps, with
+// the rows' constants a and m (m only read when kAffine). kOffset: s still holds offset·Σq (codes are
+// q + offset).
 template <bool kAffine, bool kOffset>
 RWKVRT_AVX2 inline __m256 accumulate_sub_block_avx2(__m256 f, __m256i s, const ActivationRow &x, size_t j, __m256 a,
                                                     __m256 m = _mm256_setzero_ps()) {
@@ -1167,7 +1167,8 @@ RWKVRT_AVX2 inline void q6_k_quarter_avx2(const uint8_t *sb, size_t sbi, size_t 
 
 // group_q6_k_rows on AVX2 for kRows ≤ 2 activation rows: the 16 rows as two vectors of 8, both in one
 // pass over the group, so that its bytes are read once and the stream never pauses (a pass per
-// vector left the memory idle while the second pass ran from the cache: 2/3 of the bandwidth on Zen 2).
+// vector left the memory idle while the second pass ran from the cache: on Zen 2 the head streamed at
+// 2/3 of the rate of the Q4_0 groups beside it).
 template <size_t kRows>
 RWKVRT_AVX2 void group_q6_k_rows_avx2(const uint8_t *group, size_t super_blocks, const ActivationRow *x, float *y, size_t ldy) {
     static_assert(kRows <= 2);
